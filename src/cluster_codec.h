@@ -1,0 +1,195 @@
+// Cluster wire protocol (SPEC §3): the messages exchanged over ZeroMQ between nodes, the master
+// and `wsg status`, and their binary encoding. Pure functions, no I/O; decode() refuses any
+// malformed input (truncated, oversized, unknown version or type, trailing bytes) without throwing.
+//
+// Encoding v1 (every ZeroMQ message is one frame; integers little-endian):
+//   u8 version (=1) | u8 type | fields of that type, in declaration order:
+//     u8/u32/u64/i64 fixed width; bool as u8 (0|1);
+//     str  = u32 length + bytes (length bounded by kMaxString, body by kMaxBody);
+//     list = u32 count + items (count bounded by kMaxItems).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace wsg::cluster {
+
+inline constexpr uint8_t kWireVersion = 1;
+inline constexpr uint32_t kMaxString = 4096;           // ids, addresses, reasons
+inline constexpr uint32_t kMaxBody = 16 * 1024 * 1024; // message bodies and status JSON
+inline constexpr uint32_t kMaxItems = 65536;           // entries of one list
+
+enum class Type : uint8_t {
+  hello = 1,
+  hello_reply = 2,
+  register_sessions = 3,
+  unregister_sessions = 4,
+  ack = 5,
+  lookup = 6,
+  lookup_reply = 7,
+  heartbeat = 8,
+  heartbeat_reply = 9,
+  invalidate = 10,
+  node_down = 11,
+  status = 12,
+  status_reply = 13,
+  presence = 14,
+  presence_reply = 15,
+  deliver = 16,
+  receipt = 17,
+};
+
+struct SessionRef {
+  std::string user;
+  std::string session;
+  bool operator==(const SessionRef&) const = default;
+};
+struct NodeAddr {
+  std::string id;
+  std::string events;   // ZeroMQ address of the node's PULL socket
+  bool operator==(const NodeAddr&) const = default;
+};
+
+// node -> master. `incarnation` is random per node process: a HELLO for a live node id with
+// another incarnation is a duplicate node and refused.
+struct Hello {
+  std::string node_id;
+  uint64_t incarnation = 0;
+  std::string ws_url;
+  std::string events;
+  bool operator==(const Hello&) const = default;
+};
+// master -> node
+struct HelloReply {
+  uint64_t epoch = 0;
+  bool accepted = false;
+  std::string reason;
+  bool operator==(const HelloReply&) const = default;
+};
+// node -> master, batched; answered by Ack with the same seq.
+struct RegisterSessions {
+  uint64_t seq = 0;
+  std::vector<SessionRef> sessions;
+  bool operator==(const RegisterSessions&) const = default;
+};
+struct UnregisterSessions {
+  uint64_t seq = 0;
+  std::vector<SessionRef> sessions;
+  bool operator==(const UnregisterSessions&) const = default;
+};
+// master -> node: a request `seq` was applied. ok=false when the sender is not a known node
+// (for example after a master restart): the node must HELLO again and replay its sessions.
+struct Ack {
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  bool ok = true;
+  bool operator==(const Ack&) const = default;
+};
+// node -> master
+struct Lookup {
+  uint64_t seq = 0;
+  std::string user;
+  bool operator==(const Lookup&) const = default;
+};
+// master -> node: the nodes holding at least one session of `user` (empty: offline).
+struct LookupReply {
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  std::string user;
+  std::vector<NodeAddr> nodes;
+  bool operator==(const LookupReply&) const = default;
+};
+// node -> master
+struct Heartbeat {
+  std::string node_id;
+  uint64_t sessions = 0;
+  uint64_t messages = 0;    // messages accepted since start
+  bool operator==(const Heartbeat&) const = default;
+};
+// master -> node; known=false: the master does not know this node (re-HELLO and replay).
+struct HeartbeatReply {
+  uint64_t epoch = 0;
+  bool known = true;
+  bool operator==(const HeartbeatReply&) const = default;
+};
+// master -> node, unsolicited
+struct Invalidate {
+  uint64_t epoch = 0;
+  std::string user;
+  bool operator==(const Invalidate&) const = default;
+};
+struct NodeDown {
+  uint64_t epoch = 0;
+  std::string node_id;
+  bool operator==(const NodeDown&) const = default;
+};
+// status client -> master; empty user = the whole cluster.
+struct StatusQuery {
+  uint64_t seq = 0;
+  std::string user;
+  bool operator==(const StatusQuery&) const = default;
+};
+// master -> status client: the JSON document SPEC §5 describes.
+struct StatusReply {
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  std::string json;
+  bool operator==(const StatusReply&) const = default;
+};
+// node -> master
+struct PresenceQuery {
+  uint64_t seq = 0;
+  std::vector<std::string> users;
+  bool operator==(const PresenceQuery&) const = default;
+};
+// master -> node: online[i] answers users[i] of the query.
+struct PresenceReply {
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  std::vector<bool> online;
+  bool operator==(const PresenceReply&) const = default;
+};
+
+// node -> node. A batch of messages for users of the receiving node. Each item is answered
+// by a receipt pushed to `origin_events`.
+struct DeliverItem {
+  std::string msg_id;
+  std::string from;
+  std::string to;
+  int64_t ts_ms = 0;
+  std::string body;     // JSON text, forwarded verbatim
+  bool operator==(const DeliverItem&) const = default;
+};
+struct Deliver {
+  std::string origin_node;
+  std::string origin_events;
+  std::vector<DeliverItem> items;
+  bool operator==(const Deliver&) const = default;
+};
+enum class ReceiptStatus : uint8_t { delivered = 1, not_here = 2 };
+struct ReceiptItem {
+  std::string msg_id;
+  ReceiptStatus status = ReceiptStatus::delivered;
+  bool operator==(const ReceiptItem&) const = default;
+};
+struct Receipt {
+  std::string origin_node;   // the node that sends the receipt
+  std::vector<ReceiptItem> items;
+  bool operator==(const Receipt&) const = default;
+};
+
+using Message = std::variant<Hello, HelloReply, RegisterSessions, UnregisterSessions, Ack, Lookup,
+                             LookupReply, Heartbeat, HeartbeatReply, Invalidate, NodeDown,
+                             StatusQuery, StatusReply, PresenceQuery, PresenceReply, Deliver,
+                             Receipt>;
+
+Type type_of(const Message& m);
+std::string encode(const Message& m);
+// Returns nullopt for any malformed input; `error`, when given, receives a short reason.
+std::optional<Message> decode(std::string_view bytes, std::string* error = nullptr) noexcept;
+
+}  // namespace wsg::cluster
