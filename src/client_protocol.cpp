@@ -1,0 +1,403 @@
+// Client protocol v1 (SPEC §2). See client_protocol.h.
+//
+// Decoding parses the frame with Boost.JSON into a per-call monotonic arena (a small stack buffer,
+// spilling to the heap only for big frames), with a bounded nesting depth, and never throws on bad
+// input. Encoding writes the compact JSON text directly into one reserved std::string.
+#include "client_protocol.h"
+
+#include <array>
+#include <charconv>
+#include <new>
+
+#include <boost/json.hpp>
+
+namespace wsg::proto {
+
+namespace json = boost::json;
+
+namespace {
+
+// Nesting limit for a client frame: the frame object is depth 1, so a body may nest 62 levels.
+constexpr std::size_t kMaxJsonDepth = 64;
+
+constexpr std::array<bool, 256> make_user_id_table() {
+  std::array<bool, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (char c : {'.', '_', '@', ':', '-'}) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kUserIdChar = make_user_id_table();
+
+// ---------------------------------------------------------------------------------------------
+// JSON string escaping.
+//
+// Escapes '"', '\\' and every byte below 0x20 (the short forms \b \f \n \r \t where JSON has them,
+// else \u00XX). Valid UTF-8 passes through unchanged; an invalid UTF-8 sequence is replaced by
+// U+FFFD so that the output is always valid JSON, whatever the caller hands in.
+
+constexpr std::array<unsigned char, 256> make_ascii_plain_table() {
+  std::array<unsigned char, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[static_cast<std::size_t>(c)] = 1;
+  t['"'] = 0;
+  t['\\'] = 0;
+  return t;
+}
+constexpr std::array<unsigned char, 256> kAsciiPlain = make_ascii_plain_table();
+
+// Length of the valid UTF-8 sequence starting at s[i] (a byte >= 0x80), or 0 when invalid
+// (overlong forms, surrogates and code points above U+10FFFF are invalid).
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  const std::size_t left = s.size() - i;
+  auto cont = [&](std::size_t k) { return (b(k) & 0xC0) == 0x80; };
+  if (c >= 0xC2 && c <= 0xDF) {
+    return (left >= 2 && cont(i + 1)) ? 2 : 0;
+  }
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (left < 3 || !cont(i + 1) || !cont(i + 2)) return 0;
+    const unsigned char c1 = b(i + 1);
+    if (c == 0xE0 && c1 < 0xA0) return 0;  // overlong
+    if (c == 0xED && c1 > 0x9F) return 0;  // UTF-16 surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (left < 4 || !cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
+    const unsigned char c1 = b(i + 1);
+    if (c == 0xF0 && c1 < 0x90) return 0;  // overlong
+    if (c == 0xF4 && c1 > 0x8F) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+void append_escaped(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  while (i < n) {
+    // Copy the longest run of bytes that need no attention in one append.
+    std::size_t j = i;
+    while (j < n && kAsciiPlain[static_cast<unsigned char>(s[j])]) ++j;
+    if (j != i) {
+      out.append(s.data() + i, j - i);
+      i = j;
+      if (i == n) break;
+    }
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const std::size_t len = utf8_sequence_length(s, i);
+      if (len == 0) {
+        out.append("\\ufffd");
+        ++i;
+      } else {
+        out.append(s.data() + i, len);
+        i += len;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\b': out.append("\\b"); break;
+      case '\f': out.append("\\f"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      default: {
+        const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        out.append(esc, sizeof esc);
+      }
+    }
+    ++i;
+  }
+}
+
+// Appends `"s"` (quoted and escaped).
+void append_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  append_escaped(out, s);
+  out.push_back('"');
+}
+
+// Appends `,"key":"value"`; `key` must not need escaping.
+void append_field(std::string& out, std::string_view key, std::string_view value) {
+  out.append(",\"");
+  out.append(key);
+  out.append("\":");
+  append_string(out, value);
+}
+
+// Room for a value once escaped: most strings need none, and the string grows if it must.
+std::size_t estimate(std::string_view s) { return s.size() + 8; }
+
+// ---------------------------------------------------------------------------------------------
+// Decoding helpers.
+
+DecodeError make_error(ErrorCode code, std::string message, const std::optional<std::string>& ref) {
+  return DecodeError{code, std::move(message), ref};
+}
+
+std::string_view as_sv(const json::string& s) { return {s.data(), s.size()}; }
+
+}  // namespace
+
+std::string_view to_string(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::bad_json: return "bad_json";
+    case ErrorCode::bad_request: return "bad_request";
+    case ErrorCode::unknown_type: return "unknown_type";
+    case ErrorCode::bad_recipient: return "bad_recipient";
+    case ErrorCode::rate_limited: return "rate_limited";
+    case ErrorCode::too_large: return "too_large";
+    case ErrorCode::binary_unsupported: return "binary_unsupported";
+    case ErrorCode::internal: return "internal";
+  }
+  return "internal";
+}
+
+std::string_view to_string(AckStatus status) {
+  switch (status) {
+    case AckStatus::delivered: return "delivered";
+    case AckStatus::offline: return "offline";
+    case AckStatus::failed: return "failed";
+  }
+  return "failed";
+}
+
+bool valid_user_id(std::string_view id) {
+  if (id.empty() || id.size() > kMaxUserIdBytes) return false;
+  for (char c : id) {
+    if (!kUserIdChar[static_cast<unsigned char>(c)]) return false;
+  }
+  return true;
+}
+
+namespace {
+
+DecodeResult decode_impl(std::string_view text) {
+  // The parsed tree lives in this arena and dies with it; only the results are copied out.
+  alignas(std::max_align_t) unsigned char arena[4096];
+  json::monotonic_resource mr(arena, sizeof arena);
+
+  json::parse_options opts;
+  opts.max_depth = kMaxJsonDepth;
+  opts.allow_comments = false;
+  opts.allow_trailing_commas = false;
+  opts.allow_invalid_utf8 = false;
+
+  json::error_code ec;
+  json::value root = json::parse(json::string_view(text.data(), text.size()), ec, &mr, opts);
+  if (ec) {
+    return make_error(ErrorCode::bad_json, "frame is not valid JSON", std::nullopt);
+  }
+  const json::object* obj = root.if_object();
+  if (obj == nullptr) {
+    return make_error(ErrorCode::bad_request, "frame must be a JSON object", std::nullopt);
+  }
+
+  // The id first: when it is valid, every refusal of this frame echoes it as `ref`.
+  std::optional<std::string> id;
+  bool id_invalid = false;
+  if (const json::value* v = obj->if_contains("id")) {
+    const json::string* s = v->if_string();
+    if (s == nullptr || s->size() > kMaxClientIdBytes) {
+      id_invalid = true;
+    } else {
+      id.emplace(as_sv(*s));
+    }
+  }
+
+  const json::value* type_v = obj->if_contains("type");
+  if (type_v == nullptr) {
+    return make_error(ErrorCode::bad_request, "missing field 'type'", id);
+  }
+  const json::string* type_s = type_v->if_string();
+  if (type_s == nullptr) {
+    return make_error(ErrorCode::bad_request, "field 'type' must be a string", id);
+  }
+  const std::string_view type = as_sv(*type_s);
+  if (type != "send" && type != "presence" && type != "ping") {
+    return make_error(ErrorCode::unknown_type, "unknown frame type", id);
+  }
+  if (id_invalid) {
+    return make_error(ErrorCode::bad_request, "field 'id' must be a string of at most 64 bytes",
+                      std::nullopt);
+  }
+
+  if (type == "ping") {
+    return PingFrame{std::move(id)};
+  }
+
+  if (type == "send") {
+    const json::value* to_v = obj->if_contains("to");
+    if (to_v == nullptr) {
+      return make_error(ErrorCode::bad_request, "missing field 'to'", id);
+    }
+    const json::string* to_s = to_v->if_string();
+    if (to_s == nullptr) {
+      return make_error(ErrorCode::bad_request, "field 'to' must be a string", id);
+    }
+    const json::value* body_v = obj->if_contains("body");  // present-but-null is a valid body
+    if (body_v == nullptr) {
+      return make_error(ErrorCode::bad_request, "missing field 'body'", id);
+    }
+    if (!valid_user_id(as_sv(*to_s))) {
+      return make_error(ErrorCode::bad_recipient,
+                        "field 'to' is not a valid user id (1-128 bytes of [A-Za-z0-9._@:-])", id);
+    }
+    SendFrame f;
+    f.to.assign(to_s->data(), to_s->size());
+    f.body = json::serialize(*body_v);
+    f.id = std::move(id);
+    return f;
+  }
+
+  // presence
+  const json::value* users_v = obj->if_contains("users");
+  if (users_v == nullptr) {
+    return make_error(ErrorCode::bad_request, "missing field 'users'", id);
+  }
+  const json::array* users = users_v->if_array();
+  if (users == nullptr) {
+    return make_error(ErrorCode::bad_request, "field 'users' must be an array of strings", id);
+  }
+  if (users->size() > kMaxPresenceUsers) {
+    return make_error(ErrorCode::bad_request, "field 'users' lists more than 100 users", id);
+  }
+  // Structure first (every element a string), then validity: an ill-typed element is bad_request
+  // even when an earlier element is an invalid id.
+  std::size_t first_invalid = users->size();
+  for (std::size_t i = 0; i < users->size(); ++i) {
+    const json::string* s = (*users)[i].if_string();
+    if (s == nullptr) {
+      return make_error(ErrorCode::bad_request,
+                        "users[" + std::to_string(i) + "] must be a string", id);
+    }
+    if (first_invalid == users->size() && !valid_user_id(as_sv(*s))) first_invalid = i;
+  }
+  if (first_invalid != users->size()) {
+    return make_error(ErrorCode::bad_recipient,
+                      "users[" + std::to_string(first_invalid) + "] is not a valid user id", id);
+  }
+  PresenceFrame f;
+  f.users.reserve(users->size());
+  for (const json::value& u : *users) {
+    const std::string_view name = as_sv(u.get_string());
+    bool seen = false;  // at most 100 names: a linear scan is cheaper than a set
+    for (const std::string& prev : f.users) {
+      if (prev == name) {
+        seen = true;
+        break;
+      }
+    }
+    if (!seen) f.users.emplace_back(name);
+  }
+  f.id = std::move(id);
+  return f;
+}
+
+}  // namespace
+
+DecodeResult decode_client_frame(std::string_view text) {
+  try {
+    return decode_impl(text);
+  } catch (...) {
+    // Only allocation failure can get here (Boost.JSON reports bad input through error codes).
+    // The message fits the small-string buffer so building the error does not allocate.
+    return DecodeError{ErrorCode::internal, "out of memory", std::nullopt};
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoders.
+
+std::string encode_welcome(std::string_view user, std::string_view session, std::string_view node) {
+  std::string out;
+  out.reserve(48 + estimate(user) + estimate(session) + estimate(node));
+  out.append("{\"type\":\"welcome\"");
+  append_field(out, "user", user);
+  append_field(out, "session", session);
+  append_field(out, "node", node);
+  out.push_back('}');
+  return out;
+}
+
+std::string encode_message(std::string_view id, std::string_view from, std::string_view to,
+                           std::string_view body, int64_t ts_ms) {
+  std::string out;
+  out.reserve(64 + estimate(id) + estimate(from) + estimate(to) + body.size() + 20);
+  out.append("{\"type\":\"message\"");
+  append_field(out, "id", id);
+  append_field(out, "from", from);
+  append_field(out, "to", to);
+  out.append(",\"body\":");
+  // The body is JSON text already (validated and made compact when the sender's frame was decoded).
+  if (body.empty()) {
+    out.append("null");
+  } else {
+    out.append(body);
+  }
+  out.append(",\"ts\":");
+  char num[24];
+  const auto res = std::to_chars(num, num + sizeof num, ts_ms);
+  out.append(num, res.ptr);
+  out.push_back('}');
+  return out;
+}
+
+std::string encode_ack(std::string_view ref, std::string_view id, AckStatus status) {
+  std::string out;
+  out.reserve(48 + estimate(ref) + estimate(id));
+  out.append("{\"type\":\"ack\"");
+  append_field(out, "ref", ref);
+  append_field(out, "id", id);
+  append_field(out, "status", to_string(status));
+  out.push_back('}');
+  return out;
+}
+
+std::string encode_presence(const std::optional<std::string>& ref,
+                            const std::vector<std::pair<std::string, bool>>& users) {
+  std::size_t need = 40 + (ref ? estimate(*ref) : 0);
+  for (const auto& [name, online] : users) need += estimate(name) + 6;
+  std::string out;
+  out.reserve(need);
+  out.append("{\"type\":\"presence\"");
+  if (ref) append_field(out, "ref", *ref);
+  out.append(",\"users\":{");
+  bool first = true;
+  for (const auto& [name, online] : users) {
+    if (!first) out.push_back(',');
+    first = false;
+    append_string(out, name);
+    out.append(online ? ":true" : ":false");
+  }
+  out.append("}}");
+  return out;
+}
+
+std::string encode_pong(const std::optional<std::string>& ref) {
+  std::string out;
+  out.reserve(24 + (ref ? estimate(*ref) : 0));
+  out.append("{\"type\":\"pong\"");
+  if (ref) append_field(out, "ref", *ref);
+  out.push_back('}');
+  return out;
+}
+
+std::string encode_error(ErrorCode code, std::string_view message,
+                         const std::optional<std::string>& ref) {
+  std::string out;
+  out.reserve(56 + estimate(message) + (ref ? estimate(*ref) : 0));
+  out.append("{\"type\":\"error\"");
+  append_field(out, "code", to_string(code));
+  append_field(out, "message", message);
+  if (ref) append_field(out, "ref", *ref);
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace wsg::proto
