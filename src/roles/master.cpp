@@ -1,2 +1,264 @@
 #include "roles/master.h"
-namespace wsg { int run_master(const Config&) { return 1; } }  // placeholder until the master lands
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <random>
+#include <unordered_map>
+
+#include <boost/json.hpp>
+#include <zmq.hpp>
+
+#include "cluster_codec.h"
+#include "logging.h"
+#include "roles/directory.h"
+
+namespace wsg {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The master: one thread owns the ROUTER socket and the Directory; nothing is shared.
+class Master {
+ public:
+  explicit Master(const Config& config)
+      : cfg_(config), log_(logging::get("master")), router_(ctx_, zmq::socket_type::router) {
+    std::random_device rd;
+    // 53 bits: the epoch stays exact as a JSON number in every client.
+    epoch_ = ((static_cast<uint64_t>(rd()) << 32) ^ rd()) & ((uint64_t{1} << 53) - 1);
+    if (epoch_ == 0) epoch_ = 1;
+  }
+
+  int run() {
+    try {
+      router_.set(zmq::sockopt::linger, 0);
+      router_.set(zmq::sockopt::sndhwm, 100000);
+      router_.set(zmq::sockopt::rcvhwm, 100000);
+      router_.set(zmq::sockopt::router_mandatory, false);
+      router_.bind(cfg_.master.bind);
+    } catch (const zmq::error_t& e) {
+      log_->error("cannot bind {}: {}", cfg_.master.bind, e.what());
+      return 1;
+    }
+    log_->info("master listening on {} (epoch {})", cfg_.master.bind, epoch_);
+    zmq_pollitem_t items[1] = {{router_.handle(), 0, ZMQ_POLLIN, 0}};
+    int64_t next_expiry = steady_ms() + 100;
+    while (!g_stop.load()) {
+      int rc = zmq_poll(items, 1, 100);
+      if (rc < 0 && zmq_errno() != EINTR) {
+        log_->error("zmq_poll: {}", zmq_strerror(zmq_errno()));
+        return 1;
+      }
+      if (items[0].revents & ZMQ_POLLIN) receive_batch();
+      const int64_t now = steady_ms();
+      if (now >= next_expiry) {
+        expire(now);
+        next_expiry = now + 100;
+      }
+    }
+    log_->info("master stopping");
+    return 0;
+  }
+
+ private:
+  void receive_batch() {
+    for (int i = 0; i < 4096; ++i) {
+      zmq::message_t ident;
+      zmq::recv_result_t got;
+      try {
+        got = router_.recv(ident, zmq::recv_flags::dontwait);
+      } catch (const zmq::error_t& e) {
+        log_->warn("recv: {}", e.what());
+        return;
+      }
+      if (!got) return;
+      std::vector<zmq::message_t> parts;
+      while (router_.get(zmq::sockopt::rcvmore)) {
+        parts.emplace_back();
+        if (!router_.recv(parts.back(), zmq::recv_flags::dontwait)) break;
+      }
+      if (parts.size() != 1) {
+        ++bad_;
+        continue;
+      }
+      std::string error;
+      auto msg = cluster::decode(std::string_view(parts[0].data<char>(), parts[0].size()), &error);
+      if (!msg) {
+        ++bad_;
+        log_->warn("dropped a malformed message: {}", error);
+        continue;
+      }
+      handle(ident.to_string(), *msg);
+    }
+  }
+
+  void reply(const std::string& ident, const cluster::Message& m) {
+    const std::string bytes = cluster::encode(m);
+    try {
+      router_.send(zmq::buffer(ident), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      router_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      log_->warn("send: {}", e.what());
+    }
+  }
+
+  const std::string* node_of(const std::string& ident) {
+    auto it = ident_node_.find(ident);
+    if (it == ident_node_.end()) return nullptr;
+    if (!dir_.is_alive(it->second)) return nullptr;
+    return &it->second;
+  }
+
+  void handle(const std::string& ident, cluster::Message& message) {
+    const int64_t now = steady_ms();
+    std::visit([&](auto& m) { on(ident, m, now); }, message);
+  }
+
+  void on(const std::string& ident, cluster::Hello& m, int64_t now) {
+    if (m.node_id.empty()) return reply(ident, cluster::HelloReply{epoch_, false, "empty node id"});
+    auto result = dir_.hello(m.node_id, m.incarnation, m.ws_url, m.events, now);
+    if (result == Directory::HelloResult::duplicate) {
+      log_->warn("refused HELLO from a second node with id '{}'", m.node_id);
+      return reply(ident, cluster::HelloReply{
+                              epoch_, false, "node id '" + m.node_id + "' is already in use by a live node"});
+    }
+    // Forget an older routing id of the same node.
+    auto old = node_ident_.find(m.node_id);
+    if (old != node_ident_.end() && old->second != ident) ident_node_.erase(old->second);
+    node_ident_[m.node_id] = ident;
+    ident_node_[ident] = m.node_id;
+    log_->info("node {} joined ({}, events {})", m.node_id, m.ws_url, m.events);
+    reply(ident, cluster::HelloReply{epoch_, true, {}});
+    send_invalidations();
+  }
+
+  void on(const std::string& ident, cluster::RegisterSessions& m, int64_t now) {
+    const std::string* node = node_of(ident);
+    if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
+    dir_.touch(*node, now);
+    for (auto& s : m.sessions) dir_.register_session(*node, s.user, s.session);
+    // Invalidate before the ack: the node welcomes the session only after the ack, so every
+    // node that cached the old route has been told by then (SPEC §2).
+    send_invalidations();
+    reply(ident, cluster::Ack{epoch_, m.seq, true});
+  }
+
+  void on(const std::string& ident, cluster::UnregisterSessions& m, int64_t now) {
+    const std::string* node = node_of(ident);
+    if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
+    dir_.touch(*node, now);
+    for (auto& s : m.sessions) dir_.unregister_session(*node, s.user, s.session);
+    send_invalidations();
+    reply(ident, cluster::Ack{epoch_, m.seq, true});
+  }
+
+  void on(const std::string& ident, cluster::Lookup& m, int64_t now) {
+    cluster::LookupReply r{epoch_, m.seq, m.user, {}};
+    if (const std::string* node = node_of(ident)) {
+      dir_.touch(*node, now);
+      dir_.note_lookup(m.user, *node);
+    }
+    for (const auto* n : dir_.nodes_for(m.user)) r.nodes.push_back(cluster::NodeAddr{n->id, n->events});
+    reply(ident, r);
+  }
+
+  void on(const std::string& ident, cluster::Heartbeat& m, int64_t now) {
+    const std::string* node = node_of(ident);
+    const bool known = node && *node == m.node_id && dir_.touch(*node, now);
+    reply(ident, cluster::HeartbeatReply{epoch_, known});
+  }
+
+  void on(const std::string& ident, cluster::PresenceQuery& m, int64_t now) {
+    if (const std::string* node = node_of(ident)) dir_.touch(*node, now);
+    cluster::PresenceReply r{epoch_, m.seq, {}};
+    r.online.reserve(m.users.size());
+    for (auto& u : m.users) r.online.push_back(dir_.online(u));
+    reply(ident, r);
+  }
+
+  void on(const std::string& ident, cluster::StatusQuery& m, int64_t now) {
+    namespace json = boost::json;
+    json::object doc;
+    if (!m.user.empty()) {
+      doc["user"] = m.user;
+      json::array sessions;
+      for (auto& [node, session] : dir_.sessions_of(m.user)) {
+        sessions.push_back(json::object{{"node", node}, {"session", session}});
+      }
+      doc["sessions"] = std::move(sessions);
+    } else {
+      doc["master"] = json::object{{"epoch", epoch_},
+                                   {"bind", cfg_.master.bind},
+                                   {"sessions", dir_.session_count()},
+                                   {"users", dir_.user_count()},
+                                   {"node_timeout_ms", cfg_.master.node_timeout_ms}};
+      json::array nodes;
+      for (const auto* n : dir_.nodes()) {
+        nodes.push_back(json::object{{"id", n->id},
+                                     {"ws", n->ws_url},
+                                     {"events", n->events},
+                                     {"alive", n->alive},
+                                     {"sessions", n->sessions},
+                                     {"last_heartbeat_ms", now - n->last_heartbeat_ms}});
+      }
+      doc["nodes"] = std::move(nodes);
+    }
+    reply(ident, cluster::StatusReply{epoch_, m.seq, json::serialize(doc)});
+  }
+
+  // Messages only a master sends, or node-to-node ones: not for us.
+  template <class M>
+  void on(const std::string&, M&, int64_t) {
+    ++bad_;
+  }
+
+  void send_invalidations() {
+    for (auto& [user, nodes] : dir_.take_invalidations()) {
+      for (auto& n : nodes) {
+        auto it = node_ident_.find(n);
+        if (it != node_ident_.end()) reply(it->second, cluster::Invalidate{epoch_, user});
+      }
+    }
+  }
+
+  void expire(int64_t now) {
+    auto dead = dir_.expire(now, cfg_.master.node_timeout_ms);
+    for (auto& id : dead) {
+      log_->warn("node {} declared dead (no heartbeat for {} ms)", id, cfg_.master.node_timeout_ms);
+      for (const auto* n : dir_.nodes()) {
+        if (!n->alive) continue;
+        auto it = node_ident_.find(n->id);
+        if (it != node_ident_.end()) reply(it->second, cluster::NodeDown{epoch_, id});
+      }
+    }
+    if (!dead.empty()) send_invalidations();
+  }
+
+  const Config& cfg_;
+  std::shared_ptr<spdlog::logger> log_;
+  zmq::context_t ctx_{1};
+  zmq::socket_t router_;
+  uint64_t epoch_ = 0;
+  Directory dir_;
+  std::unordered_map<std::string, std::string> ident_node_;  // routing id -> node id
+  std::unordered_map<std::string, std::string> node_ident_;  // node id -> routing id
+  uint64_t bad_ = 0;
+};
+
+}  // namespace
+
+int run_master(const Config& config) {
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
+  Master master(config);
+  return master.run();
+}
+
+}  // namespace wsg

@@ -1,2 +1,152 @@
 #include "roles/node.h"
-namespace wsg { int run_node(const Config&) { return 1; } }  // placeholder until the node lands
+
+#include <random>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "logging.h"
+#include "net/listener.h"
+#include "net/session_context.h"
+#include "net/zmq_links.h"
+#include "roles/router.h"
+
+namespace wsg {
+
+namespace asio = boost::asio;
+
+namespace {
+
+asio::ip::tcp::endpoint parse_listen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) throw ConfigError("key 'node.listen': expected HOST:PORT, got '" + listen + "'");
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+  if (ec) throw ConfigError("key 'node.listen': '" + host + "' is not an IP address");
+  int port = 0;
+  try {
+    port = std::stoi(listen.substr(colon + 1));
+  } catch (...) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) throw ConfigError("key 'node.listen': bad port in '" + listen + "'");
+  return {addr, static_cast<unsigned short>(port)};
+}
+
+uint64_t random_u64() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+}  // namespace
+
+int run_node(const Config& config) {
+  auto log = logging::get("node");
+  const auto endpoint = parse_listen(config.node.listen);
+  const uint64_t incarnation = random_u64();
+  const std::string node_id =
+      config.node.id.empty() ? "node-" + std::to_string(endpoint.port()) : config.node.id;
+  int threads = config.node.threads > 0 ? config.node.threads
+                                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+
+  asio::io_context ioc(threads);
+  std::atomic<Router*> router_ptr{nullptr};
+  ZmqLinks::Options zopt;
+  zopt.master = config.cluster.master;
+  zopt.events_bind = config.cluster.events_bind;
+  zopt.routing_id = node_id + "/" + std::to_string(incarnation);
+  zopt.linger_ms = static_cast<int>(std::min<int64_t>(1000, config.node.shutdown_timeout_ms / 4));
+  ZmqLinks links(zopt, [&router_ptr](ZmqLinks::Source source, cluster::Message m) {
+    Router* r = router_ptr.load(std::memory_order_acquire);
+    if (!r) return;
+    if (source == ZmqLinks::Source::master) r->on_master_message(std::move(m));
+    else r->on_peer_message(std::move(m));
+  });
+
+  std::string events;
+  try {
+    events = links.start();
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    return 1;
+  }
+  if (!config.cluster.events_advertise.empty()) {
+    events = config.cluster.events_advertise;
+  } else if (events.find("0.0.0.0") != std::string::npos) {
+    log->warn("cluster.events_bind is a wildcard address ({}); set cluster.events_advertise to an address other "
+              "nodes can reach", events);
+  }
+
+  // Listen first so the advertised WebSocket URL carries the real port (node.listen may use port 0).
+  auto ctx = std::make_shared<SessionContext>();
+  std::shared_ptr<Listener> listener;
+  try {
+    listener = std::make_shared<Listener>(ioc, endpoint, ctx);
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    links.stop();
+    return 1;
+  }
+  const auto bound = listener->local_endpoint();
+  const std::string ws_url = "ws://" + bound.address().to_string() + ":" + std::to_string(bound.port()) + "/ws";
+
+  int exit_code = 0;
+  Router::Options ropt;
+  ropt.node_id = node_id;
+  ropt.incarnation = incarnation;
+  ropt.ws_url = ws_url;
+  ropt.events = events;
+  ropt.heartbeat_ms = config.cluster.heartbeat_ms;
+  ropt.delivery_timeout_ms = config.cluster.delivery_timeout_ms;
+  ropt.cache_capacity = static_cast<std::size_t>(config.cache.capacity);
+  ropt.cache_ttl_ms = config.cache.ttl_ms;
+  auto router = std::make_shared<Router>(ioc, ropt, links, links, [&](const std::string& reason) {
+    log->error("the master refused this node: {}", reason);
+    exit_code = 1;
+    ioc.stop();
+  });
+  router_ptr.store(router.get(), std::memory_order_release);
+
+  ctx->node_id = node_id;
+  ctx->incarnation = incarnation;
+  ctx->limits = config.limits;
+  ctx->http = config.http;
+  ctx->auth_mode_jwt = config.auth.mode == "jwt";
+  ctx->router = router;
+  if (ctx->auth_mode_jwt) log->error("auth.mode = \"jwt\" is not implemented yet: every handshake gets 401");
+
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    log->info("signal {}: draining {} sessions", sig, router->session_count());
+    ctx->draining = true;
+    listener->stop();
+    const int64_t budget = std::max<int64_t>(100, config.node.shutdown_timeout_ms - zopt.linger_ms - 250);
+    router->drain(budget, [&] {
+      router->stop_timers();
+      ioc.stop();
+    });
+  });
+
+  listener->run();
+  router->start();
+  log->info("node {} serving {} (events {}, master {}, {} threads)", node_id, ws_url, events,
+            config.cluster.master, threads);
+
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(threads - 1));
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+
+  router_ptr.store(nullptr, std::memory_order_release);
+  links.stop();  // flushes the UNREGISTERs queued by the drain
+  log->info("node {} stopped", node_id);
+  return exit_code;
+}
+
+}  // namespace wsg

@@ -1,0 +1,53 @@
+#include "net/listener.h"
+
+#include <stdexcept>
+
+#include <boost/asio/strand.hpp>
+
+#include "logging.h"
+#include "net/http_session.h"
+
+namespace wsg {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+Listener::Listener(asio::io_context& ioc, asio::ip::tcp::endpoint endpoint, std::shared_ptr<SessionContext> ctx)
+    : ioc_(ioc), acceptor_(asio::make_strand(ioc)), ctx_(std::move(ctx)) {
+  beast::error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + endpoint.address().to_string() + ":" +
+                             std::to_string(endpoint.port()) + ": " + ec.message());
+  }
+}
+
+void Listener::run() { do_accept(); }
+
+void Listener::stop() {
+  asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    beast::error_code ec;
+    self->acceptor_.close(ec);
+  });
+}
+
+void Listener::do_accept() {
+  acceptor_.async_accept(asio::make_strand(ioc_),
+                         beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+}
+
+void Listener::on_accept(beast::error_code ec, asio::ip::tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+  if (ec) {
+    // EMFILE and friends: log and keep accepting (the next attempt may succeed).
+    logging::get("http")->warn("accept: {}", ec.message());
+  } else {
+    std::make_shared<HttpSession>(std::move(socket), ctx_)->run();
+  }
+  do_accept();
+}
+
+}  // namespace wsg

@@ -1,0 +1,31 @@
+// Listener: accepts TCP connections on node.listen; each gets its own strand and an HttpSession.
+#pragma once
+
+#include <memory>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+
+#include "net/session_context.h"
+
+namespace wsg {
+
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  // Binds and listens; throws std::runtime_error (start-up only).
+  Listener(boost::asio::io_context& ioc, boost::asio::ip::tcp::endpoint endpoint,
+           std::shared_ptr<SessionContext> ctx);
+  void run();
+  void stop();
+  boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+
+ private:
+  void do_accept();
+  void on_accept(boost::beast::error_code ec, boost::asio::ip::tcp::socket socket);
+
+  boost::asio::io_context& ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<SessionContext> ctx_;
+};
+
+}  // namespace wsg

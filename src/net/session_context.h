@@ -1,0 +1,46 @@
+// SessionContext: what every HTTP/WebSocket session of a node shares. Immutable settings plus
+// a few atomics; no locks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "roles/router.h"
+
+namespace wsg {
+
+struct SessionContext {
+  std::string node_id;
+  uint64_t incarnation = 0;
+  LimitsConfig limits;
+  HttpConfig http;
+  bool auth_mode_jwt = false;
+  std::shared_ptr<Router> router;
+
+  std::atomic<int64_t> connections{0};     // open WebSocket sessions (counted at upgrade)
+  std::atomic<uint64_t> session_counter{0};
+  std::atomic<bool> draining{false};
+  std::atomic<uint64_t> closed_slow{0};
+  std::atomic<uint64_t> closed_rate{0};
+
+  std::string next_session_id() {
+    // Unique in the cluster: node ids are unique among live nodes and the incarnation is
+    // random per process.
+    return node_id + "." + to_hex(incarnation & 0xffffffffu) + "." +
+           std::to_string(session_counter.fetch_add(1, std::memory_order_relaxed) + 1);
+  }
+
+ private:
+  static std::string to_hex(uint64_t v) {
+    static const char* digits = "0123456789abcdef";
+    std::string s(8, '0');
+    for (int i = 7; i >= 0; --i, v >>= 4) s[static_cast<std::size_t>(i)] = digits[v & 0xf];
+    return s;
+  }
+};
+
+}  // namespace wsg

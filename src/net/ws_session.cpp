@@ -1,0 +1,209 @@
+#include "net/ws_session.h"
+
+#include <chrono>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+#include "logging.h"
+
+namespace wsg {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace asio = boost::asio;
+
+namespace {
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+WsSession::WsSession(beast::tcp_stream&& stream, std::shared_ptr<SessionContext> ctx, std::string user)
+    : ws_(std::move(stream)), ctx_(std::move(ctx)), user_(std::move(user)) {
+  session_id_ = ctx_->next_session_id();
+  tokens_ = static_cast<double>(ctx_->limits.burst);
+  last_refill_us_ = now_us();
+}
+
+WsSession::~WsSession() { ctx_->connections.fetch_sub(1, std::memory_order_relaxed); }
+
+void WsSession::fail(beast::error_code ec, const char* what) {
+  if (ec != websocket::error::closed && ec != asio::error::operation_aborted && ec != asio::error::eof &&
+      ec != beast::error::timeout && ec != asio::error::connection_reset) {
+    logging::get("ws")->debug("session {} ({}): {}: {}", session_id_, user_, what, ec.message());
+  }
+  leave();
+}
+
+void WsSession::leave() {
+  closing_ = true;
+  if (registered_) {
+    registered_ = false;
+    ctx_->router->remove_session(shared_from_this());
+  }
+}
+
+void WsSession::run(http::request<http::string_body> req) {
+  beast::get_lowest_layer(ws_).expires_never();
+  auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+  timeouts.handshake_timeout = std::chrono::seconds(10);
+  timeouts.idle_timeout = std::chrono::seconds(60);
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
+  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(http::field::server, "wsg/" WSG_VERSION);
+  }));
+  ws_.read_message_max(static_cast<std::size_t>(ctx_->limits.max_message_bytes));
+  ws_.auto_fragment(false);
+  if (ctx_->http.compression) {
+    websocket::permessage_deflate pmd;
+    pmd.server_enable = true;
+    ws_.set_option(pmd);
+  }
+  ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, shared_from_this()));
+}
+
+void WsSession::on_accept(beast::error_code ec) {
+  if (ec) return fail(ec, "accept");
+  registered_ = true;
+  auto self = shared_from_this();
+  ctx_->router->add_session(self, [self] {
+    asio::dispatch(self->ws_.get_executor(), [self] { self->on_registered(); });
+  });
+}
+
+void WsSession::on_registered() {
+  if (closing_) return;
+  send_frame(std::make_shared<const std::string>(proto::encode_welcome(user_, session_id_, ctx_->node_id)));
+  do_read();
+}
+
+void WsSession::do_read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
+}
+
+void WsSession::on_read(beast::error_code ec, std::size_t) {
+  if (ec) return fail(ec, "read");  // includes message_too_big: Beast closed with 1009
+  if (closing_) return;
+  if (ws_.got_binary()) {
+    buffer_.consume(buffer_.size());
+    send_frame(std::make_shared<const std::string>(proto::encode_error(
+        proto::ErrorCode::binary_unsupported, "binary frames are not supported", std::nullopt)));
+    return do_close(websocket::close_code::unknown_data, "binary");
+  }
+  auto data = buffer_.cdata();
+  handle_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
+  buffer_.consume(buffer_.size());
+  if (!closing_) do_read();
+}
+
+bool WsSession::take_token() {
+  const auto& l = ctx_->limits;
+  if (l.messages_per_second <= 0) return true;
+  const int64_t now = now_us();
+  tokens_ = std::min<double>(static_cast<double>(l.burst),
+                             tokens_ + static_cast<double>(now - last_refill_us_) * static_cast<double>(l.messages_per_second) / 1e6);
+  last_refill_us_ = now;
+  if (tokens_ >= 1.0) {
+    tokens_ -= 1.0;
+    refused_for_rate_ = 0;
+    return true;
+  }
+  return false;
+}
+
+void WsSession::handle_frame(std::string_view text) {
+  auto decoded = proto::decode_client_frame(text);
+  if (auto* err = std::get_if<proto::DecodeError>(&decoded)) {
+    return send_frame(std::make_shared<const std::string>(proto::encode_error(err->code, err->message, err->ref)));
+  }
+  if (!take_token()) {
+    const std::optional<std::string>* ref = nullptr;
+    std::visit([&](auto& f) {
+      if constexpr (!std::is_same_v<std::decay_t<decltype(f)>, proto::DecodeError>) ref = &f.id;
+    }, decoded);
+    // A client far over its limit (more refused frames in a row than its burst) is closed.
+    if (++refused_for_rate_ > static_cast<uint64_t>(std::max<int64_t>(ctx_->limits.burst, 1))) {
+      ctx_->closed_rate.fetch_add(1, std::memory_order_relaxed);
+      return do_close(websocket::close_code::policy_error, "rate");
+    }
+    return send_frame(std::make_shared<const std::string>(
+        proto::encode_error(proto::ErrorCode::rate_limited, "rate limit exceeded", ref ? *ref : std::nullopt)));
+  }
+  if (auto* f = std::get_if<proto::SendFrame>(&decoded)) {
+    return ctx_->router->send(shared_from_this(), std::move(*f));
+  }
+  if (auto* f = std::get_if<proto::PresenceFrame>(&decoded)) {
+    return ctx_->router->presence(shared_from_this(), std::move(*f));
+  }
+  if (auto* f = std::get_if<proto::PingFrame>(&decoded)) {
+    return send_frame(std::make_shared<const std::string>(proto::encode_pong(f->id)));
+  }
+}
+
+void WsSession::deliver(std::shared_ptr<const std::string> frame) {
+  asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
+    self->send_frame(std::move(frame));
+  });
+}
+
+void WsSession::close_drain() {
+  asio::post(ws_.get_executor(), [self = shared_from_this()] {
+    self->do_close(websocket::close_code::going_away, "drain");
+  });
+}
+
+void WsSession::send_frame(std::shared_ptr<const std::string> frame) {
+  if (closing_ || close_pending_) return;
+  if (queued_bytes_ + frame->size() > static_cast<std::size_t>(ctx_->limits.send_queue_bytes) && !queue_.empty()) {
+    // Policy for a slow reader: its bounded queue is full, close it; nobody else waits.
+    ctx_->closed_slow.fetch_add(1, std::memory_order_relaxed);
+    return do_close(websocket::close_code::policy_error, "slow");
+  }
+  queued_bytes_ += frame->size();
+  queue_.push_back(std::move(frame));
+  if (queue_.size() == 1) do_write();
+}
+
+void WsSession::do_write() {
+  ws_.text(true);
+  ws_.async_write(asio::buffer(*queue_.front()),
+                  beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+}
+
+void WsSession::on_write(beast::error_code ec, std::size_t) {
+  if (ec) return fail(ec, "write");
+  queued_bytes_ -= queue_.front()->size();
+  queue_.pop_front();
+  if (close_pending_) {
+    queue_.clear();
+    queued_bytes_ = 0;
+    closing_ = true;
+    return ws_.async_close(close_reason_, beast::bind_front_handler(&WsSession::on_close, shared_from_this()));
+  }
+  if (!queue_.empty()) do_write();
+}
+
+void WsSession::do_close(websocket::close_code code, const char* reason) {
+  if (closing_ || close_pending_) return;
+  close_reason_ = websocket::close_reason(code, reason);
+  if (!ws_.is_open()) return leave();
+  if (!queue_.empty()) {
+    close_pending_ = true;  // after the write in flight
+    return;
+  }
+  closing_ = true;
+  ws_.async_close(close_reason_, beast::bind_front_handler(&WsSession::on_close, shared_from_this()));
+}
+
+void WsSession::on_close(beast::error_code ec) {
+  if (ec) logging::get("ws")->debug("session {}: close: {}", session_id_, ec.message());
+  leave();
+}
+
+}  // namespace wsg

@@ -1,0 +1,63 @@
+// WsSession: one client WebSocket connection, on its own strand (the Beast chat-multi model):
+// a read loop, and a bounded send queue whose front is the single write in flight.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "client_protocol.h"
+#include "net/session_context.h"
+#include "roles/local_session.h"
+
+namespace wsg {
+
+class WsSession : public LocalSession, public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(boost::beast::tcp_stream&& stream, std::shared_ptr<SessionContext> ctx, std::string user);
+  ~WsSession() override;
+
+  // Completes the upgrade for `req` (already validated), then registers and welcomes.
+  void run(boost::beast::http::request<boost::beast::http::string_body> req);
+
+  const std::string& user() const override { return user_; }
+  const std::string& session_id() const override { return session_id_; }
+  void deliver(std::shared_ptr<const std::string> frame) override;
+  void close_drain() override;
+
+ private:
+  void fail(boost::beast::error_code ec, const char* what);
+  void on_accept(boost::beast::error_code ec);
+  void on_registered();
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void handle_frame(std::string_view text);
+  void send_frame(std::shared_ptr<const std::string> frame);
+  void do_write();
+  void on_write(boost::beast::error_code ec, std::size_t bytes);
+  void do_close(boost::beast::websocket::close_code code, const char* reason);
+  void on_close(boost::beast::error_code ec);
+  bool take_token();
+  void leave();
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::flat_buffer buffer_;
+  std::shared_ptr<SessionContext> ctx_;
+  std::string user_;
+  std::string session_id_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool registered_ = false;   // added to the router (must be removed)
+  bool closing_ = false;      // a close is under way: no more reads or writes
+  bool close_pending_ = false;
+  boost::beast::websocket::close_reason close_reason_;
+  double tokens_ = 0;
+  int64_t last_refill_us_ = 0;
+  uint64_t refused_for_rate_ = 0;
+};
+
+}  // namespace wsg

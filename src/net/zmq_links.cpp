@@ -1,0 +1,227 @@
+#include "net/zmq_links.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <zmq.hpp>
+
+#include "logging.h"
+
+namespace wsg {
+
+struct ZmqLinks::Command {
+  enum class Kind { to_master, to_peer, drop_peer } kind;
+  std::string peer_id;
+  std::string peer_events;
+  std::string bytes;
+};
+
+namespace {
+
+void set_common_options(zmq::socket_t& s, int send_hwm, int recv_hwm) {
+  s.set(zmq::sockopt::sndhwm, send_hwm);
+  s.set(zmq::sockopt::rcvhwm, recv_hwm);
+  s.set(zmq::sockopt::linger, 0);
+}
+
+}  // namespace
+
+ZmqLinks::ZmqLinks(Options options, Handler on_message)
+    : options_(std::move(options)), on_message_(std::move(on_message)), queue_(options_.queue_capacity) {
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
+}
+
+ZmqLinks::~ZmqLinks() {
+  stop();
+  Command* c = nullptr;
+  while (queue_.pop(c)) delete c;
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+std::string ZmqLinks::start() {
+  std::promise<std::string> started;
+  auto result = started.get_future();
+  thread_ = std::thread([this, &started] { run(&started); });
+  try {
+    return result.get();
+  } catch (...) {
+    if (thread_.joinable()) thread_.join();
+    throw;
+  }
+}
+
+void ZmqLinks::stop() {
+  if (stopping_.exchange(true)) {
+    if (thread_.joinable()) thread_.join();
+    return;
+  }
+  uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+}
+
+bool ZmqLinks::enqueue(Command* command) {
+  if (stopping_.load(std::memory_order_relaxed) || !queue_.bounded_push(command)) {
+    delete command;
+    stats_.queue_drops.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  uint64_t one = 1;
+  // Non-blocking: a full eventfd counter (never in practice) only means a wake-up is pending.
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  return true;
+}
+
+bool ZmqLinks::send_to_master(const cluster::Message& message) {
+  return enqueue(new Command{Command::Kind::to_master, {}, {}, cluster::encode(message)});
+}
+
+bool ZmqLinks::send_to_peer(const std::string& node_id, const std::string& events,
+                            const cluster::Message& message) {
+  return enqueue(new Command{Command::Kind::to_peer, node_id, events, cluster::encode(message)});
+}
+
+void ZmqLinks::drop_peer(const std::string& node_id) {
+  enqueue(new Command{Command::Kind::drop_peer, node_id, {}, {}});
+}
+
+void ZmqLinks::run(std::promise<std::string>* started) {
+  auto log = logging::get("zmq");
+  zmq::context_t ctx(1);
+  zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+  zmq::socket_t pull(ctx, zmq::socket_type::pull);
+  struct Peer {
+    std::string events;
+    std::unique_ptr<zmq::socket_t> socket;
+  };
+  std::unordered_map<std::string, Peer> peers;
+  std::string bound;
+  try {
+    set_common_options(pull, options_.send_hwm, options_.recv_hwm);
+    pull.bind(options_.events_bind);
+    bound = pull.get(zmq::sockopt::last_endpoint);
+    set_common_options(dealer, options_.send_hwm, options_.recv_hwm);
+    dealer.set(zmq::sockopt::routing_id, options_.routing_id);
+    dealer.set(zmq::sockopt::reconnect_ivl, 100);
+    dealer.set(zmq::sockopt::reconnect_ivl_max, 1000);
+    dealer.connect(options_.master);
+  } catch (const zmq::error_t& e) {
+    started->set_exception(std::make_exception_ptr(std::runtime_error(
+        "cannot set up cluster sockets (events bind '" + options_.events_bind + "', master '" +
+        options_.master + "'): " + e.what())));
+    return;
+  }
+  started->set_value(bound);
+
+  auto send_bytes = [&](zmq::socket_t& s, const std::string& bytes) {
+    try {
+      if (!s.send(zmq::buffer(bytes), zmq::send_flags::dontwait)) {
+        stats_.hwm_drops.fetch_add(1, std::memory_order_relaxed);
+      }
+    } catch (const zmq::error_t& e) {
+      stats_.hwm_drops.fetch_add(1, std::memory_order_relaxed);
+      log->warn("send failed: {}", e.what());
+    }
+  };
+
+  auto peer_socket = [&](const std::string& id, const std::string& events) -> zmq::socket_t* {
+    auto& p = peers[id];
+    if (!p.socket || p.events != events) {
+      try {
+        auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::push);
+        set_common_options(*s, options_.send_hwm, options_.recv_hwm);
+        s->set(zmq::sockopt::reconnect_ivl, 100);
+        s->set(zmq::sockopt::reconnect_ivl_max, 1000);
+        s->connect(events);
+        p.socket = std::move(s);
+        p.events = events;
+        log->debug("connected PUSH to peer {} at {}", id, events);
+      } catch (const zmq::error_t& e) {
+        log->warn("cannot connect to peer {} at '{}': {}", id, events, e.what());
+        peers.erase(id);
+        return nullptr;
+      }
+    }
+    return p.socket.get();
+  };
+
+  auto drain_commands = [&] {
+    Command* c = nullptr;
+    while (queue_.pop(c)) {
+      std::unique_ptr<Command> owned(c);
+      switch (c->kind) {
+        case Command::Kind::to_master:
+          send_bytes(dealer, c->bytes);
+          break;
+        case Command::Kind::to_peer:
+          if (auto* s = peer_socket(c->peer_id, c->peer_events)) send_bytes(*s, c->bytes);
+          else stats_.hwm_drops.fetch_add(1, std::memory_order_relaxed);
+          break;
+        case Command::Kind::drop_peer:
+          peers.erase(c->peer_id);
+          break;
+      }
+    }
+  };
+
+  auto receive_all = [&](zmq::socket_t& s, Source source) {
+    // Bounded batch per wake-up so one busy socket cannot starve the others.
+    for (int i = 0; i < 1024; ++i) {
+      zmq::message_t msg;
+      zmq::recv_result_t got;
+      try {
+        got = s.recv(msg, zmq::recv_flags::dontwait);
+      } catch (const zmq::error_t& e) {
+        log->warn("recv failed: {}", e.what());
+        return;
+      }
+      if (!got) return;
+      std::string error;
+      auto decoded = cluster::decode(std::string_view(msg.data<char>(), msg.size()), &error);
+      if (!decoded) {
+        stats_.bad_messages.fetch_add(1, std::memory_order_relaxed);
+        log->warn("dropped a malformed cluster message ({} bytes): {}", msg.size(), error);
+        continue;
+      }
+      on_message_(source, std::move(*decoded));
+    }
+  };
+
+  zmq_pollitem_t items[3] = {
+      {dealer.handle(), 0, ZMQ_POLLIN, 0},
+      {pull.handle(), 0, ZMQ_POLLIN, 0},
+      {nullptr, wake_fd_, ZMQ_POLLIN, 0},
+  };
+  while (!stopping_.load()) {
+    int rc = zmq_poll(items, 3, 200);
+    if (rc < 0 && zmq_errno() != EINTR) {
+      log->error("zmq_poll failed: {}", zmq_strerror(zmq_errno()));
+      break;
+    }
+    if (items[2].revents & ZMQ_POLLIN) {
+      uint64_t v;
+      [[maybe_unused]] auto n = ::read(wake_fd_, &v, sizeof v);
+    }
+    drain_commands();
+    if (items[0].revents & ZMQ_POLLIN) receive_all(dealer, Source::master);
+    if (items[1].revents & ZMQ_POLLIN) receive_all(pull, Source::peer);
+  }
+  // Flush: send what is still queued, then give the sockets linger_ms to get it out.
+  drain_commands();
+  dealer.set(zmq::sockopt::linger, options_.linger_ms);
+  for (auto& [id, p] : peers) {
+    if (p.socket) p.socket->set(zmq::sockopt::linger, options_.linger_ms);
+  }
+  peers.clear();
+  dealer.close();
+  pull.close();
+  ctx.close();
+}
+
+}  // namespace wsg

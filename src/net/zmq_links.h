@@ -1,0 +1,77 @@
+// ZmqLinks: the node's ZeroMQ side. One thread owns every ZeroMQ socket of the node:
+// the DEALER to the master, the PULL bound at cluster.events_bind and one PUSH per peer.
+// Other threads hand it encoded messages through a bounded lock-free queue and an eventfd;
+// it hands decoded inbound messages to `on_message`, called on its own thread (the node
+// posts them to the router strand, so no Asio thread ever touches ZeroMQ or blocks on it).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <boost/lockfree/queue.hpp>
+
+#include "net/master_link.h"
+#include "net/peer_link.h"
+
+namespace wsg {
+
+class ZmqLinks final : public MasterLink, public PeerLink {
+ public:
+  enum class Source { master, peer };
+  using Handler = std::function<void(Source, cluster::Message)>;
+
+  struct Options {
+    std::string master;           // cluster.master
+    std::string events_bind;      // cluster.events_bind (tcp://host:* picks a free port)
+    std::string routing_id;       // the DEALER's routing id (node id + incarnation)
+    int send_hwm = 10000;         // ZMQ_SNDHWM of the DEALER and of every PUSH
+    int recv_hwm = 100000;        // ZMQ_RCVHWM of the PULL and of the DEALER
+    std::size_t queue_capacity = 65536;  // hand-off queue from Asio threads
+    int linger_ms = 1000;         // flush time at stop()
+  };
+
+  struct Stats {
+    std::atomic<uint64_t> queue_drops{0};   // hand-off queue full: message dropped
+    std::atomic<uint64_t> hwm_drops{0};     // ZeroMQ high-water mark reached: message dropped
+    std::atomic<uint64_t> bad_messages{0};  // inbound messages that failed to decode
+  };
+
+  ZmqLinks(Options options, Handler on_message);
+  ~ZmqLinks() override;
+  ZmqLinks(const ZmqLinks&) = delete;
+  ZmqLinks& operator=(const ZmqLinks&) = delete;
+
+  // Starts the thread, binds the PULL and connects the DEALER. Returns the PULL's bound
+  // endpoint (with the real port). Throws std::runtime_error on failure (start-up only).
+  std::string start();
+  // Sends what is queued, waits up to linger_ms for it to leave, closes everything.
+  void stop();
+
+  bool send_to_master(const cluster::Message& message) override;
+  bool send_to_peer(const std::string& node_id, const std::string& events,
+                    const cluster::Message& message) override;
+  void drop_peer(const std::string& node_id) override;
+
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Command;
+  struct Impl;
+  bool enqueue(Command* command);
+  void run(std::promise<std::string>* started);
+
+  Options options_;
+  Handler on_message_;
+  boost::lockfree::queue<Command*> queue_;
+  int wake_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  Stats stats_;
+};
+
+}  // namespace wsg

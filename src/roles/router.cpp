@@ -1,0 +1,663 @@
+#include "roles/router.h"
+
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+
+#include "logging.h"
+
+namespace wsg {
+
+namespace asio = boost::asio;
+
+// One message accepted from a local sender, followed until it is acked (or needs no ack).
+struct Router::Outgoing {
+  std::string id;
+  std::string from;
+  std::string to;
+  std::string body;
+  int64_t ts_ms = 0;
+  std::weak_ptr<LocalSession> sender;
+  std::optional<std::string> ref;
+  int64_t deadline_ms = 0;
+  bool delivered = false;        // at least one session got it (local or remote receipt)
+  bool acked = false;            // the ack went out (or none is owed)
+  bool done = false;             // settled: no longer in flight
+  bool retried = false;          // a fresh lookup after a bounce was made
+  bool bounced = false;          // some node answered not_here
+  std::vector<std::string> pending_nodes;  // nodes whose receipt is awaited
+};
+
+Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerLink& peers,
+               FatalHandler on_fatal)
+    : ioc_(ioc),
+      strand_(asio::make_strand(ioc)),
+      opt_(std::move(options)),
+      master_(master),
+      peers_link_(peers),
+      on_fatal_(std::move(on_fatal)),
+      heartbeat_timer_(strand_),
+      sweep_timer_(strand_),
+      cache_(opt_.cache_capacity, opt_.cache_ttl_ms) {}
+
+int64_t Router::steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+int64_t Router::wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+void Router::start() {
+  asio::post(strand_, [self = shared_from_this()] {
+    self->send_hello();
+    self->arm_heartbeat();
+    self->arm_sweep();
+  });
+}
+
+void Router::stop_timers() {
+  asio::post(strand_, [self = shared_from_this()] {
+    self->stopped_ = true;
+    self->heartbeat_timer_.cancel();
+    self->sweep_timer_.cancel();
+  });
+}
+
+void Router::drain(int64_t timeout_ms, std::function<void()> done) {
+  asio::post(strand_, [self = shared_from_this(), timeout_ms, done = std::move(done)]() mutable {
+    self->draining_ = true;
+    self->ready_ = false;
+    self->drain_done_ = std::move(done);
+    for (auto& [user, sessions] : self->local_) {
+      for (auto& s : sessions) s->close_drain();
+    }
+    auto timer = std::make_shared<asio::steady_timer>(self->strand_);
+    timer->expires_after(std::chrono::milliseconds(timeout_ms));
+    timer->async_wait([self, timer](boost::system::error_code) {
+      if (self->drain_done_) {
+        logging::get("router")->warn("drain timed out with {} sessions left", self->session_count_.load());
+        self->flush_registrations();
+        auto d = std::move(self->drain_done_);
+        self->drain_done_ = nullptr;
+        d();
+      }
+    });
+    if (self->session_count_ == 0) {
+      auto d = std::move(self->drain_done_);
+      self->drain_done_ = nullptr;
+      d();
+    }
+  });
+}
+
+// ---------------------------------------------------------------- sessions
+
+void Router::add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered) {
+  asio::post(strand_, [self = shared_from_this(), session = std::move(session),
+                       cb = std::move(on_registered)]() mutable {
+    self->do_add_session(std::move(session), std::move(cb));
+  });
+}
+
+void Router::do_add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered) {
+  if (draining_) {
+    session->close_drain();
+    return;
+  }
+  local_[session->user()].push_back(session);
+  ++session_count_;
+  const int64_t now = steady_ms();
+  pending_welcome_[session->session_id()] =
+      PendingWelcome{std::move(on_registered), now + opt_.delivery_timeout_ms};
+  // The cached route of this user (ours or anyone's) no longer matches: the master
+  // invalidates the other nodes; our own copy we drop here.
+  cache_.erase(session->user());
+  if (hello_ok_ && !master_lost(now)) {
+    queue_register(*session);
+  } else {
+    // Master away: the registration is replayed after the next accepted HELLO; the client
+    // gets its welcome now (SPEC §2).
+    auto it = pending_welcome_.find(session->session_id());
+    auto cb = std::move(it->second.callback);
+    pending_welcome_.erase(it);
+    if (cb) cb();
+  }
+}
+
+void Router::remove_session(std::shared_ptr<LocalSession> session) {
+  asio::post(strand_, [self = shared_from_this(), session = std::move(session)] {
+    self->do_remove_session(session);
+  });
+}
+
+void Router::do_remove_session(const std::shared_ptr<LocalSession>& session) {
+  auto it = local_.find(session->user());
+  if (it == local_.end()) return;
+  auto& v = it->second;
+  auto pos = std::find(v.begin(), v.end(), session);
+  if (pos == v.end()) return;
+  v.erase(pos);
+  if (v.empty()) local_.erase(it);
+  --session_count_;
+  pending_welcome_.erase(session->session_id());
+  cache_.erase(session->user());
+  if (hello_ok_) queue_unregister(*session);
+  if (draining_ && session_count_ == 0 && drain_done_) {
+    flush_registrations();
+    auto d = std::move(drain_done_);
+    drain_done_ = nullptr;
+    d();
+  }
+}
+
+// ---------------------------------------------------------------- registration
+
+void Router::send_hello() {
+  hello_sent_ms_ = steady_ms();
+  master_.send_to_master(cluster::Hello{opt_.node_id, opt_.incarnation, opt_.ws_url, opt_.events});
+}
+
+void Router::check_epoch(uint64_t epoch) {
+  last_master_ms_ = steady_ms();
+  if (epoch_ != 0 && epoch != epoch_ && hello_ok_) {
+    logging::get("router")->warn("master epoch changed ({:x} -> {:x}): re-registering", epoch_, epoch);
+    hello_ok_ = false;
+    ready_ = false;
+    cache_.clear();
+    send_hello();
+  }
+}
+
+void Router::on_hello_reply(const cluster::HelloReply& reply) {
+  last_master_ms_ = steady_ms();
+  if (!reply.accepted) {
+    if (on_fatal_) {
+      auto f = std::move(on_fatal_);
+      on_fatal_ = nullptr;
+      f(reply.reason);
+    }
+    return;
+  }
+  if (hello_ok_ && reply.epoch == epoch_) return;  // a duplicate reply
+  if (epoch_ != reply.epoch) {
+    if (epoch_ != 0) cache_.clear();
+    epoch_ = reply.epoch;
+  }
+  hello_ok_ = true;
+  ready_ = !draining_;
+  logging::get("router")->info("registered at the master (epoch {:x}); replaying {} sessions", epoch_,
+                               session_count_.load());
+  replay_sessions();
+}
+
+void Router::replay_sessions() {
+  reg_batch_.clear();
+  unreg_batch_.clear();
+  for (auto& [user, sessions] : local_) {
+    for (auto& s : sessions) queue_register(*s);
+  }
+  flush_registrations();
+}
+
+void Router::queue_register(const LocalSession& s) {
+  reg_batch_.push_back(cluster::SessionRef{s.user(), s.session_id()});
+  if (reg_batch_.size() >= opt_.register_batch) flush_registrations();
+  else schedule_flush();
+}
+
+void Router::queue_unregister(const LocalSession& s) {
+  // A session registered and removed within one batch needs neither message.
+  auto it = std::find_if(reg_batch_.begin(), reg_batch_.end(),
+                         [&](const cluster::SessionRef& r) { return r.session == s.session_id(); });
+  if (it != reg_batch_.end()) {
+    reg_batch_.erase(it);
+    return;
+  }
+  unreg_batch_.push_back(cluster::SessionRef{s.user(), s.session_id()});
+  if (unreg_batch_.size() >= opt_.register_batch) flush_registrations();
+  else schedule_flush();
+}
+
+void Router::schedule_flush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  asio::post(strand_, [self = shared_from_this()] {
+    self->flush_scheduled_ = false;
+    self->flush_registrations();
+  });
+}
+
+void Router::flush_registrations() {
+  if (!reg_batch_.empty()) {
+    const uint64_t seq = ++seq_;
+    std::vector<std::string> ids;
+    ids.reserve(reg_batch_.size());
+    for (auto& r : reg_batch_) ids.push_back(r.session);
+    reg_inflight_[seq] = std::move(ids);
+    master_.send_to_master(cluster::RegisterSessions{seq, std::move(reg_batch_)});
+    reg_batch_.clear();
+  }
+  if (!unreg_batch_.empty()) {
+    master_.send_to_master(cluster::UnregisterSessions{++seq_, std::move(unreg_batch_)});
+    unreg_batch_.clear();
+  }
+}
+
+void Router::on_ack(const cluster::Ack& ack) {
+  check_epoch(ack.epoch);
+  auto it = reg_inflight_.find(ack.seq);
+  if (!ack.ok) {
+    // The master does not know us (it restarted): introduce ourselves again; the replay
+    // registers every session, including these.
+    if (it != reg_inflight_.end()) reg_inflight_.erase(it);
+    if (hello_ok_) {
+      hello_ok_ = false;
+      ready_ = false;
+      send_hello();
+    }
+    return;
+  }
+  if (it == reg_inflight_.end()) return;
+  for (auto& id : it->second) {
+    auto w = pending_welcome_.find(id);
+    if (w == pending_welcome_.end()) continue;
+    auto cb = std::move(w->second.callback);
+    pending_welcome_.erase(w);
+    if (cb) cb();
+  }
+  reg_inflight_.erase(it);
+}
+
+bool Router::master_lost(int64_t now) const {
+  return now - last_master_ms_ > std::max<int64_t>(3 * opt_.heartbeat_ms, 1500);
+}
+
+// ---------------------------------------------------------------- timers
+
+void Router::arm_heartbeat() {
+  if (stopped_) return;
+  heartbeat_timer_.expires_after(std::chrono::milliseconds(opt_.heartbeat_ms));
+  heartbeat_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->stopped_) return;
+    const int64_t now = steady_ms();
+    if (!self->hello_ok_) {
+      self->send_hello();
+    } else {
+      self->master_.send_to_master(cluster::Heartbeat{self->opt_.node_id, self->session_count_.load(),
+                                                      self->counters_.messages_accepted.load()});
+    }
+    if (self->master_lost(now)) {
+      if (self->ready_) logging::get("router")->warn("master unreachable");
+      self->ready_ = false;
+    } else if (self->hello_ok_ && !self->draining_) {
+      self->ready_ = true;
+    }
+    self->arm_heartbeat();
+  });
+}
+
+void Router::arm_sweep() {
+  if (stopped_) return;
+  sweep_timer_.expires_after(std::chrono::milliseconds(50));
+  sweep_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->stopped_) return;
+    self->sweep();
+    self->arm_sweep();
+  });
+}
+
+void Router::sweep() {
+  const int64_t now = steady_ms();
+  // Deliveries past cluster.delivery_timeout_ms: `failed`.
+  while (!deadlines_.empty() && deadlines_.front().first <= now) {
+    auto out = deadlines_.front().second.lock();
+    deadlines_.pop_front();
+    if (out && !out->done) finish(out, proto::AckStatus::failed);
+  }
+  // Lookups never answered: their waiting messages were failed above; forget the lookup.
+  for (auto it = lookup_seqs_.begin(); it != lookup_seqs_.end();) {
+    if (it->second.second <= now) {
+      auto l = lookups_.find(it->second.first);
+      if (l != lookups_.end() && l->second.seq == it->first) {
+        for (auto& out : l->second.waiting) {
+          if (!out->done) finish(out, proto::AckStatus::failed);
+        }
+        lookups_.erase(l);
+      }
+      it = lookup_seqs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = presence_.begin(); it != presence_.end();) {
+    if (it->second.deadline_ms <= now) {
+      answer_presence(it->second, nullptr);
+      it = presence_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Welcomes whose registration the master did not acknowledge in time: queued for replay.
+  for (auto it = pending_welcome_.begin(); it != pending_welcome_.end();) {
+    if (it->second.deadline_ms <= now) {
+      auto cb = std::move(it->second.callback);
+      it = pending_welcome_.erase(it);
+      if (cb) cb();
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- cluster input
+
+void Router::on_master_message(cluster::Message message) {
+  asio::post(strand_, [self = shared_from_this(), m = std::move(message)]() mutable {
+    self->handle_master(m);
+  });
+}
+
+void Router::on_peer_message(cluster::Message message) {
+  asio::post(strand_, [self = shared_from_this(), m = std::move(message)]() mutable {
+    self->handle_peer(m);
+  });
+}
+
+void Router::handle_master(cluster::Message& message) {
+  if (auto* m = std::get_if<cluster::HelloReply>(&message)) return on_hello_reply(*m);
+  if (auto* m = std::get_if<cluster::Ack>(&message)) return on_ack(*m);
+  if (auto* m = std::get_if<cluster::LookupReply>(&message)) {
+    check_epoch(m->epoch);
+    return on_lookup_reply(*m);
+  }
+  if (auto* m = std::get_if<cluster::HeartbeatReply>(&message)) {
+    check_epoch(m->epoch);
+    if (!m->known && hello_ok_) {
+      hello_ok_ = false;
+      ready_ = false;
+      send_hello();
+    }
+    return;
+  }
+  if (auto* m = std::get_if<cluster::Invalidate>(&message)) {
+    check_epoch(m->epoch);
+    cache_.erase(m->user);
+    return;
+  }
+  if (auto* m = std::get_if<cluster::NodeDown>(&message)) {
+    check_epoch(m->epoch);
+    return on_node_down(m->node_id);
+  }
+  if (auto* m = std::get_if<cluster::PresenceReply>(&message)) {
+    check_epoch(m->epoch);
+    auto it = presence_.find(m->seq);
+    if (it == presence_.end()) return;
+    answer_presence(it->second, m->online.size() == it->second.users.size() ? &m->online : nullptr);
+    presence_.erase(it);
+    return;
+  }
+  logging::get("router")->debug("ignored an unexpected message from the master");
+}
+
+void Router::handle_peer(cluster::Message& message) {
+  if (auto* m = std::get_if<cluster::Deliver>(&message)) return on_deliver(*m);
+  if (auto* m = std::get_if<cluster::Receipt>(&message)) return on_receipt(*m);
+  logging::get("router")->debug("ignored an unexpected message from a peer");
+}
+
+// ---------------------------------------------------------------- delivery
+
+std::size_t Router::deliver_local(const std::string& user, const std::shared_ptr<const std::string>& frame) {
+  auto it = local_.find(user);
+  if (it == local_.end()) return 0;
+  for (auto& s : it->second) s->deliver(frame);
+  return it->second.size();
+}
+
+void Router::send(std::shared_ptr<LocalSession> from, proto::SendFrame frame) {
+  asio::post(strand_, [self = shared_from_this(), from = std::move(from), f = std::move(frame)]() mutable {
+    self->do_send(std::move(from), std::move(f));
+  });
+}
+
+void Router::do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame) {
+  ++counters_.messages_accepted;
+  auto out = std::make_shared<Outgoing>();
+  out->id = fmt::format("{:x}-{:x}", opt_.incarnation, ++msg_counter_);
+  out->from = from->user();
+  out->to = std::move(frame.to);
+  out->body = std::move(frame.body);
+  out->ts_ms = wall_ms();
+  out->sender = from;
+  out->ref = std::move(frame.id);
+  out->deadline_ms = steady_ms() + opt_.delivery_timeout_ms;
+
+  auto msg = std::make_shared<const std::string>(
+      proto::encode_message(out->id, out->from, out->to, out->body, out->ts_ms));
+  if (deliver_local(out->to, msg) > 0) {
+    ++counters_.messages_local;
+    out->delivered = true;
+    ack(out, proto::AckStatus::delivered);
+  }
+  if (inflight_.size() >= opt_.max_inflight) {
+    // Bound hit: refuse to track more remote deliveries; the sender learns `failed`.
+    logging::get("router")->warn("in-flight bound ({}) reached: message {} not routed", opt_.max_inflight, out->id);
+    finish(out, proto::AckStatus::failed);
+    return;
+  }
+  inflight_.emplace(out->id, out);
+  deadlines_.emplace_back(out->deadline_ms, out);
+  route(out);
+}
+
+void Router::route(const std::shared_ptr<Outgoing>& out) {
+  if (auto* nodes = cache_.get(out->to, steady_ms())) {
+    bool remote = std::any_of(nodes->begin(), nodes->end(),
+                              [&](const std::string& n) { return n != opt_.node_id; });
+    if (remote || out->delivered) {
+      auto copy = *nodes;
+      return route_to(out, copy);
+    }
+    // The cache says "only here" but nobody is here: stale, ask the master.
+  }
+  start_lookup(out->to, out);
+}
+
+void Router::start_lookup(const std::string& user, std::shared_ptr<Outgoing> out) {
+  const int64_t now = steady_ms();
+  auto it = lookups_.find(user);
+  if (it != lookups_.end()) {
+    if (it->second.waiting.size() >= opt_.max_queued_per_lookup) return finish(out, proto::AckStatus::failed);
+    it->second.waiting.push_back(std::move(out));
+    return;
+  }
+  if (!hello_ok_ || master_lost(now) || lookups_.size() >= opt_.max_pending_lookups) {
+    // Lookups fail fast while the master is away (SPEC §4).
+    return finish(out, proto::AckStatus::failed);
+  }
+  const uint64_t seq = ++seq_;
+  auto& state = lookups_[user];
+  state.seq = seq;
+  state.waiting.push_back(std::move(out));
+  lookup_seqs_[seq] = {user, now + opt_.delivery_timeout_ms};
+  ++counters_.lookups;
+  master_.send_to_master(cluster::Lookup{seq, user});
+}
+
+void Router::on_lookup_reply(cluster::LookupReply& reply) {
+  lookup_seqs_.erase(reply.seq);
+  auto it = lookups_.find(reply.user);
+  if (it == lookups_.end() || it->second.seq != reply.seq) return;
+  auto waiting = std::move(it->second.waiting);
+  lookups_.erase(it);
+
+  std::vector<std::string> nodes;
+  nodes.reserve(reply.nodes.size());
+  for (auto& n : reply.nodes) {
+    if (n.id != opt_.node_id) peer_events_[n.id] = n.events;
+    nodes.push_back(n.id);
+  }
+  if (!nodes.empty()) cache_.put(reply.user, nodes, steady_ms());
+  for (auto& out : waiting) {
+    if (!out->done) route_to(out, nodes);
+  }
+}
+
+void Router::route_to(const std::shared_ptr<Outgoing>& out, const std::vector<std::string>& nodes) {
+  out->pending_nodes.clear();
+  for (auto& n : nodes) {
+    if (n == opt_.node_id) continue;
+    auto addr = peer_events_.find(n);
+    if (addr == peer_events_.end()) continue;
+    cluster::Deliver d{opt_.node_id, opt_.events,
+                       {cluster::DeliverItem{out->id, out->from, out->to, out->ts_ms, out->body}}};
+    if (peers_link_.send_to_peer(n, addr->second, d)) {
+      out->pending_nodes.push_back(n);
+      ++counters_.messages_remote;
+    }
+  }
+  if (out->pending_nodes.empty()) {
+    // Nobody else to ask. route() uses a cached route only when it names another node, so an
+    // empty remote set here comes from a fresh master answer: the user is offline.
+    bool remote = std::any_of(nodes.begin(), nodes.end(), [&](const std::string& n) { return n != opt_.node_id; });
+    if (out->delivered) finish(out, proto::AckStatus::delivered);
+    else if (!remote) finish(out, proto::AckStatus::offline);
+    else finish(out, proto::AckStatus::failed);
+  }
+}
+
+void Router::on_deliver(const cluster::Deliver& deliver) {
+  cluster::Receipt receipt{opt_.node_id, {}};
+  receipt.items.reserve(deliver.items.size());
+  for (auto& item : deliver.items) {
+    if (recent_ids_.count(item.msg_id)) {
+      // A retry of something already delivered here: never twice to one session.
+      receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::delivered});
+      continue;
+    }
+    auto frame = std::make_shared<const std::string>(
+        proto::encode_message(item.msg_id, item.from, item.to, item.body, item.ts_ms));
+    if (deliver_local(item.to, frame) > 0) {
+      recent_ids_.insert(item.msg_id);
+      recent_order_.push_back(item.msg_id);
+      if (recent_order_.size() > opt_.dedup_window) {
+        recent_ids_.erase(recent_order_.front());
+        recent_order_.pop_front();
+      }
+      receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::delivered});
+    } else {
+      receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::not_here});
+    }
+  }
+  if (!deliver.origin_events.empty()) {
+    peers_link_.send_to_peer(deliver.origin_node, deliver.origin_events, receipt);
+  }
+}
+
+void Router::on_receipt(const cluster::Receipt& receipt) {
+  for (auto& item : receipt.items) {
+    auto it = inflight_.find(item.msg_id);
+    if (it == inflight_.end()) continue;
+    auto out = it->second;
+    auto& pn = out->pending_nodes;
+    auto pos = std::find(pn.begin(), pn.end(), receipt.origin_node);
+    if (pos == pn.end()) continue;
+    pn.erase(pos);
+    if (item.status == cluster::ReceiptStatus::delivered) {
+      out->delivered = true;
+      ack(out, proto::AckStatus::delivered);
+    } else {
+      out->bounced = true;
+      ++counters_.bounces;
+      cache_.erase(out->to);
+    }
+    complete(out);
+  }
+}
+
+void Router::on_node_down(const std::string& node_id) {
+  logging::get("router")->info("node {} is down", node_id);
+  cache_.erase_node(node_id);
+  peer_events_.erase(node_id);
+  peers_link_.drop_peer(node_id);
+  std::vector<std::shared_ptr<Outgoing>> affected;
+  for (auto& [id, out] : inflight_) {
+    auto& pn = out->pending_nodes;
+    auto pos = std::find(pn.begin(), pn.end(), node_id);
+    if (pos == pn.end()) continue;
+    pn.erase(pos);
+    if (pn.empty()) affected.push_back(out);
+  }
+  for (auto& out : affected) {
+    out->bounced = true;  // like not_here: ask the master afresh, it no longer lists the node
+    complete(out);
+  }
+}
+
+void Router::ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status) {
+  if (out->acked) return;
+  out->acked = true;
+  if (!out->ref) return;
+  if (auto s = out->sender.lock()) {
+    s->deliver(std::make_shared<const std::string>(proto::encode_ack(*out->ref, out->id, status)));
+  }
+}
+
+void Router::finish(const std::shared_ptr<Outgoing>& out, proto::AckStatus status) {
+  ack(out, status);
+  if (out->done) return;
+  out->done = true;
+  inflight_.erase(out->id);
+}
+
+void Router::complete(const std::shared_ptr<Outgoing>& out) {
+  if (out->done || !out->pending_nodes.empty()) return;
+  if (out->bounced && !out->retried) {
+    // A stale route: ask the master afresh (bypassing the cache) and retry once. Nodes that
+    // already delivered it drop the retry by message id.
+    out->retried = true;
+    out->bounced = false;
+    return start_lookup(out->to, out);
+  }
+  finish(out, out->delivered ? proto::AckStatus::delivered : proto::AckStatus::failed);
+}
+
+void Router::answer_presence(PendingPresence& p, const std::vector<bool>* online) {
+  auto s = p.session.lock();
+  if (!s) return;
+  if (!online) {
+    s->deliver(std::make_shared<const std::string>(
+        proto::encode_error(proto::ErrorCode::internal, "presence unavailable: master unreachable", p.ref)));
+    return;
+  }
+  std::vector<std::pair<std::string, bool>> users;
+  users.reserve(p.users.size());
+  for (std::size_t i = 0; i < p.users.size(); ++i) {
+    users.emplace_back(p.users[i], (*online)[i] || local_.count(p.users[i]) > 0);
+  }
+  s->deliver(std::make_shared<const std::string>(proto::encode_presence(p.ref, users)));
+}
+
+void Router::presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame) {
+  asio::post(strand_, [self = shared_from_this(), from = std::move(from), f = std::move(frame)]() mutable {
+    self->do_presence(std::move(from), std::move(f));
+  });
+}
+
+void Router::do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame) {
+  const int64_t now = steady_ms();
+  PendingPresence p{from, std::move(frame.id), std::move(frame.users), now + opt_.delivery_timeout_ms};
+  if (!hello_ok_ || master_lost(now)) {
+    // Without the master only local users can be answered for sure: say so.
+    return answer_presence(p, nullptr);
+  }
+  const uint64_t seq = ++seq_;
+  master_.send_to_master(cluster::PresenceQuery{seq, p.users});
+  presence_.emplace(seq, std::move(p));
+}
+
+}  // namespace wsg

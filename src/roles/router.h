@@ -1,0 +1,193 @@
+// Router: the node's routing state machine, on its own strand. It owns the local session
+// registry (user -> sessions on this node), the route cache, the peers' addresses, pending
+// lookups, in-flight deliveries and the node's registration at the master. Sessions and the
+// ZeroMQ thread only post to it; nothing here locks or blocks.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "cache/route_cache.h"
+#include "client_protocol.h"
+#include "cluster_codec.h"
+#include "net/master_link.h"
+#include "net/peer_link.h"
+#include "roles/local_session.h"
+
+namespace wsg {
+
+class Router : public std::enable_shared_from_this<Router> {
+ public:
+  struct Options {
+    std::string node_id;
+    uint64_t incarnation = 0;
+    std::string ws_url;
+    std::string events;               // advertised PULL address
+    int64_t heartbeat_ms = 1000;
+    int64_t delivery_timeout_ms = 2000;
+    std::size_t cache_capacity = 100000;
+    int64_t cache_ttl_ms = 30000;
+    std::size_t max_inflight = 262144;          // deliveries awaiting receipts
+    std::size_t max_queued_per_lookup = 10000;  // sends waiting on one user's lookup
+    std::size_t max_pending_lookups = 100000;   // users being looked up at once
+    std::size_t register_batch = 1000;          // sessions per REGISTER/UNREGISTER
+    std::size_t dedup_window = 100000;          // recently delivered message ids remembered
+  };
+
+  struct Counters {
+    std::atomic<uint64_t> messages_local{0};
+    std::atomic<uint64_t> messages_remote{0};
+    std::atomic<uint64_t> messages_accepted{0};
+    std::atomic<uint64_t> bounces{0};
+    std::atomic<uint64_t> lookups{0};
+  };
+
+  // Called once, on the router strand, when the master refuses this node (duplicate id).
+  using FatalHandler = std::function<void(const std::string& reason)>;
+
+  Router(boost::asio::io_context& ioc, Options options, MasterLink& master, PeerLink& peers,
+         FatalHandler on_fatal);
+
+  // Sends HELLO and starts the heartbeat and sweep timers.
+  void start();
+  // Closes every session with 1001 "drain", unregisters them, then calls `done` (on the strand)
+  // once no session is left or `timeout_ms` passed.
+  void drain(int64_t timeout_ms, std::function<void()> done);
+  void stop_timers();
+
+  // --- from sessions (any thread) ---
+  // Registers at the master; `on_registered` runs (on the router strand) once the master
+  // acknowledged, or once the registration was queued for replay while the master is away.
+  void add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered);
+  void remove_session(std::shared_ptr<LocalSession> session);
+  void send(std::shared_ptr<LocalSession> from, proto::SendFrame frame);
+  void presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame);
+
+  // --- from the ZeroMQ thread ---
+  void on_master_message(cluster::Message message);
+  void on_peer_message(cluster::Message message);
+
+  // Readable from any thread.
+  bool ready() const { return ready_.load(); }              // accepted by the master, link alive
+  std::size_t session_count() const { return session_count_.load(); }
+  const Counters& counters() const { return counters_; }
+
+ private:
+  struct Outgoing;
+  struct LookupState {
+    uint64_t seq = 0;
+    std::vector<std::shared_ptr<Outgoing>> waiting;
+  };
+  struct PendingPresence {
+    std::weak_ptr<LocalSession> session;
+    std::optional<std::string> ref;
+    std::vector<std::string> users;
+    int64_t deadline_ms;
+  };
+  struct PendingWelcome {
+    std::function<void()> callback;
+    int64_t deadline_ms;
+  };
+
+  static int64_t steady_ms();
+  static int64_t wall_ms();
+
+  void do_add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered);
+  void do_remove_session(const std::shared_ptr<LocalSession>& session);
+  void do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame);
+  void do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame);
+  void handle_master(cluster::Message& message);
+  void handle_peer(cluster::Message& message);
+
+  // Registration at the master.
+  void send_hello();
+  void on_hello_reply(const cluster::HelloReply& reply);
+  void check_epoch(uint64_t epoch);
+  void queue_register(const LocalSession& s);
+  void queue_unregister(const LocalSession& s);
+  void schedule_flush();
+  void flush_registrations();
+  void on_ack(const cluster::Ack& ack);
+  void replay_sessions();
+
+  // Delivery.
+  std::size_t deliver_local(const std::string& user, const std::shared_ptr<const std::string>& frame);
+  // Cached route, else a lookup (single-flight per user).
+  void route(const std::shared_ptr<Outgoing>& out);
+  void route_to(const std::shared_ptr<Outgoing>& out, const std::vector<std::string>& nodes);
+  void start_lookup(const std::string& user, std::shared_ptr<Outgoing> out);
+  void on_lookup_reply(cluster::LookupReply& reply);
+  void on_deliver(const cluster::Deliver& deliver);
+  void on_receipt(const cluster::Receipt& receipt);
+  void on_node_down(const std::string& node_id);
+  // Sends the ack once (if the sender gave an id).
+  void ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status);
+  // Acks if not yet acked and forgets the delivery.
+  void finish(const std::shared_ptr<Outgoing>& out, proto::AckStatus status);
+  // No receipt pending any more: retry once after a bounce, else finish.
+  void complete(const std::shared_ptr<Outgoing>& out);
+  void answer_presence(PendingPresence& p, const std::vector<bool>* online);
+
+  void arm_heartbeat();
+  void arm_sweep();
+  void sweep();
+  bool master_lost(int64_t now) const;
+
+  boost::asio::io_context& ioc_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  Options opt_;
+  MasterLink& master_;
+  PeerLink& peers_link_;
+  FatalHandler on_fatal_;
+  boost::asio::steady_timer heartbeat_timer_;
+  boost::asio::steady_timer sweep_timer_;
+
+  // Master link state.
+  uint64_t epoch_ = 0;
+  bool hello_ok_ = false;
+  int64_t last_master_ms_ = 0;
+  int64_t hello_sent_ms_ = 0;
+  uint64_t seq_ = 0;
+  std::vector<cluster::SessionRef> reg_batch_;
+  std::vector<cluster::SessionRef> unreg_batch_;
+  bool flush_scheduled_ = false;
+  std::unordered_map<uint64_t, std::vector<std::string>> reg_inflight_;  // seq -> session ids
+  std::unordered_map<std::string, PendingWelcome> pending_welcome_;     // session id -> welcome
+
+  // Local sessions.
+  std::unordered_map<std::string, std::vector<std::shared_ptr<LocalSession>>> local_;
+  std::atomic<std::size_t> session_count_{0};
+
+  // Routing.
+  RouteCache cache_;
+  std::unordered_map<std::string, std::string> peer_events_;  // node id -> events address
+  std::unordered_map<std::string, LookupState> lookups_;     // user -> lookup in flight
+  std::unordered_map<uint64_t, std::pair<std::string, int64_t>> lookup_seqs_;  // seq -> user, deadline
+  std::unordered_map<std::string, std::shared_ptr<Outgoing>> inflight_;        // msg id -> delivery
+  std::deque<std::pair<int64_t, std::weak_ptr<Outgoing>>> deadlines_;
+  std::unordered_map<uint64_t, PendingPresence> presence_;
+  std::unordered_set<std::string> recent_ids_;
+  std::deque<std::string> recent_order_;
+  uint64_t msg_counter_ = 0;
+
+  bool draining_ = false;
+  std::function<void()> drain_done_;
+  bool stopped_ = false;
+  std::atomic<bool> ready_{false};
+  Counters counters_;
+};
+
+}  // namespace wsg
