@@ -5,8 +5,11 @@
 // Encoding v1 (every ZeroMQ message is one frame; integers little-endian):
 //   u8 version (=1) | u8 type | fields of that type, in declaration order:
 //     u8/u32/u64/i64 fixed width; bool as u8 (0|1);
-//     str  = u32 length + bytes (length bounded by kMaxString, body by kMaxBody);
-//     list = u32 count + items (count bounded by kMaxItems).
+//     str  = u32 length + bytes (bounded by kMaxString; DeliverItem.body, StatusReply.json by kMaxBody);
+//     list = u32 count + items (count bounded by kMaxItems); vector<bool> = count + 1 byte each;
+//     ReceiptStatus as u8; records (SessionRef, ...) as their fields, nothing in front.
+//   Canonical: every accepted input re-encodes to the same bytes. A new field or type is a new
+//   version. Full description, semantics and rollout policy: docs/wire-encoding.md.
 #pragma once
 
 #include <cstdint>
@@ -188,6 +191,8 @@ using Message = std::variant<Hello, HelloReply, RegisterSessions, UnregisterSess
                              Receipt>;
 
 Type type_of(const Message& m);
+// Throws std::length_error when a string or list exceeds the limits decode() enforces (a caller
+// bug: batches must be capped at kMaxItems, bodies at kMaxBody); never emits undecodable bytes.
 std::string encode(const Message& m);
 // Returns nullopt for any malformed input; `error`, when given, receives a short reason.
 std::optional<Message> decode(std::string_view bytes, std::string* error = nullptr) noexcept;

@@ -1,0 +1,333 @@
+// Cluster wire codec v1 (see cluster_codec.h and docs/wire-encoding.md).
+//
+// Each struct's layout is written exactly once, in a `fields(m, f)` description that presents
+// the fields to a visitor `f` in wire order. Three visitors walk those descriptions:
+//   Sizer  - computes the exact encoded size and enforces the limits (encode reserves once);
+//   Writer - appends the fields to the output;
+//   Reader - a cursor over the input that fills the fields and stops at the first error.
+#include "cluster_codec.h"
+
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+namespace wsg::cluster {
+namespace {
+
+// ---- Message descriptions ---------------------------------------------------------------------
+// Strings are bounded by kMaxString unless the description passes another limit.
+
+template <class M, class T>
+concept Is = std::same_as<std::remove_const_t<M>, T>;
+
+#define WSG_DESCRIBE(T) \
+  template <class M, class F> requires Is<M, T> constexpr void fields(M& m, F& f)
+
+WSG_DESCRIBE(SessionRef) { f(m.user); f(m.session); }
+WSG_DESCRIBE(NodeAddr) { f(m.id); f(m.events); }
+WSG_DESCRIBE(DeliverItem) { f(m.msg_id); f(m.from); f(m.to); f(m.ts_ms); f(m.body, kMaxBody); }
+WSG_DESCRIBE(ReceiptItem) { f(m.msg_id); f(m.status); }
+
+WSG_DESCRIBE(Hello) { f(m.node_id); f(m.incarnation); f(m.ws_url); f(m.events); }
+WSG_DESCRIBE(HelloReply) { f(m.epoch); f(m.accepted); f(m.reason); }
+WSG_DESCRIBE(RegisterSessions) { f(m.seq); f(m.sessions); }
+WSG_DESCRIBE(UnregisterSessions) { f(m.seq); f(m.sessions); }
+WSG_DESCRIBE(Ack) { f(m.epoch); f(m.seq); f(m.ok); }
+WSG_DESCRIBE(Lookup) { f(m.seq); f(m.user); }
+WSG_DESCRIBE(LookupReply) { f(m.epoch); f(m.seq); f(m.user); f(m.nodes); }
+WSG_DESCRIBE(Heartbeat) { f(m.node_id); f(m.sessions); f(m.messages); }
+WSG_DESCRIBE(HeartbeatReply) { f(m.epoch); f(m.known); }
+WSG_DESCRIBE(Invalidate) { f(m.epoch); f(m.user); }
+WSG_DESCRIBE(NodeDown) { f(m.epoch); f(m.node_id); }
+WSG_DESCRIBE(StatusQuery) { f(m.seq); f(m.user); }
+WSG_DESCRIBE(StatusReply) { f(m.epoch); f(m.seq); f(m.json, kMaxBody); }
+WSG_DESCRIBE(PresenceQuery) { f(m.seq); f(m.users); }
+WSG_DESCRIBE(PresenceReply) { f(m.epoch); f(m.seq); f(m.online); }
+WSG_DESCRIBE(Deliver) { f(m.origin_node); f(m.origin_events); f(m.items); }
+WSG_DESCRIBE(Receipt) { f(m.origin_node); f(m.items); }
+
+#undef WSG_DESCRIBE
+
+struct AnyVisitor {
+  template <class... A>
+  constexpr void operator()(A&&...) {}
+};
+template <class T>
+concept Described = requires(T& t, AnyVisitor& v) { fields(t, v); };
+
+// ---- Message types ----------------------------------------------------------------------------
+
+// Type number N is variant alternative N-1; checked here so that reordering either breaks the build.
+template <Type t, class T>
+constexpr bool kMaps =
+    std::is_same_v<std::variant_alternative_t<static_cast<std::size_t>(t) - 1, Message>, T>;
+static_assert(kMaps<Type::hello, Hello> && kMaps<Type::hello_reply, HelloReply> &&
+              kMaps<Type::register_sessions, RegisterSessions> &&
+              kMaps<Type::unregister_sessions, UnregisterSessions> && kMaps<Type::ack, Ack> &&
+              kMaps<Type::lookup, Lookup> && kMaps<Type::lookup_reply, LookupReply> &&
+              kMaps<Type::heartbeat, Heartbeat> && kMaps<Type::heartbeat_reply, HeartbeatReply> &&
+              kMaps<Type::invalidate, Invalidate> && kMaps<Type::node_down, NodeDown> &&
+              kMaps<Type::status, StatusQuery> && kMaps<Type::status_reply, StatusReply> &&
+              kMaps<Type::presence, PresenceQuery> &&
+              kMaps<Type::presence_reply, PresenceReply> && kMaps<Type::deliver, Deliver> &&
+              kMaps<Type::receipt, Receipt>);
+constexpr std::size_t kTypeCount = std::variant_size_v<Message>;
+static_assert(kTypeCount == static_cast<std::size_t>(Type::receipt));
+
+// For error messages, indexed by type - 1 (the names docs/wire-encoding.md uses).
+constexpr std::array<const char*, kTypeCount> kTypeNames = {
+    "HELLO",        "HELLO_REPLY", "REGISTER",        "UNREGISTER", "ACK",
+    "LOOKUP",       "LOOKUP_REPLY", "HEARTBEAT",      "HEARTBEAT_REPLY", "INVALIDATE",
+    "NODE_DOWN",    "STATUS",      "STATUS_REPLY",    "PRESENCE",   "PRESENCE_REPLY",
+    "DELIVER",      "RECEIPT",
+};
+
+// ---- Sizer ------------------------------------------------------------------------------------
+
+class Sizer {
+ public:
+  constexpr std::size_t size() const { return n_; }
+
+  constexpr void operator()(uint64_t) { n_ += 8; }
+  constexpr void operator()(int64_t) { n_ += 8; }
+  constexpr void operator()(bool) { n_ += 1; }
+  constexpr void operator()(ReceiptStatus) { n_ += 1; }
+  constexpr void operator()(const std::string& s, uint32_t limit = kMaxString) {
+    if (s.size() > limit) throw std::length_error("wsg::cluster::encode: string over its limit");
+    n_ += 4 + s.size();
+  }
+  constexpr void operator()(const std::vector<bool>& v) {
+    count(v.size());
+    n_ += v.size();
+  }
+  template <class T>
+  constexpr void operator()(const std::vector<T>& v) {
+    count(v.size());
+    for (const T& item : v) (*this)(item);
+  }
+  template <Described T>
+  constexpr void operator()(const T& m) {
+    fields(m, *this);
+  }
+
+ private:
+  constexpr void count(std::size_t n) {
+    if (n > kMaxItems) throw std::length_error("wsg::cluster::encode: list over kMaxItems");
+    n_ += 4;
+  }
+  std::size_t n_ = 0;
+};
+
+// The fewest bytes one list item of type T can take on the wire: the size of a default value
+// (empty strings and lists, zero integers). Lets decode refuse a count the input cannot hold.
+// (Not constexpr: constexpr std::string is not portable to every compiler we may meet yet.)
+template <class T>
+std::size_t min_wire_size() {
+  static const std::size_t size = [] {
+    Sizer s;
+    s(T{});
+    return s.size();
+  }();
+  return size;
+}
+
+// ---- Writer -----------------------------------------------------------------------------------
+
+class Writer {
+ public:
+  explicit Writer(std::string& out) : out_(out) {}
+
+  void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void operator()(uint64_t v) { le(v, 8); }
+  void operator()(int64_t v) { le(static_cast<uint64_t>(v), 8); }
+  void operator()(bool v) { u8(v ? 1 : 0); }
+  void operator()(ReceiptStatus v) { u8(static_cast<uint8_t>(v)); }
+  void operator()(const std::string& s, uint32_t /*limit: checked by Sizer*/ = kMaxString) {
+    le(s.size(), 4);
+    out_.append(s);
+  }
+  void operator()(const std::vector<bool>& v) {
+    le(v.size(), 4);
+    for (bool b : v) u8(b ? 1 : 0);
+  }
+  template <class T>
+  void operator()(const std::vector<T>& v) {
+    le(v.size(), 4);
+    for (const T& item : v) (*this)(item);
+  }
+  template <Described T>
+  void operator()(const T& m) {
+    fields(m, *this);
+  }
+
+ private:
+  void le(uint64_t v, int bytes) {
+    char b[8];
+    for (int i = 0; i < bytes; ++i) b[i] = static_cast<char>(v >> (8 * i));
+    out_.append(b, static_cast<std::size_t>(bytes));
+  }
+  std::string& out_;
+};
+
+// ---- Reader -----------------------------------------------------------------------------------
+
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : p_(in.data()), end_(in.data() + in.size()) {}
+
+  const char* error() const { return error_; }
+  std::size_t remaining() const { return static_cast<std::size_t>(end_ - p_); }
+
+  void operator()(uint64_t& v) {
+    if (need(8)) v = le(8);
+  }
+  void operator()(int64_t& v) {
+    if (need(8)) v = static_cast<int64_t>(le(8));
+  }
+  void operator()(bool& v) {
+    if (!need(1)) return;
+    const auto b = static_cast<uint8_t>(*p_++);
+    if (b > 1) return fail("bool byte not 0 or 1");
+    v = b == 1;
+  }
+  void operator()(ReceiptStatus& v) {
+    if (!need(1)) return;
+    const auto b = static_cast<uint8_t>(*p_++);
+    if (b != static_cast<uint8_t>(ReceiptStatus::delivered) &&
+        b != static_cast<uint8_t>(ReceiptStatus::not_here))
+      return fail("unknown receipt status");
+    v = static_cast<ReceiptStatus>(b);
+  }
+  void operator()(std::string& s, uint32_t limit = kMaxString) {
+    if (!need(4)) return;
+    const auto n = static_cast<uint32_t>(le(4));
+    if (n > limit) return fail("string over its length limit");
+    if (!need(n)) return;
+    s.assign(p_, n);
+    p_ += n;
+  }
+  void operator()(std::vector<bool>& v) {
+    const uint32_t n = count(1);
+    v.reserve(n);
+    for (uint32_t i = 0; i < n && !error_; ++i) {
+      bool b = false;
+      (*this)(b);
+      v.push_back(b);
+    }
+  }
+  template <class T>
+  void operator()(std::vector<T>& v) {
+    const uint32_t n = count(min_wire_size<T>());
+    v.reserve(n);
+    for (uint32_t i = 0; i < n && !error_; ++i) (*this)(v.emplace_back());
+  }
+  template <Described T>
+  void operator()(T& m) {
+    fields(m, *this);
+  }
+
+ private:
+  bool need(std::size_t n) {
+    if (error_) return false;
+    if (remaining() < n) {
+      fail("truncated");
+      return false;
+    }
+    return true;
+  }
+  void fail(const char* why) {
+    if (!error_) error_ = why;
+  }
+  uint64_t le(int bytes) {
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(p_[i])) << (8 * i);
+    p_ += bytes;
+    return v;
+  }
+  // A list count, refused before anything is reserved when it exceeds kMaxItems or when the
+  // remaining input cannot hold that many items of at least `min_item` bytes each.
+  uint32_t count(std::size_t min_item) {
+    if (!need(4)) return 0;
+    const auto n = static_cast<uint32_t>(le(4));
+    if (n > kMaxItems) {
+      fail("list over kMaxItems");
+      return 0;
+    }
+    if (static_cast<std::size_t>(n) * min_item > remaining()) {
+      fail("list count exceeds the remaining bytes");
+      return 0;
+    }
+    return n;
+  }
+
+  const char* p_;
+  const char* end_;
+  const char* error_ = nullptr;
+};
+
+using DecodeFn = Message (*)(Reader&);
+
+template <std::size_t I>
+Message decode_as(Reader& r) {
+  Message m{std::in_place_index<I>};
+  r(std::get<I>(m));
+  return m;
+}
+
+template <std::size_t... I>
+constexpr std::array<DecodeFn, sizeof...(I)> make_decoders(std::index_sequence<I...>) {
+  return {&decode_as<I>...};
+}
+constexpr auto kDecoders = make_decoders(std::make_index_sequence<kTypeCount>{});
+
+}  // namespace
+
+Type type_of(const Message& m) { return static_cast<Type>(m.index() + 1); }
+
+std::string encode(const Message& m) {
+  return std::visit(
+      [&m](const auto& msg) {
+        Sizer sizer;
+        sizer(msg);
+        std::string out;
+        out.reserve(2 + sizer.size());
+        Writer w(out);
+        w.u8(kWireVersion);
+        w.u8(static_cast<uint8_t>(type_of(m)));
+        w(msg);
+        return out;
+      },
+      m);
+}
+
+std::optional<Message> decode(std::string_view bytes, std::string* error) noexcept {
+  std::string why;
+  try {
+    if (bytes.size() < 2) {
+      why = bytes.empty() ? "empty message" : "truncated header";
+    } else if (const auto version = static_cast<uint8_t>(bytes[0]); version != kWireVersion) {
+      why = "unsupported wire version " + std::to_string(version);
+    } else if (const auto type = static_cast<uint8_t>(bytes[1]); type == 0 || type > kTypeCount) {
+      why = "unknown message type " + std::to_string(type);
+    } else {
+      Reader r(bytes.substr(2));
+      Message m = kDecoders[type - 1](r);
+      if (!r.error() && r.remaining() == 0) return m;
+      why = std::string(kTypeNames[type - 1]) + ": " + (r.error() ? r.error() : "trailing bytes");
+    }
+  } catch (...) {  // std::bad_alloc; lengths are checked against the input before any allocation
+    why = "out of memory";
+  }
+  if (error) {
+    try {
+      *error = std::move(why);
+    } catch (...) {
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace wsg::cluster

@@ -1,0 +1,378 @@
+// Cluster wire codec v1: round trips, a golden encoding, refusals of malformed input, fuzzing.
+#include "cluster_codec.h"
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace wsg::cluster;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const std::string kBinary("\0\x01\x7f\x80\xfe\xff", 6);
+const std::string kUtf8 = "h\xC3\xA9llo \xE2\x9C\x93 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80";
+constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
+constexpr int64_t kI64Min = std::numeric_limits<int64_t>::min();
+constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
+
+std::string le32(uint32_t v) {
+  std::string s(4, '\0');
+  for (int i = 0; i < 4; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * i));
+  return s;
+}
+std::string le64(uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 0; i < 8; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * i));
+  return s;
+}
+std::string str(const std::string& s) { return le32(static_cast<uint32_t>(s.size())) + s; }
+std::string header(Type t) { return std::string{char(kWireVersion), char(static_cast<uint8_t>(t))}; }
+
+// One or more non-trivial values of every message type.
+std::vector<Message> samples() {
+  return {
+      Hello{"node-1", kU64Max, "ws://127.0.0.1:8080/ws", "tcp://127.0.0.1:6001"},
+      Hello{},
+      HelloReply{0x0123456789abcdefULL, true, ""},
+      HelloReply{kU64Max, false, "duplicate node id: node-1 is alive with another incarnation"},
+      RegisterSessions{1, {{"alice", "s-1"}, {kUtf8, kBinary}, {"", ""}}},
+      RegisterSessions{kU64Max, {}},
+      UnregisterSessions{42, {{"bob", "s-2"}}},
+      UnregisterSessions{0, {}},
+      Ack{7, 8, true},
+      Ack{kU64Max, 0, false},
+      Lookup{99, "carol@example.com"},
+      Lookup{0, kBinary},
+      LookupReply{5, 6, "bob", {{"node-1", "tcp://10.0.0.1:6001"}, {"node-2", "tcp://10.0.0.2:6001"}}},
+      LookupReply{5, 7, "nobody", {}},
+      Heartbeat{"node-2", 123456, kU64Max},
+      HeartbeatReply{11, true},
+      HeartbeatReply{12, false},
+      Invalidate{13, kUtf8},
+      NodeDown{14, "node-3"},
+      StatusQuery{15, ""},
+      StatusQuery{16, "alice"},
+      StatusReply{17, 18, R"({"master":{"epoch":17,"sessions":2,"users":1},"nodes":[]})"},
+      StatusReply{0, 0, std::string(kMaxString + 10, 'j')},  // the JSON may exceed kMaxString
+      PresenceQuery{19, {"bob", "carol", "", kUtf8}},
+      PresenceQuery{20, {}},
+      PresenceReply{21, 22, {true, false, false, true}},
+      PresenceReply{23, 24, {}},
+      Deliver{"node-1",
+              "tcp://127.0.0.1:6001",
+              {{"m-1", "alice", "bob", 1700000000123, R"({"text":"hi"})"},
+               {"m-2", "alice", "bob", -5, kBinary + kUtf8},
+               {"m-3", "", "", kI64Min, ""},
+               {"m-4", "a", "b", kI64Max, std::string(100000, 'x')}}},
+      Deliver{"node-1", "tcp://127.0.0.1:6001", {}},
+      Receipt{"node-2", {{"m-1", ReceiptStatus::delivered}, {"m-2", ReceiptStatus::not_here}}},
+      Receipt{"node-2", {}},
+  };
+}
+
+std::set<uint8_t> all_types() {
+  std::set<uint8_t> all;
+  for (uint8_t t = 1; t <= static_cast<uint8_t>(Type::receipt); ++t) all.insert(t);
+  return all;
+}
+
+void require_refused(const std::string& bytes, const std::string& reason_part) {
+  std::string error;
+  const auto m = decode(bytes, &error);
+  REQUIRE_FALSE(m.has_value());
+  REQUIRE_THAT(error, Contains(reason_part));
+}
+
+}  // namespace
+
+TEST_CASE("every message type round-trips", "[cluster_codec]") {
+  std::set<uint8_t> seen;
+  for (const Message& m : samples()) {
+    const std::string bytes = encode(m);
+    REQUIRE(bytes.size() >= 2);
+    CHECK(static_cast<uint8_t>(bytes[0]) == kWireVersion);
+    CHECK(static_cast<uint8_t>(bytes[1]) == static_cast<uint8_t>(type_of(m)));
+    std::string error;
+    const auto back = decode(bytes, &error);
+    INFO("type " << int(static_cast<uint8_t>(type_of(m))) << ": " << error);
+    REQUIRE(back.has_value());
+    CHECK(back->index() == m.index());
+    CHECK(*back == m);
+    CHECK(encode(*back) == bytes);
+    seen.insert(static_cast<uint8_t>(type_of(m)));
+  }
+  CHECK(seen == all_types());
+}
+
+TEST_CASE("type_of numbers each alternative as the header declares", "[cluster_codec]") {
+  CHECK(type_of(Hello{}) == Type::hello);
+  CHECK(type_of(Ack{}) == Type::ack);
+  CHECK(type_of(StatusQuery{}) == Type::status);
+  CHECK(type_of(PresenceReply{}) == Type::presence_reply);
+  CHECK(type_of(Deliver{}) == Type::deliver);
+  CHECK(type_of(Receipt{}) == Type::receipt);
+}
+
+TEST_CASE("golden encodings (v1 must not change silently)", "[cluster_codec]") {
+  SECTION("LOOKUP") {
+    const std::string expected("\x01\x06"
+                               "\x08\x07\x06\x05\x04\x03\x02\x01"
+                               "\x02\x00\x00\x00"
+                               "al",
+                               16);
+    CHECK(encode(Lookup{0x0102030405060708ULL, "al"}) == expected);
+    CHECK(decode(expected) == std::optional<Message>(Lookup{0x0102030405060708ULL, "al"}));
+  }
+  SECTION("PRESENCE_REPLY (bools)") {
+    const std::string expected("\x01\x0f"
+                               "\x01\x00\x00\x00\x00\x00\x00\x00"
+                               "\xff\xff\xff\xff\xff\xff\xff\xff"
+                               "\x03\x00\x00\x00"
+                               "\x01\x00\x01",
+                               25);
+    CHECK(encode(PresenceReply{1, kU64Max, {true, false, true}}) == expected);
+  }
+  SECTION("DELIVER (negative ts) and RECEIPT (status byte)") {
+    const std::string deliver = std::string("\x01\x10", 2) + str("n1") + str("tcp://h:1") +
+                                le32(1) + str("m") + str("a") + str("b") +
+                                std::string("\xfe\xff\xff\xff\xff\xff\xff\xff", 8) + str("{}");
+    CHECK(encode(Deliver{"n1", "tcp://h:1", {{"m", "a", "b", -2, "{}"}}}) == deliver);
+    const std::string receipt = std::string("\x01\x11", 2) + str("n2") + le32(2) + str("m") +
+                                std::string(1, '\x02') + str("k") + std::string(1, '\x01');
+    CHECK(encode(Receipt{"n2", {{"m", ReceiptStatus::not_here}, {"k", ReceiptStatus::delivered}}}) ==
+          receipt);
+  }
+}
+
+TEST_CASE("every type's field layout is pinned", "[cluster_codec]") {
+  // Distinct values per field, so that swapping two fields of one struct changes the bytes.
+  const std::string T{'\x01'}, F{'\x00'};
+  const std::vector<std::pair<Message, std::string>> layouts = {
+      {Hello{"n", 2, "w", "e"}, header(Type::hello) + str("n") + le64(2) + str("w") + str("e")},
+      {HelloReply{3, true, "r"}, header(Type::hello_reply) + le64(3) + T + str("r")},
+      {RegisterSessions{4, {{"u", "s"}}},
+       header(Type::register_sessions) + le64(4) + le32(1) + str("u") + str("s")},
+      {UnregisterSessions{5, {{"u", "s"}}},
+       header(Type::unregister_sessions) + le64(5) + le32(1) + str("u") + str("s")},
+      {Ack{6, 7, false}, header(Type::ack) + le64(6) + le64(7) + F},
+      {Lookup{8, "u"}, header(Type::lookup) + le64(8) + str("u")},
+      {LookupReply{9, 10, "u", {{"i", "e"}}},
+       header(Type::lookup_reply) + le64(9) + le64(10) + str("u") + le32(1) + str("i") + str("e")},
+      {Heartbeat{"n", 11, 12}, header(Type::heartbeat) + str("n") + le64(11) + le64(12)},
+      {HeartbeatReply{13, false}, header(Type::heartbeat_reply) + le64(13) + F},
+      {Invalidate{14, "u"}, header(Type::invalidate) + le64(14) + str("u")},
+      {NodeDown{15, "n"}, header(Type::node_down) + le64(15) + str("n")},
+      {StatusQuery{16, "u"}, header(Type::status) + le64(16) + str("u")},
+      {StatusReply{17, 18, "{}"}, header(Type::status_reply) + le64(17) + le64(18) + str("{}")},
+      {PresenceQuery{19, {"a", "b"}}, header(Type::presence) + le64(19) + le32(2) + str("a") + str("b")},
+      {PresenceReply{20, 21, {false, true}},
+       header(Type::presence_reply) + le64(20) + le64(21) + le32(2) + F + T},
+      {Deliver{"n", "e", {{"m", "f", "t", 22, "b"}}},
+       header(Type::deliver) + str("n") + str("e") + le32(1) + str("m") + str("f") + str("t") +
+           le64(22) + str("b")},
+      {Receipt{"n", {{"m", ReceiptStatus::not_here}}},
+       header(Type::receipt) + str("n") + le32(1) + str("m") + std::string(1, '\x02')},
+  };
+  std::set<uint8_t> seen;
+  for (const auto& [message, bytes] : layouts) {
+    INFO("type " << int(static_cast<uint8_t>(type_of(message))));
+    CHECK(encode(message) == bytes);
+    CHECK(decode(bytes) == std::optional<Message>(message));
+    seen.insert(static_cast<uint8_t>(type_of(message)));
+  }
+  CHECK(seen == all_types());
+}
+
+TEST_CASE("decode refuses a bad header", "[cluster_codec]") {
+  std::string error = "unchanged";
+  CHECK_FALSE(decode("", &error).has_value());
+  CHECK(error == "empty message");
+  CHECK_FALSE(decode("").has_value());  // error pointer is optional
+  require_refused(std::string(1, '\x01'), "truncated");
+
+  std::string bytes = encode(Ack{1, 2, true});
+  REQUIRE(decode(bytes).has_value());
+  bytes[0] = 2;
+  require_refused(bytes, "unsupported wire version 2");
+  bytes[0] = 0;
+  require_refused(bytes, "unsupported wire version 0");
+
+  bytes[0] = static_cast<char>(kWireVersion);
+  for (int type : {0, 18, 99, 255}) {
+    bytes[1] = static_cast<char>(type);
+    require_refused(bytes, "unknown message type " + std::to_string(type));
+  }
+}
+
+TEST_CASE("decode refuses every truncation of valid encodings", "[cluster_codec]") {
+  for (const Message& m : samples()) {
+    const std::string bytes = encode(m);
+    REQUIRE(decode(bytes).has_value());
+    for (std::size_t len = 0; len < bytes.size(); ++len) {
+      std::string error;
+      const auto r = decode(std::string_view(bytes).substr(0, len), &error);
+      INFO("type " << int(static_cast<uint8_t>(type_of(m))) << " prefix " << len << " of "
+                   << bytes.size());
+      REQUIRE_FALSE(r.has_value());
+      REQUIRE_FALSE(error.empty());
+    }
+  }
+}
+
+TEST_CASE("decode refuses trailing bytes", "[cluster_codec]") {
+  for (const Message& m : samples()) {
+    const std::string bytes = encode(m) + '\0';
+    require_refused(bytes, "trailing bytes");
+  }
+}
+
+TEST_CASE("decode enforces string limits", "[cluster_codec]") {
+  const std::string at_limit = header(Type::lookup) + le64(1) + str(std::string(kMaxString, 'u'));
+  REQUIRE(decode(at_limit).has_value());
+
+  // The length is refused even though the bytes are all there.
+  const std::string over = header(Type::lookup) + le64(1) + str(std::string(kMaxString + 1, 'u'));
+  require_refused(over, "LOOKUP: string over its length limit");
+  require_refused(header(Type::lookup) + le64(1) + le32(0xffffffffu), "string over its length limit");
+
+  SECTION("bodies are bounded by kMaxBody") {
+    const std::string json_at_limit =
+        header(Type::status_reply) + le64(1) + le64(2) + str(std::string(kMaxBody, '{'));
+    const auto ok = decode(json_at_limit);
+    REQUIRE(ok.has_value());
+    CHECK(std::get<StatusReply>(*ok).json.size() == kMaxBody);
+
+    const std::string json_over =
+        header(Type::status_reply) + le64(1) + le64(2) + str(std::string(kMaxBody + 1, '{'));
+    require_refused(json_over, "string over its length limit");
+
+    const std::string body_over = header(Type::deliver) + str("n") + str("e") + le32(1) +
+                                  str("m") + str("a") + str("b") + le64(0) + le32(kMaxBody + 1);
+    require_refused(body_over, "string over its length limit");
+  }
+  SECTION("a body over kMaxString but within kMaxBody is fine; other strings are not") {
+    const std::string item_tail = str("a") + str("b") + le64(0);
+    const std::string long_body = header(Type::deliver) + str("n") + str("e") + le32(1) +
+                                  str("m") + item_tail + str(std::string(kMaxString + 1, 'b'));
+    CHECK(decode(long_body).has_value());
+    const std::string long_id = header(Type::deliver) + str("n") + str("e") + le32(1) +
+                                str(std::string(kMaxString + 1, 'm')) + item_tail + str("{}");
+    require_refused(long_id, "string over its length limit");
+  }
+}
+
+TEST_CASE("decode enforces list limits before allocating", "[cluster_codec]") {
+  const std::string prefix = header(Type::register_sessions) + le64(1);
+  require_refused(prefix + le32(0xffffffffu), "list over kMaxItems");
+  require_refused(prefix + le32(kMaxItems + 1), "list over kMaxItems");
+  // A count the remaining bytes cannot hold (a SessionRef takes at least 8 bytes).
+  require_refused(prefix + le32(kMaxItems) + std::string(64, '\0'),
+                  "list count exceeds the remaining bytes");
+  require_refused(prefix + le32(2) + str("") + str("") + std::string(7, '\0'),
+                  "list count exceeds the remaining bytes");
+  CHECK(decode(prefix + le32(2) + str("") + str("") + str("") + str("")).has_value());
+
+  SECTION("lists of bools and strings") {
+    const std::string presence = header(Type::presence_reply) + le64(1) + le64(2);
+    const auto full = decode(presence + le32(kMaxItems) + std::string(kMaxItems, '\x01'));
+    REQUIRE(full.has_value());
+    CHECK(std::get<PresenceReply>(*full).online.size() == kMaxItems);
+    require_refused(presence + le32(kMaxItems) + std::string(kMaxItems - 1, '\x01'),
+                    "list count exceeds the remaining bytes");
+    require_refused(header(Type::presence) + le64(1) + le32(3) + std::string(11, '\0'),
+                    "list count exceeds the remaining bytes");
+  }
+}
+
+TEST_CASE("decode refuses bad bool and enum bytes", "[cluster_codec]") {
+  require_refused(header(Type::ack) + le64(1) + le64(2) + std::string(1, '\x02'),
+                  "ACK: bool byte not 0 or 1");
+  require_refused(header(Type::heartbeat_reply) + le64(1) + std::string(1, '\xff'),
+                  "bool byte not 0 or 1");
+  require_refused(header(Type::presence_reply) + le64(1) + le64(2) + le32(2) + "\x01\x02",
+                  "bool byte not 0 or 1");
+  for (char status : {'\x00', '\x03', '\xff'}) {
+    require_refused(header(Type::receipt) + str("n") + le32(1) + str("m") + std::string(1, status),
+                    "RECEIPT: unknown receipt status");
+  }
+}
+
+TEST_CASE("encode refuses what decode would refuse", "[cluster_codec]") {
+  CHECK_THROWS_AS(encode(Lookup{1, std::string(kMaxString + 1, 'u')}), std::length_error);
+  CHECK_THROWS_AS(encode(PresenceReply{1, 2, std::vector<bool>(kMaxItems + 1)}), std::length_error);
+  CHECK_THROWS_AS(encode(PresenceQuery{1, std::vector<std::string>(kMaxItems + 1)}),
+                  std::length_error);
+  CHECK_NOTHROW(encode(PresenceQuery{1, std::vector<std::string>(kMaxItems)}));
+  Deliver big_item{"n", "e", {{"m", "a", "b", 0, std::string(kMaxBody + 1, 'x')}}};
+  CHECK_THROWS_AS(encode(big_item), std::length_error);
+}
+
+TEST_CASE("random and mutated input never crashes and decodes canonically", "[cluster_codec]") {
+  std::mt19937_64 rng(0x5eed'c0dec);
+  auto below = [&rng](std::size_t n) {
+    return static_cast<std::size_t>(std::uniform_int_distribution<std::size_t>(0, n - 1)(rng));
+  };
+  auto byte = [&]() { return static_cast<char>(below(256)); };
+
+  std::vector<std::string> seeds;
+  for (const Message& m : samples()) {
+    std::string e = encode(m);
+    if (e.size() <= 4096) seeds.push_back(std::move(e));  // keep the fuzz loop quick
+  }
+  REQUIRE(seeds.size() >= 17);
+
+  std::size_t decoded = 0, refused = 0;
+  auto check = [&](const std::string& buf) {
+    std::string error;
+    const auto m = decode(buf, &error);  // noexcept: a throw would terminate the test run
+    if (m) {
+      ++decoded;
+      REQUIRE(encode(*m) == buf);
+      REQUIRE(decode(encode(*m)) == m);
+    } else {
+      ++refused;
+      REQUIRE_FALSE(error.empty());
+    }
+  };
+
+  for (int i = 0; i < 3000; ++i) {  // random buffers, mostly with a valid header
+    std::string buf(below(48), '\0');
+    for (char& c : buf) c = byte();
+    if (buf.size() >= 2 && below(4) != 0) {
+      buf[0] = static_cast<char>(kWireVersion);
+      buf[1] = static_cast<char>(1 + below(static_cast<std::size_t>(Type::receipt)));
+    }
+    check(buf);
+  }
+  for (int i = 0; i < 6000; ++i) {  // mutations of valid encodings
+    std::string buf = seeds[below(seeds.size())];
+    const std::size_t edits = 1 + below(3);
+    for (std::size_t e = 0; e < edits && !buf.empty(); ++e) {
+      const std::size_t at = below(buf.size());
+      switch (below(6)) {
+        case 0: buf[at] = byte(); break;
+        case 1: buf.insert(buf.begin() + static_cast<std::ptrdiff_t>(at), byte()); break;
+        case 2: buf.erase(at, 1); break;
+        case 3: buf.resize(at); break;
+        case 4: {  // a plausible small length or count at a random offset
+          const std::string n = le32(static_cast<uint32_t>(below(8)));
+          buf.replace(at, std::min<std::size_t>(4, buf.size() - at), n);
+          break;
+        }
+        default:  // a low byte flip keeps most structure and often stays valid
+          buf[at] = static_cast<char>(buf[at] ^ static_cast<char>(1u << below(8)));
+          break;
+      }
+    }
+    check(buf);
+  }
+  CHECK(decoded > 100);   // the mutations did reach valid inputs
+  CHECK(refused > 1000);  // and malformed ones
+}
