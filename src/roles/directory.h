@@ -33,7 +33,9 @@ class Directory {
   enum class HelloResult { accepted, duplicate };
   // A node (re)introduces itself. A live node with the same id and another incarnation makes
   // this a duplicate (refused, nothing changes). A dead node's id, or the same incarnation
-  // again, is accepted; a new incarnation of a dead node starts with no sessions.
+  // again, is accepted and refreshes the URLs and the heartbeat time. The same incarnation of
+  // an alive node keeps its sessions; a node that was dead (whatever its incarnation) comes
+  // back with no sessions, since mark_dead() dropped them: it has to re-register them.
   HelloResult hello(const std::string& node_id, uint64_t incarnation, const std::string& ws_url,
                     const std::string& events, int64_t now_ms);
 
@@ -42,7 +44,9 @@ class Directory {
   bool is_alive(std::string_view node_id) const;
 
   // Adds/removes one session of `user` on `node_id` (an alive node). Returns true when the
-  // directory changed. Changed users are reported by take_changed().
+  // directory changed (false: unknown or dead node, session already there / not there).
+  // A user whose set of *nodes* changed is reported by take_invalidations(); a session added or
+  // removed on a node that keeps other sessions of the user changes no route, so no invalidation.
   bool register_session(const std::string& node_id, const std::string& user, const std::string& session);
   bool unregister_session(const std::string& node_id, const std::string& user, const std::string& session);
 
@@ -52,10 +56,15 @@ class Directory {
   std::vector<std::pair<std::string, std::string>> sessions_of(std::string_view user) const;
   bool online(std::string_view user) const;
 
-  // Remembers that `node_id` looked `user` up (it may now cache the route).
+  // Remembers that `node_id` looked `user` up (it may now cache the route). Ignored when the
+  // node is unknown or dead, or the user is offline: nodes never cache an empty route (an
+  // `offline` ack needs a fresh lookup), which keeps watchers_ bounded by the online users.
+  // Past kMaxWatchersPerUser distinct nodes the user is watched by everyone.
   void note_lookup(const std::string& user, const std::string& node_id);
-  // For every user whose session set changed since the last call: the alive nodes to send
-  // INVALIDATE(user) to (the watchers, minus none). Clears those watcher sets.
+  // For every watched user whose node set changed since the last call: the alive nodes to send
+  // INVALIDATE(user) to (its alive watchers, or every alive node when watched by everyone),
+  // ordered by user then node id. Users with no alive watcher are left out. Clears the watchers
+  // of every changed user and the changed set.
   std::vector<std::pair<std::string, std::vector<std::string>>> take_invalidations();
 
   // Declares the node dead and drops its sessions (their users count as changed).
@@ -70,23 +79,34 @@ class Directory {
   const NodeInfo* node(std::string_view id) const;
 
  private:
+  struct StrHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  template <class V>
+  using StrMap = std::unordered_map<std::string, V, StrHash, std::equal_to<>>;
+  using StrSet = std::unordered_set<std::string, StrHash, std::equal_to<>>;
+
   struct UserEntry {
-    // node id -> sessions of this user on it
+    // node id -> sessions of this user on it (never an empty set)
     std::map<std::string, std::set<std::string>, std::less<>> by_node;
   };
   struct Watchers {
-    std::set<std::string, std::less<>> nodes;
+    std::set<std::string, std::less<>> nodes;  // empty when everyone
     bool everyone = false;
   };
 
+  // Records a change of the user's node set, if anyone watches the user.
   void mark_changed(const std::string& user);
+  // Removes every session of the node (which must be known), marking the users changed.
+  void drop_sessions(NodeInfo& info);
 
   std::map<std::string, NodeInfo, std::less<>> nodes_;
-  std::unordered_map<std::string, UserEntry> users_;
-  // node id -> (user -> sessions) for fast drops when a node dies
-  std::unordered_map<std::string, std::unordered_map<std::string, std::set<std::string>>> by_node_;
-  std::unordered_map<std::string, Watchers> watchers_;
-  std::unordered_set<std::string> changed_;
+  StrMap<UserEntry> users_;
+  // node id -> (user -> sessions) for fast drops when a node dies (no empty maps or sets)
+  StrMap<StrMap<std::set<std::string>>> by_node_;
+  StrMap<Watchers> watchers_;
+  StrSet changed_;  // only users with a watchers_ entry
   std::size_t session_count_ = 0;
 };
 
