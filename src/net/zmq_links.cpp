@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -78,13 +79,31 @@ bool ZmqLinks::enqueue(Command* command) {
   return true;
 }
 
+namespace {
+
+// encode() refuses (throws) what no receiver would accept; here that becomes a counted drop.
+std::optional<std::string> encode_bounded(const cluster::Message& message) {
+  try {
+    return cluster::encode(message);
+  } catch (const std::exception& e) {
+    logging::get("zmq")->warn("not sent: {}", e.what());
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
 bool ZmqLinks::send_to_master(const cluster::Message& message) {
-  return enqueue(new Command{Command::Kind::to_master, {}, {}, cluster::encode(message)});
+  auto bytes = encode_bounded(message);
+  if (!bytes) return false;
+  return enqueue(new Command{Command::Kind::to_master, {}, {}, std::move(*bytes)});
 }
 
 bool ZmqLinks::send_to_peer(const std::string& node_id, const std::string& events,
                             const cluster::Message& message) {
-  return enqueue(new Command{Command::Kind::to_peer, node_id, events, cluster::encode(message)});
+  auto bytes = encode_bounded(message);
+  if (!bytes) return false;
+  return enqueue(new Command{Command::Kind::to_peer, node_id, events, std::move(*bytes)});
 }
 
 void ZmqLinks::drop_peer(const std::string& node_id) {

@@ -183,10 +183,10 @@ void Router::on_hello_reply(const cluster::HelloReply& reply) {
     return;
   }
   if (hello_ok_ && reply.epoch == epoch_) return;  // a duplicate reply
-  if (epoch_ != reply.epoch) {
-    if (epoch_ != 0) cache_.clear();
-    epoch_ = reply.epoch;
-  }
+  // A new master, or one that declared us dead meanwhile: any invalidation sent while we were
+  // not registered was missed, so no cached route is trusted.
+  cache_.clear();
+  epoch_ = reply.epoch;
   hello_ok_ = true;
   ready_ = !draining_;
   logging::get("router")->info("registered at the master (epoch {:x}); replaying {} sessions", epoch_,
