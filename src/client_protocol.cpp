@@ -2,11 +2,15 @@
 //
 // Decoding parses the frame with Boost.JSON into a per-call monotonic arena (a small stack buffer,
 // spilling to the heap only for big frames), with a bounded nesting depth, and never throws on bad
-// input. Encoding writes the compact JSON text directly into one reserved std::string.
+// input. A send frame's body is then copied out verbatim: a small scanner over the already
+// validated text finds the span of the body member's value (no re-serialisation, so numbers and
+// whitespace keep the client's spelling). Encoding writes the compact JSON text directly into one
+// reserved std::string.
 #include "client_protocol.h"
 
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <new>
 
 #include <boost/json.hpp>
@@ -142,6 +146,173 @@ DecodeError make_error(ErrorCode code, std::string message, const std::optional<
 
 std::string_view as_sv(const json::string& s) { return {s.data(), s.size()}; }
 
+// ---------------------------------------------------------------------------------------------
+// Locating a member's value in the frame text.
+//
+// These helpers run only on text that Boost.JSON has already accepted with the options above (so:
+// strict JSON, valid UTF-8, no comments, no trailing commas, an object at the root). They still
+// check every index against the end of the text, so a broken precondition yields "not found"
+// rather than an out-of-bounds read. No recursion (nesting is tracked with a counter), no I/O, no
+// allocation. Strings, most of a frame's bytes, are crossed with memchr.
+
+// Byte classes (bit flags) for the scanner.
+constexpr unsigned char kScanQuote = 1;  // '"'
+constexpr unsigned char kScanOpen = 2;   // '{' '['
+constexpr unsigned char kScanClose = 4;  // '}' ']'
+constexpr unsigned char kScanWs = 8;     // the four JSON whitespace bytes
+constexpr unsigned char kScanEnd = 16;   // ends a number or literal: ',' '}' ']' or whitespace
+
+constexpr std::array<unsigned char, 256> make_scan_table() {
+  std::array<unsigned char, 256> t{};
+  t['"'] = kScanQuote;
+  t['{'] = kScanOpen;
+  t['['] = kScanOpen;
+  t['}'] = kScanClose | kScanEnd;
+  t[']'] = kScanClose | kScanEnd;
+  t[','] = kScanEnd;
+  for (char c : {' ', '\t', '\n', '\r'}) t[static_cast<unsigned char>(c)] = kScanWs | kScanEnd;
+  return t;
+}
+constexpr std::array<unsigned char, 256> kScan = make_scan_table();
+
+unsigned char scan_class(std::string_view t, std::size_t i) {
+  return kScan[static_cast<unsigned char>(t[i])];
+}
+
+std::size_t skip_ws(std::string_view t, std::size_t i) {
+  while (i < t.size() && (scan_class(t, i) & kScanWs) != 0) ++i;
+  return i;
+}
+
+// `i` is at an opening '"'; returns the index just past the closing '"' (or t.size()).
+// A '"' inside the string closes it unless escaped, i.e. unless an odd number of backslashes
+// precede it (`\"` is escaped, `\\"` is an escaped backslash then the end). The run of backslashes
+// cannot reach back past the opening quote.
+std::size_t skip_string(std::string_view t, std::size_t i) {
+  const char* const p = t.data();
+  const std::size_t first = i + 1;
+  std::size_t from = first;
+  while (from < t.size()) {
+    const void* q = std::memchr(p + from, '"', t.size() - from);
+    if (q == nullptr) break;
+    const std::size_t at = static_cast<std::size_t>(static_cast<const char*>(q) - p);
+    std::size_t run = at;
+    while (run > first && p[run - 1] == '\\') --run;
+    if (((at - run) & 1U) == 0) return at + 1;
+    from = at + 1;
+  }
+  return t.size();
+}
+
+// `i` is at the first byte of a value; returns the index just past it (or t.size()).
+std::size_t skip_value(std::string_view t, std::size_t i) {
+  if (i >= t.size()) return t.size();
+  const unsigned char first = scan_class(t, i);
+  if (first == kScanQuote) return skip_string(t, i);
+  if (first == kScanOpen) {
+    std::size_t depth = 0;
+    while (i < t.size()) {
+      const unsigned char k = scan_class(t, i) & (kScanQuote | kScanOpen | kScanClose);
+      if (k == 0) {
+        ++i;
+      } else if (k == kScanQuote) {
+        i = skip_string(t, i);
+      } else if (k == kScanOpen) {
+        ++depth;
+        ++i;
+      } else {
+        if (--depth == 0) return i + 1;
+        ++i;
+      }
+    }
+    return t.size();
+  }
+  // A number, true, false or null: runs up to a delimiter.
+  while (i < t.size() && (scan_class(t, i) & kScanEnd) == 0) ++i;
+  return i;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Whether the raw contents of a JSON string (between the quotes, escapes not yet decoded) decode
+// to `want`, which must be plain ASCII (a member name such as "body"). An escape that decodes to a
+// code point above U+007F can never match an ASCII name, so it is a mismatch; raw bytes (UTF-8
+// included) are compared as they are.
+bool decoded_equals_ascii(std::string_view raw, std::string_view want) {
+  std::size_t i = 0;
+  std::size_t k = 0;
+  while (i < raw.size()) {
+    char c = raw[i];
+    if (c == '\\') {
+      if (i + 1 >= raw.size()) return false;
+      switch (raw[i + 1]) {
+        case '"': c = '"'; break;
+        case '\\': c = '\\'; break;
+        case '/': c = '/'; break;
+        case 'b': c = '\b'; break;
+        case 'f': c = '\f'; break;
+        case 'n': c = '\n'; break;
+        case 'r': c = '\r'; break;
+        case 't': c = '\t'; break;
+        case 'u': {
+          if (i + 6 > raw.size()) return false;
+          unsigned cp = 0;
+          for (std::size_t h = i + 2; h < i + 6; ++h) {
+            const int d = hex_digit(raw[h]);
+            if (d < 0) return false;
+            cp = cp * 16 + static_cast<unsigned>(d);
+          }
+          if (cp > 0x7F) return false;
+          c = static_cast<char>(cp);
+          i += 4;  // the 4 hex digits; the 2-byte head is skipped below
+          break;
+        }
+        default: return false;
+      }
+      i += 2;
+    } else {
+      ++i;
+    }
+    if (k >= want.size() || want[k] != c) return false;
+    ++k;
+  }
+  return k == want.size();
+}
+
+// The exact text of the value of the frame object's top-level member named `name` (compared on the
+// decoded key, so "b\u006fdy" is "body"), or an empty view when there is none. Members of nested
+// values and look-alikes inside strings are skipped. When a name appears more than once the LAST
+// occurrence is returned: that is the one Boost.JSON's parse keeps (boost/json/impl/object.ipp,
+// "keeping the last of any duplicate keys"), so the returned text is always the value the other
+// checks saw. A unit test pins this behaviour of Boost.JSON.
+std::string_view top_level_member_text(std::string_view t, std::string_view name) {
+  std::string_view found;
+  std::size_t i = skip_ws(t, 0);
+  if (i >= t.size() || t[i] != '{') return found;
+  i = skip_ws(t, i + 1);
+  while (i < t.size() && t[i] == '"') {
+    const std::size_t key_end = skip_string(t, i);
+    if (key_end < i + 2) return {};
+    const std::string_view raw_key = t.substr(i + 1, key_end - i - 2);
+    i = skip_ws(t, key_end);
+    if (i >= t.size() || t[i] != ':') return {};
+    const std::size_t value_begin = skip_ws(t, i + 1);
+    const std::size_t value_end = skip_value(t, value_begin);
+    if (value_end <= value_begin) return {};
+    if (decoded_equals_ascii(raw_key, name)) {
+      found = t.substr(value_begin, value_end - value_begin);
+    }
+    i = skip_ws(t, value_end);
+    if (i < t.size() && t[i] == ',') i = skip_ws(t, i + 1);
+  }
+  return found;
+}
+
 }  // namespace
 
 std::string_view to_string(ErrorCode code) {
@@ -250,7 +421,17 @@ DecodeResult decode_impl(std::string_view text) {
     }
     SendFrame f;
     f.to.assign(to_s->data(), to_s->size());
-    f.body = json::serialize(*body_v);
+    // The body exactly as the client wrote it. Boost.JSON has validated the whole frame, so the
+    // slice is valid JSON text (valid UTF-8, whitespace only of the four JSON kinds). Duplicate
+    // "body" members are accepted, as before; the last one counts (see top_level_member_text).
+    const std::string_view body_text = top_level_member_text(text, "body");
+    if (!body_text.empty()) {
+      f.body.assign(body_text.data(), body_text.size());
+    } else {
+      // Unreachable while the scanner agrees with the parser; kept so a scanner bug degrades to
+      // the same value in compact form instead of a lost message.
+      f.body = json::serialize(*body_v);
+    }
     f.id = std::move(id);
     return f;
   }
@@ -334,7 +515,7 @@ std::string encode_message(std::string_view id, std::string_view from, std::stri
   append_field(out, "from", from);
   append_field(out, "to", to);
   out.append(",\"body\":");
-  // The body is JSON text already (validated and made compact when the sender's frame was decoded).
+  // The body is JSON text already (validated when the sender's frame was decoded), written verbatim.
   if (body.empty()) {
     out.append("null");
   } else {

@@ -36,7 +36,7 @@ bool valid_user_id(std::string_view id);
 
 struct SendFrame {
   std::string to;
-  std::string body;                 // the body as compact JSON text (any JSON value, "null" included)
+  std::string body;                 // the body's JSON text exactly as the client wrote it (any value)
   std::optional<std::string> id;
 };
 struct PresenceFrame {
