@@ -1,0 +1,246 @@
+// The `wsg` executable: parses the command line, loads the configuration and runs a role.
+//
+// Exit codes: 0 ok; 2 usage or configuration error ("wsg: error: ..." on stderr); otherwise the
+// role's own code (1 for a fatal runtime error).
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "config.h"
+#include "logging.h"
+#include "roles/master.h"
+#include "roles/node.h"
+#include "roles/status.h"
+
+namespace {
+
+constexpr int kExitUsage = 2;
+constexpr int kExitFatal = 1;
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// `--role=ROLE` / `--role ROLE` is an alias of the subcommand: remove it and put ROLE first.
+void rewrite_role(std::vector<std::string>& args) {
+  std::optional<std::string> role;
+  for (size_t i = 0; i < args.size();) {
+    if (args[i] == "--") break;
+    std::optional<std::string> value;
+    if (args[i].rfind("--role=", 0) == 0) {
+      value = args[i].substr(7);
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
+    } else if (args[i] == "--role") {
+      if (i + 1 >= args.size()) throw UsageError("--role needs a value: master or node");
+      value = args[i + 1];
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i), args.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+    } else {
+      ++i;
+      continue;
+    }
+    if (role) throw UsageError("--role given more than once");
+    if (*value != "master" && *value != "node")
+      throw UsageError("--role must be 'master' or 'node' (got '" + *value + "')");
+    role = value;
+  }
+  if (role) args.insert(args.begin(), *role);
+}
+
+// Flags that override a configuration key; applied only when given on the command line.
+class Overrides {
+ public:
+  template <typename T, typename Set>
+  CLI::Option* add(CLI::App* app, const std::string& name, const std::string& help, Set set) {
+    auto value = std::make_shared<T>();
+    CLI::Option* option = app->add_option(name, *value, help);
+    apply_.push_back([option, value, set](wsg::Config& config) {
+      if (option->count() > 0) set(config, *value);
+    });
+    return option;
+  }
+
+  void apply(wsg::Config& config) const {
+    for (const auto& f : apply_) f(config);
+  }
+
+ private:
+  std::vector<std::function<void(wsg::Config&)>> apply_;
+};
+
+struct Common {
+  std::string config_file;
+};
+
+void add_common(CLI::App* app, Common& common, Overrides& overrides) {
+  app->add_option("--config", common.config_file, "TOML configuration file (flags override it)")
+      ->type_name("FILE");
+  overrides.add<std::string>(app, "--log-level", "log.level: trace|debug|info|warn|error|critical|off",
+                             [](wsg::Config& c, const std::string& v) { c.log.level = v; })
+      ->type_name("LEVEL");
+}
+
+wsg::Config load(const Common& common, const Overrides& overrides) {
+  wsg::Config config = common.config_file.empty() ? wsg::Config{} : wsg::Config::load_file(common.config_file);
+  overrides.apply(config);
+  config.validate();
+  return config;
+}
+
+int run_guarded(const std::function<int()>& role) {
+  try {
+    return role();
+  } catch (const wsg::ConfigError& e) {
+    std::cerr << "wsg: error: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "wsg: fatal: " << e.what() << "\n";
+    return kExitFatal;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    rewrite_role(args);
+  } catch (const UsageError& e) {
+    std::cerr << "wsg: error: " << e.what() << "\n";
+    return kExitUsage;
+  }
+
+  CLI::App app{"wsg: a horizontally scalable WebSocket messaging service.\n"
+               "Run a master and one or more nodes; clients connect to any node.",
+               "wsg"};
+  app.set_version_flag("--version", std::string("wsg ") + WSG_VERSION);
+  app.require_subcommand(0, 1);
+  app.footer("--role=master|node is accepted as an alias of the subcommand.\n"
+             "See wsg(1) for the configuration keys.");
+
+  Overrides overrides;
+
+  // wsg master
+  Common master_common;
+  CLI::App* master = app.add_subcommand("master", "Run the cluster directory (ZeroMQ ROUTER)");
+  add_common(master, master_common, overrides);
+  overrides.add<std::string>(master, "--bind", "master.bind: ZeroMQ address to bind",
+                             [](wsg::Config& c, const std::string& v) { c.master.bind = v; })
+      ->type_name("ADDR");
+  overrides.add<int64_t>(master, "--node-timeout-ms", "master.node_timeout_ms: declare a silent node dead after N ms",
+                         [](wsg::Config& c, int64_t v) { c.master.node_timeout_ms = v; })
+      ->type_name("N");
+  overrides.add<std::string>(master, "--metrics-listen", "metrics.listen: HTTP address for /metrics and /healthz",
+                             [](wsg::Config& c, const std::string& v) { c.metrics.listen = v; })
+      ->type_name("HOST:PORT");
+
+  // wsg node
+  Common node_common;
+  CLI::App* node = app.add_subcommand("node", "Run a node: WebSocket sessions and message routing");
+  add_common(node, node_common, overrides);
+  overrides.add<std::string>(node, "--id", "node.id: unique node id (default node-<port>)",
+                             [](wsg::Config& c, const std::string& v) { c.node.id = v; })
+      ->type_name("ID");
+  overrides.add<std::string>(node, "--listen", "node.listen: HTTP/WebSocket address",
+                             [](wsg::Config& c, const std::string& v) { c.node.listen = v; })
+      ->type_name("HOST:PORT");
+  overrides.add<std::string>(node, "--master", "cluster.master: the master's ZeroMQ address",
+                             [](wsg::Config& c, const std::string& v) { c.cluster.master = v; })
+      ->type_name("ADDR");
+  overrides.add<std::string>(node, "--events-bind", "cluster.events_bind: ZeroMQ PULL address to bind",
+                             [](wsg::Config& c, const std::string& v) { c.cluster.events_bind = v; })
+      ->type_name("ADDR");
+  overrides.add<std::string>(node, "--events-advertise",
+                             "cluster.events_advertise: events address given to other nodes",
+                             [](wsg::Config& c, const std::string& v) { c.cluster.events_advertise = v; })
+      ->type_name("ADDR");
+  overrides.add<int>(node, "--threads", "node.threads: I/O threads (0 = one per core)",
+                     [](wsg::Config& c, int v) { c.node.threads = v; })
+      ->type_name("N");
+  overrides.add<std::string>(node, "--static-dir", "http.static_dir: serve static files from DIR",
+                             [](wsg::Config& c, const std::string& v) { c.http.static_dir = v; })
+      ->type_name("DIR");
+  overrides.add<int64_t>(node, "--heartbeat-ms", "cluster.heartbeat_ms: heartbeat period to the master",
+                         [](wsg::Config& c, int64_t v) { c.cluster.heartbeat_ms = v; })
+      ->type_name("N");
+  overrides.add<int64_t>(node, "--delivery-timeout-ms",
+                         "cluster.delivery_timeout_ms: ack 'failed' when unconfirmed after N ms",
+                         [](wsg::Config& c, int64_t v) { c.cluster.delivery_timeout_ms = v; })
+      ->type_name("N");
+  overrides.add<int64_t>(node, "--max-connections", "limits.max_connections: 0 = no limit but the fd limit",
+                         [](wsg::Config& c, int64_t v) { c.limits.max_connections = v; })
+      ->type_name("N");
+
+  // wsg status
+  Common status_common;
+  wsg::StatusOptions status_options;
+  CLI::App* status = app.add_subcommand("status", "Show the cluster's state, asked from the master");
+  add_common(status, status_common, overrides);
+  CLI::Option* status_master =
+      status->add_option("--master", status_options.master, "The master's ZeroMQ address (default "
+                                                            "cluster.master of --config, else tcp://127.0.0.1:5555)")
+          ->type_name("ADDR");
+  status->add_flag("--json", status_options.json, "Print JSON instead of a table");
+  status->add_option("--user", status_options.user, "Print the sessions of user ID")->type_name("ID");
+  status->add_option("--timeout-ms", status_options.timeout_ms, "Give up (exit 1) after N ms without an answer")
+      ->type_name("N");
+
+  // wsg check-config FILE
+  std::string check_file;
+  CLI::App* check = app.add_subcommand("check-config", "Validate a configuration file and print the effective settings");
+  check->add_option("FILE", check_file, "TOML configuration file")->required();
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    std::cerr << "wsg: error: " << e.what() << "\nRun 'wsg --help' for usage.\n";
+    return kExitUsage;
+  }
+
+  if (master->parsed()) {
+    return run_guarded([&] {
+      const wsg::Config config = load(master_common, overrides);
+      wsg::logging::setup(config.log);
+      return wsg::run_master(config);
+    });
+  }
+  if (node->parsed()) {
+    return run_guarded([&] {
+      const wsg::Config config = load(node_common, overrides);
+      wsg::logging::setup(config.log);
+      return wsg::run_node(config);
+    });
+  }
+  if (status->parsed()) {
+    if (status_options.timeout_ms <= 0) {
+      std::cerr << "wsg: error: --timeout-ms must be positive (got " << status_options.timeout_ms << ")\n";
+      return kExitUsage;
+    }
+    return run_guarded([&] {
+      const wsg::Config config = load(status_common, overrides);
+      wsg::logging::setup(config.log);
+      if (status_master->count() == 0 && !status_common.config_file.empty())
+        status_options.master = config.cluster.master;
+      return wsg::run_status(status_options);
+    });
+  }
+  if (check->parsed()) {
+    return run_guarded([&] {
+      const wsg::Config config = wsg::Config::load_file(check_file);
+      config.validate();
+      std::cout << config.to_toml();
+      return 0;
+    });
+  }
+
+  std::cerr << app.help();
+  return kExitUsage;
+}
