@@ -24,7 +24,7 @@ TEST_CASE("error bad_json for text that is not JSON", "[integration]") {
   auto alice = join(c, 0, "alice");
   auto bob = join(c, 0, "bob");
   for (const std::string& text : std::vector<std::string>{"{not json", "", "{\"type\":\"send\",\"to\":\"bob\",\"id\":\"x\",",
-                                 "send bob hello", "{\"type\":\"ping\"} trailing", "\xff\xfe{}"}) {
+                                 "send bob hello", "{\"type\":\"ping\"} trailing"}) {
     INFO("frame: " << text);
     alice->send_text(text);
     expect_error(*alice, "bad_json", std::nullopt);
@@ -172,7 +172,7 @@ TEST_CASE("a frame over 64 KiB closes the connection with 1009", "[integration]"
   CHECK(m2->at("body").as_string().size() > 65000);
 
   // one byte more: closed with 1009 (a too_large error frame before the close is allowed)
-  alice->send_text(send_of_size(65537, "over"));
+  alice->send_text_raw(send_of_size(65537, "over"));
   auto f = alice->next();
   if (f) {
     INFO("frame before the close: " << dump(*f));
@@ -187,7 +187,7 @@ TEST_CASE("a frame over 64 KiB closes the connection with 1009", "[integration]"
 
   // far over the limit, too
   auto alice2 = join(c, 0, "alice");
-  alice2->send_text(send_of_size(1024 * 1024, "way-over"));
+  alice2->send_text_raw(send_of_size(256 * 1024, "way-over"));
   auto close2 = alice2->expect_close();
   REQUIRE(close2.has_value());
   CHECK(close2->code == 1009);

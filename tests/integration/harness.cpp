@@ -373,6 +373,7 @@ struct WsClient::Impl {
   struct Frame {
     bool binary = false;
     std::string data;
+    bool raw = false;  // data is a complete wire frame, written to the TCP stream directly
   };
 
   net::io_context ioc;
@@ -454,8 +455,7 @@ struct WsClient::Impl {
       return;
     }
     writing = true;
-    ws.text(!outq.front().binary);
-    ws.async_write(net::buffer(outq.front().data), [this](beast::error_code ec, std::size_t) {
+    auto on_written = [this](beast::error_code ec, std::size_t) {
       if (ec) {
         {
           std::lock_guard lk(m);
@@ -468,7 +468,13 @@ struct WsClient::Impl {
       }
       outq.pop_front();
       do_write();
-    });
+    };
+    if (outq.front().raw) {
+      net::async_write(ws.next_layer().socket(), net::buffer(outq.front().data), std::move(on_written));
+    } else {
+      ws.text(!outq.front().binary);
+      ws.async_write(net::buffer(outq.front().data), std::move(on_written));
+    }
   }
 
   void do_close() {
@@ -577,6 +583,32 @@ void WsClient::send_text(std::string text) { impl_->enqueue({false, std::move(te
 void WsClient::send_json(const boost::json::object& frame) { send_text(boost::json::serialize(frame)); }
 
 void WsClient::send_binary(std::string data) { impl_->enqueue({true, std::move(data)}); }
+
+void WsClient::send_text_raw(std::string text) {
+  // RFC 6455 §5.2: FIN + text opcode, MASK bit + payload length, masking key, masked payload.
+  std::string frame;
+  frame.reserve(text.size() + 14);
+  frame.push_back(static_cast<char>(0x81));
+  const uint64_t len = text.size();
+  if (len < 126) {
+    frame.push_back(static_cast<char>(0x80 | len));
+  } else if (len < 65536) {
+    frame.push_back(static_cast<char>(0x80 | 126));
+    frame.push_back(static_cast<char>((len >> 8) & 0xff));
+    frame.push_back(static_cast<char>(len & 0xff));
+  } else {
+    frame.push_back(static_cast<char>(0x80 | 127));
+    for (int shift = 56; shift >= 0; shift -= 8) frame.push_back(static_cast<char>((len >> shift) & 0xff));
+  }
+  const unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
+  for (unsigned char k : key) frame.push_back(static_cast<char>(k));
+  for (std::size_t i = 0; i < text.size(); ++i)
+    frame.push_back(static_cast<char>(static_cast<unsigned char>(text[i]) ^ key[i % 4]));
+  Impl::Frame f;
+  f.data = std::move(frame);
+  f.raw = true;
+  impl_->enqueue(std::move(f));
+}
 
 std::optional<std::string> WsClient::next_raw(std::chrono::milliseconds timeout) {
   std::unique_lock lk(impl_->m);

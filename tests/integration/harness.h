@@ -143,6 +143,13 @@ class WsClient {
   void send_text(std::string text);         // queued, written in order by the I/O thread
   void send_json(const boost::json::object& frame);
   void send_binary(std::string data);
+  // Writes a text frame straight to the TCP socket (masked, as a client must), outside Beast's
+  // write path. Only for a frame the server answers by closing the connection (over the size
+  // limit): with Beast's own write, the write failing on the closed socket marks the stream
+  // failed and the server's close frame, already received, is dropped (seen as 1006). Beast may
+  // write its close reply while this write is still going: harmless here, as the server has
+  // stopped reading.
+  void send_text_raw(std::string text);
 
   // Next received text frame, parsed. nullopt on timeout, or once the connection is closed and
   // every frame received before the close was consumed. Throws when a frame is not a JSON object.

@@ -83,3 +83,56 @@ TEST_CASE("2000 cross-node messages arrive in order with no loss or duplicate", 
   expect_alive(*alice, "pa");
   expect_alive(*bob, "pb");
 }
+
+TEST_CASE("concurrent senders on both nodes keep per-sender order at every session", "[integration]") {
+  constexpr int kPerSender = 1000;
+  Cluster c;
+  auto alice = join(c, 0, "alice");  // sender on node-1
+  auto carol = join(c, 1, "carol");  // sender on node-2
+  auto bob1 = join(c, 0, "bob");     // local to alice, remote to carol
+  auto bob2 = join(c, 1, "bob");     // remote to alice, local to carol
+
+  for (int i = 0; i < kPerSender; ++i) {
+    alice->send_json({{"type", "send"}, {"to", "bob"}, {"id", "a" + std::to_string(i)}, {"body", {{"seq", i}}}});
+    carol->send_json({{"type", "send"}, {"to", "bob"}, {"id", "c" + std::to_string(i)}, {"body", {{"seq", i}}}});
+  }
+  for (Session* b : {&bob1, &bob2}) {
+    INFO("bob session on " << b->node);
+    std::map<std::string, int64_t> next_seq{{"alice", 0}, {"carol", 0}};
+    std::string problem;
+    int received = 0;
+    while (received < 2 * kPerSender) {
+      auto m = (*b)->next(5000ms);
+      if (!m) break;
+      ++received;
+      const std::string from = str(*m, "from");
+      if (str(*m, "type") != "message" || !next_seq.count(from)) {
+        if (problem.empty()) problem = "unexpected frame: " + dump(*m);
+        continue;
+      }
+      const int64_t seq = num(m->at("body").as_object(), "seq");
+      if (seq != next_seq[from] && problem.empty())
+        problem = "from " + from + ": seq " + std::to_string(seq) + ", expected " + std::to_string(next_seq[from]);
+      next_seq[from] = seq + 1;
+    }
+    INFO("received " << received << "; first problem: " << problem);
+    CHECK(problem.empty());
+    CHECK(received == 2 * kPerSender);
+    CHECK(next_seq["alice"] == kPerSender);
+    CHECK(next_seq["carol"] == kPerSender);
+  }
+  for (Session* s : {&alice, &carol}) {
+    INFO("acks at " << s->user);
+    std::set<std::string> refs;
+    int delivered = 0;
+    for (int i = 0; i < kPerSender; ++i) {
+      auto a = (*s)->next(5000ms);
+      if (!a) break;
+      if (str(*a, "type") == "ack" && str(*a, "status") == "delivered") ++delivered;
+      refs.insert(str(*a, "ref"));
+    }
+    CHECK(delivered == kPerSender);
+    CHECK(refs.size() == static_cast<std::size_t>(kPerSender));
+    expect_alive(**s, "p");
+  }
+}
