@@ -81,6 +81,49 @@ TEST_CASE("cross-node delivery both ways with delivered acks and exact bodies", 
   exchange_all_bodies(alice, bob, "a2b-again-");
 }
 
+TEST_CASE("bodies arrive intact whatever the layout of the send frame", "[integration]") {
+  Cluster c;
+  auto alice = join(c, 0, "alice");
+  auto bob = join(c, 1, "bob");
+  auto carol = join(c, 0, "carol");
+  struct Case {
+    std::string frame;
+    std::string body;  // expected body, as JSON text
+  };
+  const std::vector<Case> cases = {
+      // body first, whitespace everywhere
+      {"{ \"body\" : { \"k\" : [ 1 , 2 ] , \"s\" : \"}\\\"{,]\" } ,\n\t\"type\" : \"send\" , \"to\" : \"TO\" , \"id\" : \"ID\" }",
+       R"({"k":[1,2],"s":"}\"{,]"})"},
+      // pretty-printed over several lines, body in the middle
+      {"{\n  \"type\": \"send\",\n  \"body\": [\n    \"a\",\n    {\"b\": null}\n  ],\n  \"to\": \"TO\",\n  \"id\": \"ID\"\n}\n",
+       R"(["a",{"b":null}])"},
+      // escapes that look like structure
+      {R"({"type":"send","to":"TO","id":"ID","body":"\"body\":\"x\",\"to\":\"mallory\""})",
+       R"("\"body\":\"x\",\"to\":\"mallory\"")"},
+      // an unknown field after the body holding another "body"
+      {R"({"type":"send","to":"TO","body":{"body":1},"id":"ID","x":{"body":2}})", R"({"body":1})"},
+      // numbers in several spellings
+      {R"({"type":"send","to":"TO","id":"ID","body":[0,-0,1E2,1e-2,-1.5e+3,123456789012]})",
+       R"([0,-0,1E2,1e-2,-1.5e+3,123456789012])"},
+  };
+  int n = 0;
+  for (Session* to : {&bob, &carol}) {
+    for (const auto& cs : cases) {
+      const std::string id = "layout" + std::to_string(n++);
+      std::string frame = cs.frame;
+      frame.replace(frame.find("TO"), 2, to->user);
+      frame.replace(frame.find("ID"), 2, id);
+      INFO("frame: " << frame);
+      const int64_t t0 = unix_ms();
+      alice->send_text(frame);
+      expect_ack(*alice, id, "delivered");
+      auto m = (*to)->next();
+      REQUIRE(m.has_value());
+      check_message(*m, "alice", to->user, json::parse(cs.body), t0, unix_ms());
+    }
+  }
+}
+
 TEST_CASE("same-node delivery with delivered acks", "[integration]") {
   Cluster c(1);
   auto alice = join(c, 0, "alice");
