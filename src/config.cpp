@@ -220,8 +220,10 @@ const std::vector<Field>& fields() {
       str("auth", "secret", [](Config& c) -> std::string& { return c.auth.secret; }),
       str("auth", "secret_file", [](Config& c) -> std::string& { return c.auth.secret_file; }),
 
+      // At most 8 MiB: a message crosses the cluster in one DELIVER, whose body the wire codec
+      // bounds at 16 MiB (cluster::kMaxBody).
       integer("limits", "max_message_bytes", [](Config& c) -> int64_t& { return c.limits.max_message_bytes; }, 1,
-              kGiB),
+              8 * 1024 * 1024),
       integer("limits", "max_connections", [](Config& c) -> int64_t& { return c.limits.max_connections; }, 0,
               100'000'000),
       integer("limits", "send_queue_bytes", [](Config& c) -> int64_t& { return c.limits.send_queue_bytes; }, 1,
