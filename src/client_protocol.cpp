@@ -1,11 +1,11 @@
 // Client protocol v1 (SPEC §2). See client_protocol.h.
 //
-// Decoding parses the frame with Boost.JSON into a per-call monotonic arena (a small stack buffer,
-// spilling to the heap only for big frames), with a bounded nesting depth, and never throws on bad
-// input. A send frame's body is then copied out verbatim: a small scanner over the already
-// validated text finds the span of the body member's value (no re-serialisation, so numbers and
-// whitespace keep the client's spelling). Encoding writes the compact JSON text directly into one
-// reserved std::string.
+// Decoding runs Boost.JSON's parser over the frame (the parser json::parse uses, same options and
+// limits, bounded nesting depth) with a handler that keeps only the few facts the frame rules need
+// instead of building a tree, and never throws on bad input. A send frame's body is then copied
+// out verbatim: a small scanner over the validated text finds the span of the body member's value
+// (no re-serialisation, so numbers and whitespace keep the client's spelling). Encoding writes the
+// compact JSON text directly into one reserved std::string.
 #include "client_protocol.h"
 
 #include <array>
@@ -14,6 +14,7 @@
 #include <new>
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 namespace wsg::proto {
 
@@ -143,8 +144,6 @@ std::size_t estimate(std::string_view s) { return s.size() + 8; }
 DecodeError make_error(ErrorCode code, std::string message, const std::optional<std::string>& ref) {
   return DecodeError{code, std::move(message), ref};
 }
-
-std::string_view as_sv(const json::string& s) { return {s.data(), s.size()}; }
 
 // ---------------------------------------------------------------------------------------------
 // Locating a member's value in the frame text.
@@ -287,9 +286,9 @@ bool decoded_equals_ascii(std::string_view raw, std::string_view want) {
 // The exact text of the value of the frame object's top-level member named `name` (compared on the
 // decoded key, so "b\u006fdy" is "body"), or an empty view when there is none. Members of nested
 // values and look-alikes inside strings are skipped. When a name appears more than once the LAST
-// occurrence is returned: that is the one Boost.JSON's parse keeps (boost/json/impl/object.ipp,
-// "keeping the last of any duplicate keys"), so the returned text is always the value the other
-// checks saw. A unit test pins this behaviour of Boost.JSON.
+// occurrence is returned: the rule FrameHandler applies to every member, and the one json::parse
+// keeps (boost/json/impl/object.ipp, "keeping the last of any duplicate keys"), so the body is
+// always the member the other checks saw. A unit test pins this behaviour.
 std::string_view top_level_member_text(std::string_view t, std::string_view name) {
   std::string_view found;
   std::size_t i = skip_ws(t, 0);
@@ -348,48 +347,290 @@ bool valid_user_id(std::string_view id) {
 
 namespace {
 
-DecodeResult decode_impl(std::string_view text) {
-  // The parsed tree lives in this arena and dies with it; only the results are copied out.
-  alignas(std::max_align_t) unsigned char arena[4096];
-  json::monotonic_resource mr(arena, sizeof arena);
+// ---------------------------------------------------------------------------------------------
+// Frame facts, gathered while Boost.JSON's parser validates the frame.
+//
+// json::basic_parser is the very parser json::parse runs (same grammar, options and limits: the
+// handler below declares the same maximum sizes as Boost.JSON's own DOM handler), so a frame is
+// accepted or refused exactly as by json::parse. Instead of building a DOM tree, the handler
+// records only what the frame rules look at: the kind of the root value and, for the root
+// object's members id, type, to, body and users, their kind and (small) string values. A member
+// that appears more than once counts by its last occurrence, as in the tree json::parse builds.
+// Strings are gathered into fixed buffers; a string too long for its buffer only records that it
+// was too long (it is invalid for its field anyway).
 
+template <std::size_t N>
+struct SmallString {
+  std::array<char, N> buf;
+  std::size_t len = 0;
+  bool too_long = false;
+
+  void clear() {
+    len = 0;
+    too_long = false;
+  }
+  void append(json::string_view s) {
+    if (too_long || s.size() > N - len) {
+      too_long = true;
+      return;
+    }
+    std::memcpy(buf.data() + len, s.data(), s.size());
+    len += s.size();
+  }
+  std::string_view view() const { return {buf.data(), len}; }
+};
+
+enum class Field : unsigned char { other, id, type, to, body, users };
+enum class Kind : unsigned char { object, array, string, other };
+
+struct MemberFacts {
+  bool seen = false;
+  Kind kind = Kind::other;
+};
+
+constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+
+struct FrameFacts {
+  bool root_is_object = false;
+  MemberFacts id, type, to, body, users;
+  SmallString<kMaxClientIdBytes> id_text;
+  SmallString<8> type_text;  // "presence" is the longest known type
+  SmallString<kMaxUserIdBytes> to_text;
+  // users, when it is an array:
+  std::size_t user_count = 0;
+  std::size_t first_non_string = kNone;
+  std::size_t first_invalid = kNone;
+  std::vector<std::string> user_names;  // the valid names of the first kMaxPresenceUsers, deduplicated
+};
+
+class FrameHandler {
+ public:
+  // The same limits as Boost.JSON's DOM handler (boost/json/detail/handler.hpp).
+  static constexpr std::size_t max_object_size = json::object::max_size();
+  static constexpr std::size_t max_array_size = json::array::max_size();
+  static constexpr std::size_t max_key_size = json::string::max_size();
+  static constexpr std::size_t max_string_size = json::string::max_size();
+
+  FrameFacts facts;
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+
+  bool on_object_begin(json::error_code&) {
+    begin_value(Kind::object);
+    ++depth_;
+    return true;
+  }
+  bool on_object_end(std::size_t, json::error_code&) {
+    --depth_;
+    return true;
+  }
+  bool on_array_begin(json::error_code&) {
+    begin_value(Kind::array);
+    if (depth_ == 1 && field_ == Field::users) in_users_ = true;
+    ++depth_;
+    return true;
+  }
+  bool on_array_end(std::size_t, json::error_code&) {
+    --depth_;
+    if (depth_ == 1) in_users_ = false;
+    return true;
+  }
+
+  // Keys: only the root object's (depth 1) matter; they arrive decoded, possibly in parts.
+  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    if (depth_ == 1) key_.append(s);
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, json::error_code&) {
+    if (depth_ == 1) {
+      key_.append(s);
+      field_ = classify(key_);
+      key_.clear();
+    }
+    return true;
+  }
+
+  bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
+    if (!in_string_) {
+      begin_value(Kind::string);
+      in_string_ = true;
+    }
+    append_string(s);
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, json::error_code&) {
+    if (!in_string_) begin_value(Kind::string);
+    in_string_ = false;
+    append_string(s);
+    if (target_ == Target::user) end_user_name();
+    target_ = Target::none;
+    return true;
+  }
+
+  bool on_number_part(json::string_view, json::error_code&) {
+    if (!in_number_) {
+      begin_value(Kind::other);
+      in_number_ = true;
+    }
+    return true;
+  }
+  bool on_int64(std::int64_t, json::string_view, json::error_code&) { return end_number(); }
+  bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return end_number(); }
+  bool on_double(double, json::string_view, json::error_code&) { return end_number(); }
+  bool on_bool(bool, json::error_code&) {
+    begin_value(Kind::other);
+    return true;
+  }
+  bool on_null(json::error_code&) {
+    begin_value(Kind::other);
+    return true;
+  }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }  // comments are refused
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+
+ private:
+  enum class Target : unsigned char { none, id, type, to, user };
+
+  static Field classify(const SmallString<8>& key) {
+    if (key.too_long) return Field::other;
+    const std::string_view k = key.view();
+    if (k == "id") return Field::id;
+    if (k == "type") return Field::type;
+    if (k == "to") return Field::to;
+    if (k == "body") return Field::body;
+    if (k == "users") return Field::users;
+    return Field::other;
+  }
+
+  // Called once at the start of every value, before depth_ counts it if it is a container.
+  void begin_value(Kind kind) {
+    FrameFacts& f = facts;
+    if (depth_ == 0) {
+      f.root_is_object = kind == Kind::object;
+      return;
+    }
+    if (depth_ == 1) {  // the value of the root member whose key was last seen
+      switch (field_) {
+        case Field::id:
+          f.id = {true, kind};
+          f.id_text.clear();
+          if (kind == Kind::string) target_ = Target::id;
+          break;
+        case Field::type:
+          f.type = {true, kind};
+          f.type_text.clear();
+          if (kind == Kind::string) target_ = Target::type;
+          break;
+        case Field::to:
+          f.to = {true, kind};
+          f.to_text.clear();
+          if (kind == Kind::string) target_ = Target::to;
+          break;
+        case Field::body: f.body = {true, kind}; break;
+        case Field::users:
+          f.users = {true, kind};
+          f.user_count = 0;
+          f.first_non_string = kNone;
+          f.first_invalid = kNone;
+          f.user_names.clear();
+          break;
+        case Field::other: break;
+      }
+      return;
+    }
+    if (depth_ == 2 && in_users_) {  // an element of the users array
+      const std::size_t index = f.user_count++;
+      if (kind != Kind::string) {
+        if (f.first_non_string == kNone) f.first_non_string = index;
+      } else {
+        user_.clear();
+        target_ = Target::user;
+      }
+    }
+  }
+
+  void append_string(json::string_view s) {
+    switch (target_) {
+      case Target::none: break;
+      case Target::id: facts.id_text.append(s); break;
+      case Target::type: facts.type_text.append(s); break;
+      case Target::to: facts.to_text.append(s); break;
+      case Target::user: user_.append(s); break;
+    }
+  }
+
+  void end_user_name() {
+    FrameFacts& f = facts;
+    const std::size_t index = f.user_count - 1;
+    if (user_.too_long || !valid_user_id(user_.view())) {
+      if (f.first_invalid == kNone) f.first_invalid = index;
+      return;
+    }
+    // Past kMaxPresenceUsers the frame is refused: only count. At most 100 names: a linear scan
+    // for duplicates is cheaper than a set.
+    if (index >= kMaxPresenceUsers) return;
+    const std::string_view name = user_.view();
+    for (const std::string& prev : f.user_names) {
+      if (prev == name) return;
+    }
+    f.user_names.emplace_back(name);
+  }
+
+  bool end_number() {
+    if (!in_number_) begin_value(Kind::other);
+    in_number_ = false;
+    return true;
+  }
+
+  std::size_t depth_ = 0;  // containers open around the next value
+  Field field_ = Field::other;
+  Target target_ = Target::none;
+  bool in_users_ = false;  // inside the root's users array (at depth_ 2)
+  bool in_string_ = false;
+  bool in_number_ = false;
+  SmallString<8> key_;
+  SmallString<kMaxUserIdBytes> user_;
+};
+
+DecodeResult decode_impl(std::string_view text) {
   json::parse_options opts;
   opts.max_depth = kMaxJsonDepth;
   opts.allow_comments = false;
   opts.allow_trailing_commas = false;
   opts.allow_invalid_utf8 = false;
 
+  // What json::parse does, without the tree: one complete write, nothing may follow the value.
+  json::basic_parser<FrameHandler> parser(opts);
   json::error_code ec;
-  json::value root = json::parse(json::string_view(text.data(), text.size()), ec, &mr, opts);
-  if (ec) {
+  const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (ec || used < text.size()) {
     return make_error(ErrorCode::bad_json, "frame is not valid JSON", std::nullopt);
   }
-  const json::object* obj = root.if_object();
-  if (obj == nullptr) {
+  FrameFacts& f = parser.handler().facts;
+  if (!f.root_is_object) {
     return make_error(ErrorCode::bad_request, "frame must be a JSON object", std::nullopt);
   }
 
   // The id first: when it is valid, every refusal of this frame echoes it as `ref`.
   std::optional<std::string> id;
   bool id_invalid = false;
-  if (const json::value* v = obj->if_contains("id")) {
-    const json::string* s = v->if_string();
-    if (s == nullptr || s->size() > kMaxClientIdBytes) {
+  if (f.id.seen) {
+    if (f.id.kind != Kind::string || f.id_text.too_long) {
       id_invalid = true;
     } else {
-      id.emplace(as_sv(*s));
+      id.emplace(f.id_text.view());
     }
   }
 
-  const json::value* type_v = obj->if_contains("type");
-  if (type_v == nullptr) {
+  if (!f.type.seen) {
     return make_error(ErrorCode::bad_request, "missing field 'type'", id);
   }
-  const json::string* type_s = type_v->if_string();
-  if (type_s == nullptr) {
+  if (f.type.kind != Kind::string) {
     return make_error(ErrorCode::bad_request, "field 'type' must be a string", id);
   }
-  const std::string_view type = as_sv(*type_s);
+  // A type longer than the buffer is none of the known ones.
+  const std::string_view type = f.type_text.too_long ? std::string_view() : f.type_text.view();
   if (type != "send" && type != "presence" && type != "ping") {
     return make_error(ErrorCode::unknown_type, "unknown frame type", id);
   }
@@ -403,81 +644,58 @@ DecodeResult decode_impl(std::string_view text) {
   }
 
   if (type == "send") {
-    const json::value* to_v = obj->if_contains("to");
-    if (to_v == nullptr) {
+    if (!f.to.seen) {
       return make_error(ErrorCode::bad_request, "missing field 'to'", id);
     }
-    const json::string* to_s = to_v->if_string();
-    if (to_s == nullptr) {
+    if (f.to.kind != Kind::string) {
       return make_error(ErrorCode::bad_request, "field 'to' must be a string", id);
     }
-    const json::value* body_v = obj->if_contains("body");  // present-but-null is a valid body
-    if (body_v == nullptr) {
+    if (!f.body.seen) {  // present-but-null is a valid body
       return make_error(ErrorCode::bad_request, "missing field 'body'", id);
     }
-    if (!valid_user_id(as_sv(*to_s))) {
+    if (f.to_text.too_long || !valid_user_id(f.to_text.view())) {
       return make_error(ErrorCode::bad_recipient,
                         "field 'to' is not a valid user id (1-128 bytes of [A-Za-z0-9._@:-])", id);
     }
-    SendFrame f;
-    f.to.assign(to_s->data(), to_s->size());
-    // The body exactly as the client wrote it. Boost.JSON has validated the whole frame, so the
+    // The body exactly as the client wrote it. The parser has validated the whole frame, so the
     // slice is valid JSON text (valid UTF-8, whitespace only of the four JSON kinds). Duplicate
     // "body" members are accepted, as before; the last one counts (see top_level_member_text).
     const std::string_view body_text = top_level_member_text(text, "body");
-    if (!body_text.empty()) {
-      f.body.assign(body_text.data(), body_text.size());
-    } else {
-      // Unreachable while the scanner agrees with the parser; kept so a scanner bug degrades to
-      // the same value in compact form instead of a lost message.
-      f.body = json::serialize(*body_v);
+    if (body_text.empty()) {
+      // Unreachable while the scanner agrees with the parser (the tests check that it does).
+      return make_error(ErrorCode::internal, "body not located", id);
     }
-    f.id = std::move(id);
-    return f;
+    SendFrame out;
+    out.to.assign(f.to_text.view());
+    out.body.assign(body_text);
+    out.id = std::move(id);
+    return out;
   }
 
   // presence
-  const json::value* users_v = obj->if_contains("users");
-  if (users_v == nullptr) {
+  if (!f.users.seen) {
     return make_error(ErrorCode::bad_request, "missing field 'users'", id);
   }
-  const json::array* users = users_v->if_array();
-  if (users == nullptr) {
+  if (f.users.kind != Kind::array) {
     return make_error(ErrorCode::bad_request, "field 'users' must be an array of strings", id);
   }
-  if (users->size() > kMaxPresenceUsers) {
+  if (f.user_count > kMaxPresenceUsers) {
     return make_error(ErrorCode::bad_request, "field 'users' lists more than 100 users", id);
   }
   // Structure first (every element a string), then validity: an ill-typed element is bad_request
   // even when an earlier element is an invalid id.
-  std::size_t first_invalid = users->size();
-  for (std::size_t i = 0; i < users->size(); ++i) {
-    const json::string* s = (*users)[i].if_string();
-    if (s == nullptr) {
-      return make_error(ErrorCode::bad_request,
-                        "users[" + std::to_string(i) + "] must be a string", id);
-    }
-    if (first_invalid == users->size() && !valid_user_id(as_sv(*s))) first_invalid = i;
+  if (f.first_non_string != kNone) {
+    return make_error(ErrorCode::bad_request,
+                      "users[" + std::to_string(f.first_non_string) + "] must be a string", id);
   }
-  if (first_invalid != users->size()) {
+  if (f.first_invalid != kNone) {
     return make_error(ErrorCode::bad_recipient,
-                      "users[" + std::to_string(first_invalid) + "] is not a valid user id", id);
+                      "users[" + std::to_string(f.first_invalid) + "] is not a valid user id", id);
   }
-  PresenceFrame f;
-  f.users.reserve(users->size());
-  for (const json::value& u : *users) {
-    const std::string_view name = as_sv(u.get_string());
-    bool seen = false;  // at most 100 names: a linear scan is cheaper than a set
-    for (const std::string& prev : f.users) {
-      if (prev == name) {
-        seen = true;
-        break;
-      }
-    }
-    if (!seen) f.users.emplace_back(name);
-  }
-  f.id = std::move(id);
-  return f;
+  PresenceFrame out;
+  out.users = std::move(f.user_names);  // first-seen order, duplicates dropped
+  out.id = std::move(id);
+  return out;
 }
 
 }  // namespace

@@ -179,6 +179,7 @@ TEST_CASE("send body numbers keep their spelling", "[client_protocol]") {
       "2.5", "1e3", "1E3", "1E+3", "-0", "-0.0", "0.10", "1.50e-02", "12345678901234567890123",
       "-12345678901234567890123.4567890123456789", "[2.5,1e3,-0,12345678901234567890123]",
       R"({"n":1.0,"m":[0e0,100]})",
+      "1e999", "-1e999",  // beyond a double: re-serialising them wrote Infinity, which is not JSON
   };
   for (const char* n : numbers) {
     INFO("body: " << n);
@@ -333,9 +334,11 @@ TEST_CASE("nesting deeper than the limit is bad_json; reasonable nesting is fine
 }
 
 TEST_CASE("valid JSON that is not an object is bad_request", "[client_protocol]") {
-  for (const char* f : {"[]", R"(["type","ping"])", "null", "42", R"("ping")", "true"}) {
+  for (const char* f : {"[]", R"(["type","ping"])", R"([{"type":"ping","id":"p1"}])", "null", "42",
+                        R"("ping")", "true"}) {
     INFO("frame: " << f);
     const auto& e = expect_error(decode_client_frame(f), ErrorCode::bad_request);
+    CHECK(e.message == "frame must be a JSON object");
     CHECK_FALSE(e.ref);
   }
 }
@@ -540,6 +543,77 @@ TEST_CASE("unknown type with an invalid id is unknown_type without ref", "[clien
 // ------------------------------------------------------------------------------------------------
 // Encoding
 
+TEST_CASE("repeated members count by their last occurrence; nested look-alikes do not count",
+          "[client_protocol]") {
+  // id: an invalid first id does not stick, a valid first id does not survive an invalid last one.
+  CHECK(*expect<PingFrame>(decode_client_frame(R"({"type":"ping","id":1,"id":"p2"})")).id == "p2");
+  CHECK_FALSE(expect_error(decode_client_frame(R"({"type":"ping","id":"p1","id":7})"), ErrorCode::bad_request).ref);
+  CHECK_FALSE(expect<PingFrame>(decode_client_frame(R"({"type":"ping","meta":{"id":"zz"},"x":["id"]})")).id);
+  // type and to
+  expect<PingFrame>(decode_client_frame(R"({"type":"nope","type":"ping"})"));
+  expect_error(decode_client_frame(R"({"type":"ping","type":"nope"})"), ErrorCode::unknown_type);
+  expect_error(decode_client_frame(R"({"type":"ping","x":{"type":"send"},"type":1})"), ErrorCode::bad_request);
+  CHECK(expect<SendFrame>(decode_client_frame(R"({"type":"send","to":7,"to":"bob","body":1})")).to == "bob");
+  expect_error(decode_client_frame(R"({"type":"send","to":"bob","to":[],"body":1})"), ErrorCode::bad_request);
+  expect_error(decode_client_frame(R"({"type":"send","x":{"to":"bob"},"body":1})"), ErrorCode::bad_request);
+  // users: each occurrence starts afresh
+  const std::string many = [] {
+    std::string u = "[";
+    for (int i = 0; i < 101; ++i) u += (i ? ",\"u" : "\"u") + std::to_string(i) + "\"";
+    return u + "]";
+  }();
+  CHECK(expect<PresenceFrame>(decode_client_frame(
+            R"({"type":"presence","users":[1,"x y"],"users":["bob","bob","carol"]})")).users ==
+        std::vector<std::string>{"bob", "carol"});
+  CHECK(expect<PresenceFrame>(decode_client_frame(R"({"type":"presence","users":)" + many +
+                                                  R"(,"users":["bob"]})")).users ==
+        std::vector<std::string>{"bob"});
+  expect_error(decode_client_frame(R"({"type":"presence","users":["bob"],"users":)" + many + "}"),
+               ErrorCode::bad_request);
+  expect_error(decode_client_frame(R"({"type":"presence","users":["bob"],"users":"bob"})"),
+               ErrorCode::bad_request);
+  expect_error(decode_client_frame(R"({"type":"presence","users":["bob"],"users":["x y"]})"),
+               ErrorCode::bad_recipient);
+  CHECK(expect<PresenceFrame>(decode_client_frame(
+            R"({"type":"presence","users":["bob"],"x":{"users":[1]},"y":[{"users":"z"}]})")).users ==
+        std::vector<std::string>{"bob"});
+  // An element that is itself an array or object is one ill-typed element, whatever it holds.
+  const auto& e = expect_error(
+      decode_client_frame(R"({"type":"presence","users":["bob",["carol",1],{"a":"b"},"dave"],"id":"q"})"),
+      ErrorCode::bad_request);
+  CHECK(e.message == "users[1] must be a string");
+  // 100 elements, one of them an array of names: still 100 elements (not 102), one ill-typed.
+  std::string hundred = R"({"type":"presence","users":[["a","b"])";
+  for (int i = 1; i < 100; ++i) hundred += ",\"u" + std::to_string(i) + "\"";
+  const auto& e100 = expect_error(decode_client_frame(hundred + "]}"), ErrorCode::bad_request);
+  CHECK(e100.message == "users[0] must be a string");
+}
+
+TEST_CASE("escaped strings are decoded in type, to, id and users", "[client_protocol]") {
+  const auto& s = expect<SendFrame>(
+      decode_client_frame(R"({"t\u0079pe":"s\u0065nd","\u0074o":"\u0062ob","body":1,"id":"c\u0031"})"));
+  CHECK(s.to == "bob");
+  CHECK(*s.id == "c1");
+  CHECK(expect<PresenceFrame>(decode_client_frame(R"({"type":"presence","users":["\u0062ob","b\u006fb"]})"))
+            .users == std::vector<std::string>{"bob"});
+  // Near misses of the known types and of 'presence' in length.
+  for (const char* t : {"presenc", "presencee", R"(presence\u0000)", R"(p\u0000)", "sen", "Ping"}) {
+    INFO("type: " << t);
+    expect_error(decode_client_frame(std::string(R"({"type":")") + t + R"("})"), ErrorCode::unknown_type);
+  }
+  // Exactly at the limits, and one byte over, when the value is escaped.
+  const std::string id64 = ids(63) + R"(\u0061)";
+  CHECK(expect<PingFrame>(decode_client_frame(R"({"type":"ping","id":")" + id64 + "\"}")).id->size() == 64);
+  expect_error(decode_client_frame(R"({"type":"ping","id":")" + id64 + "a\"}"), ErrorCode::bad_request);
+  const std::string to128 = ids(127, 'u') + R"(\u0075)";
+  CHECK(expect<SendFrame>(decode_client_frame(R"({"type":"send","to":")" + to128 + R"(","body":1})")).to ==
+        ids(128, 'u'));
+  expect_error(decode_client_frame(R"({"type":"send","to":")" + to128 + R"(u","body":1})"),
+               ErrorCode::bad_recipient);
+  expect_error(decode_client_frame(R"({"type":"presence","users":[")" + to128 + R"(u"]})"),
+               ErrorCode::bad_recipient);
+}
+
 TEST_CASE("to_string of codes and statuses", "[client_protocol]") {
   CHECK(to_string(ErrorCode::bad_json) == "bad_json");
   CHECK(to_string(ErrorCode::bad_request) == "bad_request");
@@ -709,6 +783,7 @@ TEST_CASE("random bytes and mutated frames never throw", "[client_protocol]") {
     REQUIRE_NOTHROW(r = decode_client_frame(in));
     if (const auto* e = std::get_if<DecodeError>(&r)) {
       ++refused;
+      CHECK(e->code != ErrorCode::internal);  // e.g. a body the parser saw but the scanner missed
       // Every refusal encodes to a valid error frame.
       const auto o = parse_object(encode_error(e->code, e->message, e->ref));
       CHECK(o.contains("code"));
