@@ -689,7 +689,7 @@ Cluster::Cluster(ClusterOptions options) : options_(std::move(options)) {
     } catch (const std::exception& e) {
       bool someone_exited = master_ && !master_->running();
       for (auto& n : nodes_) someone_exited = someone_exited || !n.process->running();
-      stop();
+      stop(false);
       if (attempt >= 2 || !someone_exited) throw;
       std::cerr << "wsg integration: cluster start-up failed (" << e.what() << "), retrying on fresh ports\n";
       master_.reset();
@@ -698,7 +698,7 @@ Cluster::Cluster(ClusterOptions options) : options_(std::move(options)) {
   }
 }
 
-Cluster::~Cluster() { stop(); }
+Cluster::~Cluster() { stop(true); }
 
 std::string Cluster::master_addr() const { return "tcp://127.0.0.1:" + std::to_string(master_port_); }
 
@@ -770,24 +770,63 @@ void Cluster::wait_node_ready(std::size_t i, std::chrono::milliseconds timeout) 
   if (!ok) throw std::runtime_error(n.id + " not ready (GET /healthz != 200) within the deadline; last: " + last);
 }
 
-void Cluster::stop() {
-  for (auto& n : nodes_)
-    if (n.process) n.process->terminate();
-  for (auto& n : nodes_) {
-    if (!n.process) continue;
-    if (!n.process->wait_exit(3000ms)) {
-      std::cerr << "wsg integration: " << n.id << " did not exit within 3 s of SIGTERM; killing it\n";
-      n.process->kill();
-      n.process->wait_exit(2000ms);
-    }
+namespace {
+
+// Sanitizer reports in a log file (the first line of each), for builds with WSG_SANITIZE.
+std::vector<std::string> sanitizer_reports(const fs::path& log) {
+  std::ifstream in(log, std::ios::binary);
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find("ERROR: AddressSanitizer") != std::string::npos ||
+        line.find("ERROR: LeakSanitizer") != std::string::npos ||
+        line.find("WARNING: ThreadSanitizer") != std::string::npos ||
+        line.find(": runtime error: ") != std::string::npos)
+      out.push_back(line);
   }
-  if (master_) {
-    master_->terminate();
-    if (!master_->wait_exit(3000ms)) {
-      std::cerr << "wsg integration: master did not exit within 3 s of SIGTERM; killing it\n";
-      master_->kill();
-      master_->wait_exit(2000ms);
+  return out;
+}
+
+}  // namespace
+
+void Cluster::stop(bool check) {
+  // Every process that is still running gets SIGTERM and must exit 0 (nodes within
+  // node.shutdown_timeout_ms, 5 s by default, plus a margin; the master within 3 s). Processes a
+  // test already stopped or killed are not judged here.
+  std::vector<std::string> problems;
+  // (one SIGTERM per process: a second one may find the default action restored and count as a
+  // death by signal)
+  auto wait_one = [&](Process& p, const std::string& name, std::chrono::milliseconds bound) {
+    if (!p.wait_exit(bound)) {
+      problems.push_back(name + " did not exit within " + std::to_string(bound.count()) + " ms of SIGTERM (killed)");
+      p.kill();
+      p.wait_exit(2000ms);
+    } else if (*p.exit_code() != 0) {
+      problems.push_back(name + " exited with code " + std::to_string(*p.exit_code()) + " after SIGTERM");
     }
+  };
+  std::vector<std::pair<Process*, std::string>> running_nodes;
+  for (auto& n : nodes_)
+    if (n.process && n.process->running()) {
+      n.process->terminate();  // all nodes drain in parallel
+      running_nodes.emplace_back(n.process.get(), n.id);
+    }
+  for (auto& [p, id] : running_nodes) wait_one(*p, id, 6000ms);
+  if (master_ && master_->running()) {
+    master_->terminate();
+    wait_one(*master_, "master", 3000ms);
+  }
+
+  if (!check) return;
+  std::vector<fs::path> logs;
+  if (master_) logs.push_back(master_->log());
+  for (auto& n : nodes_)
+    if (n.process) logs.push_back(n.process->log());
+  for (const auto& log : logs)
+    for (const auto& r : sanitizer_reports(log)) problems.push_back(log.filename().string() + ": " + r);
+  for (const auto& p : problems) {
+    std::cerr << "wsg integration: " << p << "\n";
+    FAIL_CHECK("cluster shutdown: " << p);
   }
 }
 

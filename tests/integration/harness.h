@@ -200,7 +200,10 @@ class Cluster {
  public:
   explicit Cluster(ClusterOptions options = {});
   explicit Cluster(int nodes) : Cluster(ClusterOptions{nodes, {}, {}, "debug"}) {}
-  ~Cluster();                                  // SIGTERM all, bounded wait, then SIGKILL
+  // SIGTERM to every process still running, bounded wait, then SIGKILL. Fails the running test
+  // case (without throwing) when one of them does not exit 0 in time, or when a log holds a
+  // sanitizer report.
+  ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
@@ -223,7 +226,7 @@ class Cluster {
 
  private:
   void start(int attempt);
-  void stop();
+  void stop(bool check);
 
   ClusterOptions options_;
   uint16_t master_port_ = 0;
