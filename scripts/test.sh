@@ -1,12 +1,29 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds wsg with its tests, and runs the whole test suite.
-# Used as-is by .ci/run.
+# Installs what is missing, builds wsg with its tests, and runs the whole test suite:
+#   1. Release build (warnings as errors): unit and integration tests;
+#   2. ASan+UBSan build: the same tests again;
+#   3. TSan build: the same tests again (skipped with WSG_TEST_QUICK=1).
+# Each configuration is built once and its build reused for every test kind. Used as-is by .ci/run.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 jobs="$(nproc)"
+start=$(date +%s)
 
-echo "== build (Release, warnings as errors)"
-bash scripts/build.sh build-test -DCMAKE_BUILD_TYPE=Release -DWSG_WARNINGS_AS_ERRORS=ON -DWSG_BUILD_TESTS=ON
-echo "== tests (Release)"
-ctest --test-dir build-test --output-on-failure -j"$jobs"
+run_suite() {  # build dir, label, extra cmake args...
+  local dir="$1" label="$2"; shift 2
+  echo "== build: $label"
+  bash scripts/build.sh "$dir" -DWSG_BUILD_TESTS=ON -DWSG_WARNINGS_AS_ERRORS=ON "$@"
+  echo "== tests: $label"
+  ctest --test-dir "$dir" --output-on-failure -j"$jobs"
+  echo "== $label done at +$(( $(date +%s) - start ))s"
+}
+
+run_suite build-test "Release" -DCMAKE_BUILD_TYPE=Release
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+run_suite build-asan "ASan+UBSan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSG_SANITIZE=address
+if [ "${WSG_TEST_QUICK:-0}" != "1" ]; then
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$here/tests/tsan.supp"
+  run_suite build-tsan "TSan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSG_SANITIZE=thread
+fi
