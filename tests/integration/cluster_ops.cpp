@@ -145,10 +145,55 @@ std::vector<std::string> stop_checked(Process& p, ms bound) {
   return problems;
 }
 
+int64_t tcp_unread_bytes(uint16_t port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // header
+  int64_t total = 0;
+  while (std::getline(in, line)) {
+    std::istringstream is(line);
+    std::string sl, local, remote, st, queues;
+    if (!(is >> sl >> local >> remote >> st >> queues)) continue;
+    if (st != "01") continue;  // TCP_ESTABLISHED
+    auto colon = local.rfind(':');
+    auto qcolon = queues.find(':');
+    if (colon == std::string::npos || qcolon == std::string::npos) continue;
+    if (std::stoul(local.substr(colon + 1), nullptr, 16) != port) continue;
+    total += static_cast<int64_t>(std::stoull(queues.substr(qcolon + 1), nullptr, 16));
+  }
+  return total;
+}
+
+namespace {
+// Every thread of `pid` is in the stopped state ('T' in /proc/PID/task/TID/stat).
+bool all_threads_stopped(int pid) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::directory_iterator it(fs::path("/proc") / std::to_string(pid) / "task", ec);
+  if (ec) return false;
+  bool any = false;
+  for (const auto& entry : it) {
+    std::ifstream in(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 2 >= stat.size()) return false;
+    const char state = stat[paren + 2];
+    if (state != 'T' && state != 't') return false;
+    any = true;
+  }
+  return any;
+}
+}  // namespace
+
 Freeze::Freeze(Process& p) : p_(p) {
   if (!p_.running()) throw std::runtime_error("cannot freeze " + p_.name() + ": not running");
   if (::kill(p_.pid(), SIGSTOP) != 0) throw std::runtime_error("SIGSTOP failed for " + p_.name());
   frozen_ = true;
+  // kill() returns before the threads have stopped: wait until every one has.
+  const auto t0 = Clock::now();
+  if (!poll_until([&] { return all_threads_stopped(p_.pid()); }, ms(3000)))
+    throw std::runtime_error("SIGSTOP: " + p_.name() + " did not stop within 3 s");
+  stop_wait_ms_ = ms_since(t0);
 }
 
 Freeze::~Freeze() { thaw(); }

@@ -70,8 +70,14 @@ std::vector<std::string> own_log_lines(const std::filesystem::path& log);
 // sanitizer report in its log. Returns the problems found (empty when clean).
 std::vector<std::string> stop_checked(Process& p, ms bound);
 
-// SIGSTOP on construction, SIGCONT on thaw() or destruction (so a failing test never leaves a
-// stopped child that ignores the cluster's SIGTERM).
+// Bytes received and not yet read by the process, summed over the established loopback TCP
+// connections whose local port is `port` (Linux /proc/net/tcp, rx_queue). On a frozen node's
+// events port, > 0 means a peer's message is waiting there.
+int64_t tcp_unread_bytes(uint16_t port);
+
+// SIGSTOP on construction (returns once every thread of the process is stopped), SIGCONT on
+// thaw() or destruction (so a failing test never leaves a stopped child that ignores the
+// cluster's SIGTERM).
 class Freeze {
  public:
   explicit Freeze(Process& p);
@@ -80,10 +86,12 @@ class Freeze {
   Freeze& operator=(const Freeze&) = delete;
   void thaw();
   bool frozen() const { return frozen_; }
+  int64_t stop_wait_ms() const { return stop_wait_ms_; }  // from SIGSTOP to every thread stopped
 
  private:
   Process& p_;
   bool frozen_ = false;
+  int64_t stop_wait_ms_ = 0;
 };
 
 // GET /healthz on a node: HTTP status and the JSON body's fields.

@@ -36,8 +36,9 @@ TEST_CASE("coherence: a new session on a third node gets every message within 10
   auto alice = join(c, 0, "alice");
   Ledger sender(alice);
 
-  constexpr int kRounds = 8;
-  constexpr int kPerRound = 4;
+  // The first message after each welcome is the one at risk: many short rounds.
+  constexpr int kRounds = 20;
+  constexpr int kPerRound = 3;
   std::vector<int64_t> latencies;
   std::vector<std::string> lost;
   int64_t n = 0;
@@ -214,6 +215,9 @@ TEST_CASE("coherence: a DELIVER to a stale route is answered not_here then retri
     sender.send("alice", tagged("self", 1), "self");
     REQUIRE(sender.pump_until([&] { return sender.acked("self"); }, ms(3000)));
     CHECK(!sender.acked("stale"));
+    // the DELIVER is in node-2's socket buffer, unread (nothing else is sent to node-2's events
+    // port): the stale route was taken
+    REQUIRE(poll_until([&] { return tcp_unread_bytes(c.node(1).events_port) > 0; }, ms(2000)));
 
     master.thaw();
     // the master learns the move (bob only on node-3) and node-1 hears from it again
@@ -270,22 +274,56 @@ TEST_CASE("coherence: a message retried after not_here is not overtaken by later
   auto bob3 = join(c, 2, "bob");
 
   std::vector<int64_t> order;
+  std::string overtake_note;
   {
     Freeze node2(*c.node(1).process);
+    // nothing can have reached bob's new session yet
+    CHECK(bob3->pending() == 0);
     sender.send("bob", tagged("fifo", 0), "fifo-0");  // stale route: waits at node-2
     sender.send("alice", tagged("self", 0), "self");
     REQUIRE(sender.pump_until([&] { return sender.acked("self"); }, ms(3000)));
+    // the stale DELIVER is in node-2's socket buffer, unread (nothing else is sent to node-2)
+    REQUIRE(poll_until([&] { return tcp_unread_bytes(c.node(1).events_port) > 0; }, ms(2000)));
+    CHECK(bob3->pending() == 0);
     master.thaw();
     REQUIRE(poll_until(
         [&] {
           return user_sessions(c, "bob") == std::set<std::pair<std::string, std::string>>{{"node-3", bob3.session}};
         },
         ms(3000)));
-    REQUIRE(poll_until([&] { return health(c.ws_port(0)).http == 200; }, ms(3000)));
+    // A presence round trip from node-1 through the master: its answer travels the master ->
+    // node-1 link after the INVALIDATE(bob) the master sent when it learned the move, so once
+    // alice has it, node-1 has dropped its stale route.
+    int q = 0;
+    bool answered = poll_until(
+        [&] {
+          const std::string ref = "q" + std::to_string(q++);
+          alice->send_json({{"type", "presence"}, {"users", json::array{"bob"}}, {"id", ref}});
+          bool got = sender.pump_until(
+              [&] {
+                for (const auto& o : sender.others())
+                  if (str(o, "ref") == ref) return true;
+                return false;
+              },
+              ms(3000));
+          if (!got) return false;
+          for (const auto& o : sender.others())
+            if (str(o, "ref") == ref) return str(o, "type") == "presence";
+          return false;
+        },
+        ms(5000));
+    REQUIRE(answered);
+    const std::size_t early = bob3->pending();
     sender.send("bob", tagged("fifo", 1), "fifo-1");
     // an implementation that keeps the order holds fifo-1 behind fifo-0 until node-2 answers:
     // give fifo-1 a bounded chance to (wrongly) overtake before node-2 thaws
-    if (auto m = bob3->next(ms(1000))) order.push_back(tag_n(*m, "fifo"));
+    const auto t1 = Clock::now();
+    sender.pump_until([&] { return sender.acked("fifo-1"); }, ms(2000));
+    if (auto m = bob3->next(ms(sender.acked("fifo-1") ? 1000 : 0))) order.push_back(tag_n(*m, "fifo"));
+    overtake_note = sender.acked("fifo-1") ? "fifo-1 acked " + sender.ack("fifo-1").status + " " +
+                                                 std::to_string(ms_since(t1)) + " ms after its send, node-2 still frozen"
+                                           : "fifo-1 not acked while node-2 was frozen (2 s)";
+    overtake_note += "; frames at bob's node-3 session before fifo-1 was sent: " + std::to_string(early);
   }
   REQUIRE(sender.wait_all_acked(ms(8000)));
   for (const char* ref : {"fifo-0", "fifo-1"}) {
@@ -299,6 +337,6 @@ TEST_CASE("coherence: a message retried after not_here is not overtaken by later
   }
   std::ostringstream os;
   for (auto n : order) os << n << " ";
-  INFO("order of arrival at bob's node-3 session: " << os.str() << "(sent: 0 1)");
+  INFO("order of arrival at bob's node-3 session: " << os.str() << "(sent: 0 1); " << overtake_note);
   CHECK(order == std::vector<int64_t>{0, 1});
 }

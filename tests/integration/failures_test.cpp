@@ -477,3 +477,42 @@ TEST_CASE("failures: SIGTERM drains a node with several sessions within node.shu
   CHECK(*mcode == 0);
   CHECK(ms_since(tm) < 1000);
 }
+
+TEST_CASE("failures: a session opened while the master is unreachable is registered once the master answers again",
+          "[integration][failures]") {
+  // The master is not killed but unreachable (frozen with SIGSTOP: a network partition or a
+  // stalled host looks the same), long enough for node-1 to report it lost; it comes back with
+  // the same epoch. SPEC §4: while the master is away registrations are queued and replayed.
+  Timings t;
+  t.node_timeout_ms = 8000;  // the master does not declare anyone dead meanwhile
+  Cluster c(fast_cluster(2, t));
+  auto bob = join(c, 1, "bob");
+  Ledger lb(bob);
+  const int64_t epoch0 = num(c.status_json().at("master").as_object(), "epoch");
+
+  Freeze master(c.master());
+  const auto t0 = Clock::now();
+  REQUIRE(poll_until([&] { return health(c.ws_port(0)).status == "master_unreachable"; }, ms(5000)));
+  INFO("node-1 reported the master unreachable after " << ms_since(t0) << " ms");
+  auto dave = join(c, 0, "dave");  // welcomed at once; its registration must wait for the master
+  master.thaw();
+  const auto tb = Clock::now();
+
+  std::set<std::pair<std::string, std::string>> seen;
+  bool registered = poll_until(
+      [&] {
+        seen = user_sessions(c, "dave");
+        return seen == std::set<std::pair<std::string, std::string>>{{"node-1", dave.session}};
+      },
+      ms(3000));
+  INFO("dave's sessions at the master " << ms_since(tb) << " ms after it came back: " << seen.size());
+  CHECK(registered);
+  CHECK(num(c.status_json().at("master").as_object(), "epoch") == epoch0);
+  CHECK(poll_until([&] { return health(c.ws_port(0)).http == 200; }, ms(3000)));
+  // and dave is reachable from the other node
+  lb.send("dave", tagged("hello", 1), "to-dave");
+  REQUIRE(lb.wait_all_acked(ms(3000)));
+  INFO(lb.describe("to-dave"));
+  CHECK(lb.ack("to-dave").status == "delivered");
+  check_one_ack_each(lb, "bob");
+}
