@@ -44,6 +44,7 @@ enum class Type : uint8_t {
   presence_reply = 15,
   deliver = 16,
   receipt = 17,
+  invalidate_ack = 18,
 };
 
 struct SessionRef {
@@ -185,10 +186,18 @@ struct Receipt {
   bool operator==(const Receipt&) const = default;
 };
 
+// node -> master: INVALIDATE(user) was applied on the node's router (its cached route is gone).
+// The master holds a registration's ACK until the watchers confirmed (bounded by a timeout), so
+// a session is welcomed only once no node can still route its user the old way.
+struct InvalidateAck {
+  std::string user;
+  bool operator==(const InvalidateAck&) const = default;
+};
+
 using Message = std::variant<Hello, HelloReply, RegisterSessions, UnregisterSessions, Ack, Lookup,
                              LookupReply, Heartbeat, HeartbeatReply, Invalidate, NodeDown,
                              StatusQuery, StatusReply, PresenceQuery, PresenceReply, Deliver,
-                             Receipt>;
+                             Receipt, InvalidateAck>;
 
 Type type_of(const Message& m);
 // Throws std::length_error when a string or list exceeds the limits decode() enforces (a caller

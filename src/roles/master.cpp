@@ -3,6 +3,8 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <deque>
+#include <set>
 #include <random>
 #include <unordered_map>
 
@@ -51,13 +53,14 @@ class Master {
     zmq_pollitem_t items[1] = {{router_.handle(), 0, ZMQ_POLLIN, 0}};
     int64_t next_expiry = steady_ms() + 100;
     while (!g_stop.load()) {
-      int rc = zmq_poll(items, 1, 100);
+      int rc = zmq_poll(items, 1, pending_acks_.empty() ? 100 : 5);
       if (rc < 0 && zmq_errno() != EINTR) {
         log_->error("zmq_poll: {}", zmq_strerror(zmq_errno()));
         return 1;
       }
       if (items[0].revents & ZMQ_POLLIN) receive_batch();
       const int64_t now = steady_ms();
+      flush_pending_acks(now);
       if (now >= next_expiry) {
         expire(now);
         next_expiry = now + 100;
@@ -144,10 +147,37 @@ class Master {
     if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
     dir_.touch(*node, now);
     for (auto& s : m.sessions) dir_.register_session(*node, s.user, s.session);
-    // Invalidate before the ack: the node welcomes the session only after the ack, so every
-    // node that cached the old route has been told by then (SPEC §2).
-    send_invalidations();
-    reply(ident, cluster::Ack{epoch_, m.seq, true});
+    // The node welcomes the session only after the ack, and the ack waits until every node
+    // that may have cached the user's old route confirmed the INVALIDATE (or kInvalidateWait
+    // passed): a message sent after the welcome cannot take the old route (SPEC §2).
+    auto waiting = send_invalidations();
+    if (waiting.empty()) return reply(ident, cluster::Ack{epoch_, m.seq, true});
+    pending_acks_.push_back(PendingAck{ident, m.seq, std::move(waiting), now + kInvalidateWaitMs});
+  }
+
+  void on(const std::string& ident, cluster::InvalidateAck& m, int64_t) {
+    auto it = ident_node_.find(ident);
+    if (it == ident_node_.end()) return;
+    const std::pair<std::string, std::string> key{it->second, m.user};
+    for (auto p = pending_acks_.begin(); p != pending_acks_.end();) {
+      p->waiting.erase(key);
+      if (p->waiting.empty()) {
+        reply(p->ident, cluster::Ack{epoch_, p->seq, true});
+        p = pending_acks_.erase(p);
+      } else {
+        ++p;
+      }
+    }
+  }
+
+  // Registration acks whose watchers did not all confirm in time go out anyway.
+  void flush_pending_acks(int64_t now) {
+    while (!pending_acks_.empty() && pending_acks_.front().deadline_ms <= now) {
+      auto& p = pending_acks_.front();
+      log_->debug("registration {} acked without {} invalidation confirmations", p.seq, p.waiting.size());
+      reply(p.ident, cluster::Ack{epoch_, p.seq, true});
+      pending_acks_.pop_front();
+    }
   }
 
   void on(const std::string& ident, cluster::UnregisterSessions& m, int64_t now) {
@@ -219,13 +249,19 @@ class Master {
     ++bad_;
   }
 
-  void send_invalidations() {
+  // Sends INVALIDATE(user) to the watchers of every changed user; returns the (node, user)
+  // confirmations to expect.
+  std::set<std::pair<std::string, std::string>> send_invalidations() {
+    std::set<std::pair<std::string, std::string>> sent;
     for (auto& [user, nodes] : dir_.take_invalidations()) {
       for (auto& n : nodes) {
         auto it = node_ident_.find(n);
-        if (it != node_ident_.end()) reply(it->second, cluster::Invalidate{epoch_, user});
+        if (it == node_ident_.end()) continue;
+        reply(it->second, cluster::Invalidate{epoch_, user});
+        sent.emplace(n, user);
       }
     }
+    return sent;
   }
 
   void expire(int64_t now) {
@@ -250,6 +286,15 @@ class Master {
   std::unordered_map<std::string, std::string> ident_node_;  // routing id -> node id
   std::unordered_map<std::string, std::string> node_ident_;  // node id -> routing id
   uint64_t bad_ = 0;
+
+  static constexpr int64_t kInvalidateWaitMs = 50;
+  struct PendingAck {
+    std::string ident;
+    uint64_t seq;
+    std::set<std::pair<std::string, std::string>> waiting;  // (node id, user) to confirm
+    int64_t deadline_ms;
+  };
+  std::deque<PendingAck> pending_acks_;  // in deadline order (the wait is constant)
 };
 
 }  // namespace

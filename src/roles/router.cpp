@@ -22,6 +22,7 @@ struct Router::Outgoing {
   std::optional<std::string> ref;
   int64_t deadline_ms = 0;
   bool delivered = false;        // at least one session got it (local or remote receipt)
+  bool local_done = false;       // written to this node's sessions of the recipient
   bool acked = false;            // the ack went out (or none is owed)
   bool done = false;             // settled: no longer in flight
   bool retried = false;          // a fresh lookup after a bounce was made
@@ -116,11 +117,12 @@ void Router::do_add_session(std::shared_ptr<LocalSession> session, std::function
   // The cached route of this user (ours or anyone's) no longer matches: the master
   // invalidates the other nodes; our own copy we drop here.
   cache_.erase(session->user());
-  if (hello_ok_ && !master_lost(now)) {
-    queue_register(*session);
-  } else {
-    // Master away: the registration is replayed after the next accepted HELLO; the client
-    // gets its welcome now (SPEC §2).
+  route_changed(session->user());
+  // Queued even while the master is away: the DEALER keeps it for the master's return, and a
+  // new master (or a lost one heard again) gets a full replay anyway.
+  if (hello_ok_) queue_register(*session);
+  if (!hello_ok_ || master_lost(now)) {
+    // Master away: the client gets its welcome now (SPEC §2).
     auto it = pending_welcome_.find(session->session_id());
     auto cb = std::move(it->second.callback);
     pending_welcome_.erase(it);
@@ -161,8 +163,21 @@ void Router::send_hello() {
   master_.send_to_master(cluster::Hello{opt_.node_id, opt_.incarnation, opt_.ws_url, opt_.events});
 }
 
+void Router::heard_from_master() {
+  const int64_t now = steady_ms();
+  const bool was_lost = hello_ok_ && master_lost(now);
+  last_master_ms_ = now;
+  if (was_lost) {
+    // Back after a silence (a pause, a partition): registrations may have been dropped on the
+    // way, and invalidations missed. Replaying is idempotent at the master.
+    logging::get("router")->info("master reachable again: replaying {} sessions", session_count_.load());
+    cache_.clear();
+    replay_sessions();
+  }
+}
+
 void Router::check_epoch(uint64_t epoch) {
-  last_master_ms_ = steady_ms();
+  heard_from_master();
   if (epoch_ != 0 && epoch != epoch_ && hello_ok_) {
     logging::get("router")->warn("master epoch changed ({:x} -> {:x}): re-registering", epoch_, epoch);
     hello_ok_ = false;
@@ -173,7 +188,7 @@ void Router::check_epoch(uint64_t epoch) {
 }
 
 void Router::on_hello_reply(const cluster::HelloReply& reply) {
-  last_master_ms_ = steady_ms();
+  heard_from_master();
   if (!reply.accepted) {
     if (on_fatal_) {
       auto f = std::move(on_fatal_);
@@ -318,20 +333,23 @@ void Router::sweep() {
     deadlines_.pop_front();
     if (out && !out->done) finish(out, proto::AckStatus::failed);
   }
-  // Lookups never answered: their waiting messages were failed above; forget the lookup.
+  // Lookups never answered: forget them and fail what waited on them. (Collected first:
+  // finishing a message can release a barrier, which can start new lookups.)
+  std::vector<std::shared_ptr<Outgoing>> unanswered;
   for (auto it = lookup_seqs_.begin(); it != lookup_seqs_.end();) {
     if (it->second.second <= now) {
       auto l = lookups_.find(it->second.first);
       if (l != lookups_.end() && l->second.seq == it->first) {
-        for (auto& out : l->second.waiting) {
-          if (!out->done) finish(out, proto::AckStatus::failed);
-        }
+        for (auto& out : l->second.waiting) unanswered.push_back(std::move(out));
         lookups_.erase(l);
       }
       it = lookup_seqs_.erase(it);
     } else {
       ++it;
     }
+  }
+  for (auto& out : unanswered) {
+    if (!out->done) finish(out, proto::AckStatus::failed);
   }
   for (auto it = presence_.begin(); it != presence_.end();) {
     if (it->second.deadline_ms <= now) {
@@ -386,6 +404,10 @@ void Router::handle_master(cluster::Message& message) {
   if (auto* m = std::get_if<cluster::Invalidate>(&message)) {
     check_epoch(m->epoch);
     cache_.erase(m->user);
+    route_changed(m->user);
+    // Confirmed from the router strand, after the erase: the master may now welcome the
+    // session that caused it.
+    master_.send_to_master(cluster::InvalidateAck{m->user});
     return;
   }
   if (auto* m = std::get_if<cluster::NodeDown>(&message)) {
@@ -436,25 +458,71 @@ void Router::do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame)
   out->ref = std::move(frame.id);
   out->deadline_ms = steady_ms() + opt_.delivery_timeout_ms;
 
-  auto msg = std::make_shared<const std::string>(
-      proto::encode_message(out->id, out->from, out->to, out->body, out->ts_ms));
-  if (deliver_local(out->to, msg) > 0) {
-    ++counters_.messages_local;
-    out->delivered = true;
-    ack(out, proto::AckStatus::delivered);
-  }
   if (inflight_.size() >= opt_.max_inflight) {
-    // Bound hit: refuse to track more remote deliveries; the sender learns `failed`.
-    logging::get("router")->warn("in-flight bound ({}) reached: message {} not routed", opt_.max_inflight, out->id);
+    // Bound hit: refuse to track more deliveries; the sender learns `failed`.
+    logging::get("router")->warn("in-flight bound ({}) reached: message {} refused", opt_.max_inflight, out->id);
     finish(out, proto::AckStatus::failed);
     return;
   }
   inflight_.emplace(out->id, out);
   deadlines_.emplace_back(out->deadline_ms, out);
+  dispatch(out);
+}
+
+void Router::dispatch(const std::shared_ptr<Outgoing>& out) {
+  // Behind a barrier (the user's route changed under earlier messages still in flight): wait,
+  // so no later message overtakes them at a session that appeared meanwhile.
+  auto f = barriers_.find(out->to);
+  if (f != barriers_.end()) {
+    f->second.held.push_back(out);
+    return;
+  }
+  auto msg = std::make_shared<const std::string>(
+      proto::encode_message(out->id, out->from, out->to, out->body, out->ts_ms));
+  if (deliver_local(out->to, msg) > 0) {
+    ++counters_.messages_local;
+    out->local_done = true;
+    out->delivered = true;
+    ack(out, proto::AckStatus::delivered);
+  }
   route(out);
 }
 
+void Router::route_changed(const std::string& user) {
+  auto a = awaiting_.find(user);
+  if (a == awaiting_.end()) return;
+  std::vector<std::weak_ptr<Outgoing>> earlier;
+  for (auto& w : a->second) {
+    auto o = w.lock();
+    if (o && !o->done) earlier.push_back(w);
+  }
+  if (earlier.empty()) return;
+  auto& b = barriers_[user];
+  b.earlier.insert(b.earlier.end(), earlier.begin(), earlier.end());
+}
+
+void Router::release(const std::string& user) {
+  auto f = barriers_.find(user);
+  if (f == barriers_.end()) return;
+  auto& earlier = f->second.earlier;
+  earlier.erase(std::remove_if(earlier.begin(), earlier.end(),
+                               [](const std::weak_ptr<Outgoing>& w) {
+                                 auto o = w.lock();
+                                 return !o || o->done;
+                               }),
+                earlier.end());
+  if (!earlier.empty()) return;
+  auto held = std::move(f->second.held);
+  barriers_.erase(f);
+  for (auto& out : held) {
+    if (!out->done) dispatch(out);
+  }
+}
+
 void Router::route(const std::shared_ptr<Outgoing>& out) {
+  // While a lookup (or a retry after a bounce) for this user is out, later messages queue
+  // behind it, so they cannot overtake the ones it carries.
+  if (lookups_.count(out->to)) return start_lookup(out->to, out);
   if (auto* nodes = cache_.get(out->to, steady_ms())) {
     bool remote = std::any_of(nodes->begin(), nodes->end(),
                               [&](const std::string& n) { return n != opt_.node_id; });
@@ -510,7 +578,19 @@ void Router::on_lookup_reply(cluster::LookupReply& reply) {
 void Router::route_to(const std::shared_ptr<Outgoing>& out, const std::vector<std::string>& nodes) {
   out->pending_nodes.clear();
   for (auto& n : nodes) {
-    if (n == opt_.node_id) continue;
+    if (n == opt_.node_id) {
+      // A retry that finds the user here now (it moved to this node after the first attempt).
+      if (out->retried && !out->local_done) {
+        auto msg = std::make_shared<const std::string>(
+            proto::encode_message(out->id, out->from, out->to, out->body, out->ts_ms));
+        if (deliver_local(out->to, msg) > 0) {
+          out->local_done = true;
+          out->delivered = true;
+          ack(out, proto::AckStatus::delivered);
+        }
+      }
+      continue;
+    }
     auto addr = peer_events_.find(n);
     if (addr == peer_events_.end()) continue;
     cluster::Deliver d{opt_.node_id, opt_.events,
@@ -520,7 +600,15 @@ void Router::route_to(const std::shared_ptr<Outgoing>& out, const std::vector<st
       ++counters_.messages_remote;
     }
   }
-  if (out->pending_nodes.empty()) {
+  if (!out->pending_nodes.empty()) {
+    auto& q = awaiting_[out->to];
+    while (!q.empty()) {
+      auto front = q.front().lock();
+      if (front && !front->done) break;
+      q.pop_front();
+    }
+    q.push_back(out);
+  } else {
     // Nobody else to ask. route() uses a cached route only when it names another node, so an
     // empty remote set here comes from a fresh master answer: the user is offline.
     bool remote = std::any_of(nodes.begin(), nodes.end(), [&](const std::string& n) { return n != opt_.node_id; });
@@ -574,6 +662,7 @@ void Router::on_receipt(const cluster::Receipt& receipt) {
       out->bounced = true;
       ++counters_.bounces;
       cache_.erase(out->to);
+      route_changed(out->to);
     }
     complete(out);
   }
@@ -592,6 +681,7 @@ void Router::on_node_down(const std::string& node_id) {
     pn.erase(pos);
     if (pn.empty()) affected.push_back(out);
   }
+  for (auto& out : affected) route_changed(out->to);
   for (auto& out : affected) {
     out->bounced = true;  // like not_here: ask the master afresh, it no longer lists the node
     complete(out);
@@ -612,6 +702,17 @@ void Router::finish(const std::shared_ptr<Outgoing>& out, proto::AckStatus statu
   if (out->done) return;
   out->done = true;
   inflight_.erase(out->id);
+  auto a = awaiting_.find(out->to);
+  if (a != awaiting_.end()) {
+    auto& q = a->second;
+    while (!q.empty()) {
+      auto front = q.front().lock();
+      if (front && !front->done) break;
+      q.pop_front();
+    }
+    if (q.empty()) awaiting_.erase(a);
+  }
+  if (!barriers_.empty()) release(out->to);
 }
 
 void Router::complete(const std::shared_ptr<Outgoing>& out) {

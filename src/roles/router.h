@@ -116,6 +116,8 @@ class Router : public std::enable_shared_from_this<Router> {
   void send_hello();
   void on_hello_reply(const cluster::HelloReply& reply);
   void check_epoch(uint64_t epoch);
+  // Any message from the master: after a silence long enough to count as lost, replay.
+  void heard_from_master();
   void queue_register(const LocalSession& s);
   void queue_unregister(const LocalSession& s);
   void schedule_flush();
@@ -125,6 +127,13 @@ class Router : public std::enable_shared_from_this<Router> {
 
   // Delivery.
   std::size_t deliver_local(const std::string& user, const std::shared_ptr<const std::string>& frame);
+  // Local delivery, then route() — or held behind the user's barrier.
+  void dispatch(const std::shared_ptr<Outgoing>& out);
+  // The user's route changed (invalidated, bounced, node down, a local session came or went):
+  // messages to it still awaiting receipts become a barrier later messages wait behind.
+  void route_changed(const std::string& user);
+  // Lifts the user's barrier once every message in it is settled; dispatches what it held.
+  void release(const std::string& user);
   // Cached route, else a lookup (single-flight per user).
   void route(const std::shared_ptr<Outgoing>& out);
   void route_to(const std::shared_ptr<Outgoing>& out, const std::vector<std::string>& nodes);
@@ -178,6 +187,13 @@ class Router : public std::enable_shared_from_this<Router> {
   std::unordered_map<uint64_t, std::pair<std::string, int64_t>> lookup_seqs_;  // seq -> user, deadline
   std::unordered_map<std::string, std::shared_ptr<Outgoing>> inflight_;        // msg id -> delivery
   std::deque<std::pair<int64_t, std::weak_ptr<Outgoing>>> deadlines_;
+  // user -> its messages awaiting receipts, in send order (settled ones pruned from the front).
+  std::unordered_map<std::string, std::deque<std::weak_ptr<Outgoing>>> awaiting_;
+  struct Barrier {
+    std::vector<std::weak_ptr<Outgoing>> earlier;    // in flight when the route changed
+    std::vector<std::shared_ptr<Outgoing>> held;     // sent since, waiting for `earlier`
+  };
+  std::unordered_map<std::string, Barrier> barriers_;
   std::unordered_map<uint64_t, PendingPresence> presence_;
   std::unordered_set<std::string> recent_ids_;
   std::deque<std::string> recent_order_;
