@@ -48,7 +48,11 @@ up() {
   "$wsg" status --master "$master_addr"
   echo
   echo "wsg cluster is up: master $master_addr, ${#ports[@]} nodes."
-  for p in "${ports[@]}"; do echo "  connect: ws://127.0.0.1:$p/ws?user=alice   (health: http://127.0.0.1:$p/healthz)"; done
+  local users=(alice bob carol dave erin frank grace heidi) i=0
+  for p in "${ports[@]}"; do
+    echo "  connect: ws://127.0.0.1:$p/ws?user=${users[$((i % 8))]}   (health: http://127.0.0.1:$p/healthz)"
+    i=$((i + 1))
+  done
   echo "  try:     /usr/bin/python3 -m websockets 'ws://127.0.0.1:${ports[0]}/ws?user=alice'"
   echo "           then type {\"type\":\"send\",\"to\":\"bob\",\"body\":\"hi\",\"id\":\"c1\"}"
   echo "  logs:    $state/*.log      stop: scripts/cluster.sh down"
