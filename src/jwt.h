@@ -1,0 +1,38 @@
+// JSON Web Tokens (RFC 7519), HS256 only (SPEC §2 "Connecting", §5 `wsg token`).
+// Pure functions: no I/O; safe on any untrusted input.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace wsg::jwt {
+
+// Longest token accepted by verify(); anything longer is refused before any decoding.
+inline constexpr std::size_t kMaxTokenBytes = 8 * 1024;
+
+// base64url (RFC 4648 §5) without padding.
+std::string base64url_encode(std::string_view data);
+// false (and `out` unspecified) on a character outside the alphabet, '=' padding, a length of
+// 4k+1, or non-zero unused bits in the last character (non-canonical encoding).
+bool base64url_decode(std::string_view text, std::string& out);
+
+// HMAC-SHA256 of `data` under `key` (32 raw bytes).
+std::string hmac_sha256(std::string_view key, std::string_view data);
+
+struct Refused {
+  std::string reason;  // short, human readable ("bad signature", "expired", ...)
+};
+using VerifyResult = std::variant<std::string /* sub */, Refused>;
+
+// Checks an HS256 token against `secret` at time `now_s` (Unix seconds): structure, header
+// (alg = HS256, typ = JWT when present), signature (constant-time), `sub` (a valid user id),
+// `exp` (refused when ≤ now), `nbf` (refused when > now). Returns the `sub` claim.
+VerifyResult verify(std::string_view token, std::string_view secret, int64_t now_s);
+
+// A token for `user`: header {"alg":"HS256","typ":"JWT"}, payload {"sub","iat","exp"}; `ttl_s`
+// of 0 leaves `exp` out (a token that never expires).
+std::string mint(std::string_view user, std::string_view secret, int64_t now_s, int64_t ttl_s);
+
+}  // namespace wsg::jwt
