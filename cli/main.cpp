@@ -2,7 +2,9 @@
 //
 // Exit codes: 0 ok; 2 usage or configuration error ("wsg: error: ..." on stderr); otherwise the
 // role's own code (1 for a fatal runtime error).
+#include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <iostream>
@@ -13,7 +15,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "client_protocol.h"
 #include "config.h"
+#include "jwt.h"
 #include "logging.h"
 #include "roles/master.h"
 #include "roles/node.h"
@@ -191,6 +195,16 @@ int main(int argc, char** argv) {
   status->add_option("--timeout-ms", status_options.timeout_ms, "Give up (exit 1) after N ms without an answer")
       ->type_name("N");
 
+  // wsg token --secret S --user ID [--ttl SECONDS]
+  std::string token_secret;
+  std::string token_user;
+  int64_t token_ttl = 3600;
+  CLI::App* token = app.add_subcommand("token", "Print an HS256 JWT for a user (for testing auth.mode = \"jwt\")");
+  CLI::Option* token_secret_opt =
+      token->add_option("--secret", token_secret, "The HS256 secret (default: $WSG_JWT_SECRET)")->type_name("S");
+  token->add_option("--user", token_user, "The user id (the token's sub claim)")->type_name("ID")->required();
+  token->add_option("--ttl", token_ttl, "Lifetime in seconds; 0 = no exp claim (default 3600)")->type_name("SECONDS");
+
   // wsg check-config FILE
   std::string check_file;
   CLI::App* check = app.add_subcommand("check-config", "Validate a configuration file and print the effective settings");
@@ -231,6 +245,28 @@ int main(int argc, char** argv) {
         status_options.master = config.cluster.master;
       return wsg::run_status(status_options);
     });
+  }
+  if (token->parsed()) {
+    if (token_secret_opt->count() == 0) {
+      const char* env = std::getenv("WSG_JWT_SECRET");
+      if (env != nullptr) token_secret = env;
+    }
+    if (token_secret.empty()) {
+      std::cerr << "wsg: error: --secret is required (or set WSG_JWT_SECRET)\n";
+      return kExitUsage;
+    }
+    if (!wsg::proto::valid_user_id(token_user)) {
+      std::cerr << "wsg: error: --user '" << token_user << "' is not a valid user id (1-128 bytes of [A-Za-z0-9._@:-])\n";
+      return kExitUsage;
+    }
+    if (token_ttl < 0) {
+      std::cerr << "wsg: error: --ttl must be 0 or positive (got " << token_ttl << ")\n";
+      return kExitUsage;
+    }
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    std::cout << wsg::jwt::mint(token_user, token_secret, static_cast<int64_t>(now), token_ttl) << "\n";
+    return 0;
   }
   if (check->parsed()) {
     return run_guarded([&] {

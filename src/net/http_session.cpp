@@ -4,7 +4,14 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <string_view>
+#include <variant>
+
 #include "client_protocol.h"
+#include "jwt.h"
 #include "logging.h"
 #include "net/ws_session.h"
 
@@ -101,14 +108,39 @@ void HttpSession::upgrade() {
   }
 
   std::string user;
-  if (ctx_->auth_mode_jwt) {
-    return send(plain(http::status::unauthorized, "jwt authentication is not available in this build\n"));
-  }
   auto url = boost::urls::parse_origin_form(req.target());
   auto params = url->params();
-  auto it = params.find("user");
-  if (it == params.end() || !(*it).has_value) return send(plain(http::status::bad_request, "missing user\n"));
-  user = std::string((*it).value);
+  if (ctx_->auth_mode == SessionContext::AuthMode::jwt) {
+    // The identity is the token's `sub`; `?user=` plays no part.
+    std::string token;
+    if (auto it = params.find("token"); it != params.end() && (*it).has_value) {
+      token = std::string((*it).value);
+    } else if (auto h = req.find(http::field::authorization); h != req.end()) {
+      const std::string_view value = h->value();
+      constexpr std::string_view kScheme = "bearer ";
+      if (value.size() <= kScheme.size() ||
+          !std::equal(kScheme.begin(), kScheme.end(), value.begin(),
+                      [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+        return send(plain(http::status::unauthorized, "unsupported authorization scheme\n"));
+      }
+      auto rest = value.substr(kScheme.size());
+      while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+      while (!rest.empty() && rest.back() == ' ') rest.remove_suffix(1);
+      token = std::string(rest);
+    }
+    if (token.empty()) return send(plain(http::status::unauthorized, "missing token\n"));
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    auto result = jwt::verify(token, ctx_->jwt_secret, static_cast<int64_t>(now));
+    if (const auto* refused = std::get_if<jwt::Refused>(&result)) {
+      return send(plain(http::status::unauthorized, "invalid token: " + refused->reason + "\n"));
+    }
+    user = std::move(std::get<std::string>(result));
+  } else {
+    auto it = params.find("user");
+    if (it == params.end() || !(*it).has_value) return send(plain(http::status::bad_request, "missing user\n"));
+    user = std::string((*it).value);
+  }
   if (!proto::valid_user_id(user)) return send(plain(http::status::bad_request, "invalid user id\n"));
 
   const int64_t max = ctx_->limits.max_connections;

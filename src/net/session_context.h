@@ -18,7 +18,9 @@ struct SessionContext {
   uint64_t incarnation = 0;
   LimitsConfig limits;
   HttpConfig http;
-  bool auth_mode_jwt = false;
+  enum class AuthMode { insecure, jwt };
+  AuthMode auth_mode = AuthMode::insecure;
+  std::string jwt_secret;  // the HS256 key when auth_mode is jwt
   std::shared_ptr<Router> router;
 
   std::atomic<int64_t> connections{0};     // open WebSocket sessions (counted at upgrade)

@@ -1,5 +1,9 @@
 #include "roles/node.h"
 
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -37,6 +41,40 @@ asio::ip::tcp::endpoint parse_listen(const std::string& listen) {
   return {addr, static_cast<unsigned short>(port)};
 }
 
+// The HS256 key (SPEC §2): auth.secret, else the contents of auth.secret_file (one trailing newline
+// stripped), else $WSG_JWT_SECRET. nullopt (after logging why) when the file cannot be read or the
+// secret is empty.
+std::optional<std::string> load_jwt_secret(const AuthConfig& auth, spdlog::logger& log) {
+  std::string secret;
+  if (!auth.secret.empty()) {
+    secret = auth.secret;
+  } else if (!auth.secret_file.empty()) {
+    std::ifstream in(auth.secret_file, std::ios::binary);
+    if (!in) {
+      log.error("auth.secret_file '{}' cannot be read", auth.secret_file);
+      return std::nullopt;
+    }
+    secret.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+      log.error("auth.secret_file '{}' cannot be read", auth.secret_file);
+      return std::nullopt;
+    }
+    if (!secret.empty() && secret.back() == '\n') secret.pop_back();
+    if (!secret.empty() && secret.back() == '\r') secret.pop_back();
+    if (secret.empty()) {
+      log.error("auth.secret_file '{}' is empty", auth.secret_file);
+      return std::nullopt;
+    }
+  } else if (const char* env = std::getenv("WSG_JWT_SECRET"); env != nullptr) {
+    secret = env;
+  }
+  if (secret.empty()) {
+    log.error("auth.mode \"jwt\" needs a non-empty secret (auth.secret, auth.secret_file or WSG_JWT_SECRET)");
+    return std::nullopt;
+  }
+  return secret;
+}
+
 uint64_t random_u64() {
   std::random_device rd;
   return (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -46,6 +84,12 @@ uint64_t random_u64() {
 
 int run_node(const Config& config) {
   auto log = logging::get("node");
+  std::string jwt_secret;
+  if (config.auth.mode == "jwt") {
+    auto secret = load_jwt_secret(config.auth, *log);
+    if (!secret) return 2;
+    jwt_secret = std::move(*secret);
+  }
   const auto endpoint = parse_listen(config.node.listen);
   const uint64_t incarnation = random_u64();
   const std::string node_id =
@@ -115,9 +159,9 @@ int run_node(const Config& config) {
   ctx->incarnation = incarnation;
   ctx->limits = config.limits;
   ctx->http = config.http;
-  ctx->auth_mode_jwt = config.auth.mode == "jwt";
+  ctx->auth_mode = config.auth.mode == "jwt" ? SessionContext::AuthMode::jwt : SessionContext::AuthMode::insecure;
+  ctx->jwt_secret = std::move(jwt_secret);
   ctx->router = router;
-  if (ctx->auth_mode_jwt) log->error("auth.mode = \"jwt\" is not implemented yet: every handshake gets 401");
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int sig) {
