@@ -230,25 +230,6 @@ std::set<std::pair<std::string, std::string>> user_sessions(Cluster& c, const st
   return out;
 }
 
-Session join_port(uint16_t port, const std::string& user, const std::string& node_id) {
-  Session s;
-  s.ws = std::make_unique<WsClient>();
-  s.user = user;
-  auto r = s.ws->connect(port, "/ws?user=" + user);
-  INFO("connecting " << user << " to " << node_id << " (port " << port << "): http " << r.http_status << " "
-                     << r.error << " " << r.body);
-  REQUIRE(r.connected);
-  auto w = s.ws->next();
-  REQUIRE(w.has_value());
-  INFO("first frame: " << dump(*w));
-  REQUIRE(str(*w, "type") == "welcome");
-  REQUIRE(str(*w, "user") == user);
-  REQUIRE(str(*w, "node") == node_id);
-  s.session = str(*w, "session");
-  s.node = node_id;
-  REQUIRE(!s.session.empty());
-  return s;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Ledger

@@ -105,9 +105,6 @@ Health health(uint16_t port);
 // `wsg status --json --user USER`: the (node, session) pairs.
 std::set<std::pair<std::string, std::string>> user_sessions(Cluster& c, const std::string& user);
 
-// Connects /ws?user=USER on `port` and requires a welcome naming `node_id`.
-Session join_port(uint16_t port, const std::string& user, const std::string& node_id);
-
 // ---------------------------------------------------------------------------------------------
 // Ledger: what one client sent (ids, times) and what it got back (acks by ref, messages), with
 // the time the test saw each frame.

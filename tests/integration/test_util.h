@@ -24,16 +24,16 @@ struct Session {
   WsClient& operator*() { return *ws; }
 };
 
-// Connects `target` (default /ws?user=USER) to node `node_index`; requires the upgrade and a
-// welcome frame naming the user and the node.
-inline Session join(Cluster& c, std::size_t node_index, const std::string& user,
-                    const std::string& target = "") {
+// Connects `target` (default /ws?user=USER) to the node on `port` whose id is `node_id`; requires
+// the upgrade and a welcome frame naming the user and the node.
+inline Session join_port(uint16_t port, const std::string& user, const std::string& node_id,
+                         const std::string& target = "") {
   Session s;
   s.ws = std::make_unique<WsClient>();
   s.user = user;
   const std::string t = target.empty() ? "/ws?user=" + user : target;
-  auto r = s.ws->connect(c.ws_port(node_index), t);
-  INFO("connecting " << t << " to " << c.node_id(node_index) << ": http " << r.http_status << " "
+  auto r = s.ws->connect(port, t);
+  INFO("connecting " << t << " to " << node_id << " (port " << port << "): http " << r.http_status << " "
                      << r.error << " " << r.body);
   REQUIRE(r.connected);
   auto w = s.ws->next();
@@ -41,11 +41,17 @@ inline Session join(Cluster& c, std::size_t node_index, const std::string& user,
   INFO("first frame: " << dump(*w));
   REQUIRE(str(*w, "type") == "welcome");
   REQUIRE(str(*w, "user") == user);
-  REQUIRE(str(*w, "node") == c.node_id(node_index));
+  REQUIRE(str(*w, "node") == node_id);
   s.session = str(*w, "session");
   REQUIRE(!s.session.empty());
-  s.node = str(*w, "node");
+  s.node = node_id;
   return s;
+}
+
+// The same for node `node_index` of a Cluster.
+inline Session join(Cluster& c, std::size_t node_index, const std::string& user,
+                    const std::string& target = "") {
+  return join_port(c.ws_port(node_index), user, c.node_id(node_index), target);
 }
 
 // The next frame, required to exist and to be of `type`.
