@@ -50,6 +50,9 @@ class Master {
       return 1;
     }
     log_->info("master listening on {} (epoch {})", cfg_.master.bind, epoch_);
+    if (!cfg_.metrics.listen.empty()) {
+      log_->warn("metrics.listen is set but the master's metrics endpoint is not implemented in wsg " WSG_VERSION);
+    }
     zmq_pollitem_t items[1] = {{router_.handle(), 0, ZMQ_POLLIN, 0}};
     int64_t next_expiry = steady_ms() + 100;
     while (!g_stop.load()) {

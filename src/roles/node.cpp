@@ -84,6 +84,14 @@ uint64_t random_u64() {
 
 int run_node(const Config& config) {
   auto log = logging::get("node");
+  // Not in this version: refuse rather than serve plain text to someone who asked for TLS.
+  if (!config.tls.cert.empty() || !config.tls.key.empty()) {
+    throw ConfigError("keys 'tls.cert'/'tls.key': TLS is not implemented in wsg " WSG_VERSION
+                      " (terminate TLS in front of the node for now)");
+  }
+  if (!config.http.static_dir.empty()) {
+    log->warn("http.static_dir is set but static files are not served in wsg " WSG_VERSION);
+  }
   std::string jwt_secret;
   if (config.auth.mode == "jwt") {
     auto secret = load_jwt_secret(config.auth, *log);
