@@ -24,7 +24,7 @@ int64_t now_us() {
 }  // namespace
 
 WsSession::WsSession(beast::tcp_stream&& stream, std::shared_ptr<SessionContext> ctx, std::string user)
-    : ws_(std::move(stream)), ctx_(std::move(ctx)), user_(std::move(user)) {
+    : ws_(std::move(stream)), close_timer_(ws_.get_executor()), ctx_(std::move(ctx)), user_(std::move(user)) {
   session_id_ = ctx_->next_session_id();
   tokens_ = static_cast<double>(ctx_->limits.burst);
   last_refill_us_ = now_us();
@@ -181,6 +181,8 @@ void WsSession::on_write(beast::error_code ec, std::size_t) {
   queued_bytes_ -= queue_.front()->size();
   queue_.pop_front();
   if (close_pending_) {
+    close_pending_ = false;
+    close_timer_.cancel();
     queue_.clear();
     queued_bytes_ = 0;
     closing_ = true;
@@ -194,7 +196,16 @@ void WsSession::do_close(websocket::close_code code, const char* reason) {
   close_reason_ = websocket::close_reason(code, reason);
   if (!ws_.is_open()) return leave();
   if (!queue_.empty()) {
-    close_pending_ = true;  // after the write in flight
+    close_pending_ = true;  // after the write in flight...
+    // ...unless the peer does not read at all (the usual case of a `slow` close): then the write
+    // never completes, so after a grace period the socket is closed under it.
+    close_timer_.expires_after(kCloseGrace);
+    close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || !self->close_pending_) return;
+      logging::get("ws")->debug("session {}: peer not reading, closing the socket", self->session_id_);
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->ws_).socket().close(ignored);
+    });
     return;
   }
   closing_ = true;

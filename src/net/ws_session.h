@@ -2,10 +2,12 @@
 // a read loop, and a bounded send queue whose front is the single write in flight.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <string>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -44,7 +46,11 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   bool take_token();
   void leave();
 
+  // How long a close waits for the write in flight before the socket is closed under it.
+  static constexpr std::chrono::milliseconds kCloseGrace{1000};
+
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::asio::steady_timer close_timer_;
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<SessionContext> ctx_;
   std::string user_;

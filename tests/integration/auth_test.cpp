@@ -190,7 +190,7 @@ TEST_CASE("jwt mode: two users exchange a message across nodes", "[integration]"
   check_message(expect_frame(*a, "message"), "bob", "alice", json::value("hi alice"), t0, unix_ms());
 }
 
-TEST_CASE("jwt mode: the secret from auth.secret_file; an unreadable file stops the node with exit 2", "[integration]") {
+TEST_CASE("jwt mode: the secret from auth.secret_file - an unreadable file stops the node with exit 2", "[integration]") {
   const auto secret_file = write_file("jwt.secret", kSecret + "\n");
   Cluster c(jwt_cluster(1, "[auth]\nmode = \"jwt\"\nsecret_file = \"" + secret_file.string() + "\"\n"));
   join(c, 0, "alice", "/ws?token=" + kAliceToken);

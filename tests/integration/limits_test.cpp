@@ -1,8 +1,16 @@
-// Limits a node enforces on its public port (SPEC §2 "Connecting", §2 errors, §5 limits.*): the
-// Origin check and the per-session token bucket. (limits.max_connections → 503 is in
-// failure_test.cpp; oversize and binary frames in errors_test.cpp.)
+// Limits a node enforces on its public port (SPEC §2 "Connecting", §2 errors, §4 slow reader, §5
+// limits.*): the Origin check, the per-session token bucket, the bounded send queue of a slow
+// reader. (limits.max_connections → 503 is in failure_test.cpp; oversize and binary frames in
+// errors_test.cpp.)
 #include "cluster_ops.h"
 #include "test_util.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
 
 #include <string>
 #include <vector>
@@ -12,6 +20,8 @@ using namespace wsg::it::ops;
 
 namespace {
 
+namespace asio = boost::asio;
+
 // A cluster of `nodes` nodes, each started with `--config FILE` holding `toml`.
 ClusterOptions config_cluster(int nodes, const std::string& name, const std::string& toml) {
   const auto config = write_file(name, toml);
@@ -20,6 +30,31 @@ ClusterOptions config_cluster(int nodes, const std::string& name, const std::str
   for (int i = 0; i < nodes; ++i) o.node_specs.push_back(NodeSpec{"", {"--config", config.string()}});
   return o;
 }
+
+// A WebSocket client that does the handshake by hand on a plain TCP socket and then never reads:
+// the server's frames pile up in the kernel buffers and then in the session's send queue. Its
+// receive buffer is made small before connecting so that happens after little data.
+class NeverReader {
+ public:
+  // Returns the HTTP status line of the handshake's answer.
+  std::string connect(uint16_t port, const std::string& target) {
+    socket_.open(asio::ip::tcp::v4());
+    socket_.set_option(asio::socket_base::receive_buffer_size(4096));
+    socket_.connect({asio::ip::make_address("127.0.0.1"), port});
+    const std::string req = "GET " + target +
+                            " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    asio::write(socket_, asio::buffer(req));
+    asio::streambuf buf;
+    asio::read_until(socket_, buf, "\r\n\r\n");  // may read a little past the headers: harmless
+    std::string head(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
+    return head.substr(0, head.find("\r\n"));
+  }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::socket socket_{io_};
+};
 
 }  // namespace
 
@@ -133,4 +168,76 @@ TEST_CASE("rate limit: frames past the burst get rate_limited with their ref and
     CHECK(poll_until([&] { return health(c.ws_port(0)).sessions == 1; }, 3000ms));
     expect_alive(*b, "b-alive");
   }
+}
+
+TEST_CASE("slow reader: a client that stops reading is closed while a fast reader and the sender carry on",
+          "[integration]") {
+  // Rate limit off so the sender can flood; a small send queue so the slow session fills it soon.
+  Cluster c(config_cluster(2, "slow.toml",
+                           "[limits]\nmessages_per_second = 0\nmax_message_bytes = 16384\n"
+                           "send_queue_bytes = 65536\n"));
+  // user "slow" has two sessions on node-1: one never reads, the other reads everything
+  NeverReader never;
+  const std::string status_line = never.connect(c.ws_port(0), "/ws?user=slow");
+  INFO("never-reader handshake: " << status_line);
+  REQUIRE(status_line.find(" 101 ") != std::string::npos);
+  auto fast = join(c, 0, "slow");
+  REQUIRE(poll_until([&] { return user_sessions(c, "slow").size() == 2; }, 5000ms));
+  auto sender = join(c, 1, "sender");
+  Ledger sent(sender);
+  Ledger got(fast);
+
+  // Messages of ~4 KB in batches of 8: a batch (~33 KB) fits the 64 KiB queue of a session that
+  // reads, so the fast reader is never over its bound; the never-reader's queue fills once the
+  // kernel buffers of its connection are full.
+  const std::string pad(4000, 'x');
+  constexpr int kMaxMessages = 3000;  // ~12 MB: more than the kernel buffers of one connection hold
+  constexpr int kBatch = 8;
+  int n = 0;
+  bool gone = false;
+  const auto t0 = Clock::now();
+  while (n < kMaxMessages && !gone) {
+    for (int i = 0; i < kBatch; ++i, ++n)
+      sent.send("slow", json::object{{"k", "flood"}, {"n", n}, {"pad", pad}}, "m" + std::to_string(n));
+    // the sender is never held back: every message of the batch is acked delivered promptly
+    REQUIRE(sent.wait_all_acked(5000ms));
+    got.pump();
+    gone = health(c.ws_port(0)).sessions == 1;
+  }
+  INFO("sent " << n << " messages in " << ms_since(t0) << " ms; never-reader gone: " << gone);
+  // once flooding stops, the node must still close the never-reader within a bound
+  if (!gone) gone = poll_until([&] { return health(c.ws_port(0)).sessions == 1; }, 15000ms);
+  INFO("waited " << ms_since(t0) << " ms in all; node-1 sessions " << health(c.ws_port(0)).sessions
+       << "; fast reader closed " << fast->closed() << ", got " << got.messages_tagged("flood").size());
+  if (fast->closed()) {
+    auto ci = fast->expect_close(0ms);
+    if (ci) WARN("fast reader closed " << ci->code << " " << ci->reason);
+  }
+  CHECK(gone);
+  if (gone) {
+    auto left = user_sessions(c, "slow");
+    REQUIRE(left.size() == 1);
+    CHECK(left.begin()->second == fast.session);
+  }
+  // a few more messages after the close still reach the fast session
+  for (int i = 0; i < 5; ++i, ++n)
+    sent.send("slow", json::object{{"k", "flood"}, {"n", n}, {"pad", "after"}}, "m" + std::to_string(n));
+  REQUIRE(sent.wait_all_acked(5000ms));
+  for (const auto& ref : sent.sent()) {
+    INFO(sent.describe(ref));
+    CHECK(sent.ack(ref).status == "delivered");
+  }
+  CHECK(sent.unknown_acks().empty());
+  // the fast reader got every message, once, in order
+  REQUIRE(got.pump_until([&] { return static_cast<int>(got.messages_tagged("flood").size()) >= n; }, 10000ms));
+  const auto msgs = got.messages_tagged("flood");
+  REQUIRE(static_cast<int>(msgs.size()) == n);
+  for (int i = 0; i < n; ++i) {
+    const auto& body = msgs[static_cast<std::size_t>(i)].frame.at("body").as_object();
+    INFO("message " << i << " has seq " << dump(body.at("n")));
+    REQUIRE(num(body, "n") == i);
+  }
+  CHECK_FALSE(fast->closed());
+  CHECK_FALSE(sender->closed());
+  expect_alive(*sender, "s-alive");
 }

@@ -318,7 +318,7 @@ TEST_CASE("unparsable frames are bad_json without ref", "[client_protocol]") {
   }
 }
 
-TEST_CASE("nesting deeper than the limit is bad_json; reasonable nesting is fine", "[client_protocol]") {
+TEST_CASE("nesting deeper than the limit is bad_json while reasonable nesting is fine", "[client_protocol]") {
   auto nested = [](int depth) {
     std::string body;
     for (int i = 0; i < depth; ++i) body += '[';
@@ -543,7 +543,7 @@ TEST_CASE("unknown type with an invalid id is unknown_type without ref", "[clien
 // ------------------------------------------------------------------------------------------------
 // Encoding
 
-TEST_CASE("repeated members count by their last occurrence; nested look-alikes do not count",
+TEST_CASE("repeated members count by their last occurrence and nested look-alikes do not count",
           "[client_protocol]") {
   // id: an invalid first id does not stick, a valid first id does not survive an invalid last one.
   CHECK(*expect<PingFrame>(decode_client_frame(R"({"type":"ping","id":1,"id":"p2"})")).id == "p2");
