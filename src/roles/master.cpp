@@ -50,6 +50,8 @@ class Master {
       return 1;
     }
     log_->info("master listening on {} (epoch {})", cfg_.master.bind, epoch_);
+    log_->warn("cluster links are not encrypted or authenticated (no ZeroMQ CURVE in wsg " WSG_VERSION
+               "): keep {} on a private network", cfg_.master.bind);
     if (!cfg_.metrics.listen.empty()) {
       log_->warn("metrics.listen is set but the master's metrics endpoint is not implemented in wsg " WSG_VERSION);
     }

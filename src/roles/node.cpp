@@ -186,6 +186,8 @@ int run_node(const Config& config) {
 
   listener->run();
   router->start();
+  log->warn("cluster links are not encrypted or authenticated (no ZeroMQ CURVE in wsg " WSG_VERSION
+            "): keep {} and the master's port on a private network", events);
   log->info("node {} serving {} (events {}, master {}, {} threads)", node_id, ws_url, events,
             config.cluster.master, threads);
 
