@@ -29,7 +29,6 @@ wait_healthy() {  # port
 up() {
   local n="${1:-2}"
   bash "$here/scripts/build.sh" build -DWSG_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release
-  command -v curl >/dev/null || { apt-get install -y -q curl >/dev/null; }
   down >/dev/null 2>&1 || true
   mkdir -p "$state"
   start master master --config "$here/examples/config/master.toml"

@@ -8,7 +8,7 @@ PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libcli11-dev libtomlplusplus-dev cppzmq-dev libzmq3-dev libspdlog-dev
   catch2 prometheus-cpp-dev libjwt-dev libssl-dev
-  python3 python3-websockets
+  python3 python3-websockets curl
 )
 
 missing=()
