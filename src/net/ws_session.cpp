@@ -78,8 +78,14 @@ void WsSession::on_accept(beast::error_code ec) {
 }
 
 void WsSession::on_registered() {
-  if (closing_) return;
-  send_frame(std::make_shared<const std::string>(proto::encode_welcome(user_, session_id_, ctx_->node_id)));
+  if (closing_ || close_pending_) return;
+  // Messages for this user may have been queued since the router added the session: the welcome
+  // goes before them (no write has started yet: nothing is written before the welcome).
+  welcomed_ = true;
+  auto welcome = std::make_shared<const std::string>(proto::encode_welcome(user_, session_id_, ctx_->node_id));
+  queued_bytes_ += welcome->size();
+  queue_.push_front(std::move(welcome));
+  do_write();
   do_read();
 }
 
@@ -167,7 +173,7 @@ void WsSession::send_frame(std::shared_ptr<const std::string> frame) {
   }
   queued_bytes_ += frame->size();
   queue_.push_back(std::move(frame));
-  if (queue_.size() == 1) do_write();
+  if (welcomed_ && queue_.size() == 1) do_write();
 }
 
 void WsSession::do_write() {
@@ -195,7 +201,7 @@ void WsSession::do_close(websocket::close_code code, const char* reason) {
   if (closing_ || close_pending_) return;
   close_reason_ = websocket::close_reason(code, reason);
   if (!ws_.is_open()) return leave();
-  if (!queue_.empty()) {
+  if (welcomed_ && !queue_.empty()) {
     close_pending_ = true;  // after the write in flight...
     // ...unless the peer does not read at all (the usual case of a `slow` close): then the write
     // never completes, so after a grace period the socket is closed under it.

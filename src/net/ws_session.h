@@ -58,6 +58,7 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   std::deque<std::shared_ptr<const std::string>> queue_;
   std::size_t queued_bytes_ = 0;
   bool registered_ = false;   // added to the router (must be removed)
+  bool welcomed_ = false;     // the welcome is queued first; nothing is written before it
   bool closing_ = false;      // a close is under way: no more reads or writes
   bool close_pending_ = false;
   boost::beast::websocket::close_reason close_reason_;
