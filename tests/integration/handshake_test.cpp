@@ -67,3 +67,22 @@ TEST_CASE("unknown paths answer 404 and healthz answers 200 with JSON", "[integr
   REQUIRE(h.status == 200);
   CHECK_NOTHROW(parse_object(h.body));
 }
+
+TEST_CASE("the welcome is the first frame even while messages for the user are streaming in", "[integration]") {
+  // bob already has a session on each node and alice keeps sending to bob: every new session of
+  // bob must get its welcome before any message (the router knows the session before the master
+  // acknowledged it).
+  Cluster c;
+  auto alice = join(c, 0, "alice");
+  auto bob1 = join(c, 0, "bob");
+  auto bob2 = join(c, 1, "bob");
+  int sent = 0;
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 20; ++i, ++sent) {
+      alice->send_json({{"type", "send"}, {"to", "bob"}, {"body", sent}});
+    }
+    // join() requires the first frame to be the welcome naming the user and the node
+    auto extra = join(c, static_cast<std::size_t>(round % 2), "bob");
+    CHECK(extra.user == "bob");
+  }
+}
