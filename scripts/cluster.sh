@@ -2,7 +2,9 @@
 # Runs a local wsg cluster for development, on loopback.
 #   scripts/cluster.sh up [N]   set up, build, start a master and N nodes (default 2)
 #   scripts/cluster.sh down     stop them (SIGTERM: nodes drain)
-#   scripts/cluster.sh status   the master's view (wsg status)
+#   scripts/cluster.sh status   each process (pid, alive, /healthz) and the master's view (wsg status)
+#   scripts/cluster.sh logs [NAME] [LINES]
+#                               follow the logs (all of them, or master / node-1 / ...), Ctrl-C stops
 # Nodes 1 and 2 use examples/config/node-1.toml and node-2.toml (ports 8081, 8082); node K > 2
 # listens on 127.0.0.1:(8080+K) with events on tcp://127.0.0.1:(6000+K). State and logs: .cluster/
 set -euo pipefail
@@ -54,7 +56,7 @@ up() {
   done
   echo "  try:     /usr/bin/python3 -m websockets 'ws://127.0.0.1:${ports[0]}/ws?user=alice'"
   echo "           then type {\"type\":\"send\",\"to\":\"bob\",\"body\":\"hi\",\"id\":\"c1\"}"
-  echo "  logs:    $state/*.log      stop: scripts/cluster.sh down"
+  echo "  logs:    scripts/cluster.sh logs [node-1]   status: scripts/cluster.sh status   stop: scripts/cluster.sh down"
 }
 
 down() {
@@ -73,13 +75,43 @@ down() {
   echo "stopped ${#pids[@]} processes"
 }
 
+node_port() {  # node name -> its WebSocket port (node-K listens on 8080+K)
+  echo $((8080 + ${1#node-}))
+}
+
 status() {
+  [ -d "$state" ] || { echo "no cluster state in $state (scripts/cluster.sh up starts one)"; return 1; }
+  printf '%-8s %-8s %-6s %s\n' PROCESS PID STATE HEALTH
+  for f in "$state"/master.pid "$state"/node-*.pid; do
+    [ -f "$f" ] || continue
+    local name pid alive health="-"
+    name="$(basename "$f" .pid)"; pid="$(cat "$f")"
+    if kill -0 "$pid" 2>/dev/null; then alive=up; else alive=DOWN; fi
+    if [ "$name" != master ]; then
+      local port; port="$(node_port "$name")"
+      health="$(curl -sS -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz" 2>/dev/null || true)"
+      health="http://127.0.0.1:$port/healthz -> ${health:-no answer}"
+    fi
+    printf '%-8s %-8s %-6s %s\n' "$name" "$pid" "$alive" "$health"
+  done
+  echo
   "$wsg" status --master "$master_addr"
+}
+
+logs() {  # [name] [lines]
+  local name="${1:-}" lines="${2:-20}"
+  [ -d "$state" ] || { echo "no cluster state in $state" >&2; return 1; }
+  if [ -n "$name" ]; then
+    [ -f "$state/$name.log" ] || { echo "no log $state/$name.log" >&2; return 1; }
+    exec tail -n "$lines" -F "$state/$name.log"
+  fi
+  exec tail -n "$lines" -F "$state"/*.log
 }
 
 case "${1:-}" in
   up) shift; up "$@" ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: scripts/cluster.sh up [N] | down | status" >&2; exit 2 ;;
+  logs) shift; logs "$@" ;;
+  *) echo "usage: scripts/cluster.sh up [N] | down | status | logs [NAME] [LINES]" >&2; exit 2 ;;
 esac
