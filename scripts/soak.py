@@ -19,6 +19,7 @@ Message classes:
 """
 
 import argparse
+import array
 import asyncio
 import json
 import os
@@ -86,8 +87,8 @@ class ClassStats:
         self.id_mismatch = 0     # ack id differs from the message frame's id
         self.skipped_sender_down = 0
         self.send_failed = 0     # the sender's connection closed under ws.send
-        self.ack_lat = []
-        self.recv_lat = []
+        self.ack_lat = array.array("d")
+        self.recv_lat = array.array("d")
 
     def to_json(self):
         return {"sent": self.sent, "ok": self.ok, "duplicates": self.dup, "out_of_order": self.ooo,
@@ -612,6 +613,13 @@ def slope_kb_per_min(samples):
     return round(60.0 * sum((t - mt) * (y - my) for t, y in zip(ts, ys)) / den, 1)
 
 
+def add_cpu(entry, samples, meta):
+    ticks = [s["cpu_ticks"] for s in samples if s["cpu_ticks"] is not None]
+    if len(ticks) >= 2 and samples[-1]["t"] > samples[0]["t"]:
+        hz = meta.get("clk_tck", 100)
+        entry["cpu_pct_avg"] = round(100.0 * (ticks[-1] - ticks[0]) / hz / (samples[-1]["t"] - samples[0]["t"]), 1)
+
+
 def cmd_report(args):
     out = args.out
     with open(os.path.join(out, "client.json")) as f:
@@ -675,11 +683,12 @@ def cmd_report(args):
         samples.sort(key=lambda s: s["t"])
         entry = {"process": name, "pid": pid, "samples": len(samples),
                  "start_rss_kb": samples[0]["rss_kb"], "max_rss_kb": max(s["rss_kb"] for s in samples)}
-        if name == restarted and pid != new_pid:
-            entry["role"] = "before restart (informational)"
+        if name == "client" or (name == restarted and pid != new_pid):
+            entry["role"] = "load client (info)" if name == "client" else "before restart (info)"
             before = [s for s in samples if s["t"] >= t_ready + warm]
             entry["last_rss_kb"] = samples[-1]["rss_kb"]
             entry["slope_kb_per_min_after_warmup"] = slope_kb_per_min(before)
+            add_cpu(entry, samples, meta)
             rss_out.append(entry)
             continue
         base_t0 = (t_healthy if name == restarted else t_ready) + warm
@@ -701,10 +710,7 @@ def cmd_report(args):
         else:
             entry["flat"] = None
             check(False, f"RSS of {name} (pid {pid}): not enough samples for the warm-up/end windows")
-        ticks = [s["cpu_ticks"] for s in samples if s["cpu_ticks"] is not None]
-        if len(ticks) >= 2 and samples[-1]["t"] > samples[0]["t"]:
-            hz = meta.get("clk_tck", 100)
-            entry["cpu_pct_avg"] = round(100.0 * (ticks[-1] - ticks[0]) / hz / (samples[-1]["t"] - samples[0]["t"]), 1)
+        add_cpu(entry, samples, meta)
         rss_out.append(entry)
     for name in ["master"] + [n for n in client["config"]["node"]]:
         nm = name.split("=", 1)[0]
@@ -772,7 +778,7 @@ def summary(r, client):
              f"{client['users']['stable']} stable + {client['users']['restarted_node']} on {c['restarted']}; "
              f"rate {c['rate']} msg/s; churn {c['churn_rate']} conn/s x {c['churn_msgs']} msgs (cap {c['churn_max']})")
     L.append("")
-    L.append("messages            sent   deliv  offline failed no-ack  recv-1x  lost  dup  ooo  ack p50/p99 ms")
+    L.append("messages            sent   deliv  offline failed no-ack  recv-1x  never  dup  ooo  ack p50/p99 ms")
     for cls, s in r["messages"].items():
         lat = s["latency_send_to_ack"]
         L.append(f"  {cls:<14} {s['sent']:>8} {s['ack_delivered']:>7} {s['ack_offline']:>8} {s['ack_failed']:>6} "
@@ -797,9 +803,9 @@ def summary(r, client):
     L.append(f"restart: {rs}")
     L.append(f"disconnects: {r['disconnects_by_node'] or 'none'}")
     L.append("")
-    L.append("RSS (kB)       pid       role                 start  baseline     end  growth  allowed  slope/min  cpu%")
+    L.append("RSS (kB)       pid  role                    start  baseline     end  growth  allowed  slope/min  cpu%")
     for e in r["rss"]:
-        L.append(f"  {e['process']:<10} {e['pid']:>7}  {e['role']:<22} {e['start_rss_kb']:>6} "
+        L.append(f"  {e['process']:<8} {e['pid']:>7}  {e['role']:<22} {e['start_rss_kb']:>6} "
                  f"{str(e.get('baseline_rss_kb', '-')):>8} {str(e.get('end_rss_kb', e.get('last_rss_kb', '-'))):>7} "
                  f"{str(e.get('growth_kb', '-')):>7} {str(e.get('allowed_kb', '-')):>8} "
                  f"{str(e.get('slope_kb_per_min_after_warmup', '-')):>9} {str(e.get('cpu_pct_avg', '-')):>5}")

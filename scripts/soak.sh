@@ -54,6 +54,7 @@ log() { echo "soak $(date +%T) $*"; }
 
 # ---- processes: every pid we start is in $out/pids/NAME; the trap stops whatever is left
 sampler_pid="" client_pid=""
+# shellcheck disable=SC2317,SC2015  # run by the trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -140,11 +141,12 @@ log "cluster up"
 # ---- RSS sampler: t,name,pid,VmRSS kB,utime+stime ticks
 (
   sp=""
-  trap '[ -n "$sp" ] && kill "$sp" 2>/dev/null; exit 0' TERM
+  trap '[ -n "$sp" ] && kill "$sp" 2>/dev/null && wait "$sp" 2>/dev/null; exit 0' TERM
   while :; do
     t="$(now)"
-    for n in master node-1 node-2 node-3; do
-      p="$(cat "$out/pids/$n" 2>/dev/null)" || continue
+    for n in master node-1 node-2 node-3 client; do
+      if [ "$n" = client ]; then f="$out/client.pid"; else f="$out/pids/$n"; fi
+      p="$(cat "$f" 2>/dev/null)" || continue
       rss="$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null)" || continue
       [ -n "$rss" ] || continue
       ticks="$(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null)" || ticks=""
@@ -163,6 +165,7 @@ $py "$here/scripts/soak.py" run --out "$out" --minutes "$minutes" --rate "$rate"
   --node "node-1=ws://127.0.0.1:$p1" --node "node-2=ws://127.0.0.1:$p2" --node "node-3=ws://127.0.0.1:$p3" \
   --restarted node-3 >"$out/logs/client.log" 2>&1 &
 client_pid=$!
+echo "$client_pid" >"$out/client.pid"
 for _ in $(seq 1 1200); do
   [ -f "$out/client.ready" ] && break
   alive "$client_pid" || { echo "soak: the load client died; see $out/logs/client.log" >&2; exit 2; }
