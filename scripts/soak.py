@@ -640,7 +640,7 @@ def cmd_report(args):
     restarted = client["config"]["restarted"]
     dur = client["config"]["minutes"] * 60.0
     t_ready, t_load_end = client["t_ready"], client["t_load_end"]
-    warm = min(args.warmup, dur * 0.2)
+    warm = args.warmup if args.warmup is not None else min(120.0, dur * 0.2)
     win = min(30.0, dur / 10.0)
     tol_pct, tol_kb = args.tolerance_pct, args.tolerance_mb * 1024
 
@@ -699,7 +699,9 @@ def cmd_report(args):
                       "end_window_s": [round(t_load_end - win - t_ready, 1), round(t_load_end - t_ready, 1)],
                       "baseline_rss_kb": base, "end_rss_kb": end,
                       "slope_kb_per_min_after_warmup":
-                          slope_kb_per_min([s for s in samples if base_t0 <= s["t"] <= t_load_end])})
+                          slope_kb_per_min([s for s in samples if base_t0 <= s["t"] <= t_load_end]),
+                      "slope_kb_per_min_last_quarter":
+                          slope_kb_per_min([s for s in samples if t_load_end - dur / 4 <= s["t"] <= t_load_end])})
         if base is not None and end is not None and base_t0 + win < t_load_end - win:
             growth = end - base
             allowed = max(base * tol_pct / 100.0, tol_kb)
@@ -803,12 +805,14 @@ def summary(r, client):
     L.append(f"restart: {rs}")
     L.append(f"disconnects: {r['disconnects_by_node'] or 'none'}")
     L.append("")
-    L.append("RSS (kB)       pid  role                    start  baseline     end  growth  allowed  slope/min  cpu%")
+    L.append("RSS (kB)       pid  role                    start  baseline     end  growth  allowed  "
+             "kB/min after warm-up, last 1/4  cpu%")
     for e in r["rss"]:
         L.append(f"  {e['process']:<8} {e['pid']:>7}  {e['role']:<22} {e['start_rss_kb']:>6} "
                  f"{str(e.get('baseline_rss_kb', '-')):>8} {str(e.get('end_rss_kb', e.get('last_rss_kb', '-'))):>7} "
                  f"{str(e.get('growth_kb', '-')):>7} {str(e.get('allowed_kb', '-')):>8} "
-                 f"{str(e.get('slope_kb_per_min_after_warmup', '-')):>9} {str(e.get('cpu_pct_avg', '-')):>5}")
+                 f"{str(e.get('slope_kb_per_min_after_warmup', '-')):>9} "
+                 f"{str(e.get('slope_kb_per_min_last_quarter', '-')):>9}  {str(e.get('cpu_pct_avg', '-')):>12}")
     L.append("")
     for ck in r["checks"]:
         L.append(f"  [{'ok' if ck['ok'] else 'FAIL'}] {ck['check']}")
@@ -842,7 +846,7 @@ def main():
     pr.set_defaults(func=cmd_run)
     rp = sub.add_parser("report")
     rp.add_argument("--out", required=True)
-    rp.add_argument("--warmup", type=float, default=120, help="s (capped at 20%% of the run)")
+    rp.add_argument("--warmup", type=float, default=None, help="s (default 120, at most 20%% of the run)")
     rp.add_argument("--tolerance-pct", type=float, default=10)
     rp.add_argument("--tolerance-mb", type=float, default=4)
     rp.set_defaults(func=cmd_report)

@@ -5,18 +5,20 @@
 # after warm-up. See docs/soak.md.
 #
 #   scripts/soak.sh [--minutes N] [--wsg PATH] [--out DIR] [--rate MSG_PER_S] [--churn-rate CONN_PER_S]
-#                   [--interval S] [--node-timeout-ms MS]
+#                   [--interval S] [--node-timeout-ms MS] [--warmup S]
 #
 # --minutes N     load duration (default 10); the restart happens at N/2
 # --wsg PATH      the wsg binary (default build/wsg, built like scripts/cluster.sh does when missing)
 # --out DIR       where logs, samples and the report go (default a new /tmp/wsg-soak.XXXXXX)
+# --warmup S      RSS warm-up (default 120 s or a fifth of a shorter run); the restarted node's
+#                 warm-up starts when it is healthy again
 # Exit status: 0 on PASS, 1 on FAIL, 2 on a usage or start-up problem.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 py=/usr/bin/python3
 
-minutes=10 wsg="" out="" rate=300 churn_rate=20 interval=5 node_timeout_ms=3000
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+minutes=10 wsg="" out="" rate=300 churn_rate=20 interval=5 node_timeout_ms=3000 warmup=""
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case "$1" in
     --minutes) minutes="$2"; shift 2 ;;
@@ -26,6 +28,7 @@ while (($#)); do
     --churn-rate) churn_rate="$2"; shift 2 ;;
     --interval) interval="$2"; shift 2 ;;
     --node-timeout-ms) node_timeout_ms="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
     -h|--help) usage ;;
     *) echo "soak: unknown argument $1" >&2; usage ;;
   esac
@@ -236,6 +239,6 @@ event meta_end "\"loadavg_end\":\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 [ "$client_rc" = 0 ] || { echo "soak: the load client failed (rc $client_rc); see $out/logs/client.log" >&2; exit 2; }
 
 verdict=0
-$py "$here/scripts/soak.py" report --out "$out" || verdict=$?
+$py "$here/scripts/soak.py" report --out "$out" ${warmup:+--warmup "$warmup"} || verdict=$?
 log "report: $out/report.json, $out/summary.txt; logs: $out/logs"
 exit "$verdict"
