@@ -327,6 +327,7 @@ void Router::arm_sweep() {
 
 void Router::sweep() {
   const int64_t now = steady_ms();
+  forget_delivered(0);
   // Deliveries past cluster.delivery_timeout_ms: `failed`.
   while (!deadlines_.empty() && deadlines_.front().first <= now) {
     auto out = deadlines_.front().second.lock();
@@ -630,12 +631,7 @@ void Router::on_deliver(const cluster::Deliver& deliver) {
     auto frame = std::make_shared<const std::string>(
         proto::encode_message(item.msg_id, item.from, item.to, item.body, item.ts_ms));
     if (deliver_local(item.to, frame) > 0) {
-      recent_ids_.insert(item.msg_id);
-      recent_order_.push_back(item.msg_id);
-      if (recent_order_.size() > opt_.dedup_window) {
-        recent_ids_.erase(recent_order_.front());
-        recent_order_.pop_front();
-      }
+      remember_delivered(item.msg_id);
       receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::delivered});
     } else {
       receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::not_here});
@@ -643,6 +639,22 @@ void Router::on_deliver(const cluster::Deliver& deliver) {
   }
   if (!deliver.origin_events.empty()) {
     peers_link_.send_to_peer(deliver.origin_node, deliver.origin_events, receipt);
+  }
+}
+
+void Router::remember_delivered(const std::string& msg_id) {
+  const int64_t keep_ms = opt_.dedup_ms > 0 ? opt_.dedup_ms : 2 * opt_.delivery_timeout_ms + 1000;
+  recent_ids_.insert(msg_id);
+  recent_order_.emplace_back(steady_ms() + keep_ms, msg_id);
+  forget_delivered(recent_order_.size() > opt_.dedup_window ? recent_order_.size() - opt_.dedup_window : 0);
+}
+
+void Router::forget_delivered(std::size_t at_least) {
+  const int64_t now = steady_ms();
+  while (!recent_order_.empty() && (at_least > 0 || recent_order_.front().first <= now)) {
+    recent_ids_.erase(recent_order_.front().second);
+    recent_order_.pop_front();
+    if (at_least > 0) --at_least;
   }
 }
 

@@ -44,7 +44,10 @@ class Router : public std::enable_shared_from_this<Router> {
     std::size_t max_queued_per_lookup = 10000;  // sends waiting on one user's lookup
     std::size_t max_pending_lookups = 100000;   // users being looked up at once
     std::size_t register_batch = 1000;          // sessions per REGISTER/UNREGISTER
-    std::size_t dedup_window = 100000;          // recently delivered message ids remembered
+    // Delivered message ids are remembered for dedup_ms (a retry can only arrive while its sender
+    // still has the message in flight, i.e. within delivery_timeout_ms), at most dedup_window of them.
+    std::size_t dedup_window = 100000;
+    int64_t dedup_ms = 0;                       // 0 = 2 x delivery_timeout_ms + 1 s
   };
 
   struct Counters {
@@ -140,6 +143,8 @@ class Router : public std::enable_shared_from_this<Router> {
   void start_lookup(const std::string& user, std::shared_ptr<Outgoing> out);
   void on_lookup_reply(cluster::LookupReply& reply);
   void on_deliver(const cluster::Deliver& deliver);
+  void remember_delivered(const std::string& msg_id);
+  void forget_delivered(std::size_t at_least);  // the expired ids, and at least this many oldest
   void on_receipt(const cluster::Receipt& receipt);
   void on_node_down(const std::string& node_id);
   // Sends the ack once (if the sender gave an id).
@@ -196,7 +201,7 @@ class Router : public std::enable_shared_from_this<Router> {
   std::unordered_map<std::string, Barrier> barriers_;
   std::unordered_map<uint64_t, PendingPresence> presence_;
   std::unordered_set<std::string> recent_ids_;
-  std::deque<std::string> recent_order_;
+  std::deque<std::pair<int64_t, std::string>> recent_order_;  // (forget at, steady ms), oldest first
   uint64_t msg_counter_ = 0;
 
   bool draining_ = false;
