@@ -270,7 +270,8 @@ void ZmqLinks::run(std::promise<std::string>* started) {
   }
   // Flush: send what is still queued, then give the sockets linger_ms to get it out.
   drain_commands();
-  dealer.set(zmq::sockopt::linger, options_.linger_ms);
+  // Refused by the master: nothing queued for it will ever get through.
+  dealer.set(zmq::sockopt::linger, refused ? 0 : options_.linger_ms);
   for (auto& [id, p] : peers) {
     if (p.socket) p.socket->set(zmq::sockopt::linger, options_.linger_ms);
   }
