@@ -155,7 +155,12 @@ std::string RefusalDetector::describe(const HandshakeMonitor::Event& e) {
 
 std::optional<std::string> RefusalDetector::on_event(const HandshakeMonitor::Event& e) {
   using Kind = HandshakeMonitor::Kind;
+  // Both ends send their greeting at once, so which one notices a mechanism mismatch first is a
+  // race: the client may see the mismatch, or only a connection closed during the handshake. The
+  // messages therefore name the likely causes whatever the event.
   const std::string where = " (" + e.endpoint + ")";
+  const std::string set_key = "set cluster.curve_secret_key (or cluster.curve_secret_key_file, "
+                              "--curve-secret-key-file, or WSG_CURVE_SECRET_KEY) to the cluster's secret key";
   switch (e.kind) {
     case Kind::succeeded:
       failures_ = 0;
@@ -170,21 +175,20 @@ std::optional<std::string> RefusalDetector::on_event(const HandshakeMonitor::Eve
     case Kind::failed_protocol:
       if (e.value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
         if (curve_)
-          return peer_ + where + " does not use CURVE but we do: give it the same cluster.curve_secret_key, or "
-                 "remove ours";
-        return peer_ + where + " requires CURVE: set cluster.curve_secret_key (or cluster.curve_secret_key_file, "
-               "--curve-secret-key-file, or WSG_CURVE_SECRET_KEY) to the cluster's secret key";
+          return peer_ + where + " refused our CURVE key: it does not use CURVE; check cluster.curve_secret_key "
+                 "(give it the same key, or remove ours)";
+        return peer_ + where + " refused us: it requires CURVE; " + set_key;
       }
       break;
     case Kind::failed_no_detail:
       break;
   }
   if (++failures_ < kMaxFailures) return std::nullopt;
+  const std::string count = std::to_string(failures_) + " handshakes in a row failed; last: " + describe(e);
   if (curve_)
-    return peer_ + where + " refused our CURVE key (" + std::to_string(failures_) +
-           " handshakes in a row failed; last: " + describe(e) + "): check cluster.curve_secret_key";
-  return peer_ + where + " refused us: " + std::to_string(failures_) + " handshakes in a row failed (last: " +
-         describe(e) + ")";
+    return peer_ + where + " refused our CURVE key: check cluster.curve_secret_key (it must be the same as " +
+           peer_ + "'s, which must have one) (" + count + ")";
+  return peer_ + where + " refused us: it probably requires CURVE; " + set_key + " (" + count + ")";
 }
 
 }  // namespace wsg::curve

@@ -80,7 +80,8 @@ class HandshakeMonitor {
 // Decides, from a client socket's handshake events, that its server refuses it for good: at once
 // on a ZAP refusal or a security mechanism mismatch (one side has CURVE, the other not), else after
 // kMaxFailures handshakes in a row that failed (a CURVE server that does not hold the secret the
-// client expects, or the reverse, just drops the connection). A successful handshake resets the
+// client expects just drops the connection; so does a server that noticed a mechanism mismatch
+// before the client did, as both send their greeting at once). A successful handshake resets the
 // count, so a server restarted in the middle of one handshake is not taken for a refusal.
 class RefusalDetector {
  public:

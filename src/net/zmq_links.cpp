@@ -238,10 +238,15 @@ void ZmqLinks::run(std::promise<std::string>* started) {
       }
     }
   };
+  // Refused peers retry every second or so: one warning per 10 s at most.
+  auto next_zap_warning = std::chrono::steady_clock::time_point{};
   auto answer_zap = [&] {
-    if (zap->handle_pending() > 0)
-      log->warn("refused a cluster connection from {}: its CURVE key is not the cluster's ({} refused so far)",
-                zap->last_refused_address(), zap->refused());
+    if (zap->handle_pending() == 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_zap_warning) return;
+    next_zap_warning = now + std::chrono::seconds(10);
+    log->warn("refused a cluster connection from {}: its CURVE key is not the cluster's ({} refused so far)",
+              zap->last_refused_address(), zap->refused());
   };
 
   zmq_pollitem_t items[5] = {

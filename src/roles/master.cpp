@@ -134,8 +134,9 @@ class Master {
       if (event.kind == curve::HandshakeMonitor::Kind::succeeded || event.kind == curve::HandshakeMonitor::Kind::other)
         continue;
       log_->debug("{}", curve::RefusalDetector::describe(event));
-      // A refusal by the ZAP handler is counted there (with the client's address).
-      if (event.kind != curve::HandshakeMonitor::Kind::failed_auth) {
+      // A refusal by the ZAP handler is counted there (with the client's address). A connection
+      // lost during its handshake (no detail) is the client's doing, not a refusal.
+      if (event.kind == curve::HandshakeMonitor::Kind::failed_protocol) {
         ++refused_;
         last_refusal_ = curve::RefusalDetector::describe(event);
       }
