@@ -2,8 +2,14 @@
 //
 // Exit codes: 0 ok; 2 usage or configuration error ("wsg: error: ..." on stderr); otherwise the
 // role's own code (1 for a fatal runtime error).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <cstdlib>
 #include <exception>
 #include <functional>
@@ -17,6 +23,7 @@
 
 #include "client_protocol.h"
 #include "config.h"
+#include "curve.h"
 #include "jwt.h"
 #include "logging.h"
 #include "roles/master.h"
@@ -90,6 +97,66 @@ void add_common(CLI::App* app, Common& common, Overrides& overrides) {
       ->type_name("LEVEL");
 }
 
+// --curve-secret-key-file FILE: the cluster secret comes from FILE, whatever the config file says.
+void add_curve_flag(CLI::App* app, Overrides& overrides) {
+  overrides.add<std::string>(app, "--curve-secret-key-file",
+                             "cluster.curve_secret_key_file: file holding the cluster's CURVE secret key "
+                             "(see wsg keygen)",
+                             [](wsg::Config& c, const std::string& v) {
+                               c.cluster.curve_secret_key.clear();
+                               c.cluster.curve_secret_key_file = v;
+                             })
+      ->type_name("FILE");
+}
+
+// A TOML basic string.
+std::string toml_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// `wsg keygen [--secret-file PATH]`: a fresh cluster key pair as TOML lines to paste.
+int run_keygen(const std::string& secret_file) {
+  if (!wsg::curve::available()) {
+    std::cerr << "wsg: error: this libzmq was built without CURVE support (zmq_has(\"curve\") is false): "
+                 "cluster links cannot be encrypted\n";
+    return kExitFatal;
+  }
+  const wsg::curve::KeyPair keys = wsg::curve::generate();
+  if (!secret_file.empty()) {
+    // O_EXCL: never overwrite a key in use. Mode 0600 whatever the umask.
+    const int fd = ::open(secret_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      const int err = errno;
+      std::cerr << "wsg: error: cannot create '" << secret_file << "': " << std::strerror(err)
+                << (err == EEXIST ? " (wsg keygen never overwrites a key file)" : "") << "\n";
+      return kExitFatal;
+    }
+    const std::string text = keys.secret_key + "\n";
+    const bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    const int err = errno;
+    if (::close(fd) != 0 || !ok) {
+      std::cerr << "wsg: error: cannot write '" << secret_file << "': " << std::strerror(err) << "\n";
+      ::unlink(secret_file.c_str());
+      return kExitFatal;
+    }
+  }
+  std::cout << "# wsg cluster key pair (ZeroMQ CURVE). The same secret goes to the master, every node and\n"
+               "# `wsg status`; keep it secret (see wsg(1) and docs/security.md).\n"
+               "[cluster]\n";
+  if (secret_file.empty()) {
+    std::cout << "curve_secret_key = " << toml_string(keys.secret_key) << "\n";
+  } else {
+    std::cout << "curve_secret_key_file = " << toml_string(secret_file) << "\n";
+  }
+  std::cout << "# curve_public_key = " << toml_string(keys.public_key) << "\n";
+  return 0;
+}
+
 wsg::Config load(const Common& common, const Overrides& overrides) {
   wsg::Config config = common.config_file.empty() ? wsg::Config{} : wsg::Config::load_file(common.config_file);
   overrides.apply(config);
@@ -134,6 +201,7 @@ int main(int argc, char** argv) {
   Common master_common;
   CLI::App* master = app.add_subcommand("master", "Run the cluster directory (ZeroMQ ROUTER)");
   add_common(master, master_common, overrides);
+  add_curve_flag(master, overrides);
   overrides.add<std::string>(master, "--bind", "master.bind: ZeroMQ address to bind",
                              [](wsg::Config& c, const std::string& v) { c.master.bind = v; })
       ->type_name("ADDR");
@@ -148,6 +216,7 @@ int main(int argc, char** argv) {
   Common node_common;
   CLI::App* node = app.add_subcommand("node", "Run a node: WebSocket sessions and message routing");
   add_common(node, node_common, overrides);
+  add_curve_flag(node, overrides);
   overrides.add<std::string>(node, "--id", "node.id: unique node id (default node-<port>)",
                              [](wsg::Config& c, const std::string& v) { c.node.id = v; })
       ->type_name("ID");
@@ -186,6 +255,7 @@ int main(int argc, char** argv) {
   wsg::StatusOptions status_options;
   CLI::App* status = app.add_subcommand("status", "Show the cluster's state, asked from the master");
   add_common(status, status_common, overrides);
+  add_curve_flag(status, overrides);
   CLI::Option* status_master =
       status->add_option("--master", status_options.master, "The master's ZeroMQ address (default "
                                                             "cluster.master of --config, else tcp://127.0.0.1:5555)")
@@ -204,6 +274,13 @@ int main(int argc, char** argv) {
       token->add_option("--secret", token_secret, "The HS256 secret (default: $WSG_JWT_SECRET)")->type_name("S");
   token->add_option("--user", token_user, "The user id (the token's sub claim)")->type_name("ID")->required();
   token->add_option("--ttl", token_ttl, "Lifetime in seconds; 0 = no exp claim (default 3600)")->type_name("SECONDS");
+
+  // wsg keygen [--secret-file PATH]
+  std::string keygen_secret_file;
+  CLI::App* keygen = app.add_subcommand("keygen", "Print a new cluster CURVE key pair as TOML lines to paste");
+  keygen->add_option("--secret-file", keygen_secret_file,
+                     "Write the secret key to a new file PATH (mode 0600) and print its path instead")
+      ->type_name("PATH");
 
   // wsg check-config FILE
   std::string check_file;
@@ -243,6 +320,7 @@ int main(int argc, char** argv) {
       wsg::logging::setup(config.log);
       if (status_master->count() == 0 && !status_common.config_file.empty())
         status_options.master = config.cluster.master;
+      status_options.curve = wsg::curve::cluster_keys(config.cluster);
       return wsg::run_status(status_options);
     });
   }
@@ -268,10 +346,14 @@ int main(int argc, char** argv) {
     std::cout << wsg::jwt::mint(token_user, token_secret, static_cast<int64_t>(now), token_ttl) << "\n";
     return 0;
   }
+  if (keygen->parsed()) {
+    return run_guarded([&] { return run_keygen(keygen_secret_file); });
+  }
   if (check->parsed()) {
     return run_guarded([&] {
       const wsg::Config config = wsg::Config::load_file(check_file);
       config.validate();
+      wsg::curve::cluster_keys(config.cluster);  // the key file is readable and holds a key
       std::cout << config.to_toml();
       return 0;
     });

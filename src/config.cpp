@@ -22,6 +22,8 @@
 
 #include <toml++/toml.h>
 
+#include "curve.h"
+
 namespace wsg {
 namespace {
 
@@ -146,6 +148,11 @@ Reason one_of(std::string_view s, std::initializer_list<std::string_view> allowe
   return "unknown " + std::string(what) + " '" + std::string(s) + "' (expected one of: " + list + ")";
 }
 
+Reason check_optional_curve_key(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  return curve::key_problem(s);
+}
+
 Reason check_auth_mode(std::string_view s) { return one_of(s, {"insecure", "jwt"}, "mode"); }
 Reason check_log_level(std::string_view s) {
   return one_of(s, {"trace", "debug", "info", "warn", "error", "critical", "off"}, "level");
@@ -212,6 +219,12 @@ const std::vector<Field>& fields() {
       integer("cluster", "heartbeat_ms", [](Config& c) -> int64_t& { return c.cluster.heartbeat_ms; }, 1, kHour),
       integer("cluster", "delivery_timeout_ms",
               [](Config& c) -> int64_t& { return c.cluster.delivery_timeout_ms; }, 1, kHour),
+      str("cluster", "curve_secret_key", [](Config& c) -> std::string& { return c.cluster.curve_secret_key; },
+          check_optional_curve_key),
+      str("cluster", "curve_secret_key_file",
+          [](Config& c) -> std::string& { return c.cluster.curve_secret_key_file; }),
+      str("cluster", "curve_public_key", [](Config& c) -> std::string& { return c.cluster.curve_public_key; },
+          check_optional_curve_key),
 
       integer("cache", "capacity", [](Config& c) -> int64_t& { return c.cache.capacity; }, 1, 1'000'000'000),
       integer("cache", "ttl_ms", [](Config& c) -> int64_t& { return c.cache.ttl_ms; }, 1, 30 * kDay),
@@ -338,6 +351,18 @@ std::optional<CrossIssue> cross_check(const Config& c) {
                       "tls.cert and tls.key must be set together"};
   if (!c.auth.secret.empty() && !c.auth.secret_file.empty())
     return CrossIssue{{"auth.secret_file", "auth.secret"}, "set only one of auth.secret and auth.secret_file"};
+  if (!c.cluster.curve_secret_key.empty() && !c.cluster.curve_secret_key_file.empty())
+    return CrossIssue{{"cluster.curve_secret_key_file", "cluster.curve_secret_key"},
+                      "set only one of cluster.curve_secret_key and cluster.curve_secret_key_file"};
+  if (!c.cluster.curve_secret_key.empty() && !c.cluster.curve_public_key.empty() &&
+      !curve::key_problem(c.cluster.curve_secret_key) && !curve::key_problem(c.cluster.curve_public_key)) {
+    // Without CURVE in libzmq there is nothing to compare with: the role refuses to start anyway.
+    const auto derived = curve::public_key_of(c.cluster.curve_secret_key);
+    if (derived && *derived != c.cluster.curve_public_key)
+      return CrossIssue{{"cluster.curve_public_key", "cluster.curve_secret_key"},
+                        "cluster.curve_public_key does not belong to cluster.curve_secret_key (its public key is " +
+                            *derived + ")"};
+  }
   if (c.auth.mode == "jwt" && c.auth.secret.empty() && c.auth.secret_file.empty()) {
     const char* env = std::getenv("WSG_JWT_SECRET");
     if (env == nullptr || *env == '\0')

@@ -12,6 +12,7 @@
 #include <zmq.hpp>
 
 #include "logging.h"
+#include "net/curve_zmq.h"
 
 namespace wsg {
 
@@ -121,7 +122,16 @@ void ZmqLinks::run(std::promise<std::string>* started) {
   };
   std::unordered_map<std::string, Peer> peers;
   std::string bound;
+  // CURVE: the ZAP handler must be bound before the PULL accepts a connection. The monitor tells
+  // whether the master refuses our handshakes (wrong or missing key) rather than retrying forever.
+  std::unique_ptr<curve::ZapHandler> zap;
+  std::unique_ptr<curve::HandshakeMonitor> monitor;
   try {
+    if (options_.curve) {
+      zap = std::make_unique<curve::ZapHandler>(ctx, *options_.curve);
+      curve::make_server(pull, *options_.curve);
+      curve::make_client(dealer, *options_.curve);
+    }
     set_common_options(pull, options_.send_hwm, options_.recv_hwm);
     pull.bind(options_.events_bind);
     bound = pull.get(zmq::sockopt::last_endpoint);
@@ -129,8 +139,11 @@ void ZmqLinks::run(std::promise<std::string>* started) {
     dealer.set(zmq::sockopt::routing_id, options_.routing_id);
     dealer.set(zmq::sockopt::reconnect_ivl, 100);
     dealer.set(zmq::sockopt::reconnect_ivl_max, 1000);
+    monitor = std::make_unique<curve::HandshakeMonitor>(ctx, dealer, "master");
     dealer.connect(options_.master);
   } catch (const zmq::error_t& e) {
+    monitor.reset();
+    zap.reset();
     started->set_exception(std::make_exception_ptr(std::runtime_error(
         "cannot set up cluster sockets (events bind '" + options_.events_bind + "', master '" +
         options_.master + "'): " + e.what())));
@@ -154,6 +167,7 @@ void ZmqLinks::run(std::promise<std::string>* started) {
     if (!p.socket || p.events != events) {
       try {
         auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::push);
+        if (options_.curve) curve::make_client(*s, *options_.curve);
         set_common_options(*s, options_.send_hwm, options_.recv_hwm);
         s->set(zmq::sockopt::reconnect_ivl, 100);
         s->set(zmq::sockopt::reconnect_ivl_max, 1000);
@@ -212,13 +226,39 @@ void ZmqLinks::run(std::promise<std::string>* started) {
     }
   };
 
-  zmq_pollitem_t items[3] = {
+  curve::RefusalDetector refusal("the master", options_.curve.has_value());
+  bool refused = false;
+  auto watch_handshakes = [&] {
+    for (const auto& event : monitor->read_pending()) {
+      log->debug("master link: {}", curve::RefusalDetector::describe(event));
+      if (refused) continue;
+      if (auto reason = refusal.on_event(event)) {
+        refused = true;
+        if (options_.on_refused) options_.on_refused(*reason);
+      }
+    }
+  };
+  // Refused peers retry every second or so: one warning per 10 s at most.
+  auto next_zap_warning = std::chrono::steady_clock::time_point{};
+  auto answer_zap = [&] {
+    if (zap->handle_pending() == 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_zap_warning) return;
+    next_zap_warning = now + std::chrono::seconds(10);
+    log->warn("refused a cluster connection from {}: its CURVE key is not the cluster's ({} refused so far)",
+              zap->last_refused_address(), zap->refused());
+  };
+
+  zmq_pollitem_t items[5] = {
       {dealer.handle(), 0, ZMQ_POLLIN, 0},
       {pull.handle(), 0, ZMQ_POLLIN, 0},
       {nullptr, wake_fd_, ZMQ_POLLIN, 0},
+      {monitor->socket().handle(), 0, ZMQ_POLLIN, 0},
+      {zap ? zap->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0},
   };
+  const int item_count = zap ? 5 : 4;
   while (!stopping_.load()) {
-    int rc = zmq_poll(items, 3, 200);
+    int rc = zmq_poll(items, item_count, 200);
     if (rc < 0 && zmq_errno() != EINTR) {
       log->error("zmq_poll failed: {}", zmq_strerror(zmq_errno()));
       break;
@@ -227,19 +267,24 @@ void ZmqLinks::run(std::promise<std::string>* started) {
       uint64_t v;
       [[maybe_unused]] auto n = ::read(wake_fd_, &v, sizeof v);
     }
+    if (zap && (items[4].revents & ZMQ_POLLIN)) answer_zap();
+    if (items[3].revents & ZMQ_POLLIN) watch_handshakes();
     drain_commands();
     if (items[0].revents & ZMQ_POLLIN) receive_all(dealer, Source::master);
     if (items[1].revents & ZMQ_POLLIN) receive_all(pull, Source::peer);
   }
   // Flush: send what is still queued, then give the sockets linger_ms to get it out.
   drain_commands();
-  dealer.set(zmq::sockopt::linger, options_.linger_ms);
+  // Refused by the master: nothing queued for it will ever get through.
+  dealer.set(zmq::sockopt::linger, refused ? 0 : options_.linger_ms);
   for (auto& [id, p] : peers) {
     if (p.socket) p.socket->set(zmq::sockopt::linger, options_.linger_ms);
   }
   peers.clear();
+  monitor.reset();  // before the socket it watches
   dealer.close();
   pull.close();
+  zap.reset();
   ctx.close();
 }
 

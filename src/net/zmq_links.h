@@ -10,11 +10,13 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include <boost/lockfree/queue.hpp>
 
+#include "curve.h"
 #include "net/master_link.h"
 #include "net/peer_link.h"
 
@@ -33,6 +35,12 @@ class ZmqLinks final : public MasterLink, public PeerLink {
     int recv_hwm = 100000;        // ZMQ_RCVHWM of the PULL and of the DEALER
     std::size_t queue_capacity = 65536;  // hand-off queue from Asio threads
     int linger_ms = 1000;         // flush time at stop()
+    // The cluster key pair: the PULL becomes a CURVE server (a ZAP handler on this thread admits
+    // only the cluster key), the DEALER and every PUSH CURVE clients. nullopt: plain text.
+    std::optional<curve::KeyPair> curve;
+    // Called once, on the ZMQ thread, when the master refuses this node's handshake for good
+    // (wrong or missing CURVE key: curve::RefusalDetector). The links keep running.
+    std::function<void(const std::string& reason)> on_refused;
   };
 
   struct Stats {

@@ -12,7 +12,9 @@
 #include <zmq.hpp>
 
 #include "cluster_codec.h"
+#include "curve.h"
 #include "logging.h"
+#include "net/curve_zmq.h"
 #include "roles/directory.h"
 
 namespace wsg {
@@ -39,32 +41,51 @@ class Master {
   }
 
   int run() {
+    // Throws ConfigError (exit 2) for a bad or unreadable key.
+    const auto keys = curve::cluster_keys(cfg_.cluster);
     try {
+      if (keys) {
+        // The ZAP handler exists before the ROUTER accepts anyone.
+        zap_ = std::make_unique<curve::ZapHandler>(ctx_, *keys);
+        curve::make_server(router_, *keys);
+      }
       router_.set(zmq::sockopt::linger, 0);
       router_.set(zmq::sockopt::sndhwm, 100000);
       router_.set(zmq::sockopt::rcvhwm, 100000);
       router_.set(zmq::sockopt::router_mandatory, false);
+      monitor_ = std::make_unique<curve::HandshakeMonitor>(ctx_, router_, "router");
       router_.bind(cfg_.master.bind);
     } catch (const zmq::error_t& e) {
       log_->error("cannot bind {}: {}", cfg_.master.bind, e.what());
       return 1;
     }
     log_->info("master listening on {} (epoch {})", cfg_.master.bind, epoch_);
-    log_->warn("cluster links are not encrypted or authenticated (no ZeroMQ CURVE in wsg " WSG_VERSION
-               "): keep {} on a private network", cfg_.master.bind);
+    if (keys) {
+      log_->info("cluster links use ZeroMQ CURVE: only holders of the cluster secret key get in (key from {}; "
+                 "cluster public key {})", keys->source, keys->public_key);
+    } else {
+      log_->warn("cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see "
+                 "`wsg keygen`): keep {} on a private network", cfg_.master.bind);
+    }
     if (!cfg_.metrics.listen.empty()) {
       log_->warn("metrics.listen is set but the master's metrics endpoint is not implemented in wsg " WSG_VERSION);
     }
-    zmq_pollitem_t items[1] = {{router_.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq_pollitem_t items[3] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
+                               {monitor_->socket().handle(), 0, ZMQ_POLLIN, 0},
+                               {zap_ ? zap_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
+    const int item_count = zap_ ? 3 : 2;
     int64_t next_expiry = steady_ms() + 100;
     while (!g_stop.load()) {
-      int rc = zmq_poll(items, 1, pending_acks_.empty() ? 100 : 5);
+      int rc = zmq_poll(items, item_count, pending_acks_.empty() ? 100 : 5);
       if (rc < 0 && zmq_errno() != EINTR) {
         log_->error("zmq_poll: {}", zmq_strerror(zmq_errno()));
         return 1;
       }
+      if (zap_ && (items[2].revents & ZMQ_POLLIN)) refused_ += zap_->handle_pending();
+      if (items[1].revents & ZMQ_POLLIN) watch_handshakes();
       if (items[0].revents & ZMQ_POLLIN) receive_batch();
       const int64_t now = steady_ms();
+      report_refusals(now);
       flush_pending_acks(now);
       if (now >= next_expiry) {
         expire(now);
@@ -105,6 +126,34 @@ class Master {
       }
       handle(ident.to_string(), *msg);
     }
+  }
+
+  // Failed handshakes on the ROUTER: a node or `wsg status` with another key, or none.
+  void watch_handshakes() {
+    for (const auto& event : monitor_->read_pending()) {
+      if (event.kind == curve::HandshakeMonitor::Kind::succeeded || event.kind == curve::HandshakeMonitor::Kind::other)
+        continue;
+      log_->debug("{}", curve::RefusalDetector::describe(event));
+      // A refusal by the ZAP handler is counted there (with the client's address). A connection
+      // lost during its handshake (no detail) is the client's doing, not a refusal.
+      if (event.kind == curve::HandshakeMonitor::Kind::failed_protocol) {
+        ++refused_;
+        last_refusal_ = curve::RefusalDetector::describe(event);
+      }
+    }
+  }
+
+  // Refused clients retry every second or so: one warning per 10 s at most.
+  void report_refusals(int64_t now) {
+    if (refused_ == reported_refused_ || now < next_refusal_report_ms_) return;
+    std::string last = last_refusal_;
+    if (zap_ && zap_->refused() > reported_zap_refused_)
+      last = "CURVE key of " + zap_->last_refused_address() + " is not the cluster's";
+    log_->warn("refused {} cluster connection(s) (a node or `wsg status` with another cluster key, or none?); "
+               "last: {}", refused_ - reported_refused_, last);
+    reported_refused_ = refused_;
+    reported_zap_refused_ = zap_ ? zap_->refused() : 0;
+    next_refusal_report_ms_ = now + 10000;
   }
 
   void reply(const std::string& ident, const cluster::Message& m) {
@@ -291,6 +340,14 @@ class Master {
   std::unordered_map<std::string, std::string> ident_node_;  // routing id -> node id
   std::unordered_map<std::string, std::string> node_ident_;  // node id -> routing id
   uint64_t bad_ = 0;
+  // Declared after router_ and ctx_: destroyed (closed) before them.
+  std::unique_ptr<curve::ZapHandler> zap_;              // with CURVE only
+  std::unique_ptr<curve::HandshakeMonitor> monitor_;    // handshake failures on the ROUTER, for logs
+  uint64_t refused_ = 0;
+  uint64_t reported_refused_ = 0;
+  uint64_t reported_zap_refused_ = 0;
+  int64_t next_refusal_report_ms_ = 0;
+  std::string last_refusal_;
 
   static constexpr int64_t kInvalidateWaitMs = 50;
   struct PendingAck {

@@ -11,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "curve.h"
 #include "logging.h"
 #include "net/listener.h"
 #include "net/session_context.h"
@@ -105,13 +106,27 @@ int run_node(const Config& config) {
   int threads = config.node.threads > 0 ? config.node.threads
                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
+  // Throws ConfigError (exit 2) for a bad or unreadable key.
+  const auto curve_keys = curve::cluster_keys(config.cluster);
+
   asio::io_context ioc(threads);
+  int exit_code = 0;
   std::atomic<Router*> router_ptr{nullptr};
   ZmqLinks::Options zopt;
   zopt.master = config.cluster.master;
   zopt.events_bind = config.cluster.events_bind;
   zopt.routing_id = node_id + "/" + std::to_string(incarnation);
   zopt.linger_ms = static_cast<int>(std::min<int64_t>(1000, config.node.shutdown_timeout_ms / 4));
+  zopt.curve = curve_keys;
+  // The master refuses our handshakes (another cluster key, or CURVE on one side only): retrying
+  // cannot help, so stop like a refused HELLO does.
+  zopt.on_refused = [&ioc, &exit_code, log](const std::string& reason) {
+    asio::post(ioc, [&ioc, &exit_code, log, reason] {
+      log->error("{}; exiting", reason);
+      exit_code = 1;
+      ioc.stop();
+    });
+  };
   ZmqLinks links(zopt, [&router_ptr](ZmqLinks::Source source, cluster::Message m) {
     Router* r = router_ptr.load(std::memory_order_acquire);
     if (!r) return;
@@ -146,7 +161,6 @@ int run_node(const Config& config) {
   const auto bound = listener->local_endpoint();
   const std::string ws_url = "ws://" + bound.address().to_string() + ":" + std::to_string(bound.port()) + "/ws";
 
-  int exit_code = 0;
   Router::Options ropt;
   ropt.node_id = node_id;
   ropt.incarnation = incarnation;
@@ -186,8 +200,13 @@ int run_node(const Config& config) {
 
   listener->run();
   router->start();
-  log->warn("cluster links are not encrypted or authenticated (no ZeroMQ CURVE in wsg " WSG_VERSION
-            "): keep {} and the master's port on a private network", events);
+  if (curve_keys) {
+    log->info("cluster links use ZeroMQ CURVE (key from {}; cluster public key {})", curve_keys->source,
+              curve_keys->public_key);
+  } else {
+    log->warn("cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see `wsg keygen`): "
+              "keep {} and the master's port on a private network", events);
+  }
   log->info("node {} serving {} (events {}, master {}, {} threads)", node_id, ws_url, events,
             config.cluster.master, threads);
 

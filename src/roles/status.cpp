@@ -10,6 +10,7 @@
 #include <zmq.hpp>
 
 #include "cluster_codec.h"
+#include "net/curve_zmq.h"
 
 namespace wsg {
 
@@ -67,20 +68,35 @@ int run_status(const StatusOptions& options) {
   zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
   std::random_device rd;
   const uint64_t seq = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  // Watches the handshakes: a master that refuses our key (or our lack of one) is reported as
+  // such, without waiting for the timeout.
+  std::unique_ptr<curve::HandshakeMonitor> monitor;
   try {
     dealer.set(zmq::sockopt::linger, 0);
+    if (options.curve) curve::make_client(dealer, *options.curve);
+    monitor = std::make_unique<curve::HandshakeMonitor>(ctx, dealer, "status");
     dealer.connect(options.master);
     dealer.send(zmq::buffer(cluster::encode(cluster::StatusQuery{seq, options.user})), zmq::send_flags::none);
   } catch (const zmq::error_t& e) {
     std::cerr << "wsg status: cannot reach the master at " << options.master << ": " << e.what() << "\n";
     return 1;
   }
+  curve::RefusalDetector refusal("the master", options.curve.has_value());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options.timeout_ms);
-  zmq_pollitem_t items[1] = {{dealer.handle(), 0, ZMQ_POLLIN, 0}};
+  zmq_pollitem_t items[2] = {{dealer.handle(), 0, ZMQ_POLLIN, 0}, {monitor->socket().handle(), 0, ZMQ_POLLIN, 0}};
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
-    if (zmq_poll(items, 1, static_cast<long>(left.count())) <= 0) continue;
+    if (zmq_poll(items, 2, static_cast<long>(left.count())) <= 0) continue;
+    if (items[1].revents & ZMQ_POLLIN) {
+      for (const auto& event : monitor->read_pending()) {
+        if (auto reason = refusal.on_event(event)) {
+          std::cerr << "wsg status: " << *reason << "\n";
+          return 1;
+        }
+      }
+    }
+    if (!(items[0].revents & ZMQ_POLLIN)) continue;
     zmq::message_t msg;
     if (!dealer.recv(msg, zmq::recv_flags::dontwait)) continue;
     auto decoded = cluster::decode(std::string_view(msg.data<char>(), msg.size()));

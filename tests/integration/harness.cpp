@@ -832,6 +832,7 @@ void Cluster::stop(bool check) {
 
 RunResult Cluster::run_status(const std::vector<std::string>& extra, std::chrono::milliseconds timeout) {
   std::vector<std::string> args{"status", "--master", master_addr()};
+  for (const auto& a : options_.status_args) args.push_back(a);
   for (const auto& a : extra) args.push_back(a);
   ++status_runs_;
   return run_command(wsg_binary(), args, timeout);

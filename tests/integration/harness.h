@@ -187,6 +187,7 @@ struct ClusterOptions {
   std::vector<NodeSpec> node_specs;           // optional per-node overrides (index = node index)
   std::vector<std::string> master_args;
   std::string log_level = "debug";            // WSG_IT_LOG_LEVEL overrides
+  std::vector<std::string> status_args;       // added to every `wsg status` (e.g. the cluster key)
 };
 
 struct NodeHandle {
@@ -199,7 +200,7 @@ struct NodeHandle {
 class Cluster {
  public:
   explicit Cluster(ClusterOptions options = {});
-  explicit Cluster(int nodes) : Cluster(ClusterOptions{nodes, {}, {}, "debug"}) {}
+  explicit Cluster(int nodes) : Cluster(ClusterOptions{nodes, {}, {}, "debug", {}}) {}
   // SIGTERM to every process still running, bounded wait, then SIGKILL. Fails the running test
   // case (without throwing) when one of them does not exit 0 in time, or when a log holds a
   // sanitizer report.

@@ -56,6 +56,9 @@ TEST_CASE("empty text gives the documented defaults", "[config]") {
   CHECK(c.cluster.events_advertise.empty());
   CHECK(c.cluster.heartbeat_ms == 1000);
   CHECK(c.cluster.delivery_timeout_ms == 2000);
+  CHECK(c.cluster.curve_secret_key.empty());
+  CHECK(c.cluster.curve_secret_key_file.empty());
+  CHECK(c.cluster.curve_public_key.empty());
   CHECK(c.cache.capacity == 100000);
   CHECK(c.cache.ttl_ms == 30000);
   CHECK(c.auth.mode == "insecure");
@@ -300,6 +303,36 @@ TEST_CASE("cross-key constraints", "[config]") {
   CHECK(parse_error("[auth]\nmode = \"jwt\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n").empty());
 }
 
+TEST_CASE("cluster CURVE keys are checked when parsed", "[config]") {
+  // The key pair of the zmq_curve(7) manual page.
+  const std::string secret = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
+  const std::string public_key = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
+  const std::string other_public = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+  const Config c = Config::parse("[cluster]\ncurve_secret_key = \"" + secret + "\"\ncurve_public_key = \"" +
+                                     public_key + "\"\n",
+                                 "test.toml");
+  CHECK(c.cluster.curve_secret_key == secret);
+  CHECK(c.cluster.curve_public_key == public_key);
+  CHECK(Config{}.cluster.curve_secret_key.empty());
+  CHECK(Config{}.cluster.curve_secret_key_file.empty());
+
+  CHECK_THAT(parse_error("[cluster]\n\ncurve_secret_key = \"abc\"\n"),
+             StartsWith("test.toml:3: key 'cluster.curve_secret_key': a CURVE key is 40 characters"));
+  CHECK_THAT(parse_error("[cluster]\ncurve_public_key = \"" + std::string(40, '#') + "\"\n"),
+             StartsWith("test.toml:2: key 'cluster.curve_public_key'"));
+  CHECK_THAT(parse_error("[cluster]\ncurve_secret_key = \"" + secret + "\"\ncurve_public_key = \"" + other_public +
+                         "\"\n"),
+             StartsWith("test.toml:3: key 'cluster.curve_public_key': cluster.curve_public_key does not belong"));
+  CHECK_THAT(parse_error("[cluster]\ncurve_secret_key = \"" + secret + "\"\ncurve_secret_key_file = \"f\"\n"),
+             Contains("set only one of cluster.curve_secret_key and cluster.curve_secret_key_file"));
+  CHECK_THAT(parse_error("[cluster]\ncurve_secret = \"x\"\n"), Contains("unknown key"));
+
+  // Flags land after parsing: validate() checks them too.
+  Config v;
+  v.cluster.curve_secret_key = "nope";
+  CHECK_THAT(validate_error(v), StartsWith("key 'cluster.curve_secret_key'"));
+}
+
 TEST_CASE("jwt mode needs a secret", "[config]") {
   const char* saved = std::getenv("WSG_JWT_SECRET");
   const std::string saved_value = saved ? saved : "";
@@ -385,6 +418,8 @@ TEST_CASE("to_toml() round-trips through parse()", "[config]") {
   c.cluster.events_advertise = "tcp://192.0.2.1:6100";
   c.cluster.heartbeat_ms = 222;
   c.cluster.delivery_timeout_ms = 333;
+  c.cluster.curve_secret_key_file = "/etc/wsg/cluster.key";
+  c.cluster.curve_public_key = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
   c.cache.capacity = 5;
   c.cache.ttl_ms = 6;
   c.auth.mode = "jwt";
@@ -418,6 +453,9 @@ TEST_CASE("to_toml() round-trips through parse()", "[config]") {
   CHECK(back.cluster.events_advertise == c.cluster.events_advertise);
   CHECK(back.cluster.heartbeat_ms == 222);
   CHECK(back.cluster.delivery_timeout_ms == 333);
+  CHECK(back.cluster.curve_secret_key.empty());
+  CHECK(back.cluster.curve_secret_key_file == "/etc/wsg/cluster.key");
+  CHECK(back.cluster.curve_public_key == c.cluster.curve_public_key);
   CHECK(back.cache.capacity == 5);
   CHECK(back.cache.ttl_ms == 6);
   CHECK(back.auth.mode == "jwt");
@@ -440,7 +478,8 @@ TEST_CASE("to_toml() round-trips through parse()", "[config]") {
   const std::string defaults = Config{}.to_toml();
   for (const char* key : {"[master]", "bind =", "node_timeout_ms =", "[metrics]", "[node]", "threads =",
                           "shutdown_timeout_ms =", "[cluster]", "events_advertise =", "heartbeat_ms =",
-                          "delivery_timeout_ms =", "[cache]", "capacity =", "ttl_ms =", "[auth]", "mode =",
+                          "delivery_timeout_ms =", "curve_secret_key =", "curve_secret_key_file =",
+                          "curve_public_key =", "[cache]", "capacity =", "ttl_ms =", "[auth]", "mode =",
                           "secret =", "secret_file =", "[limits]", "max_message_bytes =", "max_connections =",
                           "send_queue_bytes =", "messages_per_second =", "burst =", "[http]",
                           "allowed_origins =", "static_dir =", "compression =", "[tls]", "cert =", "key =",
