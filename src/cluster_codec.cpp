@@ -49,6 +49,7 @@ WSG_DESCRIBE(PresenceReply) { f(m.epoch); f(m.seq); f(m.online); }
 WSG_DESCRIBE(Deliver) { f(m.origin_node); f(m.origin_events); f(m.items); }
 WSG_DESCRIBE(Receipt) { f(m.origin_node); f(m.items); }
 WSG_DESCRIBE(InvalidateAck) { f(m.user); }
+WSG_DESCRIBE(Leave) { f(m.node_id); f(m.incarnation); }
 
 #undef WSG_DESCRIBE
 
@@ -74,16 +75,17 @@ static_assert(kMaps<Type::hello, Hello> && kMaps<Type::hello_reply, HelloReply> 
               kMaps<Type::status, StatusQuery> && kMaps<Type::status_reply, StatusReply> &&
               kMaps<Type::presence, PresenceQuery> &&
               kMaps<Type::presence_reply, PresenceReply> && kMaps<Type::deliver, Deliver> &&
-              kMaps<Type::receipt, Receipt> && kMaps<Type::invalidate_ack, InvalidateAck>);
+              kMaps<Type::receipt, Receipt> && kMaps<Type::invalidate_ack, InvalidateAck> &&
+              kMaps<Type::leave, Leave>);
 constexpr std::size_t kTypeCount = std::variant_size_v<Message>;
-static_assert(kTypeCount == static_cast<std::size_t>(Type::invalidate_ack));
+static_assert(kTypeCount == static_cast<std::size_t>(Type::leave));
 
 // For error messages, indexed by type - 1 (the names docs/wire-encoding.md uses).
 constexpr std::array<const char*, kTypeCount> kTypeNames = {
     "HELLO",        "HELLO_REPLY", "REGISTER",        "UNREGISTER", "ACK",
     "LOOKUP",       "LOOKUP_REPLY", "HEARTBEAT",      "HEARTBEAT_REPLY", "INVALIDATE",
     "NODE_DOWN",    "STATUS",      "STATUS_REPLY",    "PRESENCE",   "PRESENCE_REPLY",
-    "DELIVER",      "RECEIPT",     "INVALIDATE_ACK",
+    "DELIVER",      "RECEIPT",     "INVALIDATE_ACK",  "LEAVE",
 };
 
 // ---- Sizer ------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ enum class Type : uint8_t {
   deliver = 16,
   receipt = 17,
   invalidate_ack = 18,
+  leave = 19,
 };
 
 struct SessionRef {
@@ -194,10 +195,19 @@ struct InvalidateAck {
   bool operator==(const InvalidateAck&) const = default;
 };
 
+// node -> master: this incarnation has drained and is going away (sent after its UNREGISTERs).
+// The master declares it dead at once, so the same id can HELLO again without waiting for
+// master.node_timeout_ms. No reply.
+struct Leave {
+  std::string node_id;
+  uint64_t incarnation = 0;
+  bool operator==(const Leave&) const = default;
+};
+
 using Message = std::variant<Hello, HelloReply, RegisterSessions, UnregisterSessions, Ack, Lookup,
                              LookupReply, Heartbeat, HeartbeatReply, Invalidate, NodeDown,
                              StatusQuery, StatusReply, PresenceQuery, PresenceReply, Deliver,
-                             Receipt, InvalidateAck>;
+                             Receipt, InvalidateAck, Leave>;
 
 Type type_of(const Message& m);
 // Throws std::length_error when a string or list exceeds the limits decode() enforces (a caller

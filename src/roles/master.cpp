@@ -297,6 +297,16 @@ class Master {
     reply(ident, cluster::StatusReply{epoch_, m.seq, json::serialize(doc)});
   }
 
+  void on(const std::string& ident, cluster::Leave& m, int64_t) {
+    const std::string* node = node_of(ident);
+    const auto* info = dir_.node(m.node_id);
+    if (!node || *node != m.node_id || !info || info->incarnation != m.incarnation) return;
+    log_->info("node {} left (drained)", m.node_id);
+    dir_.mark_dead(m.node_id);
+    announce_down(m.node_id);
+    send_invalidations();
+  }
+
   // Messages only a master sends, or node-to-node ones: not for us.
   template <class M>
   void on(const std::string&, M&, int64_t) {
@@ -322,13 +332,18 @@ class Master {
     auto dead = dir_.expire(now, cfg_.master.node_timeout_ms);
     for (auto& id : dead) {
       log_->warn("node {} declared dead (no heartbeat for {} ms)", id, cfg_.master.node_timeout_ms);
-      for (const auto* n : dir_.nodes()) {
-        if (!n->alive) continue;
-        auto it = node_ident_.find(n->id);
-        if (it != node_ident_.end()) reply(it->second, cluster::NodeDown{epoch_, id});
-      }
+      announce_down(id);
     }
     if (!dead.empty()) send_invalidations();
+  }
+
+  // NODE_DOWN(id) to every alive node.
+  void announce_down(const std::string& id) {
+    for (const auto* n : dir_.nodes()) {
+      if (!n->alive) continue;
+      auto it = node_ident_.find(n->id);
+      if (it != node_ident_.end()) reply(it->second, cluster::NodeDown{epoch_, id});
+    }
   }
 
   const Config& cfg_;

@@ -194,6 +194,9 @@ int run_node(const Config& config) {
     const int64_t budget = std::max<int64_t>(100, config.node.shutdown_timeout_ms - zopt.linger_ms - 250);
     router->drain(budget, [&] {
       router->stop_timers();
+      // After the UNREGISTERs the drain queued (same DEALER, so in order): the master forgets this
+      // incarnation at once and the same id may start again without waiting for node_timeout_ms.
+      links.send_to_master(cluster::Leave{node_id, incarnation});
       ioc.stop();
     });
   });

@@ -516,3 +516,49 @@ TEST_CASE("failures: a session opened while the master is unreachable is registe
   CHECK(lb.ack("to-dave").status == "delivered");
   check_one_ack_each(lb, "bob");
 }
+
+TEST_CASE("failures: a node stopped with SIGTERM can start again at once under the same id",
+          "[integration][failures]") {
+  // A long node timeout: without the LEAVE that ends a drain, the master would refuse the new
+  // incarnation for 20 s (the old one would still count as alive) and the restarted node would exit 1.
+  Timings t;
+  t.node_timeout_ms = 20000;
+  Cluster c(fast_cluster(2, t));
+  auto ann = join(c, 0, "ann");
+  auto zed = join(c, 1, "zed");
+  Ledger lz(zed);
+  lz.send("ann", tagged("warm", 1), "warm");  // node-2 caches ann -> node-1
+  REQUIRE(lz.wait_all_acked(ms(3000)));
+  REQUIRE(lz.ack("warm").status == "delivered");
+
+  c.node(0).process->terminate();
+  REQUIRE(ann->expect_close(ms(3000)).has_value());
+  REQUIRE(c.node(0).process->wait_exit(ms(6000)) == std::optional<int>(0));
+  // the master declared it gone at once, not after node_timeout_ms
+  json::object st;
+  const bool down = poll_until(
+      [&] {
+        st = c.status_json();
+        const auto* n1 = find_node(st, "node-1");
+        return n1 && !alive_flag(*n1);
+      },
+      ms(2000));
+  INFO("status after the drain: " << dump(st));
+  CHECK(down);
+
+  auto node1 = start_node(c, "node-1", node_flags(t));
+  REQUIRE(ops::wait_node_ready(node1, ms(5000)));
+  auto ann_again = join_port(node1.ws_port, "ann", "node-1");
+  lz.send("ann", tagged("back", 1), "back");
+  REQUIRE(lz.wait_all_acked(ms(3000)));
+  INFO(lz.describe("back"));
+  CHECK(lz.ack("back").status == "delivered");
+  auto m = ann_again->next(ms(3000));
+  REQUIRE(m.has_value());
+  CHECK(tag_n(*m, "back") == 1);
+  check_one_ack_each(lz, "zed");
+  ann_again->close();
+  const auto problems = stop_checked(*node1.process, ms(6000));
+  INFO("restarted node-1: " << list(problems));
+  CHECK(problems.empty());
+}

@@ -76,12 +76,14 @@ std::vector<Message> samples() {
       InvalidateAck{"bob"},
       InvalidateAck{kUtf8},
       Receipt{"node-2", {}},
+      Leave{"node-3", 0xfedcba9876543210ULL},
+      Leave{"", 0},
   };
 }
 
 std::set<uint8_t> all_types() {
   std::set<uint8_t> all;
-  for (uint8_t t = 1; t <= static_cast<uint8_t>(Type::invalidate_ack); ++t) all.insert(t);
+  for (uint8_t t = 1; t <= static_cast<uint8_t>(Type::leave); ++t) all.insert(t);
   return all;
 }
 
@@ -182,6 +184,7 @@ TEST_CASE("every type's field layout is pinned", "[cluster_codec]") {
       {Receipt{"n", {{"m", ReceiptStatus::not_here}}},
        header(Type::receipt) + str("n") + le32(1) + str("m") + std::string(1, '\x02')},
       {InvalidateAck{"u"}, header(Type::invalidate_ack) + str("u")},
+      {Leave{"n", 23}, header(Type::leave) + str("n") + le64(23)},
   };
   std::set<uint8_t> seen;
   for (const auto& [message, bytes] : layouts) {
@@ -208,7 +211,7 @@ TEST_CASE("decode refuses a bad header", "[cluster_codec]") {
   require_refused(bytes, "unsupported wire version 0");
 
   bytes[0] = static_cast<char>(kWireVersion);
-  for (int type : {0, 19, 99, 255}) {
+  for (int type : {0, 20, 99, 255}) {
     bytes[1] = static_cast<char>(type);
     require_refused(bytes, "unknown message type " + std::to_string(type));
   }
@@ -350,7 +353,7 @@ TEST_CASE("random and mutated input never crashes and decodes canonically", "[cl
     for (char& c : buf) c = byte();
     if (buf.size() >= 2 && below(4) != 0) {
       buf[0] = static_cast<char>(kWireVersion);
-      buf[1] = static_cast<char>(1 + below(static_cast<std::size_t>(Type::invalidate_ack)));
+      buf[1] = static_cast<char>(1 + below(static_cast<std::size_t>(Type::leave)));
     }
     check(buf);
   }
