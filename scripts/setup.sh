@@ -9,6 +9,7 @@ PACKAGES=(
   libcli11-dev libtomlplusplus-dev cppzmq-dev libzmq3-dev libspdlog-dev
   catch2 prometheus-cpp-dev libjwt-dev libssl-dev
   python3 python3-websockets curl
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds wsg with its tests, and runs the whole test suite:
 #   1. Release build (warnings as errors): unit and integration tests;
-#   2. ASan+UBSan build: the same tests again;
-#   3. TSan build: the same tests again (skipped with WSG_TEST_QUICK=1).
+#   2. fuzz: clang-14 libFuzzer build, every seed corpus replayed, then each of the three decoder
+#      targets fuzzed for WSG_FUZZ_SECONDS (default 60) — scripts/fuzz.sh, about 4 minutes;
+#   3. ASan+UBSan build: the same tests again;
+#   4. TSan build: the same tests again (skipped with WSG_TEST_QUICK=1).
 # Each configuration is built once and its build reused for every test kind. Used as-is by .ci/run.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +22,8 @@ run_suite() {  # build dir, label, extra cmake args...
 }
 
 run_suite build-test "Release" -DCMAKE_BUILD_TYPE=Release
+bash scripts/fuzz.sh all "${WSG_FUZZ_SECONDS:-60}"
+echo "== fuzz done at +$(( $(date +%s) - start ))s"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 run_suite build-asan "ASan+UBSan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSG_SANITIZE=address

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Fuzzes wsg's decoders of untrusted input with libFuzzer (docs/security.md, "Fuzzing"):
+#   bash scripts/fuzz.sh [TARGET|all] [SECONDS]
+# TARGET is client_protocol, cluster_codec or config (the fuzz_ prefix is optional); all, the
+# default, runs each in turn. SECONDS per target defaults to $WSG_FUZZ_SECONDS, else 60; 0 only
+# replays the seed corpora. Extra libFuzzer flags: WSG_FUZZ_FLAGS (e.g. "-max_len=65536").
+#
+# Builds build-fuzz with clang-14 (-DWSG_FUZZ=ON, once, then incrementally), replays every seed
+# corpus in tests/fuzz/corpus/ (a regression on a known input fails within seconds), then fuzzes
+# each target from a temporary copy of its corpus: the repository is never written. A crash, leak,
+# timeout (10 s per input) or RSS over 2 GiB fails the run; the reproducer is kept under
+# build-fuzz/fuzz-artifacts/ and its path printed with the command that replays it.
+# scripts/test.sh runs `fuzz.sh all` as its fuzz stage.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+
+all_targets=(client_protocol cluster_codec config)
+want="${1:-all}"
+seconds="${2:-${WSG_FUZZ_SECONDS:-60}}"
+want="${want#fuzz_}"
+if [ "$want" = "all" ]; then
+  targets=("${all_targets[@]}")
+elif [[ " ${all_targets[*]} " == *" $want "* ]]; then
+  targets=("$want")
+else
+  echo "fuzz.sh: unknown target '$want' (expected one of: ${all_targets[*]} all)" >&2
+  exit 2
+fi
+if ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
+  echo "fuzz.sh: SECONDS must be a whole number, got '$seconds'" >&2
+  exit 2
+fi
+
+build=build-fuzz
+echo "== fuzz: build ($build, clang-14, ASan+UBSan+libFuzzer)"
+CC=clang-14 CXX=clang++-14 bash scripts/build.sh "$build" \
+  -DWSG_FUZZ=ON -DWSG_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/wsg-fuzz.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+export ASAN_OPTIONS="detect_leaks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+stamp="$(date +%Y%m%d-%H%M%S)"
+
+# Runs one target: fuzz_one TARGET SECONDS (0: replay the corpus only). Returns non-zero on a finding.
+fuzz_one() {
+  local t="$1" secs="$2"
+  local bin="$here/$build/fuzz_$t"
+  local corpus="$work/corpus-$t" log="$work/$t.log"
+  local artifacts="$here/$build/fuzz-artifacts/$t-$stamp"
+  rm -rf "$corpus"
+  cp -r "tests/fuzz/corpus/$t" "$corpus"
+  mkdir -p "$artifacts"
+  local args=(-rss_limit_mb=2048 -timeout=10 -dict="tests/fuzz/$t.dict" -artifact_prefix="$artifacts/"
+              -print_final_stats=1)
+  if [ "$secs" -eq 0 ]; then
+    args+=(-runs=0)
+  else
+    args+=(-max_total_time="$secs")
+  fi
+  # shellcheck disable=SC2086 # WSG_FUZZ_FLAGS is a list of flags
+  if "$bin" "${args[@]}" ${WSG_FUZZ_FLAGS:-} "$corpus" >"$log" 2>&1; then
+    rmdir "$artifacts" 2>/dev/null || true
+    # The last status line (execs, coverage, corpus) and the final stats.
+    local execs status
+    execs="$(awk '/^stat::number_of_executed_units/ {print $2}' "$log")"
+    status="$(grep -E '^#[0-9]+' "$log" | tail -1 | sed -E 's/^#[0-9]+[[:space:]]+//')"
+    if [ "$secs" -eq 0 ]; then
+      echo "   fuzz_$t: ok, replayed $execs inputs ($status)"
+    else
+      echo "   fuzz_$t: ok, ${secs}s, $execs execs ($status)"
+    fi
+    return 0
+  fi
+  echo "!! fuzz_$t FAILED; the end of its output:"
+  tail -n 60 "$log"
+  local found
+  found="$(ls -1 "$artifacts" 2>/dev/null || true)"
+  if [ -n "$found" ]; then
+    for f in $found; do
+      echo "!! reproducer: $artifacts/$f"
+      echo "!! replay it:  $build/fuzz_$t $artifacts/$f"
+    done
+  else
+    rmdir "$artifacts" 2>/dev/null || true
+    echo "!! no reproducer was written (see the output above)"
+  fi
+  return 1
+}
+
+failed=()
+echo "== fuzz: replay the seed corpora"
+for t in "${targets[@]}"; do
+  fuzz_one "$t" 0 || failed+=("$t")
+done
+if ((${#failed[@]} == 0)) && [ "$seconds" -gt 0 ]; then
+  echo "== fuzz: ${seconds}s per target"
+  for t in "${targets[@]}"; do
+    fuzz_one "$t" "$seconds" || failed+=("$t")
+  done
+fi
+if ((${#failed[@]})); then
+  echo "== fuzz: FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "== fuzz: done"
