@@ -596,7 +596,7 @@ void Config::validate() const {
   if (auto issue = cross_check(*this)) throw ConfigError("key '" + issue->keys.front() + "': " + issue->reason);
 }
 
-std::string Config::to_toml() const {
+std::string Config::to_toml(Secrets secrets) const {
   auto& self = const_cast<Config&>(*this);  // read only
   std::string out = "# wsg effective configuration\n";
   std::string_view current;
@@ -604,6 +604,14 @@ std::string Config::to_toml() const {
     if (f.section != current) {
       current = f.section;
       out += "\n[" + std::string(current) + "]\n";
+    }
+    const bool secret = (f.section == "auth" && f.key == "secret") ||
+                        (f.section == "cluster" && f.key == "curve_secret_key");
+    if (secret && secrets == Secrets::redact) {
+      if (const auto* get = std::get_if<StrGet>(&f.get); get && !(*get)(self).empty()) {
+        out += "# " + std::string(f.key) + " = (set, not shown)\n";
+        continue;
+      }
     }
     out += std::string(f.key) + " = ";
     std::visit(

@@ -102,7 +102,9 @@ struct Config {
   void validate() const;
 
   // The effective settings as TOML text (for check-config and logs).
-  std::string to_toml() const;
+  // Secrets (auth.secret, cluster.curve_secret_key) are replaced by a comment unless `show`.
+  enum class Secrets { redact, show };
+  std::string to_toml(Secrets secrets = Secrets::redact) const;
 };
 
 }  // namespace wsg

@@ -438,9 +438,9 @@ TEST_CASE("to_toml() round-trips through parse()", "[config]") {
   c.log.format = "json";
   REQUIRE_NOTHROW(c.validate());
 
-  const std::string text = c.to_toml();
+  const std::string text = c.to_toml(Config::Secrets::show);
   const Config back = Config::parse(text, "roundtrip.toml");
-  CHECK(back.to_toml() == text);
+  CHECK(back.to_toml(Config::Secrets::show) == text);
   CHECK(back.master.bind == c.master.bind);
   CHECK(back.master.node_timeout_ms == 1234);
   CHECK(back.metrics.listen == c.metrics.listen);
@@ -509,4 +509,20 @@ TEST_CASE("the example configuration files are valid", "[config]") {
   CHECK(node2.cluster.master == "tcp://127.0.0.1:5555");
   CHECK(node2.cluster.events_bind == "tcp://127.0.0.1:6002");
   CHECK_NOTHROW(node2.validate());
+}
+
+TEST_CASE("to_toml() hides the JWT secret and the CURVE secret key unless asked", "[config]") {
+  Config c;
+  c.auth.mode = "jwt";
+  c.auth.secret = "hunter2-jwt-secret";
+  c.cluster.curve_secret_key = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
+  const std::string shown = c.to_toml();
+  CHECK_THAT(shown, !Contains("hunter2"));
+  CHECK_THAT(shown, !Contains("D:)Q[IlAW"));
+  CHECK_THAT(shown, Contains("# secret = (set, not shown)"));
+  CHECK_THAT(shown, Contains("# curve_secret_key = (set, not shown)"));
+  const std::string full = c.to_toml(Config::Secrets::show);
+  CHECK_THAT(full, Contains("hunter2-jwt-secret"));
+  // An empty secret is shown as it is (nothing to hide).
+  CHECK_THAT(Config{}.to_toml(), Contains("secret = \"\""));
 }
