@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -15,5 +16,9 @@ namespace wsg {
 // Start-up only: throws ConfigError naming the key for a file that is missing or unreadable, not
 // PEM, an encrypted key (no passphrase prompt), or a key that does not match the certificate.
 std::shared_ptr<boost::asio::ssl::context> make_server_tls_context(const TlsConfig& tls);
+
+// "subject, valid FROM to UNTIL" of the context's certificate, for the start-up log; `valid_now`
+// (when given) tells whether the current time is inside that period.
+std::string certificate_summary(boost::asio::ssl::context& ctx, bool* valid_now = nullptr);
 
 }  // namespace wsg

@@ -88,7 +88,17 @@ int run_node(const Config& config) {
   // TLS on the node's port: the certificate and key are loaded (and checked) now, before anything
   // starts, so a bad one is a ConfigError (exit 2). A restart picks up a renewed certificate.
   std::shared_ptr<asio::ssl::context> tls;
-  if (!config.tls.cert.empty() || !config.tls.key.empty()) tls = make_server_tls_context(config.tls);
+  if (!config.tls.cert.empty() || !config.tls.key.empty()) {
+    tls = make_server_tls_context(config.tls);
+    bool valid_now = false;
+    const std::string summary = certificate_summary(*tls, &valid_now);
+    if (valid_now) {
+      log->info("TLS on: certificate {} ({})", config.tls.cert, summary);
+    } else {
+      log->warn("TLS on, but the certificate {} is not valid at this time ({}): clients will refuse it",
+                config.tls.cert, summary);
+    }
+  }
   if (!config.http.static_dir.empty()) {
     log->warn("http.static_dir is set but static files are not served in wsg " WSG_VERSION);
   }
