@@ -319,6 +319,22 @@ bool TlsWsClient::close(ms timeout) {
   return !ec;
 }
 
+bool TlsWsClient::send_raw_close(ms timeout) {
+  Impl& i = *impl_;
+  if (!i.connected || i.closed) return false;
+  // RFC 6455 §5.5.1: FIN + close opcode, MASK bit + length 2, masking key, masked status code 1000.
+  const unsigned char key[4] = {0x12, 0x34, 0x56, 0x78};
+  const unsigned char code[2] = {0x03, 0xe8};
+  std::string frame{static_cast<char>(0x88), static_cast<char>(0x82)};
+  for (unsigned char k : key) frame.push_back(static_cast<char>(k));
+  for (int n = 0; n < 2; ++n) frame.push_back(static_cast<char>(code[n] ^ key[n]));
+  i.lowest().expires_after(timeout);
+  auto ec = run_op(i.ioc, [&](auto h) { net::async_write(i.ws->next_layer(), net::buffer(frame), std::move(h)); });
+  i.lowest().expires_never();
+  if (ec && i.error.empty()) i.error = "raw close: " + ec.message();
+  return !ec;
+}
+
 bool TlsWsClient::closed() const { return impl_->closed; }
 
 struct SilentClient::Impl {

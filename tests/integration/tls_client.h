@@ -58,6 +58,10 @@ class TlsWsClient {
   std::optional<CloseInfo> expect_close(std::chrono::milliseconds timeout = kFrameTimeout);
   // Polite close: close frame 1000, then the peer's, then the TLS close_notify exchange.
   bool close(std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
+  // Writes a close frame (1000) straight into the TLS stream, outside Beast's close: the client
+  // then neither reads the node's answer nor sends its own close_notify (a peer that starts a close
+  // and walks away).
+  bool send_raw_close(std::chrono::milliseconds timeout = kFrameTimeout);
   bool closed() const;
   std::string error() const;
 

@@ -235,6 +235,30 @@ TEST_CASE("tls: a client that connects and never completes the handshake is drop
   for (const auto& p : stop_checked(*t.process, 6000ms)) FAIL_CHECK(p);
 }
 
+TEST_CASE("tls: a client that sends a close frame and never answers close_notify is cut off within the close deadline",
+          "[integration][tls]") {
+  // ws_session.cpp kCloseTimeout (3 s) bounds the closing handshake, TLS shutdown included; without
+  // it only Beast's idle timer (30 s with keep-alive pings) would end such a session.
+  const auto files = tls::make_self_signed(test_dir(), "node");
+  const ClientOptions opt{files.cert};
+  Cluster c(0);
+  auto t = start_tls_node(c, "tls-1", files);
+  auto sessions = [&] {
+    auto h = tls::https_get(t.ws_port, "/healthz", opt);
+    return h.status == 200 ? num(parse_object(h.body), "sessions") : int64_t{-1};
+  };
+  TlsWsClient walker(opt);
+  REQUIRE(walker.connect(t.ws_port, "/ws?user=walker").connected);
+  expect_tls_frame(walker, "welcome");
+  REQUIRE(sessions() == 1);
+  const auto t0 = Clock::now();
+  REQUIRE(walker.send_raw_close());
+  const bool gone = poll_until([&] { return sessions() == 0; }, 10000ms);
+  INFO("session gone after " << ms_since(t0) << " ms");
+  CHECK(gone);
+  for (const auto& p : stop_checked(*t.process, 6000ms)) FAIL_CHECK(p);
+}
+
 TEST_CASE("tls: a missing or unreadable certificate or key stops the node with exit 2 naming the key",
           "[integration][tls]") {
   const auto files = tls::make_self_signed(test_dir(), "node");
