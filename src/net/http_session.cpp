@@ -1,6 +1,8 @@
 #include "net/http_session.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 
@@ -23,27 +25,71 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 
 namespace {
+// Deadline for a request, from its first byte (or from the accept, for the first one) to its end.
+// With TLS the first one also covers the TLS handshake.
 constexpr auto kRequestTimeout = std::chrono::seconds(10);
+// How long the TLS close (our close_notify, then the peer's) may take before the socket is closed.
+constexpr auto kShutdownTimeout = std::chrono::seconds(2);
 constexpr std::uint32_t kHeaderLimit = 8 * 1024;
 constexpr std::uint64_t kBodyLimit = 16 * 1024;
+
+// Connection ends that are routine, not worth a log line.
+bool routine(const beast::error_code& ec) {
+  return ec == beast::error::timeout || ec == asio::error::operation_aborted || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated;
+}
 }  // namespace
 
-HttpSession::HttpSession(asio::ip::tcp::socket&& socket, std::shared_ptr<SessionContext> ctx)
-    : stream_(std::move(socket)), ctx_(std::move(ctx)) {}
+template <class Stream>
+HttpSession<Stream>::HttpSession(Stream&& stream, std::shared_ptr<SessionContext> ctx)
+    : stream_(std::move(stream)), ctx_(std::move(ctx)) {}
 
-void HttpSession::run() {
-  asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+template <class Stream>
+void HttpSession<Stream>::run() {
+  asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::start, this->shared_from_this()));
 }
 
-void HttpSession::do_read() {
+template <class Stream>
+void HttpSession<Stream>::start() {
+  if constexpr (kTls) {
+    // A client that connects and never completes the TLS handshake is dropped at the deadline,
+    // which then also bounds the first request.
+    beast::get_lowest_layer(stream_).expires_after(kRequestTimeout);
+    keep_deadline_ = true;
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            beast::bind_front_handler(&HttpSession::on_handshake, this->shared_from_this()));
+  } else {
+    do_read();
+  }
+}
+
+template <class Stream>
+void HttpSession<Stream>::on_handshake(beast::error_code ec) {
+  if (ec) {
+    // e.g. plain HTTP on the TLS port, an unsupported protocol version, the deadline
+    if (!routine(ec)) logging::get("http")->debug("tls handshake: {}", ec.message());
+    return;
+  }
+  do_read();
+}
+
+template <class Stream>
+void HttpSession<Stream>::do_read() {
   parser_.emplace();
   parser_->header_limit(kHeaderLimit);
   parser_->body_limit(kBodyLimit);
-  stream_.expires_after(kRequestTimeout);
-  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+  if (keep_deadline_) {
+    keep_deadline_ = false;
+  } else {
+    beast::get_lowest_layer(stream_).expires_after(kRequestTimeout);
+  }
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&HttpSession::on_read, this->shared_from_this()));
 }
 
-http::response<http::string_body> HttpSession::plain(http::status status, std::string body, const char* content_type) {
+template <class Stream>
+http::response<http::string_body> HttpSession<Stream>::plain(http::status status, std::string body,
+                                                             const char* content_type) {
   http::response<http::string_body> res{status, parser_->get().version()};
   res.set(http::field::server, "wsg/" WSG_VERSION);
   res.set(http::field::content_type, content_type);
@@ -54,15 +100,11 @@ http::response<http::string_body> HttpSession::plain(http::status status, std::s
   return res;
 }
 
-void HttpSession::on_read(beast::error_code ec, std::size_t) {
-  if (ec == http::error::end_of_stream) {
-    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-    return;
-  }
+template <class Stream>
+void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
+  if (ec == http::error::end_of_stream) return do_shutdown();
   if (ec) {
-    if (ec != beast::error::timeout && ec != asio::error::operation_aborted && ec != asio::error::eof) {
-      logging::get("http")->debug("read: {}", ec.message());
-    }
+    if (!routine(ec)) logging::get("http")->debug("read: {}", ec.message());
     return;
   }
   auto& req = parser_->get();
@@ -86,7 +128,8 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
   return send(plain(http::status::not_found, "not found\n"));
 }
 
-void HttpSession::upgrade() {
+template <class Stream>
+void HttpSession<Stream>::upgrade() {
   auto& req = parser_->get();
   if (!websocket::is_upgrade(req)) {
     auto res = plain(http::status::upgrade_required, "WebSocket upgrade required\n");
@@ -148,26 +191,47 @@ void HttpSession::upgrade() {
     ctx_->connections.fetch_sub(1);
     return send(plain(http::status::service_unavailable, "node full\n"));
   }
-  stream_.expires_never();
+  beast::get_lowest_layer(stream_).expires_never();
   // The WsSession now owns the connection (and decrements `connections` when it ends).
-  std::make_shared<WsSession>(std::move(stream_), ctx_, std::move(user))->run(parser_->release());
+  std::make_shared<WsSession<Stream>>(std::move(stream_), ctx_, std::move(user))->run(parser_->release());
 }
 
-void HttpSession::send(http::response<http::string_body> res) {
+template <class Stream>
+void HttpSession<Stream>::send(http::response<http::string_body> res) {
   auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
   response_ = sp;
   const bool keep_alive = sp->keep_alive();
-  http::async_write(stream_, *sp, beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), keep_alive));
+  http::async_write(stream_, *sp,
+                    beast::bind_front_handler(&HttpSession::on_write, this->shared_from_this(), keep_alive));
 }
 
-void HttpSession::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+template <class Stream>
+void HttpSession<Stream>::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
   response_.reset();
   if (ec) return;
-  if (!keep_alive) {
-    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-    return;
-  }
+  if (!keep_alive) return do_shutdown();
   do_read();
 }
+
+template <class Stream>
+void HttpSession<Stream>::do_shutdown() {
+  if constexpr (kTls) {
+    // close_notify, then wait for the peer's: a peer that never answers is cut at the deadline.
+    beast::get_lowest_layer(stream_).expires_after(kShutdownTimeout);
+    stream_.async_shutdown(beast::bind_front_handler(&HttpSession::on_shutdown, this->shared_from_this()));
+  } else {
+    beast::error_code ec;
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  }
+}
+
+template <class Stream>
+void HttpSession<Stream>::on_shutdown(beast::error_code ec) {
+  if (ec && !routine(ec)) logging::get("http")->debug("tls shutdown: {}", ec.message());
+  // the socket is closed when the session goes away
+}
+
+template class HttpSession<beast::tcp_stream>;
+template class HttpSession<beast::ssl_stream<beast::tcp_stream>>;
 
 }  // namespace wsg

@@ -1,37 +1,59 @@
-// HttpSession: one plain HTTP connection on the node's port: /healthz, the /ws upgrade
-// (validated here: the handshake errors of SPEC §2 are answered before any upgrade),
-// and 404 for everything else.
+// HttpSession: one HTTP connection on the node's port: /healthz, the /ws upgrade (validated here:
+// the handshake errors of SPEC §2 are answered before any upgrade), and 404 for everything else.
+//
+// A class template on the stream, as in Beast's advanced_server_flex example: PlainHttpSession
+// (beast::tcp_stream) when the node serves plain HTTP, TlsHttpSession (beast::ssl_stream over a
+// tcp_stream) when it serves TLS. The TLS handshake runs first, under the same deadline as the
+// first request. Both are instantiated explicitly in http_session.cpp.
 #pragma once
 
 #include <memory>
 #include <optional>
+#include <type_traits>
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "net/session_context.h"
 
 namespace wsg {
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
-  HttpSession(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<SessionContext> ctx);
+  HttpSession(Stream&& stream, std::shared_ptr<SessionContext> ctx);
   void run();
 
  private:
+  static constexpr bool kTls = !std::is_same_v<Stream, boost::beast::tcp_stream>;
+
+  void start();
+  void on_handshake(boost::beast::error_code ec);
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void send(boost::beast::http::response<boost::beast::http::string_body> res);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   void upgrade();
+  // The end of the connection from our side: TLS close_notify (bounded by a deadline), or a TCP
+  // shutdown of the sending side.
+  void do_shutdown();
+  void on_shutdown(boost::beast::error_code ec);
   boost::beast::http::response<boost::beast::http::string_body> plain(
       boost::beast::http::status status, std::string body, const char* content_type = "text/plain");
 
-  boost::beast::tcp_stream stream_;
+  Stream stream_;
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<SessionContext> ctx_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::shared_ptr<void> response_;  // keeps the response alive during the write
+  bool keep_deadline_ = false;      // the first read after a TLS handshake keeps its deadline
 };
+
+using PlainHttpSession = HttpSession<boost::beast::tcp_stream>;
+using TlsHttpSession = HttpSession<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
+
+extern template class HttpSession<boost::beast::tcp_stream>;
+extern template class HttpSession<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
 
 }  // namespace wsg

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/strand.hpp>
 
 #include "logging.h"
@@ -45,7 +46,12 @@ void Listener::on_accept(beast::error_code ec, asio::ip::tcp::socket socket) {
     // EMFILE and friends: log and keep accepting (the next attempt may succeed).
     logging::get("http")->warn("accept: {}", ec.message());
   } else {
-    std::make_shared<HttpSession>(std::move(socket), ctx_)->run();
+    if (ctx_->tls) {
+      std::make_shared<TlsHttpSession>(beast::ssl_stream<beast::tcp_stream>(std::move(socket), *ctx_->tls), ctx_)
+          ->run();
+    } else {
+      std::make_shared<PlainHttpSession>(beast::tcp_stream(std::move(socket)), ctx_)->run();
+    }
   }
   do_accept();
 }

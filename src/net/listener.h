@@ -1,4 +1,5 @@
-// Listener: accepts TCP connections on node.listen; each gets its own strand and an HttpSession.
+// Listener: accepts TCP connections on node.listen; each gets its own strand and an HttpSession:
+// a TlsHttpSession when the SessionContext holds a TLS context, else a PlainHttpSession.
 #pragma once
 
 #include <memory>

@@ -11,6 +11,10 @@
 #include "config.h"
 #include "roles/router.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace wsg {
 
 struct SessionContext {
@@ -22,6 +26,9 @@ struct SessionContext {
   AuthMode auth_mode = AuthMode::insecure;
   std::string jwt_secret;  // the HS256 key when auth_mode is jwt
   std::shared_ptr<Router> router;
+  // Set when the node serves TLS (tls.cert / tls.key): every connection on the port is TLS. Shared
+  // so that it outlives every session's SSL object.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 
   std::atomic<int64_t> connections{0};     // open WebSocket sessions (counted at upgrade)
   std::atomic<uint64_t> session_counter{0};

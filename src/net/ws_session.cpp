@@ -4,6 +4,8 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "logging.h"
 
@@ -23,32 +25,46 @@ int64_t now_us() {
 
 }  // namespace
 
-WsSession::WsSession(beast::tcp_stream&& stream, std::shared_ptr<SessionContext> ctx, std::string user)
+template <class Stream>
+WsSession<Stream>::WsSession(Stream&& stream, std::shared_ptr<SessionContext> ctx, std::string user)
     : ws_(std::move(stream)), close_timer_(ws_.get_executor()), ctx_(std::move(ctx)), user_(std::move(user)) {
   session_id_ = ctx_->next_session_id();
   tokens_ = static_cast<double>(ctx_->limits.burst);
   last_refill_us_ = now_us();
 }
 
-WsSession::~WsSession() { ctx_->connections.fetch_sub(1, std::memory_order_relaxed); }
+template <class Stream>
+WsSession<Stream>::~WsSession() {
+  ctx_->connections.fetch_sub(1, std::memory_order_relaxed);
+}
 
-void WsSession::fail(beast::error_code ec, const char* what) {
+template <class Stream>
+void WsSession<Stream>::fail(beast::error_code ec, const char* what) {
   if (ec != websocket::error::closed && ec != asio::error::operation_aborted && ec != asio::error::eof &&
-      ec != beast::error::timeout && ec != asio::error::connection_reset) {
+      ec != beast::error::timeout && ec != asio::error::connection_reset &&
+      ec != asio::ssl::error::stream_truncated) {
     logging::get("ws")->debug("session {} ({}): {}: {}", session_id_, user_, what, ec.message());
   }
   leave();
 }
 
-void WsSession::leave() {
+template <class Stream>
+void WsSession<Stream>::leave() {
   closing_ = true;
+  if (!left_) {
+    left_ = true;
+    // nothing left to bound: release the timer's reference to the session now
+    ++close_timer_gen_;
+    close_timer_.cancel();
+  }
   if (registered_) {
     registered_ = false;
-    ctx_->router->remove_session(shared_from_this());
+    ctx_->router->remove_session(this->shared_from_this());
   }
 }
 
-void WsSession::run(http::request<http::string_body> req) {
+template <class Stream>
+void WsSession<Stream>::run(http::request<http::string_body> req) {
   beast::get_lowest_layer(ws_).expires_never();
   auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
   timeouts.handshake_timeout = std::chrono::seconds(10);
@@ -65,19 +81,27 @@ void WsSession::run(http::request<http::string_body> req) {
     pmd.server_enable = true;
     ws_.set_option(pmd);
   }
-  ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, shared_from_this()));
+  // The peer began the closing handshake: Beast answers it and tears the connection down (TLS
+  // close_notify, TCP half-close) inside the pending read, under our close deadline. Called on the
+  // strand, from within an operation of ws_ (which `this` owns).
+  ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::close && !close_deadline_armed_) arm_close_deadline(kCloseTimeout);
+  });
+  ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, this->shared_from_this()));
 }
 
-void WsSession::on_accept(beast::error_code ec) {
+template <class Stream>
+void WsSession<Stream>::on_accept(beast::error_code ec) {
   if (ec) return fail(ec, "accept");
   registered_ = true;
-  auto self = shared_from_this();
+  auto self = this->shared_from_this();
   ctx_->router->add_session(self, [self] {
     asio::dispatch(self->ws_.get_executor(), [self] { self->on_registered(); });
   });
 }
 
-void WsSession::on_registered() {
+template <class Stream>
+void WsSession<Stream>::on_registered() {
   if (closing_ || close_pending_) return;
   // Messages for this user may have been queued since the router added the session: the welcome
   // goes before them (no write has started yet: nothing is written before the welcome).
@@ -89,11 +113,13 @@ void WsSession::on_registered() {
   do_read();
 }
 
-void WsSession::do_read() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
+template <class Stream>
+void WsSession<Stream>::do_read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, this->shared_from_this()));
 }
 
-void WsSession::on_read(beast::error_code ec, std::size_t) {
+template <class Stream>
+void WsSession<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (ec) return fail(ec, "read");  // includes message_too_big: Beast closed with 1009
   if (closing_) return;
   if (ws_.got_binary()) {
@@ -108,7 +134,8 @@ void WsSession::on_read(beast::error_code ec, std::size_t) {
   if (!closing_) do_read();
 }
 
-bool WsSession::take_token() {
+template <class Stream>
+bool WsSession<Stream>::take_token() {
   const auto& l = ctx_->limits;
   if (l.messages_per_second <= 0) return true;
   const int64_t now = now_us();
@@ -123,15 +150,16 @@ bool WsSession::take_token() {
   return false;
 }
 
-void WsSession::handle_frame(std::string_view text) {
+template <class Stream>
+void WsSession<Stream>::handle_frame(std::string_view text) {
   auto decoded = proto::decode_client_frame(text);
-  if (auto* err = std::get_if<proto::DecodeError>(&decoded)) {
-    return send_frame(std::make_shared<const std::string>(proto::encode_error(err->code, err->message, err->ref)));
-  }
+  // Every text frame costs a token, well-formed or not: a flood of malformed frames is limited
+  // (and closed) like any other.
   if (!take_token()) {
     const std::optional<std::string>* ref = nullptr;
     std::visit([&](auto& f) {
-      if constexpr (!std::is_same_v<std::decay_t<decltype(f)>, proto::DecodeError>) ref = &f.id;
+      if constexpr (std::is_same_v<std::decay_t<decltype(f)>, proto::DecodeError>) ref = &f.ref;
+      else ref = &f.id;
     }, decoded);
     // A client far over its limit (more refused frames in a row than its burst) is closed.
     if (++refused_for_rate_ > static_cast<uint64_t>(std::max<int64_t>(ctx_->limits.burst, 1))) {
@@ -139,32 +167,38 @@ void WsSession::handle_frame(std::string_view text) {
       return do_close(websocket::close_code::policy_error, "rate");
     }
     return send_frame(std::make_shared<const std::string>(
-        proto::encode_error(proto::ErrorCode::rate_limited, "rate limit exceeded", ref ? *ref : std::nullopt)));
+        proto::encode_error(proto::ErrorCode::rate_limited, "rate limit exceeded", *ref)));
+  }
+  if (auto* err = std::get_if<proto::DecodeError>(&decoded)) {
+    return send_frame(std::make_shared<const std::string>(proto::encode_error(err->code, err->message, err->ref)));
   }
   if (auto* f = std::get_if<proto::SendFrame>(&decoded)) {
-    return ctx_->router->send(shared_from_this(), std::move(*f));
+    return ctx_->router->send(this->shared_from_this(), std::move(*f));
   }
   if (auto* f = std::get_if<proto::PresenceFrame>(&decoded)) {
-    return ctx_->router->presence(shared_from_this(), std::move(*f));
+    return ctx_->router->presence(this->shared_from_this(), std::move(*f));
   }
   if (auto* f = std::get_if<proto::PingFrame>(&decoded)) {
     return send_frame(std::make_shared<const std::string>(proto::encode_pong(f->id)));
   }
 }
 
-void WsSession::deliver(std::shared_ptr<const std::string> frame) {
-  asio::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
+template <class Stream>
+void WsSession<Stream>::deliver(std::shared_ptr<const std::string> frame) {
+  asio::post(ws_.get_executor(), [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
     self->send_frame(std::move(frame));
   });
 }
 
-void WsSession::close_drain() {
-  asio::post(ws_.get_executor(), [self = shared_from_this()] {
+template <class Stream>
+void WsSession<Stream>::close_drain() {
+  asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
     self->do_close(websocket::close_code::going_away, "drain");
   });
 }
 
-void WsSession::send_frame(std::shared_ptr<const std::string> frame) {
+template <class Stream>
+void WsSession<Stream>::send_frame(std::shared_ptr<const std::string> frame) {
   if (closing_ || close_pending_) return;
   if (queued_bytes_ + frame->size() > static_cast<std::size_t>(ctx_->limits.send_queue_bytes) && !queue_.empty()) {
     // Policy for a slow reader: its bounded queue is full, close it; nobody else waits.
@@ -176,28 +210,29 @@ void WsSession::send_frame(std::shared_ptr<const std::string> frame) {
   if (welcomed_ && queue_.size() == 1) do_write();
 }
 
-void WsSession::do_write() {
+template <class Stream>
+void WsSession<Stream>::do_write() {
   ws_.text(true);
   ws_.async_write(asio::buffer(*queue_.front()),
-                  beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+                  beast::bind_front_handler(&WsSession::on_write, this->shared_from_this()));
 }
 
-void WsSession::on_write(beast::error_code ec, std::size_t) {
+template <class Stream>
+void WsSession<Stream>::on_write(beast::error_code ec, std::size_t) {
   if (ec) return fail(ec, "write");
   queued_bytes_ -= queue_.front()->size();
   queue_.pop_front();
   if (close_pending_) {
     close_pending_ = false;
-    close_timer_.cancel();
     queue_.clear();
     queued_bytes_ = 0;
-    closing_ = true;
-    return ws_.async_close(close_reason_, beast::bind_front_handler(&WsSession::on_close, shared_from_this()));
+    return start_close();
   }
   if (!queue_.empty()) do_write();
 }
 
-void WsSession::do_close(websocket::close_code code, const char* reason) {
+template <class Stream>
+void WsSession<Stream>::do_close(websocket::close_code code, const char* reason) {
   if (closing_ || close_pending_) return;
   close_reason_ = websocket::close_reason(code, reason);
   if (!ws_.is_open()) return leave();
@@ -205,22 +240,41 @@ void WsSession::do_close(websocket::close_code code, const char* reason) {
     close_pending_ = true;  // after the write in flight...
     // ...unless the peer does not read at all (the usual case of a `slow` close): then the write
     // never completes, so after a grace period the socket is closed under it.
-    close_timer_.expires_after(kCloseGrace);
-    close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || !self->close_pending_) return;
-      logging::get("ws")->debug("session {}: peer not reading, closing the socket", self->session_id_);
-      beast::error_code ignored;
-      beast::get_lowest_layer(self->ws_).socket().close(ignored);
-    });
+    arm_close_deadline(kCloseGrace);
     return;
   }
-  closing_ = true;
-  ws_.async_close(close_reason_, beast::bind_front_handler(&WsSession::on_close, shared_from_this()));
+  start_close();
 }
 
-void WsSession::on_close(beast::error_code ec) {
+template <class Stream>
+void WsSession<Stream>::start_close() {
+  closing_ = true;
+  arm_close_deadline(kCloseTimeout);
+  ws_.async_close(close_reason_, beast::bind_front_handler(&WsSession::on_close, this->shared_from_this()));
+}
+
+template <class Stream>
+void WsSession<Stream>::arm_close_deadline(std::chrono::milliseconds after) {
+  if (left_) return;
+  close_deadline_armed_ = true;
+  const uint64_t gen = ++close_timer_gen_;
+  close_timer_.expires_after(after);
+  close_timer_.async_wait([self = this->shared_from_this(), gen](beast::error_code ec) {
+    // (a re-armed or cancelled deadline may still run here with no error: the generation tells)
+    if (ec || gen != self->close_timer_gen_ || self->left_) return;
+    logging::get("ws")->debug("session {}: peer not reading or not closing, closing the socket", self->session_id_);
+    beast::error_code ignored;
+    beast::get_lowest_layer(self->ws_).socket().close(ignored);
+  });
+}
+
+template <class Stream>
+void WsSession<Stream>::on_close(beast::error_code ec) {
   if (ec) logging::get("ws")->debug("session {}: close: {}", session_id_, ec.message());
   leave();
 }
+
+template class WsSession<beast::tcp_stream>;
+template class WsSession<beast::ssl_stream<beast::tcp_stream>>;
 
 }  // namespace wsg

@@ -1,5 +1,9 @@
 // WsSession: one client WebSocket connection, on its own strand (the Beast chat-multi model):
 // a read loop, and a bounded send queue whose front is the single write in flight.
+//
+// A class template on the stream under the WebSocket layer, like HttpSession: PlainWsSession
+// (beast::tcp_stream) and TlsWsSession (beast::ssl_stream over a tcp_stream), instantiated
+// explicitly in ws_session.cpp. The router sees either as a LocalSession.
 #pragma once
 
 #include <chrono>
@@ -10,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include "client_protocol.h"
@@ -18,9 +23,10 @@
 
 namespace wsg {
 
-class WsSession : public LocalSession, public std::enable_shared_from_this<WsSession> {
+template <class Stream>
+class WsSession : public LocalSession, public std::enable_shared_from_this<WsSession<Stream>> {
  public:
-  WsSession(boost::beast::tcp_stream&& stream, std::shared_ptr<SessionContext> ctx, std::string user);
+  WsSession(Stream&& stream, std::shared_ptr<SessionContext> ctx, std::string user);
   ~WsSession() override;
 
   // Completes the upgrade for `req` (already validated), then registers and welcomes.
@@ -42,14 +48,20 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   void do_write();
   void on_write(boost::beast::error_code ec, std::size_t bytes);
   void do_close(boost::beast::websocket::close_code code, const char* reason);
+  void start_close();
+  // (Re)arms close_timer_: when it fires, the TCP socket is closed under whatever is pending.
+  void arm_close_deadline(std::chrono::milliseconds after);
   void on_close(boost::beast::error_code ec);
   bool take_token();
   void leave();
 
   // How long a close waits for the write in flight before the socket is closed under it.
   static constexpr std::chrono::milliseconds kCloseGrace{1000};
+  // Bound on a closing handshake once it started, whichever side began it: the close frames, then
+  // the TLS close_notify exchange (or the TCP half-close). A peer that never answers is cut off.
+  static constexpr std::chrono::milliseconds kCloseTimeout{3000};
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<Stream> ws_;
   boost::asio::steady_timer close_timer_;
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<SessionContext> ctx_;
@@ -61,10 +73,19 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   bool welcomed_ = false;     // the welcome is queued first; nothing is written before it
   bool closing_ = false;      // a close is under way: no more reads or writes
   bool close_pending_ = false;
+  bool close_deadline_armed_ = false;
+  bool left_ = false;         // leave() ran: the session is over
+  uint64_t close_timer_gen_ = 0;
   boost::beast::websocket::close_reason close_reason_;
   double tokens_ = 0;
   int64_t last_refill_us_ = 0;
   uint64_t refused_for_rate_ = 0;
 };
+
+using PlainWsSession = WsSession<boost::beast::tcp_stream>;
+using TlsWsSession = WsSession<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
+
+extern template class WsSession<boost::beast::tcp_stream>;
+extern template class WsSession<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
 
 }  // namespace wsg

@@ -15,6 +15,7 @@
 #include "logging.h"
 #include "net/listener.h"
 #include "net/session_context.h"
+#include "net/tls.h"
 #include "net/zmq_links.h"
 #include "roles/router.h"
 
@@ -85,10 +86,19 @@ uint64_t random_u64() {
 
 int run_node(const Config& config) {
   auto log = logging::get("node");
-  // Not in this version: refuse rather than serve plain text to someone who asked for TLS.
+  // TLS on the node's port: the certificate and key are loaded (and checked) now, before anything
+  // starts, so a bad one is a ConfigError (exit 2). A restart picks up a renewed certificate.
+  std::shared_ptr<asio::ssl::context> tls;
   if (!config.tls.cert.empty() || !config.tls.key.empty()) {
-    throw ConfigError("keys 'tls.cert'/'tls.key': TLS is not implemented in wsg " WSG_VERSION
-                      " (terminate TLS in front of the node for now)");
+    tls = make_server_tls_context(config.tls);
+    bool valid_now = false;
+    const std::string summary = certificate_summary(*tls, &valid_now);
+    if (valid_now) {
+      log->info("TLS on: certificate {} ({})", config.tls.cert, summary);
+    } else {
+      log->warn("TLS on, but the certificate {} is not valid at this time ({}): clients will refuse it",
+                config.tls.cert, summary);
+    }
   }
   if (!config.http.static_dir.empty()) {
     log->warn("http.static_dir is set but static files are not served in wsg " WSG_VERSION);
@@ -150,6 +160,7 @@ int run_node(const Config& config) {
 
   // Listen first so the advertised WebSocket URL carries the real port (node.listen may use port 0).
   auto ctx = std::make_shared<SessionContext>();
+  ctx->tls = tls;  // before the listener accepts anything
   std::shared_ptr<Listener> listener;
   try {
     listener = std::make_shared<Listener>(ioc, endpoint, ctx);
@@ -159,7 +170,8 @@ int run_node(const Config& config) {
     return 1;
   }
   const auto bound = listener->local_endpoint();
-  const std::string ws_url = "ws://" + bound.address().to_string() + ":" + std::to_string(bound.port()) + "/ws";
+  const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
+  const std::string ws_url = std::string(tls ? "wss://" : "ws://") + host + ":" + std::to_string(bound.port()) + "/ws";
 
   Router::Options ropt;
   ropt.node_id = node_id;

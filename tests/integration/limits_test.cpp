@@ -241,3 +241,47 @@ TEST_CASE("slow reader: a client that stops reading is closed while a fast reade
   CHECK_FALSE(sender->closed());
   expect_alive(*sender, "s-alive");
 }
+
+TEST_CASE("rate limit: malformed frames cost tokens too so a flood of them is refused then closed 1008 rate",
+          "[integration]") {
+  // 1 token per second, burst 5: the bucket cannot refill noticeably while the test runs.
+  Cluster c(config_cluster(1, "rate-malformed.toml", "[limits]\nmessages_per_second = 1\nburst = 5\n"));
+
+  SECTION("five malformed frames use up the burst: the next valid frame is rate_limited") {
+    auto a = join(c, 0, "alice");
+    for (int i = 0; i < 5; ++i) a->send_text("not json " + std::to_string(i));
+    for (int i = 0; i < 5; ++i) expect_error(*a, "bad_json", std::nullopt);
+    a->send_json({{"type", "ping"}, {"id", "p1"}});
+    expect_error(*a, "rate_limited", std::string("p1"));
+    // an over-the-limit frame that is also malformed is answered rate_limited (with its id when it
+    // has one) and is not processed
+    a->send_json({{"type", "nope"}, {"id", "u1"}});
+    expect_error(*a, "rate_limited", std::string("u1"));
+    CHECK_FALSE(a->closed());
+  }
+
+  SECTION("a client that keeps sending malformed frames is closed while others carry on") {
+    auto a = join(c, 0, "alice");
+    auto b = join(c, 0, "bob");
+    constexpr int kFrames = 40;  // 5 answered bad_json, then more than 5 refusals in a row
+    for (int i = 0; i < kFrames; ++i) a->send_text("{\"type\":");
+    auto close = a->expect_close();
+    REQUIRE(close.has_value());
+    INFO("close " << close->code << " '" << close->reason << "'");
+    CHECK(close->code == 1008);
+    CHECK(close->reason == "rate");
+    int bad_json = 0, limited = 0;
+    while (auto f = a->next(0ms)) {
+      INFO("frame: " << dump(*f));
+      const auto code = str(*f, "code");
+      CHECK((code == "bad_json" || code == "rate_limited"));
+      CHECK((code != "bad_json" || limited == 0));  // every bad_json comes before the first refusal
+      if (code == "bad_json") ++bad_json;
+      if (code == "rate_limited") ++limited;
+    }
+    INFO("bad_json " << bad_json << ", rate_limited " << limited);
+    CHECK(bad_json <= 5);
+    CHECK(poll_until([&] { return health(c.ws_port(0)).sessions == 1; }, 3000ms));
+    expect_alive(*b, "b-alive");
+  }
+}
