@@ -15,6 +15,7 @@
 #include "client_protocol.h"
 #include "jwt.h"
 #include "logging.h"
+#include "net/static_files.h"
 #include "net/ws_session.h"
 
 namespace wsg {
@@ -125,6 +126,7 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
     return send(plain(!draining && ready ? http::status::ok : http::status::service_unavailable, std::move(body),
                       "application/json"));
   }
+  if (ctx_->static_files) return send(ctx_->static_files->serve(req, path));
   return send(plain(http::status::not_found, "not found\n"));
 }
 
