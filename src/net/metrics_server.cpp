@@ -36,6 +36,7 @@ struct MetricsServer::Impl {
   tcp::acceptor acceptor{ioc};
   std::thread thread;
   bool stopped = false;
+  uint16_t port = 0;  // the bound port (read before the thread starts: no race on the acceptor)
 
   void do_accept();
 };
@@ -152,6 +153,7 @@ MetricsServer::MetricsServer(const std::string& listen, Handler handler) : impl_
     if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor.bind(entry.endpoint(), ec);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec) impl_->port = acceptor.local_endpoint(ec).port();
     if (!ec) return;
     last_error = ec.message();
   }
@@ -177,9 +179,6 @@ void MetricsServer::stop() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-uint16_t MetricsServer::port() const {
-  beast::error_code ec;
-  return impl_->acceptor.local_endpoint(ec).port();
-}
+uint16_t MetricsServer::port() const { return impl_->port; }
 
 }  // namespace wsg

@@ -12,7 +12,9 @@ namespace {
 void add_shared_counters(const SessionContext& ctx, NodeSample& s) {
   s.connections = ctx.connections.load(std::memory_order_relaxed);
   s.sessions_opened = ctx.sessions_opened.load(std::memory_order_relaxed);
-  for (std::size_t i = 0; i < kCloseReasonCount; ++i) s.sessions_closed[i] = ctx.sessions_closed[i].load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < kCloseReasonCount; ++i) {
+    s.sessions_closed[i] = ctx.sessions_closed[i].load(std::memory_order_relaxed);
+  }
   for (std::size_t i = 0; i < kErrorCodeCount; ++i) s.errors[i] += ctx.errors[i].load(std::memory_order_relaxed);
   if (ctx.link_stats) {
     s.zmq_queue_drops = ctx.link_stats->queue_drops.load(std::memory_order_relaxed);

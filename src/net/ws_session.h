@@ -56,8 +56,12 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   // Sends an error frame and counts it (wsg_errors_total).
   void send_error(proto::ErrorCode code, std::string_view message, const std::optional<std::string>& ref);
   // queued_bytes_ changes only on this strand: a plain load and store, published for metrics.
-  void add_queued(std::size_t n) { queued_bytes_.store(queued_bytes_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  void sub_queued(std::size_t n) { queued_bytes_.store(queued_bytes_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  void add_queued(std::size_t n) {
+    queued_bytes_.store(queued_bytes_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub_queued(std::size_t n) {
+    queued_bytes_.store(queued_bytes_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
   void start_close();
   // (Re)arms close_timer_: when it fires, the TCP socket is closed under whatever is pending.
   void arm_close_deadline(std::chrono::milliseconds after);

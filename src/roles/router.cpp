@@ -807,9 +807,7 @@ void Router::do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFram
   presence_.emplace(seq, std::move(p));
 }
 
-}  // namespace wsg
-
-namespace wsg {
+// ---------------------------------------------------------------- metrics
 
 void Router::sample(std::function<void(NodeSample)> done) {
   asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {

@@ -1,7 +1,8 @@
 // Router: the node's routing state machine, on its own strand. It owns the local session
 // registry (user -> sessions on this node), the route cache, the peers' addresses, pending
 // lookups, in-flight deliveries and the node's registration at the master. Sessions and the
-// ZeroMQ thread only post to it; nothing here locks or blocks.
+// ZeroMQ thread only post to it; nothing here blocks (the only lock is the latency histograms'
+// mutex, uncontended except while /metrics renders them).
 #pragma once
 
 #include <array>

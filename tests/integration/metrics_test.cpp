@@ -2,6 +2,7 @@
 // traffic sent, the master's metrics.listen serves /metrics and /healthz, and logs in JSON are one
 // object per line with nothing per message at info level.
 #include "cluster_ops.h"
+#include "tls_client.h"
 
 #include <map>
 
@@ -166,6 +167,27 @@ TEST_CASE("node metrics: sessions opened and closed by reason", "[integration][m
   CHECK(delta(after, before, "wsg_errors_total{code=\"binary_unsupported\"}") == 1);
   CHECK(get(after, "wsg_connections") == 0);
   CHECK(get(after, "wsg_users") == 0);
+}
+
+TEST_CASE("node metrics: a TLS node serves /metrics over https", "[integration][metrics]") {
+  const auto files = tls::make_self_signed(test_dir(), "metrics-node");
+  const tls::ClientOptions opt{files.cert};
+  Cluster c(1);
+  const auto config = ops::write_file("tls-metrics.toml", "[tls]\ncert = \"" + files.cert.string() + "\"\nkey = \"" +
+                                                              files.key.string() + "\"\n");
+  auto n = ops::start_node(c, "tls-metrics", {"--config", config.string()});
+  HttpResponse r;
+  const bool answered = poll_until([&] {
+    if (!n.process->running()) return true;
+    r = tls::https_get(n.ws_port, "/metrics", opt, 1000ms);
+    return r.status == 200;
+  }, kStartTimeout);
+  INFO("https /metrics: " << r.status << " " << r.error);
+  REQUIRE(n.process->running());
+  REQUIRE(answered);
+  CHECK(r.headers["content-type"].rfind("text/plain; version=0.0.4", 0) == 0);
+  CHECK(r.body.find("\nwsg_sessions 0\n") != std::string::npos);
+  CHECK(r.body.find("# TYPE wsg_delivery_latency_seconds histogram\n") != std::string::npos);
 }
 
 TEST_CASE("master metrics.listen serves /metrics and /healthz", "[integration][metrics]") {
