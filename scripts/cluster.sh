@@ -6,7 +6,8 @@
 #   scripts/cluster.sh logs [NAME] [LINES]
 #                               follow the logs (all of them, or master / node-1 / ...), Ctrl-C stops
 # Nodes 1 and 2 use examples/config/node-1.toml and node-2.toml (ports 8081, 8082); node K > 2
-# listens on 127.0.0.1:(8080+K) with events on tcp://127.0.0.1:(6000+K). State and logs: .cluster/
+# listens on 127.0.0.1:(8080+K) with events on tcp://127.0.0.1:(6000+K). Every node serves the demo
+# chat page (examples/web) at http://127.0.0.1:PORT/. State and logs: .cluster/
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 state="$here/.cluster"
@@ -15,7 +16,9 @@ master_addr="tcp://127.0.0.1:5555"
 
 start() {  # name, args...
   local name="$1"; shift
-  nohup "$wsg" "$@" >"$state/$name.log" 2>&1 &
+  # From the repository root, wherever this script is run from: relative paths in the configs
+  # (http.static_dir = "examples/web") are relative to the working directory.
+  (cd "$here" && exec nohup "$wsg" "$@" >"$state/$name.log" 2>&1) &
   echo $! >"$state/$name.pid"
 }
 
@@ -41,7 +44,7 @@ up() {
       ports+=("$((8080 + k))")
     else
       start "node-$k" node --id "node-$k" --listen "127.0.0.1:$((8080 + k))" --master "$master_addr" \
-        --events-bind "tcp://127.0.0.1:$((6000 + k))"
+        --events-bind "tcp://127.0.0.1:$((6000 + k))" --static-dir examples/web
       ports+=("$((8080 + k))")
     fi
   done
@@ -50,6 +53,12 @@ up() {
   echo
   echo "wsg cluster is up: master $master_addr, ${#ports[@]} nodes."
   local users=(alice bob carol dave erin frank grace heidi) i=0
+  for p in "${ports[@]}"; do
+    echo "  demo:    http://127.0.0.1:$p/   (the chat page, served by node-$((i + 1)))"
+    i=$((i + 1))
+  done
+  echo "           open two of them, connect as two users, and write to each other (docs/demo.md)"
+  i=0
   for p in "${ports[@]}"; do
     echo "  connect: ws://127.0.0.1:$p/ws?user=${users[$((i % 8))]}   (health: http://127.0.0.1:$p/healthz)"
     i=$((i + 1))

@@ -10,7 +10,14 @@ PACKAGES=(
   catch2 prometheus-cpp-dev libjwt-dev libssl-dev
   python3 python3-websockets curl
   clang-14 libclang-rt-14-dev
+  chromium
 )
+# The browser test (tests/browser) also needs Node.js >= 20 and npm. The machines come with them
+# (not from Debian); only where node is missing altogether are Debian's taken (Debian 12's Node.js
+# is 18: too old for playwright-core, whose start-up then says so).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -16,6 +16,7 @@
 #include "jwt.h"
 #include "logging.h"
 #include "net/node_metrics.h"
+#include "net/static_files.h"
 #include "net/ws_session.h"
 
 namespace wsg {
@@ -131,6 +132,7 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
       self->send(self->plain(http::status::ok, std::move(text), kMetricsContentType));
     });
   }
+  if (ctx_->static_files) return send(ctx_->static_files->serve(req, path));
   return send(plain(http::status::not_found, "not found\n"));
 }
 

@@ -19,6 +19,7 @@ class context;
 
 namespace wsg {
 
+class StaticFiles;
 struct ZmqLinkStats;
 
 struct SessionContext {
@@ -33,6 +34,8 @@ struct SessionContext {
   // Set when the node serves TLS (tls.cert / tls.key): every connection on the port is TLS. Shared
   // so that it outlives every session's SSL object.
   std::shared_ptr<boost::asio::ssl::context> tls;
+  // Set when http.static_dir is: the files served for paths other than /ws and /healthz.
+  std::shared_ptr<const StaticFiles> static_files;
 
   std::atomic<int64_t> connections{0};     // open WebSocket sessions (counted at upgrade)
   std::atomic<uint64_t> session_counter{0};

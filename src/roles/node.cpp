@@ -1,6 +1,7 @@
 #include "roles/node.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <optional>
@@ -16,6 +17,7 @@
 #include "metrics.h"
 #include "net/listener.h"
 #include "net/session_context.h"
+#include "net/static_files.h"
 #include "net/tls.h"
 #include "net/zmq_links.h"
 #include "roles/router.h"
@@ -101,8 +103,19 @@ int run_node(const Config& config) {
                 config.tls.cert, summary);
     }
   }
+  // Static files (http.static_dir): the directory must exist now; a relative path is relative to
+  // the working directory.
+  std::shared_ptr<const StaticFiles> static_files;
   if (!config.http.static_dir.empty()) {
-    log->warn("http.static_dir is set but static files are not served in wsg " WSG_VERSION);
+    try {
+      static_files = std::make_shared<const StaticFiles>(config.http.static_dir);
+    } catch (const std::exception& e) {
+      std::error_code ec;
+      throw ConfigError("key 'http.static_dir': " + std::string(e.what()) +
+                        " (a relative path is relative to the working directory, " +
+                        std::filesystem::current_path(ec).string() + ")");
+    }
+    log->info("serving static files from {}", static_files->root().string());
   }
   std::string jwt_secret;
   if (config.auth.mode == "jwt") {
@@ -162,6 +175,7 @@ int run_node(const Config& config) {
   // Listen first so the advertised WebSocket URL carries the real port (node.listen may use port 0).
   auto ctx = std::make_shared<SessionContext>();
   ctx->tls = tls;  // before the listener accepts anything
+  ctx->static_files = static_files;
   std::shared_ptr<Listener> listener;
   try {
     listener = std::make_shared<Listener>(ioc, endpoint, ctx);

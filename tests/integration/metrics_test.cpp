@@ -190,6 +190,23 @@ TEST_CASE("node metrics: a TLS node serves /metrics over https", "[integration][
   CHECK(r.body.find("# TYPE wsg_delivery_latency_seconds histogram\n") != std::string::npos);
 }
 
+TEST_CASE("node metrics: /metrics is served before static files", "[integration][metrics]") {
+  const auto dir = test_dir() / "site";
+  std::filesystem::create_directories(dir);
+  ops::write_file("site/metrics", "a static file called metrics\n");
+  ops::write_file("site/index.html", "<!doctype html><title>x</title>\n");
+  ClusterOptions o;
+  o.nodes = 1;
+  o.node_specs = {NodeSpec{"", {"--static-dir", dir.string()}}};
+  Cluster c(o);
+  auto r = http_get(c.ws_port(0), "/metrics");
+  INFO("GET /metrics: " << r.status << " " << r.error);
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find("# TYPE wsg_sessions gauge\n") != std::string::npos);
+  CHECK(r.body.find("a static file") == std::string::npos);
+  CHECK(http_get(c.ws_port(0), "/").status == 200);  // static files still served
+}
+
 TEST_CASE("master metrics.listen serves /metrics and /healthz", "[integration][metrics]") {
   const uint16_t mport = free_port();
   ClusterOptions o;

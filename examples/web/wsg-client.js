@@ -1,0 +1,369 @@
+// wsg-client.js: a small browser client for wsg's client protocol (v1, docs/protocol.md).
+// An ES module with no dependencies:  import { WsgClient } from "./wsg-client.js";
+//
+//   const client = new WsgClient({ url: "ws://127.0.0.1:8081/ws?user=alice" });
+//   client.on("message", (m) => console.log(m.from, m.body));
+//   client.on("state", (s) => console.log(s.state));
+//   await client.connect();                       // resolves with the first welcome frame
+//   const ack = await client.send("bob", { text: "hi" });
+//   console.log(ack.status);                      // "delivered" | "offline" | "failed"
+//   const online = await client.presence(["bob", "carol"]);   // { bob: true, carol: false }
+//   client.close();
+//
+// new WsgClient(options)
+//   url               string, array of strings (tried in turn, one per attempt), or a function
+//                     (attempt) => string. Required. The identity is in it: ?user=ID or ?token=JWT.
+//   reconnect         true (default): reconnect after any close that close() did not ask for
+//                     (1001 "drain", network loss, a refused handshake, ...).
+//   backoff           { initialMs: 500, maxMs: 30000, factor: 2, jitter: 0.5 }: the n-th retry
+//                     (n = 0, 1, ...) waits min(maxMs, initialMs * factor^n), less a random part of
+//                     up to `jitter` of it, so clients dropped together do not come back together.
+//                     The count restarts at each welcome.
+//   maxAttempts       retries before giving up (state "closed"); Infinity (default).
+//   ackTimeoutMs      10000: a send without an ack (or error) by then resolves as failed, "timeout".
+//                     Keep it above the cluster's delivery timeout (2000 ms by default).
+//   requestTimeoutMs  10000: presence() and ping() reject after this.
+//   pingIntervalMs    0 (off): when > 0, an application ping is sent this often while connected;
+//                     no pong within pongTimeoutMs (default: the interval) closes the socket
+//                     (code 4000), which then reconnects. Detects half-dead connections.
+//   WebSocket         the WebSocket class (default: globalThis.WebSocket).
+//
+// Methods
+//   connect()          starts (or restarts) connecting; returns a Promise of the next welcome frame
+//                      (rejected if close() is called or maxAttempts runs out first).
+//   close()            closes with 1000, stops reconnecting; pending sends resolve as failed.
+//   send(to, body, { timeoutMs })
+//                      Promise of the ack: { type: "ack", ref, id, status } from the server, or a
+//                      local one { type: "ack", ref, status: "failed", reason } where reason is
+//                      "not_connected" (nothing sent), "timeout", "disconnected" (the connection
+//                      closed first: the message may or may not have arrived), or a server error
+//                      code ("bad_recipient", "rate_limited", ...) with the error frame as `error`.
+//                      It never rejects. The promise has the frame's client id as `.id`.
+//   presence(users)    Promise of { user: online } for up to 100 user ids.
+//   ping()             Promise of the round trip in milliseconds.
+//   on(event, fn)      subscribe; returns a function that unsubscribes. off(event, fn) also does.
+//
+// Properties: state, user, session, node (from the last welcome), attempt (retries so far).
+//
+// Events (each handler gets one argument)
+//   "state"     { state, previous, attempt, delayMs, code, reason }. state is one of
+//               "idle" (never connected), "connecting" (socket opening or waiting for the welcome),
+//               "open" (welcomed: sends go out), "reconnecting" (waiting delayMs before the next
+//               try; code and reason are those of the close), "closed" (close() or gave up).
+//   "welcome"   the welcome frame { user, session, node }.
+//   "message"   a message frame { id, from, to, body, ts }.
+//   "ack"       every ack frame (also delivered through send()'s promise).
+//   "presence"  every presence answer { ref, users }.
+//   "error"     every error frame { code, message, ref? }.
+//   "close"     { code, reason, wasClean } for every socket that closes.
+
+const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30000, factor: 2, jitter: 0.5 };
+const MAX_PRESENCE_NAMES = 100;
+
+export class WsgClient {
+  constructor(options = {}) {
+    if (!options.url) throw new TypeError("WsgClient: options.url is required");
+    this._url = options.url;
+    this._reconnect = options.reconnect !== false;
+    this._backoff = { ...DEFAULT_BACKOFF, ...(options.backoff || {}) };
+    this._maxAttempts = options.maxAttempts ?? Infinity;
+    this._ackTimeoutMs = options.ackTimeoutMs ?? 10000;
+    this._requestTimeoutMs = options.requestTimeoutMs ?? 10000;
+    this._pingIntervalMs = options.pingIntervalMs ?? 0;
+    this._pongTimeoutMs = options.pongTimeoutMs ?? this._pingIntervalMs;
+    this._WebSocket = options.WebSocket || globalThis.WebSocket;
+
+    this.state = "idle";
+    this.user = null;
+    this.session = null;
+    this.node = null;
+    this.attempt = 0;
+
+    this._ws = null;
+    this._handlers = new Map();
+    this._pending = new Map();  // client id -> { kind, resolve, reject, timer, sent }
+    this._welcomeWaiters = [];
+    this._retryTimer = null;
+    this._pingTimer = null;
+    this._stopped = false;
+    this._counter = 0;
+    this._prefix = Math.random().toString(36).slice(2, 8);
+  }
+
+  on(event, fn) {
+    if (!this._handlers.has(event)) this._handlers.set(event, new Set());
+    this._handlers.get(event).add(fn);
+    return () => this.off(event, fn);
+  }
+
+  off(event, fn) {
+    const set = this._handlers.get(event);
+    if (set) set.delete(fn);
+  }
+
+  connect() {
+    this._stopped = false;
+    const welcomed = new Promise((resolve, reject) => this._welcomeWaiters.push({ resolve, reject }));
+    if (this.state === "open") {
+      this._settleWelcome({ type: "welcome", user: this.user, session: this.session, node: this.node });
+    } else if (this.state !== "connecting") {
+      clearTimeout(this._retryTimer);
+      this._retryTimer = null;
+      this.attempt = 0;
+      this._open();
+    }
+    return welcomed;
+  }
+
+  close() {
+    this._stopped = true;
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+    this._stopPing();
+    const ws = this._ws;
+    this._ws = null;
+    if (ws) {
+      this._detach(ws);
+      try {
+        ws.close(1000, "bye");
+      } catch (_) { /* already closing */ }
+    }
+    this._failPending("disconnected");
+    this._rejectWelcome(new Error("closed"));
+    this._setState("closed", {});
+  }
+
+  send(to, body, { timeoutMs } = {}) {
+    const id = this._nextId("c");
+    const promise = new Promise((resolve) => {
+      const local = (reason, extra = {}) => ({ type: "ack", ref: id, status: "failed", reason, ...extra });
+      if (this.state !== "open" || !this._ws) {
+        resolve(local("not_connected"));
+        return;
+      }
+      const entry = { kind: "send", resolve, local };
+      entry.timer = setTimeout(() => {
+        this._pending.delete(id);
+        resolve(local("timeout"));
+      }, timeoutMs ?? this._ackTimeoutMs);
+      this._pending.set(id, entry);
+      this._ws.send(JSON.stringify({ type: "send", to, body, id }));
+    });
+    promise.id = id;
+    return promise;
+  }
+
+  presence(users) {
+    const names = Array.from(new Set(users));
+    if (names.length > MAX_PRESENCE_NAMES) {
+      return Promise.reject(new RangeError(`presence: at most ${MAX_PRESENCE_NAMES} names`));
+    }
+    return this._request("q", { type: "presence", users: names }).then((frame) => frame.users);
+  }
+
+  ping() {
+    const start = Date.now();
+    return this._request("p", { type: "ping" }).then(() => Date.now() - start);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  _nextId(kind) {
+    this._counter += 1;
+    return `${kind}${this._counter}-${this._prefix}`;
+  }
+
+  _request(kind, frame) {
+    return new Promise((resolve, reject) => {
+      if (this.state !== "open" || !this._ws) {
+        reject(new Error("not connected"));
+        return;
+      }
+      const id = this._nextId(kind);
+      const entry = { kind: "request", resolve, reject };
+      entry.timer = setTimeout(() => {
+        this._pending.delete(id);
+        reject(new Error(`${frame.type}: no answer within ${this._requestTimeoutMs} ms`));
+      }, this._requestTimeoutMs);
+      this._pending.set(id, entry);
+      this._ws.send(JSON.stringify({ ...frame, id }));
+    });
+  }
+
+  _urlFor(attempt) {
+    if (typeof this._url === "function") return this._url(attempt);
+    if (Array.isArray(this._url)) return this._url[attempt % this._url.length];
+    return this._url;
+  }
+
+  _open() {
+    this._setState("connecting", {});
+    let ws;
+    try {
+      ws = new this._WebSocket(this._urlFor(this.attempt));
+    } catch (e) {
+      // a malformed URL: retrying cannot help
+      this._stopped = true;
+      this._emit("error", { type: "error", code: "bad_url", message: String(e && e.message ? e.message : e) });
+      this._rejectWelcome(e);
+      this._setState("closed", {});
+      return;
+    }
+    this._ws = ws;
+    ws.onmessage = (ev) => this._onFrame(ev.data);
+    ws.onclose = (ev) => this._onClose(ws, ev.code, ev.reason, ev.wasClean);
+    ws.onerror = () => { /* a close event always follows */ };
+  }
+
+  _detach(ws) {
+    ws.onmessage = null;
+    ws.onclose = null;
+    ws.onerror = null;
+  }
+
+  _onFrame(data) {
+    let f;
+    try {
+      f = JSON.parse(data);
+    } catch (_) {
+      return;  // not ours to judge: the server only sends JSON objects
+    }
+    if (!f || typeof f !== "object") return;
+    switch (f.type) {
+      case "welcome":
+        this.user = f.user;
+        this.session = f.session;
+        this.node = f.node;
+        this.attempt = 0;
+        this._setState("open", {});
+        this._startPing();
+        this._emit("welcome", f);
+        this._settleWelcome(f);
+        break;
+      case "message":
+        this._emit("message", f);
+        break;
+      case "ack": {
+        const p = this._take(f.ref, "send");
+        this._emit("ack", f);
+        if (p) p.resolve(f);
+        break;
+      }
+      case "presence": {
+        const p = this._take(f.ref, "request");
+        this._emit("presence", f);
+        if (p) p.resolve(f);
+        break;
+      }
+      case "pong": {
+        const p = this._take(f.ref, "request");
+        if (p) p.resolve(f);
+        break;
+      }
+      case "error": {
+        const p = f.ref !== undefined ? this._take(f.ref) : null;
+        this._emit("error", f);
+        if (p && p.kind === "send") p.resolve(p.local(f.code, { error: f }));
+        else if (p) p.reject(Object.assign(new Error(`${f.code}: ${f.message}`), { frame: f }));
+        break;
+      }
+      default:
+        break;  // unknown frame types are ignored (forward compatibility)
+    }
+  }
+
+  _take(ref, kind) {
+    if (ref === undefined || !this._pending.has(ref)) return null;
+    const p = this._pending.get(ref);
+    if (kind && p.kind !== kind) return null;
+    this._pending.delete(ref);
+    clearTimeout(p.timer);
+    return p;
+  }
+
+  _onClose(ws, code, reason, wasClean) {
+    if (ws !== this._ws) return;
+    this._detach(ws);
+    this._ws = null;
+    this._stopPing();
+    this._failPending("disconnected");
+    this._emit("close", { code, reason, wasClean });
+    if (this._stopped || !this._reconnect || this.attempt >= this._maxAttempts) {
+      this._stopped = true;
+      this._rejectWelcome(new Error(`connection closed (${code}${reason ? " " + reason : ""})`));
+      this._setState("closed", { code, reason });
+      return;
+    }
+    const delayMs = this._delay(this.attempt);
+    this.attempt += 1;
+    this._setState("reconnecting", { code, reason, delayMs });
+    this._retryTimer = setTimeout(() => {
+      this._retryTimer = null;
+      if (!this._stopped) this._open();
+    }, delayMs);
+  }
+
+  _delay(n) {
+    const { initialMs, maxMs, factor, jitter } = this._backoff;
+    const base = Math.min(maxMs, initialMs * Math.pow(factor, n));
+    return Math.round(base * (1 - jitter * Math.random()));
+  }
+
+  _failPending(reason) {
+    const pending = Array.from(this._pending.values());
+    this._pending.clear();
+    for (const p of pending) {
+      clearTimeout(p.timer);
+      if (p.kind === "send") p.resolve(p.local(reason));
+      else p.reject(new Error(reason));
+    }
+  }
+
+  _startPing() {
+    this._stopPing();
+    if (!(this._pingIntervalMs > 0)) return;
+    this._pingTimer = setInterval(() => {
+      const ws = this._ws;
+      const timer = setTimeout(() => {
+        if (ws === this._ws && ws) ws.close(4000, "ping timeout");
+      }, this._pongTimeoutMs);
+      // Only a pong cancels the close: a ping that fails (its own timeout) leaves the timer on.
+      this.ping().then(() => clearTimeout(timer), () => {});
+    }, this._pingIntervalMs);
+  }
+
+  _stopPing() {
+    clearInterval(this._pingTimer);
+    this._pingTimer = null;
+  }
+
+  _settleWelcome(frame) {
+    const waiters = this._welcomeWaiters;
+    this._welcomeWaiters = [];
+    for (const w of waiters) w.resolve(frame);
+  }
+
+  _rejectWelcome(err) {
+    const waiters = this._welcomeWaiters;
+    this._welcomeWaiters = [];
+    for (const w of waiters) w.reject(err);
+  }
+
+  _setState(state, extra) {
+    const previous = this.state;
+    this.state = state;
+    this._emit("state", { state, previous, attempt: this.attempt, ...extra });
+  }
+
+  _emit(event, arg) {
+    const set = this._handlers.get(event);
+    if (!set) return;
+    for (const fn of Array.from(set)) {
+      try {
+        fn(arg);
+      } catch (e) {
+        console.error(`WsgClient: a "${event}" handler threw`, e);
+      }
+    }
+  }
+}

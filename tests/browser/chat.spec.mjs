@@ -1,0 +1,417 @@
+// Browser end-to-end test of the demo chat page (examples/web, docs/demo.md).
+//
+// Starts a master and two nodes serving examples/web (http.static_dir) on free loopback ports,
+// opens Debian's Chromium (/usr/bin/chromium, driven by playwright-core; no browser is ever
+// downloaded) with alice's page on node-1 and bob's on node-2, and through the UI only: both
+// connect, see each other online (presence), alice writes to bob (bob sees it, alice sees
+// "delivered"), bob answers; then node-2 is stopped (SIGTERM: 1001 "drain") and started again,
+// bob's page reconnects by itself and gets the next message. Screenshots of both pages are saved.
+//
+//   node tests/browser/chat.spec.mjs --wsg build/wsg [--artifacts DIR] [--chromium PATH]
+//                                    [--web DIR] [--timeout-s N]
+// or tests/browser/run.sh with the same arguments (installs the npm dependencies first).
+// Artefacts (screenshots, the wsg logs): --artifacts, else $WSG_ARTIFACTS, else a new directory
+// under the system's temporary directory. Exit 0 when every check passed.
+//
+// Hermetic: free ports, each wait bounded, one watchdog for the whole run, and every process it
+// started (wsg, Chromium) ended before it exits.
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "..", "..");
+
+// ---- arguments ----------------------------------------------------------------------------------
+
+function parseArgs(argv) {
+  const out = {
+    wsg: process.env.WSG_BINARY || path.join(repo, "build", "wsg"),
+    artifacts: process.env.WSG_ARTIFACTS || "",
+    chromium: process.env.WSG_CHROMIUM || "/usr/bin/chromium",
+    web: path.join(repo, "examples", "web"),
+    timeoutS: 150,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === "--wsg") out.wsg = value();
+    else if (a === "--artifacts") out.artifacts = value();
+    else if (a === "--chromium") out.chromium = value();
+    else if (a === "--web") out.web = value();
+    else if (a === "--timeout-s") out.timeoutS = Number(value());
+    else throw new Error(`unknown argument ${a}`);
+  }
+  out.wsg = path.resolve(out.wsg);
+  out.web = path.resolve(out.web);
+  if (!out.artifacts) out.artifacts = fs.mkdtempSync(path.join(os.tmpdir(), "wsg-browser-"));
+  out.artifacts = path.resolve(out.artifacts);
+  return out;
+}
+
+// ---- checks and reporting ---------------------------------------------------------------------
+
+let passed = 0;
+let failed = 0;
+
+function log(msg) {
+  process.stdout.write(`[${(performance.now() / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
+}
+
+async function step(name, fn) {
+  try {
+    await fn();
+    passed += 1;
+    log(`ok   ${name}`);
+  } catch (e) {
+    failed += 1;
+    log(`FAIL ${name}: ${e && e.message ? e.message.split("\n")[0] : e}`);
+    throw e;
+  }
+}
+
+// ---- processes --------------------------------------------------------------------------------
+
+const children = new Set();
+
+function freePort(taken) {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => (taken.has(port) ? resolve(freePort(taken)) : (taken.add(port), resolve(port))));
+    });
+  });
+}
+
+class Proc {
+  constructor(name, bin, args, logFile) {
+    this.name = name;
+    this.logFile = logFile;
+    const out = fs.openSync(logFile, "a");
+    this.child = spawn(bin, args, { stdio: ["ignore", out, out] });
+    fs.closeSync(out);
+    this.exitCode = null;
+    this.exited = new Promise((resolve) => {
+      this.child.on("exit", (code, signal) => {
+        this.exitCode = code ?? 128 + (os.constants.signals[signal] || 0);
+        children.delete(this);
+        resolve(this.exitCode);
+      });
+    });
+    this.child.on("error", (e) => log(`${name}: ${e.message}`));
+    children.add(this);
+  }
+
+  running() {
+    return this.exitCode === null;
+  }
+
+  // SIGTERM, then SIGKILL after `ms`; resolves with the exit code.
+  async stop(ms = 8000) {
+    if (!this.running()) return this.exitCode;
+    this.child.kill("SIGTERM");
+    const code = await Promise.race([this.exited, delay(ms).then(() => null)]);
+    if (code !== null) return code;
+    this.child.kill("SIGKILL");
+    return this.exited;
+  }
+
+  tail(lines = 30) {
+    try {
+      return fs.readFileSync(this.logFile, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    } catch (_) {
+      return "";
+    }
+  }
+}
+
+function delay(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// Polls `pred` with a short back-off until it holds or `ms` pass.
+async function pollUntil(what, pred, ms) {
+  const deadline = Date.now() + ms;
+  let wait = 10;
+  for (;;) {
+    if (await pred()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await delay(wait);
+    wait = Math.min(wait * 2, 200);
+  }
+}
+
+async function healthy(port) {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
+    return r.status === 200;
+  } catch (_) {
+    return false;
+  }
+}
+
+// ---- the cluster --------------------------------------------------------------------------------
+
+async function startCluster(opt) {
+  const taken = new Set();
+  const logs = path.join(opt.artifacts, "logs");
+  fs.mkdirSync(logs, { recursive: true });
+  const masterAddr = `tcp://127.0.0.1:${await freePort(taken)}`;
+  const master = new Proc("master", opt.wsg, ["master", "--bind", masterAddr, "--log-level", "debug"],
+                          path.join(logs, "master.log"));
+  const nodes = [];
+  for (const id of ["node-1", "node-2"]) {
+    const port = await freePort(taken);
+    const events = `tcp://127.0.0.1:${await freePort(taken)}`;
+    const args = ["node", "--id", id, "--listen", `127.0.0.1:${port}`, "--master", masterAddr,
+                  "--events-bind", events, "--static-dir", opt.web, "--log-level", "debug"];
+    nodes.push({ id, port, args, logFile: path.join(logs, `${id}.log`) });
+  }
+  for (const n of nodes) n.proc = new Proc(n.id, opt.wsg, n.args, n.logFile);
+  for (const n of nodes) await waitReady(n);
+  return { master, nodes };
+}
+
+async function waitReady(n) {
+  await pollUntil(`${n.id} /healthz 200`, async () => {
+    if (!n.proc.running()) throw new Error(`${n.id} exited with ${n.proc.exitCode}:\n${n.proc.tail()}`);
+    return healthy(n.port);
+  }, 15000);
+}
+
+// ---- the page -----------------------------------------------------------------------------------
+
+const T = 15000;  // bound of every UI wait
+
+function watchPage(page, who, problems) {
+  page.on("pageerror", (e) => problems.push(`${who}: uncaught ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy|Refused to/i.test(m.text())) {
+      problems.push(`${who}: ${m.text()}`);
+    }
+  });
+}
+
+async function openPage(browser, port, who, problems) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(T);
+  watchPage(page, who, problems);
+  const res = await page.goto(`http://127.0.0.1:${port}/`);
+  if (!res || res.status() !== 200) throw new Error(`GET / on ${port}: ${res ? res.status() : "no response"}`);
+  await page.locator("body[data-ready=true]").waitFor();
+  return page;
+}
+
+async function connectAs(page, user) {
+  await page.getByTestId("user").fill(user);
+  await page.getByTestId("connect").click();
+  await page.locator('[data-testid=state][data-state="open"]').waitFor();
+}
+
+async function addContact(page, name) {
+  await page.getByTestId("add-contact").fill(name);
+  await page.getByTestId("add-contact-button").click();
+}
+
+async function waitOnline(page, name, online) {
+  await page.locator(`[data-testid="contact-${name}"][data-online="${online}"]`).waitFor();
+}
+
+async function sendTo(page, to, text) {
+  await page.getByTestId("to").fill(to);
+  await page.getByTestId("body").fill(text);
+  await page.getByTestId("send").click();
+}
+
+// The sent message with this text shows `status` (delivered | offline | failed) next to it.
+async function waitStatus(page, text, status) {
+  await page.locator(`[data-testid=msg-out][data-status="${status}"]`).filter({ hasText: text }).waitFor();
+}
+
+async function waitIncoming(page, from, text) {
+  await page.locator(`[data-testid=msg-in][data-from="${from}"]`).filter({ hasText: text }).waitFor();
+}
+
+// ---- main ---------------------------------------------------------------------------------------
+
+async function main() {
+  const opt = parseArgs(process.argv.slice(2));
+  fs.mkdirSync(opt.artifacts, { recursive: true });
+  log(`wsg ${opt.wsg}; page ${opt.web}; chromium ${opt.chromium}; artefacts ${opt.artifacts}`);
+  for (const f of [opt.wsg, opt.chromium, path.join(opt.web, "index.html")]) {
+    if (!fs.existsSync(f)) throw new Error(`${f} does not exist`);
+  }
+
+  let cluster = null;
+  let browser = null;
+  const pages = {};
+  const problems = [];
+  try {
+    await step("master and two nodes serving examples/web are up", async () => {
+      cluster = await startCluster(opt);
+    });
+    const [n1, n2] = cluster.nodes;
+
+    await step("Chromium starts", async () => {
+      // playwright-core adds its own fresh temporary --user-data-dir (it refuses one in `args`)
+      // and removes it when the browser closes.
+      browser = await chromium.launch({
+        executablePath: opt.chromium,
+        headless: true,
+        timeout: 30000,
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      });
+    });
+
+    await step("alice's page loads from node-1 and bob's from node-2", async () => {
+      pages.alice = await openPage(browser, n1.port, "alice", problems);
+      pages.bob = await openPage(browser, n2.port, "bob", problems);
+    });
+    const { alice, bob } = pages;
+
+    await step("both connect through the page and get their welcome", async () => {
+      await connectAs(alice, "alice");
+      await connectAs(bob, "bob");
+      const a = await alice.getByTestId("state").textContent();
+      const b = await bob.getByTestId("state").textContent();
+      if (!a.includes("alice") || !a.includes("node-1")) throw new Error(`alice's state: ${a}`);
+      if (!b.includes("bob") || !b.includes("node-2")) throw new Error(`bob's state: ${b}`);
+    });
+
+    await step("presence: alice sees bob online and carol offline", async () => {
+      await addContact(alice, "bob");
+      await addContact(alice, "carol");
+      await waitOnline(alice, "bob", "true");
+      await waitOnline(alice, "carol", "false");
+    });
+
+    await step("alice writes to bob: bob sees it, alice sees delivered", async () => {
+      await sendTo(alice, "bob", "hello bob, from alice");
+      await waitIncoming(bob, "alice", "hello bob, from alice");
+      await waitStatus(alice, "hello bob, from alice", "delivered");
+    });
+
+    await step("bob sees alice online (added from the conversation) and answers her", async () => {
+      await waitOnline(bob, "alice", "true");
+      await bob.getByTestId("contact-alice").click();
+      const to = await bob.getByTestId("to").inputValue();
+      if (to !== "alice") throw new Error(`clicking alice set the recipient to "${to}"`);
+      await bob.getByTestId("body").fill("hi alice, bob here");
+      await bob.getByTestId("send").click();
+      await waitIncoming(alice, "bob", "hi alice, bob here");
+      await waitStatus(bob, "hi alice, bob here", "delivered");
+    });
+
+    await step("a message to a user with no session is acked offline", async () => {
+      await sendTo(alice, "carol", "are you there, carol?");
+      await waitStatus(alice, "are you there, carol?", "offline");
+    });
+
+    await step("node-2 drains (1001): bob's page shows it and reconnects when node-2 is back", async () => {
+      const code = await n2.proc.stop();
+      if (code !== 0) throw new Error(`node-2 exited with ${code} on SIGTERM`);
+      await bob.locator("[data-testid=sys]").filter({ hasText: "1001" }).waitFor();
+      const state = await bob.getByTestId("state").getAttribute("data-state");
+      if (state === "open") throw new Error("bob's page still says open after the drain");
+      n2.proc = new Proc(n2.id, opt.wsg, n2.args, n2.logFile);
+      await waitReady(n2);
+      await bob.locator('[data-testid=state][data-state="open"]').waitFor({ timeout: 30000 });
+    });
+
+    await step("after the reconnect alice's next message reaches bob", async () => {
+      await waitOnline(alice, "bob", "true");
+      await sendTo(alice, "bob", "welcome back, bob");
+      await waitIncoming(bob, "alice", "welcome back, bob");
+      await waitStatus(alice, "welcome back, bob", "delivered");
+    });
+
+    await step("no script error and no Content-Security-Policy refusal on either page", async () => {
+      if (problems.length) throw new Error(problems.join("; "));
+    });
+  } catch (e) {
+    if (!failed) {
+      failed += 1;
+      log(`FAIL ${e && e.stack ? e.stack : e}`);
+    }
+    if (problems.length) log(`page problems: ${problems.join("; ")}`);
+    if (cluster) {
+      for (const p of [cluster.master, ...cluster.nodes.map((n) => n.proc)]) {
+        log(`---- last lines of ${p.logFile}\n${p.tail()}`);
+      }
+    }
+  } finally {
+    for (const [who, page] of Object.entries(pages)) {
+      const file = path.join(opt.artifacts, `${who}${failed ? "-failed" : ""}.png`);
+      try {
+        await page.screenshot({ path: file, fullPage: true, timeout: 10000 });
+        log(`screenshot ${file}`);
+      } catch (e) {
+        log(`screenshot of ${who}'s page failed: ${e.message}`);
+      }
+    }
+    if (browser) await browser.close().catch(() => {});
+    if (cluster) {
+      const procs = [...cluster.nodes.map((n) => n.proc), cluster.master];
+      const codes = await Promise.all(procs.map((p) => p.stop()));
+      procs.forEach((p, i) => {
+        if (codes[i] !== 0) {
+          failed += 1;
+          log(`FAIL ${p.name} exited with ${codes[i]} on SIGTERM`);
+        }
+      });
+    }
+  }
+  log(`artefacts in ${opt.artifacts}`);
+  process.stdout.write(`browser: ${passed} passed, ${failed} failed\n`);
+  return failed === 0 ? 0 : 1;
+}
+
+// Whatever happens, no child outlives this process.
+function killChildren() {
+  for (const p of children) {
+    try {
+      p.child.kill("SIGKILL");
+    } catch (_) { /* gone */ }
+  }
+}
+process.on("exit", killChildren);
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    killChildren();
+    process.exit(130);
+  });
+}
+
+const timeoutS = (() => {
+  const i = process.argv.indexOf("--timeout-s");
+  return i > 0 ? Number(process.argv[i + 1]) : 150;
+})();
+const watchdog = setTimeout(() => {
+  process.stdout.write(`browser: the whole run took over ${timeoutS} s: stopped\n`);
+  killChildren();
+  process.exit(1);
+}, timeoutS * 1000);
+
+main().then(
+  (code) => {
+    clearTimeout(watchdog);
+    process.exitCode = code;
+  },
+  (e) => {
+    clearTimeout(watchdog);
+    process.stdout.write(`browser: ${e && e.stack ? e.stack : e}\n`);
+    process.exitCode = 1;
+  });
