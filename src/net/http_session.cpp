@@ -15,6 +15,7 @@
 #include "client_protocol.h"
 #include "jwt.h"
 #include "logging.h"
+#include "net/node_metrics.h"
 #include "net/static_files.h"
 #include "net/ws_session.h"
 
@@ -125,6 +126,11 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
                        std::to_string(ctx_->router->session_count()) + "}\n";
     return send(plain(!draining && ready ? http::status::ok : http::status::service_unavailable, std::move(body),
                       "application/json"));
+  }
+  if (path == "/metrics") {
+    return scrape_node_metrics(ctx_, stream_.get_executor(), [self = this->shared_from_this()](std::string text) {
+      self->send(self->plain(http::status::ok, std::move(text), kMetricsContentType));
+    });
   }
   if (ctx_->static_files) return send(ctx_->static_files->serve(req, path));
   return send(plain(http::status::not_found, "not found\n"));

@@ -1,7 +1,8 @@
 // SessionContext: what every HTTP/WebSocket session of a node shares. Immutable settings plus
-// a few atomics; no locks.
+// a few atomics (counters for /metrics among them: relaxed, written by the session strands); no locks.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "config.h"
+#include "metrics.h"
 #include "roles/router.h"
 
 namespace boost::asio::ssl {
@@ -18,6 +20,7 @@ class context;
 namespace wsg {
 
 class StaticFiles;
+struct ZmqLinkStats;
 
 struct SessionContext {
   std::string node_id;
@@ -37,8 +40,17 @@ struct SessionContext {
   std::atomic<int64_t> connections{0};     // open WebSocket sessions (counted at upgrade)
   std::atomic<uint64_t> session_counter{0};
   std::atomic<bool> draining{false};
-  std::atomic<uint64_t> closed_slow{0};
-  std::atomic<uint64_t> closed_rate{0};
+
+  // /metrics. `link_stats` (the ZeroMQ thread's drop counters) outlives every session.
+  std::shared_ptr<NodeMetrics> metrics;
+  const ZmqLinkStats* link_stats = nullptr;
+  std::atomic<uint64_t> sessions_opened{0};
+  std::array<std::atomic<uint64_t>, kCloseReasonCount> sessions_closed{};  // by CloseReason
+  std::array<std::atomic<uint64_t>, kErrorCodeCount> errors{};             // by proto::ErrorCode
+
+  void count_error(proto::ErrorCode code) {
+    errors[static_cast<std::size_t>(code)].fetch_add(1, std::memory_order_relaxed);
+  }
 
   std::string next_session_id() {
     // Unique in the cluster: node ids are unique among live nodes and the incarnation is

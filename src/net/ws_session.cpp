@@ -36,10 +36,22 @@ WsSession<Stream>::WsSession(Stream&& stream, std::shared_ptr<SessionContext> ct
 template <class Stream>
 WsSession<Stream>::~WsSession() {
   ctx_->connections.fetch_sub(1, std::memory_order_relaxed);
+  if (opened_) {
+    const auto why = static_cast<std::size_t>(close_cause_.value_or(CloseReason::error));
+    ctx_->sessions_closed[why].fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 template <class Stream>
 void WsSession<Stream>::fail(beast::error_code ec, const char* what) {
+  if (!close_cause_) {
+    if (ec == websocket::error::closed) close_cause_ = CloseReason::client;
+    else if (ec == websocket::error::message_too_big) close_cause_ = CloseReason::too_large;
+    else if (ec == beast::error::timeout) close_cause_ = CloseReason::timeout;
+    else if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated)
+      close_cause_ = CloseReason::lost;
+    else close_cause_ = CloseReason::error;
+  }
   if (ec != websocket::error::closed && ec != asio::error::operation_aborted && ec != asio::error::eof &&
       ec != beast::error::timeout && ec != asio::error::connection_reset &&
       ec != asio::ssl::error::stream_truncated) {
@@ -93,6 +105,8 @@ void WsSession<Stream>::run(http::request<http::string_body> req) {
 template <class Stream>
 void WsSession<Stream>::on_accept(beast::error_code ec) {
   if (ec) return fail(ec, "accept");
+  opened_ = true;
+  ctx_->sessions_opened.fetch_add(1, std::memory_order_relaxed);
   registered_ = true;
   auto self = this->shared_from_this();
   ctx_->router->add_session(self, [self] {
@@ -107,7 +121,7 @@ void WsSession<Stream>::on_registered() {
   // goes before them (no write has started yet: nothing is written before the welcome).
   welcomed_ = true;
   auto welcome = std::make_shared<const std::string>(proto::encode_welcome(user_, session_id_, ctx_->node_id));
-  queued_bytes_ += welcome->size();
+  add_queued(welcome->size());
   queue_.push_front(std::move(welcome));
   do_write();
   do_read();
@@ -124,9 +138,8 @@ void WsSession<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (closing_) return;
   if (ws_.got_binary()) {
     buffer_.consume(buffer_.size());
-    send_frame(std::make_shared<const std::string>(proto::encode_error(
-        proto::ErrorCode::binary_unsupported, "binary frames are not supported", std::nullopt)));
-    return do_close(websocket::close_code::unknown_data, "binary");
+    send_error(proto::ErrorCode::binary_unsupported, "binary frames are not supported", std::nullopt);
+    return do_close(websocket::close_code::unknown_data, "binary", CloseReason::binary);
   }
   auto data = buffer_.cdata();
   handle_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
@@ -163,14 +176,12 @@ void WsSession<Stream>::handle_frame(std::string_view text) {
     }, decoded);
     // A client far over its limit (more refused frames in a row than its burst) is closed.
     if (++refused_for_rate_ > static_cast<uint64_t>(std::max<int64_t>(ctx_->limits.burst, 1))) {
-      ctx_->closed_rate.fetch_add(1, std::memory_order_relaxed);
-      return do_close(websocket::close_code::policy_error, "rate");
+      return do_close(websocket::close_code::policy_error, "rate", CloseReason::rate);
     }
-    return send_frame(std::make_shared<const std::string>(
-        proto::encode_error(proto::ErrorCode::rate_limited, "rate limit exceeded", *ref)));
+    return send_error(proto::ErrorCode::rate_limited, "rate limit exceeded", *ref);
   }
   if (auto* err = std::get_if<proto::DecodeError>(&decoded)) {
-    return send_frame(std::make_shared<const std::string>(proto::encode_error(err->code, err->message, err->ref)));
+    return send_error(err->code, err->message, err->ref);
   }
   if (auto* f = std::get_if<proto::SendFrame>(&decoded)) {
     return ctx_->router->send(this->shared_from_this(), std::move(*f));
@@ -184,6 +195,13 @@ void WsSession<Stream>::handle_frame(std::string_view text) {
 }
 
 template <class Stream>
+void WsSession<Stream>::send_error(proto::ErrorCode code, std::string_view message,
+                                   const std::optional<std::string>& ref) {
+  if (!closing_ && !close_pending_) ctx_->count_error(code);
+  send_frame(std::make_shared<const std::string>(proto::encode_error(code, message, ref)));
+}
+
+template <class Stream>
 void WsSession<Stream>::deliver(std::shared_ptr<const std::string> frame) {
   asio::post(ws_.get_executor(), [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
     self->send_frame(std::move(frame));
@@ -193,19 +211,18 @@ void WsSession<Stream>::deliver(std::shared_ptr<const std::string> frame) {
 template <class Stream>
 void WsSession<Stream>::close_drain() {
   asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
-    self->do_close(websocket::close_code::going_away, "drain");
+    self->do_close(websocket::close_code::going_away, "drain", CloseReason::drain);
   });
 }
 
 template <class Stream>
 void WsSession<Stream>::send_frame(std::shared_ptr<const std::string> frame) {
   if (closing_ || close_pending_) return;
-  if (queued_bytes_ + frame->size() > static_cast<std::size_t>(ctx_->limits.send_queue_bytes) && !queue_.empty()) {
+  if (queued_bytes() + frame->size() > static_cast<std::size_t>(ctx_->limits.send_queue_bytes) && !queue_.empty()) {
     // Policy for a slow reader: its bounded queue is full, close it; nobody else waits.
-    ctx_->closed_slow.fetch_add(1, std::memory_order_relaxed);
-    return do_close(websocket::close_code::policy_error, "slow");
+    return do_close(websocket::close_code::policy_error, "slow", CloseReason::slow);
   }
-  queued_bytes_ += frame->size();
+  add_queued(frame->size());
   queue_.push_back(std::move(frame));
   if (welcomed_ && queue_.size() == 1) do_write();
 }
@@ -220,20 +237,21 @@ void WsSession<Stream>::do_write() {
 template <class Stream>
 void WsSession<Stream>::on_write(beast::error_code ec, std::size_t) {
   if (ec) return fail(ec, "write");
-  queued_bytes_ -= queue_.front()->size();
+  sub_queued(queue_.front()->size());
   queue_.pop_front();
   if (close_pending_) {
     close_pending_ = false;
     queue_.clear();
-    queued_bytes_ = 0;
+    queued_bytes_.store(0, std::memory_order_relaxed);
     return start_close();
   }
   if (!queue_.empty()) do_write();
 }
 
 template <class Stream>
-void WsSession<Stream>::do_close(websocket::close_code code, const char* reason) {
+void WsSession<Stream>::do_close(websocket::close_code code, const char* reason, CloseReason why) {
   if (closing_ || close_pending_) return;
+  if (!close_cause_) close_cause_ = why;
   close_reason_ = websocket::close_reason(code, reason);
   if (!ws_.is_open()) return leave();
   if (welcomed_ && !queue_.empty()) {

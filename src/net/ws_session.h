@@ -6,7 +6,10 @@
 // explicitly in ws_session.cpp. The router sees either as a LocalSession.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <optional>
+#include <string_view>
 #include <deque>
 #include <memory>
 #include <string>
@@ -18,6 +21,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "client_protocol.h"
+#include "metrics.h"
 #include "net/session_context.h"
 #include "roles/local_session.h"
 
@@ -36,6 +40,7 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   const std::string& session_id() const override { return session_id_; }
   void deliver(std::shared_ptr<const std::string> frame) override;
   void close_drain() override;
+  std::size_t queued_bytes() const override { return queued_bytes_.load(std::memory_order_relaxed); }
 
  private:
   void fail(boost::beast::error_code ec, const char* what);
@@ -47,7 +52,16 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   void send_frame(std::shared_ptr<const std::string> frame);
   void do_write();
   void on_write(boost::beast::error_code ec, std::size_t bytes);
-  void do_close(boost::beast::websocket::close_code code, const char* reason);
+  void do_close(boost::beast::websocket::close_code code, const char* reason, CloseReason why);
+  // Sends an error frame and counts it (wsg_errors_total).
+  void send_error(proto::ErrorCode code, std::string_view message, const std::optional<std::string>& ref);
+  // queued_bytes_ changes only on this strand: a plain load and store, published for metrics.
+  void add_queued(std::size_t n) {
+    queued_bytes_.store(queued_bytes_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub_queued(std::size_t n) {
+    queued_bytes_.store(queued_bytes_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
   void start_close();
   // (Re)arms close_timer_: when it fires, the TCP socket is closed under whatever is pending.
   void arm_close_deadline(std::chrono::milliseconds after);
@@ -68,7 +82,9 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   std::string user_;
   std::string session_id_;
   std::deque<std::shared_ptr<const std::string>> queue_;
-  std::size_t queued_bytes_ = 0;
+  std::atomic<std::size_t> queued_bytes_{0};
+  bool opened_ = false;       // the upgrade completed: counted as opened, and as closed at the end
+  std::optional<CloseReason> close_cause_;  // the first reason the session started to end
   bool registered_ = false;   // added to the router (must be removed)
   bool welcomed_ = false;     // the welcome is queued first; nothing is written before it
   bool closing_ = false;      // a close is under way: no more reads or writes

@@ -203,6 +203,7 @@ void ZmqLinks::run(std::promise<std::string>* started) {
     }
   };
 
+  logging::Throttle malformed_warning(std::chrono::seconds(10));
   auto receive_all = [&](zmq::socket_t& s, Source source) {
     // Bounded batch per wake-up so one busy socket cannot starve the others.
     for (int i = 0; i < 1024; ++i) {
@@ -219,7 +220,10 @@ void ZmqLinks::run(std::promise<std::string>* started) {
       auto decoded = cluster::decode(std::string_view(msg.data<char>(), msg.size()), &error);
       if (!decoded) {
         stats_.bad_messages.fetch_add(1, std::memory_order_relaxed);
-        log->warn("dropped a malformed cluster message ({} bytes): {}", msg.size(), error);
+        if (uint64_t held = 0; malformed_warning.allow(held)) {
+          log->warn("dropped a malformed cluster message ({} bytes): {} ({} more dropped since the last warning)",
+                    msg.size(), error, held);
+        }
         continue;
       }
       on_message_(source, std::move(*decoded));

@@ -22,6 +22,13 @@
 
 namespace wsg {
 
+// Written by the ZeroMQ thread (and by enqueuers for queue_drops), read by /metrics.
+struct ZmqLinkStats {
+  std::atomic<uint64_t> queue_drops{0};   // hand-off queue full: message dropped
+  std::atomic<uint64_t> hwm_drops{0};     // ZeroMQ high-water mark reached: message dropped
+  std::atomic<uint64_t> bad_messages{0};  // inbound messages that failed to decode
+};
+
 class ZmqLinks final : public MasterLink, public PeerLink {
  public:
   enum class Source { master, peer };
@@ -43,11 +50,7 @@ class ZmqLinks final : public MasterLink, public PeerLink {
     std::function<void(const std::string& reason)> on_refused;
   };
 
-  struct Stats {
-    std::atomic<uint64_t> queue_drops{0};   // hand-off queue full: message dropped
-    std::atomic<uint64_t> hwm_drops{0};     // ZeroMQ high-water mark reached: message dropped
-    std::atomic<uint64_t> bad_messages{0};  // inbound messages that failed to decode
-  };
+  using Stats = ZmqLinkStats;
 
   ZmqLinks(Options options, Handler on_message);
   ~ZmqLinks() override;

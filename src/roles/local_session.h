@@ -3,6 +3,7 @@
 // and never block: they post to the session's own strand.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -17,6 +18,8 @@ class LocalSession {
   virtual void deliver(std::shared_ptr<const std::string> frame) = 0;
   // Closes the session with 1001 "drain" (node shutdown).
   virtual void close_drain() = 0;
+  // Bytes waiting in its send queue, as last published by the session (any thread; for metrics).
+  virtual std::size_t queued_bytes() const { return 0; }
 };
 
 }  // namespace wsg

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <csignal>
 #include <deque>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <random>
 #include <unordered_map>
@@ -14,7 +16,9 @@
 #include "cluster_codec.h"
 #include "curve.h"
 #include "logging.h"
+#include "metrics.h"
 #include "net/curve_zmq.h"
+#include "net/metrics_server.h"
 #include "roles/directory.h"
 
 namespace wsg {
@@ -29,7 +33,8 @@ int64_t steady_ms() {
              std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// The master: one thread owns the ROUTER socket and the Directory; nothing is shared.
+// The master: one thread owns the ROUTER socket and the Directory. The only thing shared is the
+// metrics sample it publishes (under a mutex) for the metrics.listen thread.
 class Master {
  public:
   explicit Master(const Config& config)
@@ -67,8 +72,17 @@ class Master {
       log_->warn("cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see "
                  "`wsg keygen`): keep {} on a private network", cfg_.master.bind);
     }
+    publish(steady_ms(), true);
     if (!cfg_.metrics.listen.empty()) {
-      log_->warn("metrics.listen is set but the master's metrics endpoint is not implemented in wsg " WSG_VERSION);
+      try {
+        metrics_server_ = std::make_unique<MetricsServer>(
+            cfg_.metrics.listen, [this](std::string_view path) { return serve_metrics(path); });
+      } catch (const std::exception& e) {
+        log_->error("{}", e.what());
+        return 1;
+      }
+      metrics_server_->start();
+      log_->info("serving /metrics and /healthz on {} (port {})", cfg_.metrics.listen, metrics_server_->port());
     }
     zmq_pollitem_t items[3] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
                                {monitor_->socket().handle(), 0, ZMQ_POLLIN, 0},
@@ -91,8 +105,11 @@ class Master {
         expire(now);
         next_expiry = now + 100;
       }
+      if (now >= next_publish_ms_) publish(now, true);
     }
     log_->info("master stopping");
+    publish(steady_ms(), false);
+    if (metrics_server_) metrics_server_->stop();
     return 0;
   }
 
@@ -121,7 +138,9 @@ class Master {
       auto msg = cluster::decode(std::string_view(parts[0].data<char>(), parts[0].size()), &error);
       if (!msg) {
         ++bad_;
-        log_->warn("dropped a malformed message: {}", error);
+        if (uint64_t held = 0; malformed_warning_.allow(held)) {
+          log_->warn("dropped a malformed message: {} ({} more dropped since the last warning)", error, held);
+        }
         continue;
       }
       handle(ident.to_string(), *msg);
@@ -156,6 +175,41 @@ class Master {
     next_refusal_report_ms_ = now + 10000;
   }
 
+  // The metrics.listen thread's view of the master: copied under the mutex at most every 10 ms
+  // (and at least every 100 ms, the loop's tick), so it is never more than a tick old.
+  void publish(int64_t now, bool running) {
+    next_publish_ms_ = now + 10;
+    counters_.published_ms = now;
+    counters_.running = running;
+    counters_.epoch = epoch_;
+    counters_.nodes_alive = 0;
+    counters_.nodes_dead = 0;
+    for (const auto* n : dir_.nodes()) ++(n->alive ? counters_.nodes_alive : counters_.nodes_dead);
+    counters_.sessions = dir_.session_count();
+    counters_.users = dir_.user_count();
+    counters_.refused_connections = refused_;
+    counters_.malformed = bad_;
+    std::lock_guard lock(sample_mutex_);
+    sample_ = counters_;
+  }
+
+  // On the metrics.listen thread.
+  MetricsServer::Response serve_metrics(std::string_view path) {
+    MasterSample sample;
+    {
+      std::lock_guard lock(sample_mutex_);
+      sample = sample_;
+    }
+    if (path == "/metrics") return {200, kMetricsContentType, metrics_.render(sample)};
+    if (path == "/healthz") {
+      auto health = master_health(sample, steady_ms());
+      return {static_cast<unsigned>(health.status), "application/json", std::move(health.body)};
+    }
+    return {404, "text/plain; charset=utf-8", "not found\n"};
+  }
+
+  void count(MasterRequest type) { ++counters_.requests[static_cast<std::size_t>(type)]; }
+
   void reply(const std::string& ident, const cluster::Message& m) {
     const std::string bytes = cluster::encode(m);
     try {
@@ -179,9 +233,11 @@ class Master {
   }
 
   void on(const std::string& ident, cluster::Hello& m, int64_t now) {
+    count(MasterRequest::hello);
     if (m.node_id.empty()) return reply(ident, cluster::HelloReply{epoch_, false, "empty node id"});
     auto result = dir_.hello(m.node_id, m.incarnation, m.ws_url, m.events, now);
     if (result == Directory::HelloResult::duplicate) {
+      ++counters_.hello_refused;
       log_->warn("refused HELLO from a second node with id '{}'", m.node_id);
       return reply(ident, cluster::HelloReply{
                               epoch_, false, "node id '" + m.node_id + "' is already in use by a live node"});
@@ -197,6 +253,7 @@ class Master {
   }
 
   void on(const std::string& ident, cluster::RegisterSessions& m, int64_t now) {
+    count(MasterRequest::register_sessions);
     const std::string* node = node_of(ident);
     if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
     dir_.touch(*node, now);
@@ -210,6 +267,7 @@ class Master {
   }
 
   void on(const std::string& ident, cluster::InvalidateAck& m, int64_t) {
+    count(MasterRequest::invalidate_ack);
     auto it = ident_node_.find(ident);
     if (it == ident_node_.end()) return;
     const std::pair<std::string, std::string> key{it->second, m.user};
@@ -228,6 +286,7 @@ class Master {
   void flush_pending_acks(int64_t now) {
     while (!pending_acks_.empty() && pending_acks_.front().deadline_ms <= now) {
       auto& p = pending_acks_.front();
+      ++counters_.invalidation_wait_timeouts;
       log_->debug("registration {} acked without {} invalidation confirmations", p.seq, p.waiting.size());
       reply(p.ident, cluster::Ack{epoch_, p.seq, true});
       pending_acks_.pop_front();
@@ -235,6 +294,7 @@ class Master {
   }
 
   void on(const std::string& ident, cluster::UnregisterSessions& m, int64_t now) {
+    count(MasterRequest::unregister_sessions);
     const std::string* node = node_of(ident);
     if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
     dir_.touch(*node, now);
@@ -244,22 +304,26 @@ class Master {
   }
 
   void on(const std::string& ident, cluster::Lookup& m, int64_t now) {
+    count(MasterRequest::lookup);
     cluster::LookupReply r{epoch_, m.seq, m.user, {}};
     if (const std::string* node = node_of(ident)) {
       dir_.touch(*node, now);
       dir_.note_lookup(m.user, *node);
     }
     for (const auto* n : dir_.nodes_for(m.user)) r.nodes.push_back(cluster::NodeAddr{n->id, n->events});
+    ++(r.nodes.empty() ? counters_.lookups_offline : counters_.lookups_online);
     reply(ident, r);
   }
 
   void on(const std::string& ident, cluster::Heartbeat& m, int64_t now) {
+    count(MasterRequest::heartbeat);
     const std::string* node = node_of(ident);
     const bool known = node && *node == m.node_id && dir_.touch(*node, now);
     reply(ident, cluster::HeartbeatReply{epoch_, known});
   }
 
   void on(const std::string& ident, cluster::PresenceQuery& m, int64_t now) {
+    count(MasterRequest::presence);
     if (const std::string* node = node_of(ident)) dir_.touch(*node, now);
     cluster::PresenceReply r{epoch_, m.seq, {}};
     r.online.reserve(m.users.size());
@@ -268,6 +332,7 @@ class Master {
   }
 
   void on(const std::string& ident, cluster::StatusQuery& m, int64_t now) {
+    count(MasterRequest::status);
     namespace json = boost::json;
     json::object doc;
     if (!m.user.empty()) {
@@ -298,9 +363,11 @@ class Master {
   }
 
   void on(const std::string& ident, cluster::Leave& m, int64_t) {
+    count(MasterRequest::leave);
     const std::string* node = node_of(ident);
     const auto* info = dir_.node(m.node_id);
     if (!node || *node != m.node_id || !info || info->incarnation != m.incarnation) return;
+    ++counters_.node_deaths_left;
     log_->info("node {} left (drained)", m.node_id);
     dir_.mark_dead(m.node_id);
     announce_down(m.node_id);
@@ -322,6 +389,7 @@ class Master {
         auto it = node_ident_.find(n);
         if (it == node_ident_.end()) continue;
         reply(it->second, cluster::Invalidate{epoch_, user});
+        ++counters_.invalidations_sent;
         sent.emplace(n, user);
       }
     }
@@ -330,6 +398,7 @@ class Master {
 
   void expire(int64_t now) {
     auto dead = dir_.expire(now, cfg_.master.node_timeout_ms);
+    counters_.node_deaths_timeout += dead.size();
     for (auto& id : dead) {
       log_->warn("node {} declared dead (no heartbeat for {} ms)", id, cfg_.master.node_timeout_ms);
       announce_down(id);
@@ -372,6 +441,16 @@ class Master {
     int64_t deadline_ms;
   };
   std::deque<PendingAck> pending_acks_;  // in deadline order (the wait is constant)
+
+  logging::Throttle malformed_warning_{std::chrono::seconds(10)};
+  // Metrics: counted here (this thread), published to sample_ for the metrics.listen thread.
+  MasterSample counters_;
+  int64_t next_publish_ms_ = 0;
+  std::mutex sample_mutex_;
+  MasterSample sample_;  // guarded by sample_mutex_
+  MasterMetrics metrics_;
+  // Declared last: stopped (its thread joined) before anything it reads is destroyed.
+  std::unique_ptr<MetricsServer> metrics_server_;
 };
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "curve.h"
 #include "logging.h"
+#include "metrics.h"
 #include "net/listener.h"
 #include "net/session_context.h"
 #include "net/static_files.h"
@@ -196,6 +197,7 @@ int run_node(const Config& config) {
   ropt.delivery_timeout_ms = config.cluster.delivery_timeout_ms;
   ropt.cache_capacity = static_cast<std::size_t>(config.cache.capacity);
   ropt.cache_ttl_ms = config.cache.ttl_ms;
+  ropt.metrics = std::make_shared<NodeMetrics>();
   auto router = std::make_shared<Router>(ioc, ropt, links, links, [&](const std::string& reason) {
     log->error("the master refused this node: {}", reason);
     exit_code = 1;
@@ -210,6 +212,8 @@ int run_node(const Config& config) {
   ctx->auth_mode = config.auth.mode == "jwt" ? SessionContext::AuthMode::jwt : SessionContext::AuthMode::insecure;
   ctx->jwt_secret = std::move(jwt_secret);
   ctx->router = router;
+  ctx->metrics = ropt.metrics;
+  ctx->link_stats = &links.stats();  // read by /metrics handlers, which only run inside ioc.run()
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int sig) {

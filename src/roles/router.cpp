@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
+#include <prometheus/histogram.h>
 
 #include "logging.h"
 
@@ -21,6 +22,7 @@ struct Router::Outgoing {
   std::weak_ptr<LocalSession> sender;
   std::optional<std::string> ref;
   int64_t deadline_ms = 0;
+  std::chrono::steady_clock::time_point accepted;  // for wsg_delivery_latency_seconds
   bool delivered = false;        // at least one session got it (local or remote receipt)
   bool local_done = false;       // written to this node's sessions of the recipient
   bool acked = false;            // the ack went out (or none is owed)
@@ -40,7 +42,11 @@ Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerL
       on_fatal_(std::move(on_fatal)),
       heartbeat_timer_(strand_),
       sweep_timer_(strand_),
-      cache_(opt_.cache_capacity, opt_.cache_ttl_ms) {}
+      cache_(opt_.cache_capacity, opt_.cache_ttl_ms),
+      metrics_(opt_.metrics ? opt_.metrics : std::make_shared<NodeMetrics>()),
+      lookup_latency_(metrics_->lookup_latency()),
+      delivery_latency_local_(metrics_->delivery_latency_local()),
+      delivery_latency_remote_(metrics_->delivery_latency_remote()) {}
 
 int64_t Router::steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -303,7 +309,7 @@ void Router::arm_heartbeat() {
       self->send_hello();
     } else {
       self->master_.send_to_master(cluster::Heartbeat{self->opt_.node_id, self->session_count_.load(),
-                                                      self->counters_.messages_accepted.load()});
+                                                      self->counters_.messages_accepted});
     }
     if (self->master_lost(now)) {
       if (self->ready_) logging::get("router")->warn("master unreachable");
@@ -338,8 +344,9 @@ void Router::sweep() {
   // finishing a message can release a barrier, which can start new lookups.)
   std::vector<std::shared_ptr<Outgoing>> unanswered;
   for (auto it = lookup_seqs_.begin(); it != lookup_seqs_.end();) {
-    if (it->second.second <= now) {
-      auto l = lookups_.find(it->second.first);
+    if (it->second.deadline_ms <= now) {
+      ++counters_.lookup_timeouts;
+      auto l = lookups_.find(it->second.user);
       if (l != lookups_.end() && l->second.seq == it->first) {
         for (auto& out : l->second.waiting) unanswered.push_back(std::move(out));
         lookups_.erase(l);
@@ -449,6 +456,7 @@ void Router::send(std::shared_ptr<LocalSession> from, proto::SendFrame frame) {
 
 void Router::do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame) {
   ++counters_.messages_accepted;
+  const auto now = std::chrono::steady_clock::now();
   auto out = std::make_shared<Outgoing>();
   out->id = fmt::format("{:x}-{:x}", opt_.incarnation, ++msg_counter_);
   out->from = from->user();
@@ -457,11 +465,17 @@ void Router::do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame)
   out->ts_ms = wall_ms();
   out->sender = from;
   out->ref = std::move(frame.id);
-  out->deadline_ms = steady_ms() + opt_.delivery_timeout_ms;
+  out->accepted = now;
+  out->deadline_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() + opt_.delivery_timeout_ms;
 
   if (inflight_.size() >= opt_.max_inflight) {
     // Bound hit: refuse to track more deliveries; the sender learns `failed`.
-    logging::get("router")->warn("in-flight bound ({}) reached: message {} refused", opt_.max_inflight, out->id);
+    ++counters_.bound_hits[NodeSample::bound_in_flight];
+    if (uint64_t held = 0; bound_warning_.allow(held)) {
+      logging::get("router")->warn("in-flight bound ({}) reached: message {} refused ({} more refused since the "
+                                   "last warning)", opt_.max_inflight, out->id, held);
+    }
     finish(out, proto::AckStatus::failed);
     return;
   }
@@ -540,25 +554,36 @@ void Router::start_lookup(const std::string& user, std::shared_ptr<Outgoing> out
   const int64_t now = steady_ms();
   auto it = lookups_.find(user);
   if (it != lookups_.end()) {
-    if (it->second.waiting.size() >= opt_.max_queued_per_lookup) return finish(out, proto::AckStatus::failed);
+    if (it->second.waiting.size() >= opt_.max_queued_per_lookup) {
+      ++counters_.bound_hits[NodeSample::bound_lookup_queue];
+      return finish(out, proto::AckStatus::failed);
+    }
     it->second.waiting.push_back(std::move(out));
     return;
   }
-  if (!hello_ok_ || master_lost(now) || lookups_.size() >= opt_.max_pending_lookups) {
+  if (!hello_ok_ || master_lost(now)) {
     // Lookups fail fast while the master is away (SPEC §4).
+    return finish(out, proto::AckStatus::failed);
+  }
+  if (lookups_.size() >= opt_.max_pending_lookups) {
+    ++counters_.bound_hits[NodeSample::bound_lookups];
     return finish(out, proto::AckStatus::failed);
   }
   const uint64_t seq = ++seq_;
   auto& state = lookups_[user];
   state.seq = seq;
   state.waiting.push_back(std::move(out));
-  lookup_seqs_[seq] = {user, now + opt_.delivery_timeout_ms};
+  lookup_seqs_[seq] = PendingLookup{user, now + opt_.delivery_timeout_ms, std::chrono::steady_clock::now()};
   ++counters_.lookups;
   master_.send_to_master(cluster::Lookup{seq, user});
 }
 
 void Router::on_lookup_reply(cluster::LookupReply& reply) {
-  lookup_seqs_.erase(reply.seq);
+  if (auto pending = lookup_seqs_.find(reply.seq); pending != lookup_seqs_.end()) {
+    lookup_latency_.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - pending->second.sent).count());
+    lookup_seqs_.erase(pending);
+  }
   auto it = lookups_.find(reply.user);
   if (it == lookups_.end() || it->second.seq != reply.seq) return;
   auto waiting = std::move(it->second.waiting);
@@ -625,15 +650,18 @@ void Router::on_deliver(const cluster::Deliver& deliver) {
   for (auto& item : deliver.items) {
     if (recent_ids_.count(item.msg_id)) {
       // A retry of something already delivered here: never twice to one session.
+      ++counters_.received[NodeSample::received_duplicate];
       receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::delivered});
       continue;
     }
     auto frame = std::make_shared<const std::string>(
         proto::encode_message(item.msg_id, item.from, item.to, item.body, item.ts_ms));
     if (deliver_local(item.to, frame) > 0) {
+      ++counters_.received[NodeSample::received_delivered];
       remember_delivered(item.msg_id);
       receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::delivered});
     } else {
+      ++counters_.received[NodeSample::received_not_here];
       receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::not_here});
     }
   }
@@ -703,6 +731,11 @@ void Router::on_node_down(const std::string& node_id) {
 void Router::ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status) {
   if (out->acked) return;
   out->acked = true;
+  ++counters_.acks[static_cast<std::size_t>(status)];
+  if (status == proto::AckStatus::delivered) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - out->accepted).count();
+    (out->local_done ? delivery_latency_local_ : delivery_latency_remote_).Observe(seconds);
+  }
   if (!out->ref) return;
   if (auto s = out->sender.lock()) {
     s->deliver(std::make_shared<const std::string>(proto::encode_ack(*out->ref, out->id, status)));
@@ -743,6 +776,7 @@ void Router::answer_presence(PendingPresence& p, const std::vector<bool>* online
   auto s = p.session.lock();
   if (!s) return;
   if (!online) {
+    ++counters_.errors_internal;
     s->deliver(std::make_shared<const std::string>(
         proto::encode_error(proto::ErrorCode::internal, "presence unavailable: master unreachable", p.ref)));
     return;
@@ -771,6 +805,41 @@ void Router::do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFram
   const uint64_t seq = ++seq_;
   master_.send_to_master(cluster::PresenceQuery{seq, p.users});
   presence_.emplace(seq, std::move(p));
+}
+
+// ---------------------------------------------------------------- metrics
+
+void Router::sample(std::function<void(NodeSample)> done) {
+  asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
+    NodeSample s;
+    s.ready = self->ready_.load();
+    s.sessions = self->session_count_.load();
+    s.users = self->local_.size();
+    for (auto& [user, sessions] : self->local_) {
+      for (auto& session : sessions) s.send_queue_bytes += session->queued_bytes();
+    }
+    s.cache_entries = self->cache_.size();
+    s.deliveries_in_flight = self->inflight_.size();
+    s.lookups_in_flight = self->lookups_.size();
+    const Counters& c = self->counters_;
+    s.messages_accepted = c.messages_accepted;
+    s.messages_local = c.messages_local;
+    s.messages_remote = c.messages_remote;
+    s.messages_bounced = c.bounces;
+    s.deliveries_received = c.received;
+    s.acks = c.acks;
+    s.bound_hits = c.bound_hits;
+    const auto& cache = self->cache_.stats();
+    s.cache_hits = cache.hits;
+    s.cache_misses = cache.misses;
+    s.cache_evictions = cache.evictions;
+    s.cache_expirations = cache.expirations;
+    s.cache_invalidations = cache.invalidations;
+    s.lookups = c.lookups;
+    s.lookup_timeouts = c.lookup_timeouts;
+    s.errors[static_cast<std::size_t>(proto::ErrorCode::internal)] = c.errors_internal;
+    done(std::move(s));
+  });
 }
 
 }  // namespace wsg

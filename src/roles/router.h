@@ -1,9 +1,11 @@
 // Router: the node's routing state machine, on its own strand. It owns the local session
 // registry (user -> sessions on this node), the route cache, the peers' addresses, pending
 // lookups, in-flight deliveries and the node's registration at the master. Sessions and the
-// ZeroMQ thread only post to it; nothing here locks or blocks.
+// ZeroMQ thread only post to it; nothing here blocks (the only lock is the latency histograms'
+// mutex, uncontended except while /metrics renders them).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -23,6 +25,8 @@
 #include "cache/route_cache.h"
 #include "client_protocol.h"
 #include "cluster_codec.h"
+#include "logging.h"
+#include "metrics.h"
 #include "net/master_link.h"
 #include "net/peer_link.h"
 #include "roles/local_session.h"
@@ -48,14 +52,8 @@ class Router : public std::enable_shared_from_this<Router> {
     // still has the message in flight, i.e. within delivery_timeout_ms), at most dedup_window of them.
     std::size_t dedup_window = 100000;
     int64_t dedup_ms = 0;                       // 0 = 2 x delivery_timeout_ms + 1 s
-  };
-
-  struct Counters {
-    std::atomic<uint64_t> messages_local{0};
-    std::atomic<uint64_t> messages_remote{0};
-    std::atomic<uint64_t> messages_accepted{0};
-    std::atomic<uint64_t> bounces{0};
-    std::atomic<uint64_t> lookups{0};
+    // Where the latency histograms are observed (on the router strand). Null: a private one.
+    std::shared_ptr<NodeMetrics> metrics;
   };
 
   // Called once, on the router strand, when the master refuses this node (duplicate id).
@@ -79,6 +77,11 @@ class Router : public std::enable_shared_from_this<Router> {
   void send(std::shared_ptr<LocalSession> from, proto::SendFrame frame);
   void presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame);
 
+  // --- metrics (any thread)
+  // Fills the router's part of a NodeSample on the router strand and calls `done` there with it
+  // (/metrics: the caller renders it on its own thread). Costs one pass over the sessions.
+  void sample(std::function<void(NodeSample)> done);
+
   // --- from the ZeroMQ thread ---
   void on_master_message(cluster::Message message);
   void on_peer_message(cluster::Message message);
@@ -86,7 +89,6 @@ class Router : public std::enable_shared_from_this<Router> {
   // Readable from any thread.
   bool ready() const { return ready_.load(); }              // accepted by the master, link alive
   std::size_t session_count() const { return session_count_.load(); }
-  const Counters& counters() const { return counters_; }
 
  private:
   struct Outgoing;
@@ -99,6 +101,11 @@ class Router : public std::enable_shared_from_this<Router> {
     std::optional<std::string> ref;
     std::vector<std::string> users;
     int64_t deadline_ms;
+  };
+  struct PendingLookup {
+    std::string user;
+    int64_t deadline_ms;
+    std::chrono::steady_clock::time_point sent;
   };
   struct PendingWelcome {
     std::function<void()> callback;
@@ -189,7 +196,7 @@ class Router : public std::enable_shared_from_this<Router> {
   RouteCache cache_;
   std::unordered_map<std::string, std::string> peer_events_;  // node id -> events address
   std::unordered_map<std::string, LookupState> lookups_;     // user -> lookup in flight
-  std::unordered_map<uint64_t, std::pair<std::string, int64_t>> lookup_seqs_;  // seq -> user, deadline
+  std::unordered_map<uint64_t, PendingLookup> lookup_seqs_;                   // seq -> the lookup
   std::unordered_map<std::string, std::shared_ptr<Outgoing>> inflight_;        // msg id -> delivery
   std::deque<std::pair<int64_t, std::weak_ptr<Outgoing>>> deadlines_;
   // user -> its messages awaiting receipts, in send order (settled ones pruned from the front).
@@ -208,7 +215,26 @@ class Router : public std::enable_shared_from_this<Router> {
   std::function<void()> drain_done_;
   bool stopped_ = false;
   std::atomic<bool> ready_{false};
+
+  // Metrics: plain counters (this strand only), read by sample(); histograms observed here.
+  struct Counters {
+    uint64_t messages_accepted = 0;
+    uint64_t messages_local = 0;
+    uint64_t messages_remote = 0;
+    uint64_t bounces = 0;
+    uint64_t lookups = 0;
+    uint64_t lookup_timeouts = 0;
+    uint64_t errors_internal = 0;
+    std::array<uint64_t, NodeSample::kReceivedCount> received{};
+    std::array<uint64_t, kAckStatusCount> acks{};
+    std::array<uint64_t, NodeSample::kBoundCount> bound_hits{};
+  };
   Counters counters_;
+  std::shared_ptr<NodeMetrics> metrics_;
+  prometheus::Histogram& lookup_latency_;
+  prometheus::Histogram& delivery_latency_local_;
+  prometheus::Histogram& delivery_latency_remote_;
+  logging::Throttle bound_warning_{std::chrono::seconds(10)};
 };
 
 }  // namespace wsg
