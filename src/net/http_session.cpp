@@ -115,10 +115,13 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
   const auto path = url->path();
 
   if (path == "/ws") return upgrade();
+  if ((path == "/healthz" || path == "/metrics") && req.method() != http::verb::get &&
+      req.method() != http::verb::head) {
+    auto res = plain(http::status::method_not_allowed, "method not allowed\n");
+    res.set(http::field::allow, "GET, HEAD");
+    return send(std::move(res));
+  }
   if (path == "/healthz") {
-    if (req.method() != http::verb::get && req.method() != http::verb::head) {
-      return send(plain(http::status::method_not_allowed, "method not allowed\n"));
-    }
     const bool draining = ctx_->draining.load();
     const bool ready = ctx_->router->ready();
     std::string body = std::string("{\"status\":\"") + (draining ? "draining" : ready ? "ok" : "master_unreachable") +

@@ -131,6 +131,14 @@ TEST_CASE("static files: the demo page and its scripts are served from http.stat
     CHECK(r.headers["allow"] == "GET, HEAD");
   }
 
+  // /metrics and /healthz answer GET and HEAD only (never fall through to the static files)
+  for (const char* target : {"/metrics", "/healthz"}) {
+    auto r = request(port, http::verb::post, target);
+    INFO("POST " << target << ": " << r.status << " " << r.error);
+    CHECK(r.status == 405);
+    CHECK(r.headers["allow"] == "GET, HEAD");
+  }
+
   // /ws and /healthz keep their meaning
   auto h = http_get(port, "/healthz");
   CHECK(h.status == 200);
