@@ -59,6 +59,8 @@ uint64_t Histogram::percentile(double p) const {
   p = std::clamp(p, 0.0, 100.0);
   auto rank = static_cast<uint64_t>(std::ceil(p / 100.0 * static_cast<double>(count_)));
   rank = std::clamp<uint64_t>(rank, 1, count_);
+  if (rank == 1) return min_;  // the smallest and largest values are known exactly
+  if (rank == count_) return max_;
   uint64_t seen = 0;
   for (std::size_t i = 0; i < kBuckets; ++i) {
     seen += buckets_[i];

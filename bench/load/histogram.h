@@ -30,7 +30,8 @@ class Histogram {
   uint64_t max() const { return max_; }
   double mean() const { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0.0; }
   // The value at percentile p (0..100): the middle of the bucket holding the ceil(p/100 * count)-th
-  // smallest value, clamped to [min, max]. 0 when empty.
+  // smallest value, clamped to [min, max]; the exact min and max for the first and last ranks.
+  // 0 when empty.
   uint64_t percentile(double p) const;
 
   // Sparse form for the workers' reports: {"n","sum","min","max","b":[[index,count],...]}.
