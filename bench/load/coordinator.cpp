@@ -262,7 +262,7 @@ int run_coordinator(const Options& o) {
     }
     if (!all_sent) {
       f.problems.push_back("timeout (--timeout) before every worker finished sending");
-      if (storm) last = mono_ns();
+      last = storm ? mono_ns() : std::min(end, mono_ns());  // the window ended at the cut
       send_all(links, {{"cmd", "abort"}});
     }
     f.window_s = static_cast<double>(std::max<int64_t>(0, last - start)) / 1e9;

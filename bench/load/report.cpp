@@ -63,6 +63,7 @@ void WorkerResult::merge(const WorkerResult& o) {
   end_ns = std::max(end_ns, o.end_ns);
   latency.merge(o.latency);
   connect.merge(o.connect);
+  send_lag.merge(o.send_lag);
   problems.insert(problems.end(), o.problems.begin(), o.problems.end());
 }
 
@@ -88,6 +89,7 @@ json::object WorkerResult::to_json() const {
                       {"end_ns", end_ns},
                       {"latency", latency.to_json()},
                       {"connect", connect.to_json()},
+                      {"send_lag", send_lag.to_json()},
                       {"problems", std::move(p)}};
 }
 
@@ -115,6 +117,7 @@ WorkerResult WorkerResult::from_json(const json::value& v) {
     r.end_ns = json::value_to<int64_t>(o.at("end_ns"));
     r.latency = Histogram::from_json(o.at("latency"));
     r.connect = Histogram::from_json(o.at("connect"));
+    r.send_lag = Histogram::from_json(o.at("send_lag"));
     for (const auto& p : o.at("problems").as_array()) r.problems.emplace_back(p.as_string());
     return r;
   } catch (const std::exception& e) {
@@ -176,6 +179,9 @@ json::object build_report(const Options& options, const RunFacts& f) {
       {"acks", json::object{{"delivered", t.acks_delivered}, {"offline", t.acks_offline}, {"failed", t.acks_failed}}}};
   r["throughput_msgs_per_s"] = f.window_s > 0 ? round3(static_cast<double>(t.delivered) / f.window_s) : 0.0;
   r["latency_us"] = latency_json(t.latency);
+  // Open loop: how late the generator sent against its schedule. Large values mean the generator
+  // (not only the server) fell behind; the latency counts from the schedule either way.
+  if (options.open_loop() && messaging) r["send_lag_us"] = latency_json(t.send_lag);
 
   json::array servers;
   double cpu_total_s = 0;
@@ -291,6 +297,7 @@ std::string summary_text(const json::object& r) {
         << ", failed " << num(acks.at("failed")) << "\n";
     s << "  throughput: " << num(r.at("throughput_msgs_per_s")) << " msgs/s\n";
     s << "  latency:    " << latency_line(r.at("latency_us").as_object()) << "\n";
+    if (r.contains("send_lag_us")) s << "  send lag:   " << latency_line(r.at("send_lag_us").as_object()) << "\n";
     s << "  server CPU: " << num(r.at("server_cpu_us_per_msg")) << " us per message\n";
   }
   if (scenario == "idle") {

@@ -33,6 +33,7 @@ struct WorkerResult {
   int64_t end_ns = 0;                        // end of the measured window (CLOCK_MONOTONIC)
   Histogram latency;                         // message latency, ns
   Histogram connect;                         // connect -> welcome, ns
+  Histogram send_lag;                        // open loop: actual send time - scheduled time, ns
   std::vector<std::string> problems;
 
   uint64_t lost() const { return sent > delivered ? sent - delivered : 0; }

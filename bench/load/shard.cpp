@@ -384,6 +384,7 @@ void Shard::pace() {
     ++paced_;
     if (p.ready && !p.exhausted) {
       // Latency counts from t, the scheduled time, even when the send is late.
+      if (t >= start_ns_) result_.send_lag.record(static_cast<uint64_t>(std::max<int64_t>(0, mono_ns() - t)));
       send_message(p, t);
       if (sending_done_) return;
       ++batch;

@@ -184,6 +184,10 @@ TEST_CASE("wsg-bench remote open loop with acks: scheduled sends, every ack deli
   // 200/s over a 1 s window: the schedule fixes the count (give or take the window's edges).
   CHECK(number(obj(b.report, "messages"), "sent") == Approx(200).margin(2));
   CHECK(b.report.at("server_cpu_us_per_msg").is_null());  // no --pid
+  // How late the sends left against their schedule: one entry per message sent in the window.
+  const auto& lag = obj(b.report, "send_lag_us");
+  CHECK(number(lag, "count") == number(obj(b.report, "messages"), "sent"));
+  CHECK(number(lag, "max") >= 0);
 }
 
 TEST_CASE("wsg-bench local closed loop with a window and a message bound", "[integration][bench]") {
