@@ -4,6 +4,7 @@
 #include "cluster_ops.h"
 #include "test_util.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -34,16 +35,20 @@ struct BenchRun {
   std::string err;
 };
 
-// Runs wsg-bench with `args` and --json - (the report on stdout, the summary on stderr).
+// Runs wsg-bench with `args` and --json - (the report on stdout, the summary on stderr); a
+// --timeout of 60 s unless `args` has one.
 BenchRun run_bench(std::vector<std::string> args) {
   args.push_back("--json");
   args.push_back("-");
-  args.push_back("--timeout");
-  args.push_back("60");
+  if (std::find(args.begin(), args.end(), "--timeout") == args.end()) {
+    args.push_back("--timeout");
+    args.push_back("60");
+  }
   auto r = run_command(WSG_BENCH_BINARY, args, 90s);
   INFO("wsg-bench stderr:\n" << r.err << "\nstdout:\n" << r.out);
   REQUIRE(r.exit_code.has_value());
   CHECK(r.err.find("AddressSanitizer") == std::string::npos);
+  CHECK(r.err.find("LeakSanitizer") == std::string::npos);
   CHECK(r.err.find("runtime error:") == std::string::npos);
   BenchRun b;
   b.exit_code = *r.exit_code;
@@ -265,4 +270,22 @@ TEST_CASE("wsg-bench reports a run it could not do, and refuses bad options", "[
   REQUIRE(bad.exit_code.has_value());
   CHECK(*bad.exit_code == 2);
   CHECK(bad.err.find("two") != std::string::npos);
+}
+
+TEST_CASE("wsg-bench cut short by --timeout still closes its sessions and reports", "[integration][bench]") {
+  Cluster c(bench_cluster());
+  const auto started = Clock::now();
+  const auto b = run_bench({"remote", "--ws", ws_url(c, 0), "--ws", ws_url(c, 1), "--pairs", "2", "--procs", "2",
+                            "--duration", "30", "--warmup", "0", "--timeout", "2"});
+  INFO("summary:\n" << b.err);
+  CHECK(b.exit_code == 1);
+  CHECK(b.report.at("ok") == json::value(false));
+  std::string problems = dump(b.report.at("problems"));
+  CHECK(problems.find("timeout") != std::string::npos);
+  // The window ended at the cut, not at the 30 s it was scheduled for.
+  CHECK(number(b.report, "window_s") < 30);
+  CHECK(number(obj(b.report, "messages"), "delivered") > 0);
+  // Bounded: well before the 30 s duration (the sessions' close is bounded too).
+  CHECK(Clock::now() - started < 25s);
+  check_sessions_closed(c);
 }
