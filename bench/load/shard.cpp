@@ -437,7 +437,13 @@ void Shard::on_recipient_frame(Pair& p, std::string_view text) {
   }
   const std::string_view type = string_field(*o, "type");
   if (type == "error") return count_error(*o);
-  if (type != "message" && !(options_.floor && type == "send")) return;  // e.g. a pong
+  if (type == "send" && !options_.floor) {
+    // A relay that forwards send frames verbatim (the floor relay): the run needs --floor.
+    ++result_.errors;
+    ++result_.error_codes["send_frame_without_floor"];
+    return;
+  }
+  if (type != "message" && type != "send") return;  // e.g. a pong
   const auto* body = o->if_contains("body");
   int64_t t = 0, pair = 0, seq = 0;
   if (!body || !body->is_object() || !int_field(body->as_object(), "t", t) ||
