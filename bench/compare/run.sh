@@ -61,68 +61,17 @@ done
 run_bound=$(( ${duration%.*} + ${warmup%.*} + 90 ))
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/wsg-compare-XXXXXX")"
-pids=()
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 cleanup() {
   local rc=$?
-  local p
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
+  bench_cleanup
   if ((keep)) || ((rc != 0)); then echo "run.sh: logs and reports kept in $work" >&2; else rm -rf "$work"; fi
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-log() { echo "== $*" >&2; }
-
-# A TCP port free on 127.0.0.1 a moment ago, never the same twice in this run.
-used_ports=" "
-free_port() {
-  local p
-  for _ in $(seq 1 20); do
-    p="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-    if [[ "$used_ports" != *" $p "* ]]; then used_ports+="$p "; echo "$p"; return 0; fi
-  done
-  echo "run.sh: no free port" >&2; return 1
-}
-
-# Starts NAME: ARGS... in the background with its output in $work/NAME.log; sets $started_pid.
-start() {
-  local name="$1"; shift
-  "$@" >"$work/$name.log" 2>&1 &
-  started_pid=$!
-  pids+=("$started_pid")
-}
-
-# Waits (bounded) until FILE has a line `listening HOST:PORT`; prints PORT.
-wait_listening() {  # file pid what
-  for _ in $(seq 1 200); do
-    if grep -qm1 '^listening ' "$1" 2>/dev/null; then
-      sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$1" | head -1; return 0
-    fi
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "run.sh: $3 did not start; its log:" >&2; tail -20 "$1" >&2; return 1
-}
-
-wait_http_ok() {  # port what
-  for _ in $(seq 1 200); do
-    curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$1/healthz" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "run.sh: $2 (port $1) did not become healthy" >&2; return 1
-}
-
-stop_pid() {  # pid: SIGTERM, bounded wait, SIGKILL
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 1 80); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null || true
-}
 
 find_tool() {  # name subdir: next to wsg, or in wsg's build tree
   local d; d="$(dirname "$wsg")"
@@ -151,7 +100,7 @@ common=(--pairs "$pairs" --window "$window" --duration "$duration" --warmup "$wa
 if ((run_sio)); then
   if ! command -v redis-server >/dev/null 2>&1; then
     if [ "$(id -u)" -eq 0 ]; then
-      log "installing redis-server (apt-get)"
+      bench_log "installing redis-server (apt-get)"
       export DEBIAN_FRONTEND=noninteractive
       apt-get install -y -q --no-install-recommends redis-server >/dev/null 2>&1 ||
         { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends redis-server >/dev/null; }
@@ -161,12 +110,12 @@ if ((run_sio)); then
   fi
   command -v node >/dev/null 2>&1 || { echo "run.sh: node (>= 20) is missing" >&2; exit 2; }
   if [ ! -f "$here/node_modules/.package-lock.json" ] || [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
-    log "npm ci in bench/compare"
+    bench_log "npm ci in bench/compare"
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >&2)
   fi
 
-  redis_port="$(free_port)"
-  start redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no
+  redis_port="$(bench_free_port)"
+  bench_start redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no
   redis_pid=$started_pid
   for _ in $(seq 1 100); do
     [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break
@@ -174,68 +123,40 @@ if ((run_sio)); then
     sleep 0.05
   done
   [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] || { echo "run.sh: redis did not start" >&2; tail "$work/redis.log" >&2; exit 2; }
-  start sio-1 node "$here/server.js" 0 "redis://127.0.0.1:$redis_port" sio-1
+  bench_start sio-1 node "$here/server.js" 0 "redis://127.0.0.1:$redis_port" sio-1
   sio1_pid=$started_pid
-  start sio-2 node "$here/server.js" 0 "redis://127.0.0.1:$redis_port" sio-2
+  bench_start sio-2 node "$here/server.js" 0 "redis://127.0.0.1:$redis_port" sio-2
   sio2_pid=$started_pid
-  sio1_port="$(wait_listening "$work/sio-1.log" "$sio1_pid" "server.js sio-1")"
-  sio2_port="$(wait_listening "$work/sio-2.log" "$sio2_pid" "server.js sio-2")"
-  log "socket.io: redis :$redis_port, servers :$sio1_port :$sio2_port; ${pairs} pairs x ${window}, ${warmup}+${duration} s"
+  sio1_port="$(bench_wait_listening "$work/sio-1.log" "$sio1_pid" "server.js sio-1")"
+  sio2_port="$(bench_wait_listening "$work/sio-2.log" "$sio2_pid" "server.js sio-2")"
+  bench_log "socket.io: redis :$redis_port, servers :$sio1_port :$sio2_port; ${pairs} pairs x ${window}, ${warmup}+${duration} s"
   timeout -k 5 "$run_bound" node "$here/client.js" --ws "ws://127.0.0.1:$sio1_port/ws" --ws "ws://127.0.0.1:$sio2_port/ws" \
     "${common[@]}" --procs "$procs" --pid "sio-1=$sio1_pid" --pid "sio-2=$sio2_pid" --pid "redis=$redis_pid" \
     --json "$work/socketio.json" || true
-  stop_pid "$sio1_pid"; stop_pid "$sio2_pid"; stop_pid "$redis_pid"
+  bench_stop "$sio1_pid"; bench_stop "$sio2_pid"; bench_stop "$redis_pid"
   [ -s "$work/socketio.json" ] || echo '{"ok":false,"problems":["client.js wrote no report"]}' >"$work/socketio.json"
 fi
 
 # ---- 2. wsg: master + two nodes -------------------------------------------------------------------
 if ((run_wsg)); then
-  mport="$(free_port)"
-  start master "$wsg" master --bind "tcp://127.0.0.1:$mport" --log-level warn
-  master_pid=$started_pid
-  node_pids=() node_ports=()
-  for k in 1 2; do
-    port="$(free_port)"; eport="$(free_port)"
-    # Rate limiting off: neither peer has one. Everything else is the default configuration.
-    cat >"$work/node-$k.toml" <<EOF
-[node]
-id = "node-$k"
-listen = "127.0.0.1:$port"
-[cluster]
-master = "tcp://127.0.0.1:$mport"
-events_bind = "tcp://127.0.0.1:$eport"
-[limits]
-messages_per_second = 0
-[log]
-level = "warn"
-EOF
-    start "node-$k" "$wsg" node --config "$work/node-$k.toml"
-    node_pids+=("$started_pid"); node_ports+=("$port")
-  done
-  for k in 0 1; do wait_http_ok "${node_ports[$k]}" "wsg node-$((k + 1))"; done
-  for _ in $(seq 1 100); do
-    "$wsg" status --master "tcp://127.0.0.1:$mport" --json 2>/dev/null |
-      python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if sum(1 for n in s["nodes"] if n["alive"])==2 else 1)' \
-      2>/dev/null && break
-    sleep 0.1
-  done
-  log "wsg: master :$mport, nodes :${node_ports[0]} :${node_ports[1]}; ${pairs} pairs x ${window}, ${warmup}+${duration} s"
+  bench_wsg_cluster "$wsg" 2 0 wsg || exit 2
+  bench_log "wsg: master $cluster_master, nodes :${node_ports[0]} :${node_ports[1]}; ${pairs} pairs x ${window}, ${warmup}+${duration} s"
   timeout -k 5 "$run_bound" "$bench" remote --ws "ws://127.0.0.1:${node_ports[0]}/ws" --ws "ws://127.0.0.1:${node_ports[1]}/ws" \
-    "${common[@]}" --pid "master=$master_pid" --pid "node-1=${node_pids[0]}" --pid "node-2=${node_pids[1]}" \
+    "${common[@]}" "${cluster_pid_args[@]}" \
     --json "$work/wsg.json" >&2 || true
-  stop_pid "${node_pids[0]}"; stop_pid "${node_pids[1]}"; stop_pid "$master_pid"
+  bench_wsg_cluster_stop
   [ -s "$work/wsg.json" ] || echo '{"ok":false,"problems":["wsg-bench wrote no report"]}' >"$work/wsg.json"
 fi
 
 # ---- 3. The floor ---------------------------------------------------------------------------------
 if ((run_floor)); then
-  start floor "$floor" --listen 127.0.0.1:0
+  bench_start floor "$floor" --listen 127.0.0.1:0
   floor_pid=$started_pid
-  fport="$(wait_listening "$work/floor.log" "$floor_pid" "wsg-floor")"
-  log "floor: wsg-floor :$fport; ${pairs} pairs x ${window}, ${warmup}+${duration} s"
+  fport="$(bench_wait_listening "$work/floor.log" "$floor_pid" "wsg-floor")"
+  bench_log "floor: wsg-floor :$fport; ${pairs} pairs x ${window}, ${warmup}+${duration} s"
   timeout -k 5 "$run_bound" "$bench" remote --floor --ws "ws://127.0.0.1:$fport/ws" --ws "ws://127.0.0.1:$fport/ws" \
     "${common[@]}" --pid "floor=$floor_pid" --json "$work/floor.json" >&2 || true
-  stop_pid "$floor_pid"
+  bench_stop "$floor_pid"
   [ -s "$work/floor.json" ] || echo '{"ok":false,"problems":["wsg-bench wrote no report"]}' >"$work/floor.json"
 fi
 
