@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# wsg side by side with Socket.IO + @socket.io/redis-adapter + Redis, on this machine, on loopback
+# (docs/benchmarks.md, target 2). The same user-to-user workload, closed loop: N pairs, sender on
+# server A, recipient on server B, W messages in flight per pair, warm-up, measured window.
+#
+#   bash bench/compare/run.sh [--pairs N] [--window W] [--duration S] [--warmup S] [--body-bytes N]
+#        [--wsg PATH] [--bench PATH] [--floor PATH] [--no-floor] [--no-wsg] [--no-socketio]
+#        [--procs P] [--out FILE] [--keep]
+#
+# 1. Socket.IO: redis-server (no persistence) + two server.js joined by the Redis adapter;
+#    client.js drives them and samples the CPU (utime+stime in /proc/PID/stat, CLK_TCK from
+#    getconf) of both servers AND redis over the measured window.
+# 2. wsg: a master and two nodes (the built wsg); `wsg-bench remote` with --pid for all three.
+# 3. The floor (unless --no-floor): wsg-floor, the bare Beast relay; `wsg-bench remote --floor`.
+# Then a table (msgs/s, p50/p99/p99.9, server CPU µs per delivered message) and the ratios, and a
+# JSON summary in --out (default: compare-results.json in the working directory).
+#
+# Installs what is missing: redis-server (apt-get, as root) and the npm packages (npm ci here).
+# wsg defaults to build-test/wsg; wsg-bench and wsg-floor are looked for next to it (and in its
+# build tree's bench/load, bench/floor). A missing one skips its half with a warning. Every
+# process it starts is stopped on exit; every step is bounded in time. Exit 0 when every run
+# that ran is clean (its report's ok), 1 otherwise, 2 on bad usage or a failed start.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+
+pairs=100 window=1 duration=10 warmup=2 body_bytes=64 procs=1
+wsg="$root/build-test/wsg" bench="" floor="" out="compare-results.json"
+run_sio=1 run_wsg=1 run_floor=1 keep=0
+
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while (($#)); do
+  case "$1" in
+    --pairs) pairs="$2"; shift 2 ;;
+    --window) window="$2"; shift 2 ;;
+    --duration) duration="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
+    --body-bytes) body_bytes="$2"; shift 2 ;;
+    --procs) procs="$2"; shift 2 ;;
+    --wsg) wsg="$2"; shift 2 ;;
+    --bench) bench="$2"; shift 2 ;;
+    --floor) floor="$2"; shift 2 ;;
+    --no-floor) run_floor=0; shift ;;
+    --no-wsg) run_wsg=0; run_floor=0; shift ;;
+    --no-socketio) run_sio=0; shift ;;
+    --out) out="$2"; shift 2 ;;
+    --keep) keep=1; shift ;;
+    -h|--help) usage ;;
+    *) echo "run.sh: unknown argument $1" >&2; usage ;;
+  esac
+done
+for v in pairs window body_bytes procs; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "run.sh: --${v//_/-} needs a whole number" >&2; exit 2; }
+done
+for v in duration warmup; do
+  [[ "${!v}" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "run.sh: --$v needs a number of seconds" >&2; exit 2; }
+done
+[[ "$wsg" = /* ]] || wsg="$PWD/$wsg"
+[[ "$out" = /* ]] || out="$PWD/$out"
+# Whole seconds bounding each load run: warm-up + window + connecting, draining and reporting.
+run_bound=$(( ${duration%.*} + ${warmup%.*} + 90 ))
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/wsg-compare-XXXXXX")"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
+cleanup() {
+  local rc=$?
+  bench_cleanup
+  if ((keep)) || ((rc != 0)); then echo "run.sh: logs and reports kept in $work" >&2; else rm -rf "$work"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+find_tool() {  # name subdir: next to wsg, or in wsg's build tree
+  local d; d="$(dirname "$wsg")"
+  for c in "$d/$1" "$d/bench/$2/$1"; do [ -x "$c" ] && { echo "$c"; return 0; }; done
+  echo "$d/$1"
+}
+[ -n "$bench" ] || bench="$(find_tool wsg-bench load)"
+[ -n "$floor" ] || floor="$(find_tool wsg-floor floor)"
+
+skipped=()
+if ((run_wsg)) && { [ ! -x "$wsg" ] || [ ! -x "$bench" ]; }; then
+  echo "run.sh: WARNING: wsg ($wsg) or wsg-bench ($bench) not found: the wsg and floor runs are skipped" >&2
+  echo "        (build with scripts/build.sh, WSG_BUILD_BENCH=ON, and give --wsg / --bench)" >&2
+  skipped+=("wsg: wsg or wsg-bench missing" "floor: wsg or wsg-bench missing")
+  run_wsg=0 run_floor=0
+fi
+if ((run_floor)) && [ ! -x "$floor" ]; then
+  echo "run.sh: WARNING: wsg-floor ($floor) not found: the floor run is skipped" >&2
+  skipped+=("floor: wsg-floor missing")
+  run_floor=0
+fi
+
+common=(--pairs "$pairs" --window "$window" --duration "$duration" --warmup "$warmup" --body-bytes "$body_bytes")
+
+# ---- 1. Socket.IO + Redis -----------------------------------------------------------------------
+if ((run_sio)); then
+  if ! command -v redis-server >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+      bench_log "installing redis-server (apt-get)"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get install -y -q --no-install-recommends redis-server >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends redis-server >/dev/null; }
+    else
+      echo "run.sh: redis-server is missing (apt-get install redis-server, as root)" >&2; exit 2
+    fi
+  fi
+  command -v node >/dev/null 2>&1 || { echo "run.sh: node (>= 20) is missing" >&2; exit 2; }
+  if [ ! -f "$here/node_modules/.package-lock.json" ] || [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
+    bench_log "npm ci in bench/compare"
+    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
+
+  redis_port="$(bench_free_port)"
+  bench_start redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no
+  redis_pid=$started_pid
+  for _ in $(seq 1 100); do
+    [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break
+    kill -0 "$redis_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] || { echo "run.sh: redis did not start" >&2; tail "$work/redis.log" >&2; exit 2; }
+  bench_start sio-1 node "$here/server.js" 0 "redis://127.0.0.1:$redis_port" sio-1
+  sio1_pid=$started_pid
+  bench_start sio-2 node "$here/server.js" 0 "redis://127.0.0.1:$redis_port" sio-2
+  sio2_pid=$started_pid
+  sio1_port="$(bench_wait_listening "$work/sio-1.log" "$sio1_pid" "server.js sio-1")"
+  sio2_port="$(bench_wait_listening "$work/sio-2.log" "$sio2_pid" "server.js sio-2")"
+  bench_log "socket.io: redis :$redis_port, servers :$sio1_port :$sio2_port; ${pairs} pairs x ${window}, ${warmup}+${duration} s"
+  timeout -k 5 "$run_bound" node "$here/client.js" --ws "ws://127.0.0.1:$sio1_port/ws" --ws "ws://127.0.0.1:$sio2_port/ws" \
+    "${common[@]}" --procs "$procs" --pid "sio-1=$sio1_pid" --pid "sio-2=$sio2_pid" --pid "redis=$redis_pid" \
+    --json "$work/socketio.json" || true
+  bench_stop "$sio1_pid"; bench_stop "$sio2_pid"; bench_stop "$redis_pid"
+  [ -s "$work/socketio.json" ] || echo '{"ok":false,"problems":["client.js wrote no report"]}' >"$work/socketio.json"
+fi
+
+# ---- 2. wsg: master + two nodes -------------------------------------------------------------------
+if ((run_wsg)); then
+  bench_wsg_cluster "$wsg" 2 0 wsg || exit 2
+  bench_log "wsg: master $cluster_master, nodes :${node_ports[0]} :${node_ports[1]}; ${pairs} pairs x ${window}, ${warmup}+${duration} s"
+  timeout -k 5 "$run_bound" "$bench" remote --ws "ws://127.0.0.1:${node_ports[0]}/ws" --ws "ws://127.0.0.1:${node_ports[1]}/ws" \
+    "${common[@]}" "${cluster_pid_args[@]}" \
+    --json "$work/wsg.json" >&2 || true
+  bench_wsg_cluster_stop
+  [ -s "$work/wsg.json" ] || echo '{"ok":false,"problems":["wsg-bench wrote no report"]}' >"$work/wsg.json"
+fi
+
+# ---- 3. The floor ---------------------------------------------------------------------------------
+if ((run_floor)); then
+  bench_start floor "$floor" --listen 127.0.0.1:0
+  floor_pid=$started_pid
+  fport="$(bench_wait_listening "$work/floor.log" "$floor_pid" "wsg-floor")"
+  bench_log "floor: wsg-floor :$fport; ${pairs} pairs x ${window}, ${warmup}+${duration} s"
+  timeout -k 5 "$run_bound" "$bench" remote --floor --ws "ws://127.0.0.1:$fport/ws" --ws "ws://127.0.0.1:$fport/ws" \
+    "${common[@]}" --pid "floor=$floor_pid" --json "$work/floor.json" >&2 || true
+  bench_stop "$floor_pid"
+  [ -s "$work/floor.json" ] || echo '{"ok":false,"problems":["wsg-bench wrote no report"]}' >"$work/floor.json"
+fi
+
+# ---- Table, ratios, summary -----------------------------------------------------------------------
+python3 - "$work" "$out" "$pairs" "$window" "$duration" "$warmup" "$body_bytes" "${skipped[@]}" <<'EOF'
+import json, os, platform, subprocess, sys, datetime
+work, out = sys.argv[1], sys.argv[2]
+pairs, window, duration, warmup, body = sys.argv[3:8]
+skipped = sys.argv[8:]
+
+def load(name):
+    p = os.path.join(work, name + ".json")
+    if not os.path.exists(p):
+        return None
+    try:
+        with open(p) as f:
+            return json.load(f)
+    except ValueError as e:
+        return {"ok": False, "problems": ["unreadable report: %s" % e]}
+
+runs = {"socketio": load("socketio"), "wsg": load("wsg"), "floor": load("floor")}
+labels = {"socketio": "socket.io+redis", "wsg": "wsg (2 nodes)", "floor": "wsg-floor"}
+
+def lat(r, k):
+    return (r.get("latency_us") or {}).get(k)
+
+def fmt(v, nd=0):
+    if v is None:
+        return "-"
+    return ("{:,.%df}" % nd).format(v)
+
+rows = []
+print("%-16s %12s %9s %9s %9s %11s  %s" % ("system", "msgs/s", "p50 us", "p99 us", "p99.9 us", "CPU us/msg", "ok"))
+for k, r in runs.items():
+    if r is None:
+        continue
+    print("%-16s %12s %9s %9s %9s %11s  %s" % (labels[k], fmt(r.get("throughput_msgs_per_s")), fmt(lat(r, "p50")),
+          fmt(lat(r, "p99")), fmt(lat(r, "p999")), fmt(r.get("server_cpu_us_per_msg"), 1), "yes" if r.get("ok") else "NO"))
+    for p in r.get("problems", [])[:5]:
+        print("    problem: %s" % p)
+
+def ratio(a, b):
+    return round(a / b, 3) if a is not None and b not in (None, 0) else None
+
+def get(k, f):
+    r = runs.get(k)
+    return f(r) if r else None
+
+tp = lambda r: r.get("throughput_msgs_per_s")
+cpu = lambda r: r.get("server_cpu_us_per_msg")
+ratios = {
+    "wsg_over_floor_throughput": ratio(get("wsg", tp), get("floor", tp)),
+    "wsg_over_socketio_throughput": ratio(get("wsg", tp), get("socketio", tp)),
+    "socketio_over_wsg_cpu_per_msg": ratio(get("socketio", cpu), get("wsg", cpu)),
+    "wsg_over_floor_cpu_per_msg": ratio(get("wsg", cpu), get("floor", cpu)),
+}
+print()
+print("wsg / floor throughput:              %s" % fmt(ratios["wsg_over_floor_throughput"], 3))
+print("wsg / socket.io throughput:          %s" % fmt(ratios["wsg_over_socketio_throughput"], 3))
+print("socket.io / wsg CPU per message:     %s" % fmt(ratios["socketio_over_wsg_cpu_per_msg"], 3))
+print("wsg / floor CPU per message:         %s" % fmt(ratios["wsg_over_floor_cpu_per_msg"], 3))
+for s in skipped:
+    print("skipped: %s" % s)
+
+def machine():
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
+            "loadavg": os.getloadavg()}
+
+versions = {}
+try:
+    versions["redis"] = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()
+except OSError:
+    pass
+summary = {
+    "tool": "wsg-compare", "version": 1,
+    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "machine": machine(), "versions": versions,
+    "options": {"pairs": int(pairs), "window": int(window), "duration": float(duration), "warmup": float(warmup),
+                "body_bytes": int(body)},
+    "runs": {k: v for k, v in runs.items() if v is not None},
+    "skipped": skipped,
+    "ratios": ratios,
+    "ok": all(v.get("ok") for v in runs.values() if v is not None) and any(v is not None for v in runs.values()),
+}
+with open(out, "w") as f:
+    json.dump(summary, f, indent=2)
+    f.write("\n")
+print("\nsummary: %s" % out)
+sys.exit(0 if summary["ok"] else 1)
+EOF
