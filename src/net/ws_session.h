@@ -10,7 +10,6 @@
 #include <chrono>
 #include <optional>
 #include <string_view>
-#include <deque>
 #include <memory>
 #include <string>
 
