@@ -10,7 +10,6 @@
 #include <chrono>
 #include <optional>
 #include <string_view>
-#include <deque>
 #include <memory>
 #include <string>
 
@@ -22,6 +21,7 @@
 
 #include "client_protocol.h"
 #include "metrics.h"
+#include "net/send_queue.h"
 #include "net/session_context.h"
 #include "roles/local_session.h"
 
@@ -81,7 +81,7 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   std::shared_ptr<SessionContext> ctx_;
   std::string user_;
   std::string session_id_;
-  std::deque<std::shared_ptr<const std::string>> queue_;
+  SendQueue queue_;  // allocates nothing while empty (std::deque would: ~600 bytes per session)
   std::atomic<std::size_t> queued_bytes_{0};
   bool opened_ = false;       // the upgrade completed: counted as opened, and as closed at the end
   std::optional<CloseReason> close_cause_;  // the first reason the session started to end

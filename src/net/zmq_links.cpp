@@ -74,9 +74,13 @@ bool ZmqLinks::enqueue(Command* command) {
     stats_.queue_drops.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  uint64_t one = 1;
-  // Non-blocking: a full eventfd counter (never in practice) only means a wake-up is pending.
-  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  // One wake-up per batch: while a write is pending (the ZeroMQ thread has not read it yet, and
+  // drains the whole queue after it has), no other enqueuer needs to make the syscall.
+  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) {
+    uint64_t one = 1;
+    // Non-blocking: a full eventfd counter (never in practice) only means a wake-up is pending.
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  }
   return true;
 }
 
@@ -204,8 +208,9 @@ void ZmqLinks::run(std::promise<std::string>* started) {
   };
 
   logging::Throttle malformed_warning(std::chrono::seconds(10));
-  auto receive_all = [&](zmq::socket_t& s, Source source) {
-    // Bounded batch per wake-up so one busy socket cannot starve the others.
+  // Bounded batch per wake-up so one busy socket cannot starve the others; handed over in one
+  // call (the node makes one post to the router strand of it instead of one per message).
+  auto receive_batch = [&](zmq::socket_t& s, std::vector<cluster::Message>& batch) {
     for (int i = 0; i < 1024; ++i) {
       zmq::message_t msg;
       zmq::recv_result_t got;
@@ -226,8 +231,13 @@ void ZmqLinks::run(std::promise<std::string>* started) {
         }
         continue;
       }
-      on_message_(source, std::move(*decoded));
+      batch.push_back(std::move(*decoded));
     }
+  };
+  auto receive_all = [&](zmq::socket_t& s, Source source) {
+    std::vector<cluster::Message> batch;
+    receive_batch(s, batch);
+    if (!batch.empty()) on_message_(source, std::move(batch));
   };
 
   curve::RefusalDetector refusal("the master", options_.curve.has_value());
@@ -270,6 +280,9 @@ void ZmqLinks::run(std::promise<std::string>* started) {
     if (items[2].revents & ZMQ_POLLIN) {
       uint64_t v;
       [[maybe_unused]] auto n = ::read(wake_fd_, &v, sizeof v);
+      // Cleared after the read and before drain_commands(): whatever is enqueued from here on
+      // is either drained below or writes the eventfd again.
+      wake_pending_.exchange(false, std::memory_order_acq_rel);
     }
     if (zap && (items[4].revents & ZMQ_POLLIN)) answer_zap();
     if (items[3].revents & ZMQ_POLLIN) watch_handshakes();

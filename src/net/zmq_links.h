@@ -1,8 +1,9 @@
 // ZmqLinks: the node's ZeroMQ side. One thread owns every ZeroMQ socket of the node:
 // the DEALER to the master, the PULL bound at cluster.events_bind and one PUSH per peer.
 // Other threads hand it encoded messages through a bounded lock-free queue and an eventfd;
-// it hands decoded inbound messages to `on_message`, called on its own thread (the node
-// posts them to the router strand, so no Asio thread ever touches ZeroMQ or blocks on it).
+// it hands decoded inbound messages to `on_message`, called on its own thread with every message
+// one socket yielded in one wake-up (the node posts each batch to the router strand in one go, so
+// no Asio thread ever touches ZeroMQ or blocks on it).
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <boost/lockfree/queue.hpp>
 
@@ -32,7 +34,8 @@ struct ZmqLinkStats {
 class ZmqLinks final : public MasterLink, public PeerLink {
  public:
   enum class Source { master, peer };
-  using Handler = std::function<void(Source, cluster::Message)>;
+  // Called with the messages read from one socket in one wake-up (at most 1024), in order.
+  using Handler = std::function<void(Source, std::vector<cluster::Message>)>;
 
   struct Options {
     std::string master;           // cluster.master
@@ -81,6 +84,9 @@ class ZmqLinks final : public MasterLink, public PeerLink {
   boost::lockfree::queue<Command*> queue_;
   int wake_fd_ = -1;
   std::atomic<bool> stopping_{false};
+  // An eventfd write is pending that the ZeroMQ thread has not consumed yet: further enqueuers skip
+  // the syscall (the thread drains the whole queue after it clears this flag).
+  std::atomic<bool> wake_pending_{false};
   std::thread thread_;
   Stats stats_;
 };

@@ -151,11 +151,11 @@ int run_node(const Config& config) {
       ioc.stop();
     });
   };
-  ZmqLinks links(zopt, [&router_ptr](ZmqLinks::Source source, cluster::Message m) {
+  ZmqLinks links(zopt, [&router_ptr](ZmqLinks::Source source, std::vector<cluster::Message> batch) {
     Router* r = router_ptr.load(std::memory_order_acquire);
     if (!r) return;
-    if (source == ZmqLinks::Source::master) r->on_master_message(std::move(m));
-    else r->on_peer_message(std::move(m));
+    if (source == ZmqLinks::Source::master) r->on_master_messages(std::move(batch));
+    else r->on_peer_messages(std::move(batch));
   });
 
   std::string events;

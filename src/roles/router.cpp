@@ -43,6 +43,7 @@ Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerL
       heartbeat_timer_(strand_),
       sweep_timer_(strand_),
       cache_(opt_.cache_capacity, opt_.cache_ttl_ms),
+      outbox_timer_(strand_),
       metrics_(opt_.metrics ? opt_.metrics : std::make_shared<NodeMetrics>()),
       lookup_latency_(metrics_->lookup_latency()),
       delivery_latency_local_(metrics_->delivery_latency_local()),
@@ -88,6 +89,7 @@ void Router::drain(int64_t timeout_ms, std::function<void()> done) {
       if (self->drain_done_) {
         logging::get("router")->warn("drain timed out with {} sessions left", self->session_count_.load());
         self->flush_registrations();
+        self->flush_outbox();
         auto d = std::move(self->drain_done_);
         self->drain_done_ = nullptr;
         d();
@@ -156,6 +158,7 @@ void Router::do_remove_session(const std::shared_ptr<LocalSession>& session) {
   if (hello_ok_) queue_unregister(*session);
   if (draining_ && session_count_ == 0 && drain_done_) {
     flush_registrations();
+    flush_outbox();
     auto d = std::move(drain_done_);
     drain_done_ = nullptr;
     d();
@@ -393,6 +396,18 @@ void Router::on_peer_message(cluster::Message message) {
   });
 }
 
+void Router::on_master_messages(std::vector<cluster::Message> batch) {
+  asio::post(strand_, [self = shared_from_this(), b = std::move(batch)]() mutable {
+    for (auto& m : b) self->handle_master(m);
+  });
+}
+
+void Router::on_peer_messages(std::vector<cluster::Message> batch) {
+  asio::post(strand_, [self = shared_from_this(), b = std::move(batch)]() mutable {
+    for (auto& m : b) self->handle_peer(m);
+  });
+}
+
 void Router::handle_master(cluster::Message& message) {
   if (auto* m = std::get_if<cluster::HelloReply>(&message)) return on_hello_reply(*m);
   if (auto* m = std::get_if<cluster::Ack>(&message)) return on_ack(*m);
@@ -619,12 +634,8 @@ void Router::route_to(const std::shared_ptr<Outgoing>& out, const std::vector<st
     }
     auto addr = peer_events_.find(n);
     if (addr == peer_events_.end()) continue;
-    cluster::Deliver d{opt_.node_id, opt_.events,
-                       {cluster::DeliverItem{out->id, out->from, out->to, out->ts_ms, out->body}}};
-    if (peers_link_.send_to_peer(n, addr->second, d)) {
-      out->pending_nodes.push_back(n);
-      ++counters_.messages_remote;
-    }
+    out->pending_nodes.push_back(n);
+    queue_deliver(n, addr->second, out);
   }
   if (!out->pending_nodes.empty()) {
     auto& q = awaiting_[out->to];
@@ -666,7 +677,104 @@ void Router::on_deliver(const cluster::Deliver& deliver) {
     }
   }
   if (!deliver.origin_events.empty()) {
-    peers_link_.send_to_peer(deliver.origin_node, deliver.origin_events, receipt);
+    for (auto& item : receipt.items) queue_receipt(deliver.origin_node, deliver.origin_events, std::move(item));
+  }
+}
+
+void Router::queue_deliver(const std::string& node, const std::string& events, const std::shared_ptr<Outgoing>& out) {
+  if (auto it = outbox_.find(node); it != outbox_.end() && !it->second.delivers.empty() &&
+                                     it->second.deliver_events != events) {
+    flush_peer(node);  // the peer moved: what is queued goes to the old address first
+  }
+  auto& box = outbox_[node];
+  box.deliver_events = events;
+  box.delivers.push_back(cluster::DeliverItem{out->id, out->from, out->to, out->ts_ms, out->body});
+  box.deliver_outs.push_back(out);
+  box.deliver_bytes += out->body.size() + out->id.size() + out->from.size() + out->to.size() + 32;
+  if (box.delivers.size() >= kOutboxItems || box.deliver_bytes >= kOutboxBytes) flush_peer(node);
+  else schedule_outbox_flush();
+}
+
+void Router::queue_receipt(const std::string& node, const std::string& events, cluster::ReceiptItem item) {
+  if (auto it = outbox_.find(node); it != outbox_.end() && !it->second.receipts.empty() &&
+                                     it->second.receipt_events != events) {
+    flush_peer(node);
+  }
+  auto& box = outbox_[node];
+  box.receipt_events = events;
+  box.receipts.push_back(std::move(item));
+  if (box.receipts.size() >= kOutboxItems) flush_peer(node);
+  else schedule_outbox_flush();
+}
+
+void Router::schedule_outbox_flush() {
+  if (outbox_flush_scheduled_) return;
+  outbox_flush_scheduled_ = true;
+  const auto due = last_outbox_flush_ + opt_.outbox_coalesce;
+  if (opt_.outbox_coalesce.count() <= 0 || due <= std::chrono::steady_clock::now()) {
+    // Runs after what is already queued on the strand (e.g. the rest of a batch from the ZeroMQ
+    // thread, or other sessions' sends): everything queued meanwhile for one peer shares a message.
+    asio::post(strand_, [self = shared_from_this()] {
+      self->outbox_flush_scheduled_ = false;
+      self->flush_outbox();
+    });
+    return;
+  }
+  // The last flush was less than outbox_coalesce ago: traffic is flowing, so wait for the rest of
+  // the interval and send what accumulated in one message per peer.
+  outbox_timer_.expires_at(due);
+  outbox_timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
+    self->outbox_flush_scheduled_ = false;
+    self->flush_outbox();
+  });
+}
+
+void Router::flush_outbox() {
+  last_outbox_flush_ = std::chrono::steady_clock::now();
+  std::vector<std::string> nodes;
+  nodes.reserve(outbox_.size());
+  for (auto& [node, box] : outbox_) nodes.push_back(node);
+  for (auto& node : nodes) flush_peer(node);
+  // A failed hand-off can settle messages whose barrier then dispatches more: keep what was
+  // queued meanwhile for the next flush.
+  bool more = false;
+  for (auto it = outbox_.begin(); it != outbox_.end();) {
+    if (it->second.delivers.empty() && it->second.receipts.empty()) {
+      it = outbox_.erase(it);
+    } else {
+      more = true;
+      ++it;
+    }
+  }
+  if (more) schedule_outbox_flush();
+}
+
+void Router::flush_peer(const std::string& node) {
+  auto it = outbox_.find(node);
+  if (it == outbox_.end()) return;
+  PeerOutbox& box = it->second;
+  if (!box.receipts.empty()) {
+    cluster::Receipt r{opt_.node_id, std::move(box.receipts)};
+    box.receipts.clear();
+    peers_link_.send_to_peer(node, box.receipt_events, r);
+  }
+  if (box.delivers.empty()) return;
+  cluster::Deliver d{opt_.node_id, opt_.events, std::move(box.delivers)};
+  auto outs = std::move(box.deliver_outs);
+  box.delivers.clear();
+  box.deliver_outs.clear();
+  box.deliver_bytes = 0;
+  if (peers_link_.send_to_peer(node, box.deliver_events, d)) {
+    counters_.messages_remote += outs.size();
+    return;
+  }
+  // Not handed to the ZeroMQ thread (its queue is full): no receipt will come from that node.
+  for (auto& out : outs) {
+    auto& pn = out->pending_nodes;
+    auto pos = std::find(pn.begin(), pn.end(), node);
+    if (pos == pn.end()) continue;
+    pn.erase(pos);
+    if (!out->done && pn.empty()) finish(out, out->delivered ? proto::AckStatus::delivered : proto::AckStatus::failed);
   }
 }
 
@@ -712,6 +820,7 @@ void Router::on_node_down(const std::string& node_id) {
   logging::get("router")->info("node {} is down", node_id);
   cache_.erase_node(node_id);
   peer_events_.erase(node_id);
+  outbox_.erase(node_id);  // its DELIVERs are settled below like the ones already sent
   peers_link_.drop_peer(node_id);
   std::vector<std::shared_ptr<Outgoing>> affected;
   for (auto& [id, out] : inflight_) {

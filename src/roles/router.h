@@ -52,6 +52,10 @@ class Router : public std::enable_shared_from_this<Router> {
     // still has the message in flight, i.e. within delivery_timeout_ms), at most dedup_window of them.
     std::size_t dedup_window = 100000;
     int64_t dedup_ms = 0;                       // 0 = 2 x delivery_timeout_ms + 1 s
+    // Outbox coalescing: a peer batch goes out at once when the previous flush is at least this
+    // old, else at previous flush + this (so under load each wake-up of the ZeroMQ threads and of
+    // the peer carries many messages; an isolated message is never delayed). 0 = never wait.
+    std::chrono::microseconds outbox_coalesce{200};
     // Where the latency histograms are observed (on the router strand). Null: a private one.
     std::shared_ptr<NodeMetrics> metrics;
   };
@@ -85,6 +89,9 @@ class Router : public std::enable_shared_from_this<Router> {
   // --- from the ZeroMQ thread ---
   void on_master_message(cluster::Message message);
   void on_peer_message(cluster::Message message);
+  // A batch read in one wake-up: one post, handled in order.
+  void on_master_messages(std::vector<cluster::Message> batch);
+  void on_peer_messages(std::vector<cluster::Message> batch);
 
   // Readable from any thread.
   bool ready() const { return ready_.load(); }              // accepted by the master, link alive
@@ -150,6 +157,14 @@ class Router : public std::enable_shared_from_this<Router> {
   void start_lookup(const std::string& user, std::shared_ptr<Outgoing> out);
   void on_lookup_reply(cluster::LookupReply& reply);
   void on_deliver(const cluster::Deliver& deliver);
+  // Per-peer outbox: DELIVER and RECEIPT items queued during this strand turn go out as one
+  // ZeroMQ message per peer and kind, flushed by a post at the end of the turn (or at once when a
+  // batch reaches kOutboxItems items / kOutboxBytes bytes).
+  void queue_deliver(const std::string& node, const std::string& events, const std::shared_ptr<Outgoing>& out);
+  void queue_receipt(const std::string& node, const std::string& events, cluster::ReceiptItem item);
+  void schedule_outbox_flush();
+  void flush_outbox();
+  void flush_peer(const std::string& node);
   void remember_delivered(const std::string& msg_id);
   void forget_delivered(std::size_t at_least);  // the expired ids, and at least this many oldest
   void on_receipt(const cluster::Receipt& receipt);
@@ -195,6 +210,20 @@ class Router : public std::enable_shared_from_this<Router> {
   // Routing.
   RouteCache cache_;
   std::unordered_map<std::string, std::string> peer_events_;  // node id -> events address
+  struct PeerOutbox {
+    std::string deliver_events;                        // where the DELIVERs go (peer_events_)
+    std::vector<cluster::DeliverItem> delivers;
+    std::vector<std::shared_ptr<Outgoing>> deliver_outs;  // parallel to `delivers`
+    std::size_t deliver_bytes = 0;
+    std::string receipt_events;                        // the origin's events address
+    std::vector<cluster::ReceiptItem> receipts;
+  };
+  static constexpr std::size_t kOutboxItems = 512;
+  static constexpr std::size_t kOutboxBytes = 256 * 1024;
+  std::unordered_map<std::string, PeerOutbox> outbox_;  // node id -> what waits for the turn's end
+  bool outbox_flush_scheduled_ = false;
+  boost::asio::steady_timer outbox_timer_;
+  std::chrono::steady_clock::time_point last_outbox_flush_{};
   std::unordered_map<std::string, LookupState> lookups_;     // user -> lookup in flight
   std::unordered_map<uint64_t, PendingLookup> lookup_seqs_;                   // seq -> the lookup
   std::unordered_map<std::string, std::shared_ptr<Outgoing>> inflight_;        // msg id -> delivery

@@ -382,3 +382,20 @@ TEST_CASE("random and mutated input never crashes and decodes canonically", "[cl
   CHECK(decoded > 100);   // the mutations did reach valid inputs
   CHECK(refused > 1000);  // and malformed ones
 }
+
+TEST_CASE("a full router batch (512 DELIVER items, 512 receipts) round-trips in order", "[cluster_codec]") {
+  // The router's per-peer outbox sends up to 512 items per ZeroMQ message (Router::kOutboxItems).
+  Deliver d{"node-1", "tcp://127.0.0.1:6001", {}};
+  Receipt r{"node-2", {}};
+  for (int i = 0; i < 512; ++i) {
+    const std::string id = "1f-" + std::to_string(i);
+    d.items.push_back({id, "alice", "bob" + std::to_string(i % 7), 1700000000000 + i, R"({"n":)" + std::to_string(i) + "}"});
+    r.items.push_back({id, i % 3 == 0 ? ReceiptStatus::not_here : ReceiptStatus::delivered});
+  }
+  for (const Message& m : {Message{d}, Message{r}}) {
+    std::string error;
+    auto decoded = decode(encode(m), &error);
+    REQUIRE(decoded);
+    CHECK(*decoded == m);
+  }
+}
