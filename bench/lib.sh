@@ -78,7 +78,8 @@ bench_wsg_cluster() {
     port="$(bench_free_port)"; eport="$(bench_free_port)"
     cat >"$work/$tag-node-$k.toml" <<EOF
 [node]
-id = "node-$k"
+id = "node-$k"${bench_node_threads:+
+threads = $bench_node_threads}
 listen = "127.0.0.1:$port"
 [cluster]
 master = "$cluster_master"

@@ -13,8 +13,8 @@ namespace wsg {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
-Listener::Listener(asio::io_context& ioc, asio::ip::tcp::endpoint endpoint, std::shared_ptr<SessionContext> ctx)
-    : ioc_(ioc), acceptor_(asio::make_strand(ioc)), retry_timer_(acceptor_.get_executor()), ctx_(std::move(ctx)) {
+Listener::Listener(IoPool& pool, asio::ip::tcp::endpoint endpoint, std::shared_ptr<SessionContext> ctx)
+    : pool_(pool), acceptor_(asio::make_strand(pool.main())), retry_timer_(acceptor_.get_executor()), ctx_(std::move(ctx)) {
   beast::error_code ec;
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -37,7 +37,7 @@ void Listener::stop() {
 }
 
 void Listener::do_accept() {
-  acceptor_.async_accept(asio::make_strand(ioc_),
+  acceptor_.async_accept(asio::make_strand(pool_.next()),
                          beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
 }
 

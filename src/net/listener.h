@@ -1,5 +1,6 @@
-// Listener: accepts TCP connections on node.listen; each gets its own strand and an HttpSession:
-// a TlsHttpSession when the SessionContext holds a TLS context, else a PlainHttpSession.
+// Listener: accepts TCP connections on node.listen (on the pool's main context); each connection
+// goes to the pool's next context, on a strand of its own, with an HttpSession: a TlsHttpSession
+// when the SessionContext holds a TLS context, else a PlainHttpSession.
 #pragma once
 
 #include <memory>
@@ -8,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 
+#include "net/io_pool.h"
 #include "net/session_context.h"
 
 namespace wsg {
@@ -15,7 +17,7 @@ namespace wsg {
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   // Binds and listens; throws std::runtime_error (start-up only).
-  Listener(boost::asio::io_context& ioc, boost::asio::ip::tcp::endpoint endpoint,
+  Listener(IoPool& pool, boost::asio::ip::tcp::endpoint endpoint,
            std::shared_ptr<SessionContext> ctx);
   void run();
   void stop();
@@ -25,7 +27,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void do_accept();
   void on_accept(boost::beast::error_code ec, boost::asio::ip::tcp::socket socket);
 
-  boost::asio::io_context& ioc_;
+  IoPool& pool_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_timer_;  // accept errors (EMFILE...): wait before the next try
   std::shared_ptr<SessionContext> ctx_;

@@ -15,6 +15,7 @@
 #include "curve.h"
 #include "logging.h"
 #include "metrics.h"
+#include "net/io_pool.h"
 #include "net/listener.h"
 #include "net/session_context.h"
 #include "net/static_files.h"
@@ -133,7 +134,9 @@ int run_node(const Config& config) {
   // Throws ConfigError (exit 2) for a bad or unreadable key.
   const auto curve_keys = curve::cluster_keys(config.cluster);
 
-  asio::io_context ioc(threads);
+  // One io_context per I/O thread; the router, the listener and the signals on the main one.
+  IoPool pool(static_cast<std::size_t>(threads));
+  asio::io_context& ioc = pool.main();
   int exit_code = 0;
   std::atomic<Router*> router_ptr{nullptr};
   ZmqLinks::Options zopt;
@@ -144,11 +147,11 @@ int run_node(const Config& config) {
   zopt.curve = curve_keys;
   // The master refuses our handshakes (another cluster key, or CURVE on one side only): retrying
   // cannot help, so stop like a refused HELLO does.
-  zopt.on_refused = [&ioc, &exit_code, log](const std::string& reason) {
-    asio::post(ioc, [&ioc, &exit_code, log, reason] {
+  zopt.on_refused = [&ioc, &pool, &exit_code, log](const std::string& reason) {
+    asio::post(ioc, [&pool, &exit_code, log, reason] {
       log->error("{}; exiting", reason);
       exit_code = 1;
-      ioc.stop();
+      pool.stop();
     });
   };
   ZmqLinks links(zopt, [&router_ptr](ZmqLinks::Source source, std::vector<cluster::Message> batch) {
@@ -178,7 +181,7 @@ int run_node(const Config& config) {
   ctx->static_files = static_files;
   std::shared_ptr<Listener> listener;
   try {
-    listener = std::make_shared<Listener>(ioc, endpoint, ctx);
+    listener = std::make_shared<Listener>(pool, endpoint, ctx);
   } catch (const std::exception& e) {
     log->error("{}", e.what());
     links.stop();
@@ -201,7 +204,7 @@ int run_node(const Config& config) {
   auto router = std::make_shared<Router>(ioc, ropt, links, links, [&](const std::string& reason) {
     log->error("the master refused this node: {}", reason);
     exit_code = 1;
-    ioc.stop();
+    pool.stop();
   });
   router_ptr.store(router.get(), std::memory_order_release);
 
@@ -213,7 +216,7 @@ int run_node(const Config& config) {
   ctx->jwt_secret = std::move(jwt_secret);
   ctx->router = router;
   ctx->metrics = ropt.metrics;
-  ctx->link_stats = &links.stats();  // read by /metrics handlers, which only run inside ioc.run()
+  ctx->link_stats = &links.stats();  // read by /metrics handlers, which only run inside pool.run()
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int sig) {
@@ -227,7 +230,7 @@ int run_node(const Config& config) {
       // After the UNREGISTERs the drain queued (same DEALER, so in order): the master forgets this
       // incarnation at once and the same id may start again without waiting for node_timeout_ms.
       links.send_to_master(cluster::Leave{node_id, incarnation});
-      ioc.stop();
+      pool.stop();
     });
   });
 
@@ -243,11 +246,7 @@ int run_node(const Config& config) {
   log->info("node {} serving {} (events {}, master {}, {} threads)", node_id, ws_url, events,
             config.cluster.master, threads);
 
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<std::size_t>(threads - 1));
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
-  ioc.run();
-  for (auto& t : pool) t.join();
+  pool.run();
 
   router_ptr.store(nullptr, std::memory_order_release);
   links.stop();  // flushes the UNREGISTERs queued by the drain
