@@ -336,7 +336,7 @@ void Router::arm_sweep() {
 
 void Router::sweep() {
   const int64_t now = steady_ms();
-  forget_delivered(0);
+  delivered_ids_.forget(steady_ms());
   // Deliveries past cluster.delivery_timeout_ms: `failed`.
   while (!deadlines_.empty() && deadlines_.front().first <= now) {
     auto out = deadlines_.front().second.lock();
@@ -494,9 +494,14 @@ void Router::do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame)
     finish(out, proto::AckStatus::failed);
     return;
   }
-  inflight_.emplace(out->id, out);
-  deadlines_.emplace_back(out->deadline_ms, out);
   dispatch(out);
+  // Tracked only when it is still in flight: a message settled at once (delivered to sessions
+  // of this node only, or failed) never touches the in-flight table. Receipts, the only lookups
+  // by id, arrive in later strand turns.
+  if (!out->done) {
+    inflight_.emplace(out->id, out);
+    deadlines_.emplace_back(out->deadline_ms, out);
+  }
 }
 
 void Router::dispatch(const std::shared_ptr<Outgoing>& out) {
@@ -659,7 +664,7 @@ void Router::on_deliver(const cluster::Deliver& deliver) {
   cluster::Receipt receipt{opt_.node_id, {}};
   receipt.items.reserve(deliver.items.size());
   for (auto& item : deliver.items) {
-    if (recent_ids_.count(item.msg_id)) {
+    if (delivered_ids_.contains(item.msg_id)) {
       // A retry of something already delivered here: never twice to one session.
       ++counters_.received[NodeSample::received_duplicate];
       receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::delivered});
@@ -780,18 +785,7 @@ void Router::flush_peer(const std::string& node) {
 
 void Router::remember_delivered(const std::string& msg_id) {
   const int64_t keep_ms = opt_.dedup_ms > 0 ? opt_.dedup_ms : 2 * opt_.delivery_timeout_ms + 1000;
-  recent_ids_.insert(msg_id);
-  recent_order_.emplace_back(steady_ms() + keep_ms, msg_id);
-  forget_delivered(recent_order_.size() > opt_.dedup_window ? recent_order_.size() - opt_.dedup_window : 0);
-}
-
-void Router::forget_delivered(std::size_t at_least) {
-  const int64_t now = steady_ms();
-  while (!recent_order_.empty() && (at_least > 0 || recent_order_.front().first <= now)) {
-    recent_ids_.erase(recent_order_.front().second);
-    recent_order_.pop_front();
-    if (at_least > 0) --at_least;
-  }
+  delivered_ids_.remember(msg_id, steady_ms(), keep_ms);
 }
 
 void Router::on_receipt(const cluster::Receipt& receipt) {

@@ -22,6 +22,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "cache/delivered_ids.h"
 #include "cache/route_cache.h"
 #include "client_protocol.h"
 #include "cluster_codec.h"
@@ -166,7 +167,6 @@ class Router : public std::enable_shared_from_this<Router> {
   void flush_outbox();
   void flush_peer(const std::string& node);
   void remember_delivered(const std::string& msg_id);
-  void forget_delivered(std::size_t at_least);  // the expired ids, and at least this many oldest
   void on_receipt(const cluster::Receipt& receipt);
   void on_node_down(const std::string& node_id);
   // Sends the ack once (if the sender gave an id).
@@ -236,8 +236,7 @@ class Router : public std::enable_shared_from_this<Router> {
   };
   std::unordered_map<std::string, Barrier> barriers_;
   std::unordered_map<uint64_t, PendingPresence> presence_;
-  std::unordered_set<std::string> recent_ids_;
-  std::deque<std::pair<int64_t, std::string>> recent_order_;  // (forget at, steady ms), oldest first
+  DeliveredIds delivered_ids_{opt_.dedup_window};  // dedup of DELIVERs: ids delivered here lately
   uint64_t msg_counter_ = 0;
 
   bool draining_ = false;
