@@ -12,15 +12,16 @@ IoPool::IoPool(std::size_t threads) {
   contexts_.reserve(threads);
   guards_.reserve(threads);
   for (std::size_t i = 0; i < threads; ++i) {
-    // Hint 1: one thread runs it, so Asio keeps the handlers a handler posts to its own context
-    // on that thread's private queue instead of waking another thread for them.
-    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    // Concurrency hint 1 (Context): one thread runs it, so Asio keeps the handlers a handler
+    // posts to its own context on that thread's private queue instead of waking another thread.
+    contexts_.push_back(std::make_unique<Context>());
     guards_.emplace_back(asio::make_work_guard(*contexts_.back()));
   }
 }
 
 IoPool::~IoPool() {
   guards_.clear();
+  for (auto& c : contexts_) c->shutdown();  // every context's services stay alive for this
   while (!contexts_.empty()) contexts_.pop_back();
 }
 

@@ -20,8 +20,11 @@ class IoPool {
  public:
   // threads >= 1 (a smaller value counts as 1).
   explicit IoPool(std::size_t threads);
-  // Destroys the contexts last to first, so context 0 (the router's timers) outlives the
-  // sessions that pending handlers of the others may still hold.
+  // Tears down in two phases: first every context is shut down (its pending handlers
+  // destroyed, which releases the sessions, the router and the listener they hold), then the
+  // contexts are deleted. Objects of one context are held by handlers of another (an accept on
+  // context 0 owns the socket made for context k; the router on context 0 holds sessions of every
+  // context), so no order of plain destruction would be safe.
   ~IoPool();
   IoPool(const IoPool&) = delete;
   IoPool& operator=(const IoPool&) = delete;
@@ -39,7 +42,13 @@ class IoPool {
 
  private:
   using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
-  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  // An io_context whose shutdown() (protected in execution_context) the pool may call.
+  class Context : public boost::asio::io_context {
+   public:
+    Context() : boost::asio::io_context(1) {}
+    using boost::asio::io_context::shutdown;
+  };
+  std::vector<std::unique_ptr<Context>> contexts_;
   std::vector<Guard> guards_;  // a context without sessions must not return from run()
   std::atomic<std::size_t> next_{0};
 };
