@@ -1,14 +1,14 @@
 #include "net/zmq_links.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <zmq.hpp>
 
 #include "logging.h"
@@ -16,12 +16,7 @@
 
 namespace wsg {
 
-struct ZmqLinks::Command {
-  enum class Kind { to_master, to_peer, drop_peer } kind;
-  std::string peer_id;
-  std::string peer_events;
-  std::string bytes;
-};
+namespace asio = boost::asio;
 
 namespace {
 
@@ -30,61 +25,6 @@ void set_common_options(zmq::socket_t& s, int send_hwm, int recv_hwm) {
   s.set(zmq::sockopt::rcvhwm, recv_hwm);
   s.set(zmq::sockopt::linger, 0);
 }
-
-}  // namespace
-
-ZmqLinks::ZmqLinks(Options options, Handler on_message)
-    : options_(std::move(options)), on_message_(std::move(on_message)), queue_(options_.queue_capacity) {
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
-}
-
-ZmqLinks::~ZmqLinks() {
-  stop();
-  Command* c = nullptr;
-  while (queue_.pop(c)) delete c;
-  if (wake_fd_ >= 0) ::close(wake_fd_);
-}
-
-std::string ZmqLinks::start() {
-  std::promise<std::string> started;
-  auto result = started.get_future();
-  thread_ = std::thread([this, &started] { run(&started); });
-  try {
-    return result.get();
-  } catch (...) {
-    if (thread_.joinable()) thread_.join();
-    throw;
-  }
-}
-
-void ZmqLinks::stop() {
-  if (stopping_.exchange(true)) {
-    if (thread_.joinable()) thread_.join();
-    return;
-  }
-  uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
-  if (thread_.joinable()) thread_.join();
-}
-
-bool ZmqLinks::enqueue(Command* command) {
-  if (stopping_.load(std::memory_order_relaxed) || !queue_.bounded_push(command)) {
-    delete command;
-    stats_.queue_drops.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
-  // One wake-up per batch: while a write is pending (the ZeroMQ thread has not read it yet, and
-  // drains the whole queue after it has), no other enqueuer needs to make the syscall.
-  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) {
-    uint64_t one = 1;
-    // Non-blocking: a full eventfd counter (never in practice) only means a wake-up is pending.
-    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
-  }
-  return true;
-}
-
-namespace {
 
 // encode() refuses (throws) what no receiver would accept; here that becomes a counted drop.
 std::optional<std::string> encode_bounded(const cluster::Message& message) {
@@ -96,206 +36,283 @@ std::optional<std::string> encode_bounded(const cluster::Message& message) {
   }
 }
 
+// A safety net, not the mechanism: every socket is looked at this often even without a wake-up.
+constexpr auto kSweepPeriod = std::chrono::milliseconds(200);
+
 }  // namespace
 
-bool ZmqLinks::send_to_master(const cluster::Message& message) {
-  auto bytes = encode_bounded(message);
-  if (!bytes) return false;
-  return enqueue(new Command{Command::Kind::to_master, {}, {}, std::move(*bytes)});
-}
-
-bool ZmqLinks::send_to_peer(const std::string& node_id, const std::string& events,
-                            const cluster::Message& message) {
-  auto bytes = encode_bounded(message);
-  if (!bytes) return false;
-  return enqueue(new Command{Command::Kind::to_peer, node_id, events, std::move(*bytes)});
-}
-
-void ZmqLinks::drop_peer(const std::string& node_id) {
-  enqueue(new Command{Command::Kind::drop_peer, node_id, {}, {}});
-}
-
-void ZmqLinks::run(std::promise<std::string>* started) {
-  auto log = logging::get("zmq");
-  zmq::context_t ctx(1);
-  zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
-  zmq::socket_t pull(ctx, zmq::socket_type::pull);
+struct ZmqLinks::Impl {
+  // One socket whose input we wait for: its ZMQ_FD (a duplicate, owned by the descriptor) in the
+  // io_context. `read` consumes at most one bounded batch.
+  struct Watch {
+    Watch(asio::io_context& ioc, zmq::socket_t& s, std::function<void()> r) : socket(&s), fd(ioc), read(std::move(r)) {}
+    zmq::socket_t* socket;
+    asio::posix::stream_descriptor fd;
+    std::function<void()> read;
+    bool armed = false;   // an async_wait is outstanding
+    bool posted = false;  // a drain is posted
+  };
   struct Peer {
     std::string events;
     std::unique_ptr<zmq::socket_t> socket;
   };
+
+  Impl(asio::io_context& io, Options o, Handler h, Stats& s)
+      : ioc(io),
+        options(std::move(o)),
+        on_message(std::move(h)),
+        stats(s),
+        log(logging::get("zmq")),
+        dealer(ctx, zmq::socket_type::dealer),
+        pull(ctx, zmq::socket_type::pull),
+        refusal("the master", options.curve.has_value()),
+        sweep(io) {}
+
+  ~Impl() { close(); }
+
+  std::string start();
+  void close();
+
+  void watch(zmq::socket_t& s, std::function<void()> read, Watch** out = nullptr);
+  void drain(Watch& w);
+  void arm(Watch& w);
+  void kick(Watch& w);
+  void schedule_sweep();
+
+  bool send_bytes(zmq::socket_t& s, const std::string& bytes);
+  bool to_master(const std::string& bytes);
+  bool to_peer(const std::string& id, const std::string& events, const std::string& bytes);
+  zmq::socket_t* peer_socket(const std::string& id, const std::string& events);
+  void receive(zmq::socket_t& s, Source source);
+  void watch_handshakes();
+  void answer_zap();
+
+  asio::io_context& ioc;
+  Options options;
+  Handler on_message;
+  Stats& stats;
+  std::shared_ptr<spdlog::logger> log;
+  zmq::context_t ctx{1};
+  zmq::socket_t dealer;
+  zmq::socket_t pull;
   std::unordered_map<std::string, Peer> peers;
-  std::string bound;
   // CURVE: the ZAP handler must be bound before the PULL accepts a connection. The monitor tells
   // whether the master refuses our handshakes (wrong or missing key) rather than retrying forever.
   std::unique_ptr<curve::ZapHandler> zap;
   std::unique_ptr<curve::HandshakeMonitor> monitor;
+  curve::RefusalDetector refusal;
+  bool refused = false;
+  std::chrono::steady_clock::time_point next_zap_warning{};
+  logging::Throttle malformed_warning{std::chrono::seconds(10)};
+  std::vector<std::unique_ptr<Watch>> watches;  // stable addresses: handlers hold Watch&
+  Watch* dealer_watch = nullptr;
+  asio::steady_timer sweep;
+  bool started = false;
+  bool closed = false;
+};
+
+std::string ZmqLinks::Impl::start() {
+  std::string bound;
   try {
-    if (options_.curve) {
-      zap = std::make_unique<curve::ZapHandler>(ctx, *options_.curve);
-      curve::make_server(pull, *options_.curve);
-      curve::make_client(dealer, *options_.curve);
+    if (options.curve) {
+      zap = std::make_unique<curve::ZapHandler>(ctx, *options.curve);
+      curve::make_server(pull, *options.curve);
+      curve::make_client(dealer, *options.curve);
     }
-    set_common_options(pull, options_.send_hwm, options_.recv_hwm);
-    pull.bind(options_.events_bind);
+    set_common_options(pull, options.send_hwm, options.recv_hwm);
+    pull.bind(options.events_bind);
     bound = pull.get(zmq::sockopt::last_endpoint);
-    set_common_options(dealer, options_.send_hwm, options_.recv_hwm);
-    dealer.set(zmq::sockopt::routing_id, options_.routing_id);
+    set_common_options(dealer, options.send_hwm, options.recv_hwm);
+    dealer.set(zmq::sockopt::routing_id, options.routing_id);
     dealer.set(zmq::sockopt::reconnect_ivl, 100);
     dealer.set(zmq::sockopt::reconnect_ivl_max, 1000);
     monitor = std::make_unique<curve::HandshakeMonitor>(ctx, dealer, "master");
-    dealer.connect(options_.master);
-  } catch (const zmq::error_t& e) {
-    monitor.reset();
-    zap.reset();
-    started->set_exception(std::make_exception_ptr(std::runtime_error(
-        "cannot set up cluster sockets (events bind '" + options_.events_bind + "', master '" +
-        options_.master + "'): " + e.what())));
-    return;
+    dealer.connect(options.master);
+    watch(dealer, [this] { receive(dealer, Source::master); }, &dealer_watch);
+    watch(pull, [this] { receive(pull, Source::peer); });
+    watch(monitor->socket(), [this] { watch_handshakes(); });
+    if (zap) watch(zap->socket(), [this] { answer_zap(); });
+  } catch (const std::exception& e) {  // zmq::error_t, or a system_error from the descriptors
+    close();
+    throw std::runtime_error("cannot set up cluster sockets (events bind '" + options.events_bind + "', master '" +
+                             options.master + "'): " + e.what());
   }
-  started->set_value(bound);
+  started = true;
+  for (auto& w : watches) kick(*w);  // input may be there before the first edge
+  schedule_sweep();
+  return bound;
+}
 
-  auto send_bytes = [&](zmq::socket_t& s, const std::string& bytes) {
+void ZmqLinks::Impl::watch(zmq::socket_t& s, std::function<void()> read, Watch** out) {
+  auto w = std::make_unique<Watch>(ioc, s, std::move(read));
+  const int fd = ::dup(s.get(zmq::sockopt::fd));
+  if (fd < 0) throw std::runtime_error("dup of a ZeroMQ socket's file descriptor failed");
+  w->fd.assign(fd);  // owns the duplicate from here on
+  if (out) *out = w.get();
+  watches.push_back(std::move(w));
+}
+
+// ZMQ_FD is edge-triggered and only says "look at ZMQ_EVENTS": read it, take one batch if there is
+// input, and either come back in a later turn (more input: other handlers run in between) or wait
+// for the next edge (ZMQ_EVENTS showed no input, which also re-enables the edge).
+void ZmqLinks::Impl::drain(Watch& w) {
+  w.posted = false;
+  if (closed) return;
+  for (int round = 0;; ++round) {
+    int events = 0;
     try {
-      if (!s.send(zmq::buffer(bytes), zmq::send_flags::dontwait)) {
-        stats_.hwm_drops.fetch_add(1, std::memory_order_relaxed);
-      }
+      events = w.socket->get(zmq::sockopt::events);
     } catch (const zmq::error_t& e) {
-      stats_.hwm_drops.fetch_add(1, std::memory_order_relaxed);
-      log->warn("send failed: {}", e.what());
+      log->warn("ZMQ_EVENTS failed: {}", e.what());
+      return;
     }
-  };
+    if (!(events & ZMQ_POLLIN)) break;
+    if (round == 1) return kick(w);
+    w.read();
+    if (closed) return;
+  }
+  arm(w);
+}
 
-  auto peer_socket = [&](const std::string& id, const std::string& events) -> zmq::socket_t* {
-    auto& p = peers[id];
-    if (!p.socket || p.events != events) {
-      try {
-        auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::push);
-        if (options_.curve) curve::make_client(*s, *options_.curve);
-        set_common_options(*s, options_.send_hwm, options_.recv_hwm);
-        s->set(zmq::sockopt::reconnect_ivl, 100);
-        s->set(zmq::sockopt::reconnect_ivl_max, 1000);
-        s->connect(events);
-        p.socket = std::move(s);
-        p.events = events;
-        log->debug("connected PUSH to peer {} at {}", id, events);
-      } catch (const zmq::error_t& e) {
-        log->warn("cannot connect to peer {} at '{}': {}", id, events, e.what());
-        peers.erase(id);
-        return nullptr;
-      }
+void ZmqLinks::Impl::arm(Watch& w) {
+  if (w.armed || closed) return;
+  w.armed = true;
+  w.fd.async_wait(asio::posix::stream_descriptor::wait_read, [this, &w](const boost::system::error_code& ec) {
+    w.armed = false;
+    if (ec) return;  // operation_aborted: close()
+    drain(w);
+  });
+}
+
+void ZmqLinks::Impl::kick(Watch& w) {
+  if (w.posted || closed) return;
+  w.posted = true;
+  asio::post(ioc, [this, &w] { drain(w); });
+}
+
+void ZmqLinks::Impl::schedule_sweep() {
+  sweep.expires_after(kSweepPeriod);
+  sweep.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || closed) return;
+    for (auto& w : watches) kick(*w);
+    schedule_sweep();
+  });
+}
+
+bool ZmqLinks::Impl::send_bytes(zmq::socket_t& s, const std::string& bytes) {
+  try {
+    if (s.send(zmq::buffer(bytes), zmq::send_flags::dontwait)) return true;
+  } catch (const zmq::error_t& e) {
+    log->warn("send failed: {}", e.what());
+  }
+  stats.hwm_drops.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+bool ZmqLinks::Impl::to_master(const std::string& bytes) {
+  if (closed) {
+    stats.queue_drops.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  const bool sent = send_bytes(dealer, bytes);
+  // A send processes the socket's pending commands, which can consume the edge that announced
+  // input: look at ZMQ_EVENTS again in a later turn.
+  if (dealer_watch) kick(*dealer_watch);
+  return sent;
+}
+
+zmq::socket_t* ZmqLinks::Impl::peer_socket(const std::string& id, const std::string& events) {
+  auto& p = peers[id];
+  if (!p.socket || p.events != events) {
+    try {
+      auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::push);
+      if (options.curve) curve::make_client(*s, *options.curve);
+      set_common_options(*s, options.send_hwm, options.recv_hwm);
+      s->set(zmq::sockopt::reconnect_ivl, 100);
+      s->set(zmq::sockopt::reconnect_ivl_max, 1000);
+      s->connect(events);
+      p.socket = std::move(s);
+      p.events = events;
+      log->debug("connected PUSH to peer {} at {}", id, events);
+    } catch (const zmq::error_t& e) {
+      log->warn("cannot connect to peer {} at '{}': {}", id, events, e.what());
+      peers.erase(id);
+      return nullptr;
     }
-    return p.socket.get();
-  };
+  }
+  return p.socket.get();
+}
 
-  auto drain_commands = [&] {
-    Command* c = nullptr;
-    while (queue_.pop(c)) {
-      std::unique_ptr<Command> owned(c);
-      switch (c->kind) {
-        case Command::Kind::to_master:
-          send_bytes(dealer, c->bytes);
-          break;
-        case Command::Kind::to_peer:
-          if (auto* s = peer_socket(c->peer_id, c->peer_events)) send_bytes(*s, c->bytes);
-          else stats_.hwm_drops.fetch_add(1, std::memory_order_relaxed);
-          break;
-        case Command::Kind::drop_peer:
-          peers.erase(c->peer_id);
-          break;
-      }
-    }
-  };
+bool ZmqLinks::Impl::to_peer(const std::string& id, const std::string& events, const std::string& bytes) {
+  if (closed) {
+    stats.queue_drops.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  if (auto* s = peer_socket(id, events)) return send_bytes(*s, bytes);
+  stats.hwm_drops.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
 
-  logging::Throttle malformed_warning(std::chrono::seconds(10));
-  // Bounded batch per wake-up so one busy socket cannot starve the others; handed over in one
-  // call (the node makes one post to the router strand of it instead of one per message).
-  auto receive_batch = [&](zmq::socket_t& s, std::vector<cluster::Message>& batch) {
-    for (int i = 0; i < 1024; ++i) {
-      zmq::message_t msg;
-      zmq::recv_result_t got;
-      try {
-        got = s.recv(msg, zmq::recv_flags::dontwait);
-      } catch (const zmq::error_t& e) {
-        log->warn("recv failed: {}", e.what());
-        return;
-      }
-      if (!got) return;
-      std::string error;
-      auto decoded = cluster::decode(std::string_view(msg.data<char>(), msg.size()), &error);
-      if (!decoded) {
-        stats_.bad_messages.fetch_add(1, std::memory_order_relaxed);
-        if (uint64_t held = 0; malformed_warning.allow(held)) {
-          log->warn("dropped a malformed cluster message ({} bytes): {} ({} more dropped since the last warning)",
-                    msg.size(), error, held);
-        }
-        continue;
-      }
-      batch.push_back(std::move(*decoded));
-    }
-  };
-  auto receive_all = [&](zmq::socket_t& s, Source source) {
-    std::vector<cluster::Message> batch;
-    receive_batch(s, batch);
-    if (!batch.empty()) on_message_(source, std::move(batch));
-  };
-
-  curve::RefusalDetector refusal("the master", options_.curve.has_value());
-  bool refused = false;
-  auto watch_handshakes = [&] {
-    for (const auto& event : monitor->read_pending()) {
-      log->debug("master link: {}", curve::RefusalDetector::describe(event));
-      if (refused) continue;
-      if (auto reason = refusal.on_event(event)) {
-        refused = true;
-        if (options_.on_refused) options_.on_refused(*reason);
-      }
-    }
-  };
-  // Refused peers retry every second or so: one warning per 10 s at most.
-  auto next_zap_warning = std::chrono::steady_clock::time_point{};
-  auto answer_zap = [&] {
-    if (zap->handle_pending() == 0) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (now < next_zap_warning) return;
-    next_zap_warning = now + std::chrono::seconds(10);
-    log->warn("refused a cluster connection from {}: its CURVE key is not the cluster's ({} refused so far)",
-              zap->last_refused_address(), zap->refused());
-  };
-
-  zmq_pollitem_t items[5] = {
-      {dealer.handle(), 0, ZMQ_POLLIN, 0},
-      {pull.handle(), 0, ZMQ_POLLIN, 0},
-      {nullptr, wake_fd_, ZMQ_POLLIN, 0},
-      {monitor->socket().handle(), 0, ZMQ_POLLIN, 0},
-      {zap ? zap->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0},
-  };
-  const int item_count = zap ? 5 : 4;
-  while (!stopping_.load()) {
-    int rc = zmq_poll(items, item_count, 200);
-    if (rc < 0 && zmq_errno() != EINTR) {
-      log->error("zmq_poll failed: {}", zmq_strerror(zmq_errno()));
+// One bounded batch, handed over in one call (the router makes one post to its strand of it).
+void ZmqLinks::Impl::receive(zmq::socket_t& s, Source source) {
+  std::vector<cluster::Message> batch;
+  for (int i = 0; i < kBatch; ++i) {
+    zmq::message_t msg;
+    zmq::recv_result_t got;
+    try {
+      got = s.recv(msg, zmq::recv_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      log->warn("recv failed: {}", e.what());
       break;
     }
-    if (items[2].revents & ZMQ_POLLIN) {
-      uint64_t v;
-      [[maybe_unused]] auto n = ::read(wake_fd_, &v, sizeof v);
-      // Cleared after the read and before drain_commands(): whatever is enqueued from here on
-      // is either drained below or writes the eventfd again.
-      wake_pending_.exchange(false, std::memory_order_acq_rel);
+    if (!got) break;
+    std::string error;
+    auto decoded = cluster::decode(std::string_view(msg.data<char>(), msg.size()), &error);
+    if (!decoded) {
+      stats.bad_messages.fetch_add(1, std::memory_order_relaxed);
+      if (uint64_t held = 0; malformed_warning.allow(held)) {
+        log->warn("dropped a malformed cluster message ({} bytes): {} ({} more dropped since the last warning)",
+                  msg.size(), error, held);
+      }
+      continue;
     }
-    if (zap && (items[4].revents & ZMQ_POLLIN)) answer_zap();
-    if (items[3].revents & ZMQ_POLLIN) watch_handshakes();
-    drain_commands();
-    if (items[0].revents & ZMQ_POLLIN) receive_all(dealer, Source::master);
-    if (items[1].revents & ZMQ_POLLIN) receive_all(pull, Source::peer);
+    batch.push_back(std::move(*decoded));
   }
-  // Flush: send what is still queued, then give the sockets linger_ms to get it out.
-  drain_commands();
-  // Refused by the master: nothing queued for it will ever get through.
-  dealer.set(zmq::sockopt::linger, refused ? 0 : options_.linger_ms);
+  if (!batch.empty()) on_message(source, std::move(batch));
+}
+
+void ZmqLinks::Impl::watch_handshakes() {
+  for (const auto& event : monitor->read_pending()) {
+    log->debug("master link: {}", curve::RefusalDetector::describe(event));
+    if (refused) continue;
+    if (auto reason = refusal.on_event(event)) {
+      refused = true;
+      if (options.on_refused) options.on_refused(*reason);
+    }
+  }
+}
+
+// Refused peers retry every second or so: one warning per 10 s at most.
+void ZmqLinks::Impl::answer_zap() {
+  if (zap->handle_pending() == 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_zap_warning) return;
+  next_zap_warning = now + std::chrono::seconds(10);
+  log->warn("refused a cluster connection from {}: its CURVE key is not the cluster's ({} refused so far)",
+            zap->last_refused_address(), zap->refused());
+}
+
+// Gives what was sent linger_ms to leave (ctx.close() waits for it), then closes everything.
+void ZmqLinks::Impl::close() {
+  if (closed) return;
+  closed = true;
+  sweep.cancel();
+  boost::system::error_code ignored;
+  for (auto& w : watches) w->fd.close(ignored);  // the duplicates: deregistered from the reactor
+  // Refused by the master: nothing sent to it will ever get through.
+  dealer.set(zmq::sockopt::linger, refused || !started ? 0 : options.linger_ms);
   for (auto& [id, p] : peers) {
-    if (p.socket) p.socket->set(zmq::sockopt::linger, options_.linger_ms);
+    if (p.socket) p.socket->set(zmq::sockopt::linger, options.linger_ms);
   }
   peers.clear();
   monitor.reset();  // before the socket it watches
@@ -303,6 +320,60 @@ void ZmqLinks::run(std::promise<std::string>* started) {
   pull.close();
   zap.reset();
   ctx.close();
+}
+
+ZmqLinks::ZmqLinks(asio::io_context& ioc, Options options, Handler on_message)
+    : ioc_(ioc), impl_(std::make_unique<Impl>(ioc, std::move(options), std::move(on_message), stats_)) {}
+
+ZmqLinks::~ZmqLinks() { stop(); }
+
+std::string ZmqLinks::start() { return impl_->start(); }
+
+void ZmqLinks::stop() { impl_->close(); }
+
+namespace {
+
+template <class F>
+bool post_bounded(asio::io_context& ioc, std::atomic<std::size_t>& posted, std::size_t capacity,
+                  ZmqLinkStats& stats, F f) {
+  if (posted.fetch_add(1, std::memory_order_relaxed) >= capacity) {
+    posted.fetch_sub(1, std::memory_order_relaxed);
+    stats.queue_drops.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  asio::post(ioc, [&posted, f = std::move(f)]() mutable {
+    posted.fetch_sub(1, std::memory_order_relaxed);
+    f();
+  });
+  return true;
+}
+
+}  // namespace
+
+bool ZmqLinks::send_to_master(const cluster::Message& message) {
+  auto bytes = encode_bounded(message);
+  if (!bytes) return false;
+  if (ioc_.get_executor().running_in_this_thread()) return impl_->to_master(*bytes);
+  return post_bounded(ioc_, posted_, impl_->options.queue_capacity, stats_,
+                      [impl = impl_.get(), b = std::move(*bytes)] { impl->to_master(b); });
+}
+
+bool ZmqLinks::send_to_peer(const std::string& node_id, const std::string& events,
+                            const cluster::Message& message) {
+  auto bytes = encode_bounded(message);
+  if (!bytes) return false;
+  if (ioc_.get_executor().running_in_this_thread()) return impl_->to_peer(node_id, events, *bytes);
+  return post_bounded(ioc_, posted_, impl_->options.queue_capacity, stats_,
+                      [impl = impl_.get(), node_id, events, b = std::move(*bytes)] { impl->to_peer(node_id, events, b); });
+}
+
+void ZmqLinks::drop_peer(const std::string& node_id) {
+  if (ioc_.get_executor().running_in_this_thread()) {
+    impl_->peers.erase(node_id);
+    return;
+  }
+  post_bounded(ioc_, posted_, impl_->options.queue_capacity, stats_,
+               [impl = impl_.get(), node_id] { impl->peers.erase(node_id); });
 }
 
 }  // namespace wsg

@@ -1,22 +1,23 @@
-// ZmqLinks: the node's ZeroMQ side. One thread owns every ZeroMQ socket of the node:
-// the DEALER to the master, the PULL bound at cluster.events_bind and one PUSH per peer.
-// Other threads hand it encoded messages through a bounded lock-free queue and an eventfd;
-// it hands decoded inbound messages to `on_message`, called on its own thread with every message
-// one socket yielded in one wake-up (the node posts each batch to the router strand in one go, so
-// no Asio thread ever touches ZeroMQ or blocks on it).
+// ZmqLinks: the node's ZeroMQ side: the DEALER to the master, the PULL bound at
+// cluster.events_bind and one PUSH per peer, all owned by one Asio thread: the thread that runs the
+// io_context given to the constructor (the node gives the router's, context 0 of its IoPool).
+// Sends from that thread go straight to the socket (non-blocking, ZMQ_DONTWAIT); a send from any
+// other thread is posted there first. Inbound messages are noticed through each socket's ZMQ_FD,
+// waited on in the io_context (edge-triggered: ZMQ_EVENTS is read after every wake-up and after
+// every send on a socket that also receives, until it shows no more input), and handed to
+// `on_message` on that thread, a bounded batch per turn. libzmq's own I/O thread does the TCP work.
+// No thread of ours blocks on ZeroMQ, except stop(), which gives queued messages linger_ms to leave.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <future>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <boost/lockfree/queue.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "curve.h"
 #include "net/master_link.h"
@@ -24,9 +25,9 @@
 
 namespace wsg {
 
-// Written by the ZeroMQ thread (and by enqueuers for queue_drops), read by /metrics.
+// Written by the owning thread (and by other threads for queue_drops), read by /metrics.
 struct ZmqLinkStats {
-  std::atomic<uint64_t> queue_drops{0};   // hand-off queue full: message dropped
+  std::atomic<uint64_t> queue_drops{0};   // posted from another thread beyond the bound, or after stop()
   std::atomic<uint64_t> hwm_drops{0};     // ZeroMQ high-water mark reached: message dropped
   std::atomic<uint64_t> bad_messages{0};  // inbound messages that failed to decode
 };
@@ -34,8 +35,10 @@ struct ZmqLinkStats {
 class ZmqLinks final : public MasterLink, public PeerLink {
  public:
   enum class Source { master, peer };
-  // Called with the messages read from one socket in one wake-up (at most 1024), in order.
+  // Called on the owning thread with the messages read from one socket in one turn (at most
+  // kBatch), in order.
   using Handler = std::function<void(Source, std::vector<cluster::Message>)>;
+  static constexpr int kBatch = 1024;
 
   struct Options {
     std::string master;           // cluster.master
@@ -43,27 +46,29 @@ class ZmqLinks final : public MasterLink, public PeerLink {
     std::string routing_id;       // the DEALER's routing id (node id + incarnation)
     int send_hwm = 10000;         // ZMQ_SNDHWM of the DEALER and of every PUSH
     int recv_hwm = 100000;        // ZMQ_RCVHWM of the PULL and of the DEALER
-    std::size_t queue_capacity = 65536;  // hand-off queue from Asio threads
+    std::size_t queue_capacity = 65536;  // sends posted from other threads, not yet on a socket
     int linger_ms = 1000;         // flush time at stop()
-    // The cluster key pair: the PULL becomes a CURVE server (a ZAP handler on this thread admits
-    // only the cluster key), the DEALER and every PUSH CURVE clients. nullopt: plain text.
+    // The cluster key pair: the PULL becomes a CURVE server (a ZAP handler on the owning thread
+    // admits only the cluster key), the DEALER and every PUSH CURVE clients. nullopt: plain text.
     std::optional<curve::KeyPair> curve;
-    // Called once, on the ZMQ thread, when the master refuses this node's handshake for good
+    // Called once, on the owning thread, when the master refuses this node's handshake for good
     // (wrong or missing CURVE key: curve::RefusalDetector). The links keep running.
     std::function<void(const std::string& reason)> on_refused;
   };
 
   using Stats = ZmqLinkStats;
 
-  ZmqLinks(Options options, Handler on_message);
+  ZmqLinks(boost::asio::io_context& ioc, Options options, Handler on_message);
   ~ZmqLinks() override;
   ZmqLinks(const ZmqLinks&) = delete;
   ZmqLinks& operator=(const ZmqLinks&) = delete;
 
-  // Starts the thread, binds the PULL and connects the DEALER. Returns the PULL's bound
+  // Binds the PULL, connects the DEALER and starts waiting on the sockets in the io_context. Call
+  // it on the owning thread before the io_context runs, or inside it. Returns the PULL's bound
   // endpoint (with the real port). Throws std::runtime_error on failure (start-up only).
   std::string start();
-  // Sends what is queued, waits up to linger_ms for it to leave, closes everything.
+  // Once the io_context has stopped (or from inside it), on the owning thread: gives what was sent
+  // linger_ms to leave, then closes every socket. Idempotent.
   void stop();
 
   bool send_to_master(const cluster::Message& message) override;
@@ -74,21 +79,11 @@ class ZmqLinks final : public MasterLink, public PeerLink {
   const Stats& stats() const { return stats_; }
 
  private:
-  struct Command;
   struct Impl;
-  bool enqueue(Command* command);
-  void run(std::promise<std::string>* started);
-
-  Options options_;
-  Handler on_message_;
-  boost::lockfree::queue<Command*> queue_;
-  int wake_fd_ = -1;
-  std::atomic<bool> stopping_{false};
-  // An eventfd write is pending that the ZeroMQ thread has not consumed yet: further enqueuers skip
-  // the syscall (the thread drains the whole queue after it clears this flag).
-  std::atomic<bool> wake_pending_{false};
-  std::thread thread_;
+  boost::asio::io_context& ioc_;
   Stats stats_;
+  std::atomic<std::size_t> posted_{0};  // sends posted from other threads, not yet run
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace wsg

@@ -154,7 +154,8 @@ int run_node(const Config& config) {
       pool.stop();
     });
   };
-  ZmqLinks links(zopt, [&router_ptr](ZmqLinks::Source source, std::vector<cluster::Message> batch) {
+  // The ZeroMQ sockets live on the router's thread (context 0); stop() runs after pool.run() returned.
+  ZmqLinks links(ioc, zopt, [&router_ptr](ZmqLinks::Source source, std::vector<cluster::Message> batch) {
     Router* r = router_ptr.load(std::memory_order_acquire);
     if (!r) return;
     if (source == ZmqLinks::Source::master) r->on_master_messages(std::move(batch));
