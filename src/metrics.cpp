@@ -200,7 +200,7 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<pm::Registry>()), m_(std
   delivery_remote_ = &delivery.Add({{"path", "remote"}}, kLatencyBuckets);
 
   auto& drops = counters(r, "wsg_zmq_dropped_total",
-                         "Cluster messages dropped on the way out: queue_full (hand-off queue to the ZeroMQ thread) "
+                         "Cluster messages dropped on the way out: queue_full (sends posted to the router's thread from another, over 65,536) "
                          "or hwm (ZeroMQ high-water mark, or an unreachable peer address).");
   m.zmq_queue_full = &drops.Add({{"reason", "queue_full"}});
   m.zmq_hwm = &drops.Add({{"reason", "hwm"}});

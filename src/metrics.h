@@ -83,7 +83,7 @@ struct NodeSample {
   int64_t connections = 0;
   uint64_t sessions_opened = 0;
   std::array<uint64_t, kCloseReasonCount> sessions_closed{};
-  // --- the ZeroMQ thread (atomics in ZmqLinks)
+  // --- ZmqLinks (atomics in ZmqLinkStats)
   uint64_t zmq_queue_drops = 0;
   uint64_t zmq_hwm_drops = 0;
   uint64_t cluster_malformed = 0;

@@ -8,7 +8,7 @@ namespace wsg {
 
 namespace {
 
-// The sessions' and the ZeroMQ thread's counters: relaxed atomics, any thread.
+// The sessions' and ZmqLinks' counters: relaxed atomics, any thread.
 void add_shared_counters(const SessionContext& ctx, NodeSample& s) {
   s.connections = ctx.connections.load(std::memory_order_relaxed);
   s.sessions_opened = ctx.sessions_opened.load(std::memory_order_relaxed);

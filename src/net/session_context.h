@@ -41,7 +41,7 @@ struct SessionContext {
   std::atomic<uint64_t> session_counter{0};
   std::atomic<bool> draining{false};
 
-  // /metrics. `link_stats` (the ZeroMQ thread's drop counters) outlives every session.
+  // /metrics. `link_stats` (ZmqLinks' drop counters) outlives every session.
   std::shared_ptr<NodeMetrics> metrics;
   const ZmqLinkStats* link_stats = nullptr;
   std::atomic<uint64_t> sessions_opened{0};

@@ -36,9 +36,6 @@ std::optional<std::string> encode_bounded(const cluster::Message& message) {
   }
 }
 
-// A safety net, not the mechanism: every socket is looked at this often even without a wake-up.
-constexpr auto kSweepPeriod = std::chrono::milliseconds(200);
-
 }  // namespace
 
 struct ZmqLinks::Impl {
@@ -191,7 +188,8 @@ void ZmqLinks::Impl::kick(Watch& w) {
 }
 
 void ZmqLinks::Impl::schedule_sweep() {
-  sweep.expires_after(kSweepPeriod);
+  if (options.sweep_ms <= 0) return;
+  sweep.expires_after(std::chrono::milliseconds(options.sweep_ms));
   sweep.async_wait([this](const boost::system::error_code& ec) {
     if (ec || closed) return;
     for (auto& w : watches) kick(*w);

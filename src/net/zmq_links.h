@@ -48,6 +48,9 @@ class ZmqLinks final : public MasterLink, public PeerLink {
     int recv_hwm = 100000;        // ZMQ_RCVHWM of the PULL and of the DEALER
     std::size_t queue_capacity = 65536;  // sends posted from other threads, not yet on a socket
     int linger_ms = 1000;         // flush time at stop()
+    // Every socket is looked at this often even without a wake-up: a safety net, not the
+    // mechanism (0: never; tests use it to prove the mechanism alone suffices).
+    int sweep_ms = 200;
     // The cluster key pair: the PULL becomes a CURVE server (a ZAP handler on the owning thread
     // admits only the cluster key), the DEALER and every PUSH CURVE clients. nullopt: plain text.
     std::optional<curve::KeyPair> curve;

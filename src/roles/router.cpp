@@ -773,7 +773,7 @@ void Router::flush_peer(const std::string& node) {
     counters_.messages_remote += outs.size();
     return;
   }
-  // Not handed to the ZeroMQ thread (its queue is full): no receipt will come from that node.
+  // Not sent (the peer's high-water mark is reached): no receipt will come from that node.
   for (auto& out : outs) {
     auto& pn = out->pending_nodes;
     auto pos = std::find(pn.begin(), pn.end(), node);

@@ -1,7 +1,7 @@
 // Router: the node's routing state machine, on its own strand. It owns the local session
 // registry (user -> sessions on this node), the route cache, the peers' addresses, pending
-// lookups, in-flight deliveries and the node's registration at the master. Sessions and the
-// ZeroMQ thread only post to it; nothing here blocks (the only lock is the latency histograms'
+// lookups, in-flight deliveries and the node's registration at the master. Sessions and ZmqLinks
+// (on the same io_context) only post to it; nothing here blocks (the only lock is the latency histograms'
 // mutex, uncontended except while /metrics renders them).
 #pragma once
 
@@ -54,8 +54,8 @@ class Router : public std::enable_shared_from_this<Router> {
     std::size_t dedup_window = 100000;
     int64_t dedup_ms = 0;                       // 0 = 2 x delivery_timeout_ms + 1 s
     // Outbox coalescing: a peer batch goes out at once when the previous flush is at least this
-    // old, else at previous flush + this (so under load each wake-up of the ZeroMQ threads and of
-    // the peer carries many messages; an isolated message is never delayed). 0 = never wait.
+    // old, else at previous flush + this (so under load each wake-up of libzmq's I/O threads and
+    // of the peer carries many messages; an isolated message is never delayed). 0 = never wait.
     std::chrono::microseconds outbox_coalesce{200};
     // Where the latency histograms are observed (on the router strand). Null: a private one.
     std::shared_ptr<NodeMetrics> metrics;
@@ -87,10 +87,10 @@ class Router : public std::enable_shared_from_this<Router> {
   // (/metrics: the caller renders it on its own thread). Costs one pass over the sessions.
   void sample(std::function<void(NodeSample)> done);
 
-  // --- from the ZeroMQ thread ---
+  // --- from ZmqLinks (the router's thread) ---
   void on_master_message(cluster::Message message);
   void on_peer_message(cluster::Message message);
-  // A batch read in one wake-up: one post, handled in order.
+  // A batch read in one turn: one post, handled in order.
   void on_master_messages(std::vector<cluster::Message> batch);
   void on_peer_messages(std::vector<cluster::Message> batch);
 
