@@ -265,8 +265,8 @@ Options parse_options(const std::vector<std::string>& args) {
   app.add_option("--rate", o.rate, "Open loop: total messages/s over all pairs (0 = closed loop, the default)")
       ->type_name("R");
   app.add_option("--window", o.window, "Closed loop: messages in flight per pair (default 1)")->type_name("W");
-  app.add_option("--duration", o.duration, "Measured seconds (default 10)")->type_name("S");
-  app.add_option("--warmup", o.warmup, "Seconds of traffic before the measured window (default 2)")->type_name("S");
+  app.add_option("--duration", o.duration, "Measured seconds of local and remote (default 10; idle and storm ignore it)")->type_name("S");
+  app.add_option("--warmup", o.warmup, "Seconds of traffic before the measured window of local and remote (default 2; idle and storm ignore it)")->type_name("S");
   app.add_option("--max-messages", o.max_messages, "Stop after N measured messages (0 = no bound)")->type_name("N");
   app.add_option("--body-bytes", o.body_bytes, "Approximate message body size (default 64)")->type_name("N");
   app.add_flag("--ack", o.ack, "Ask for acks (send frames carry an id)");
