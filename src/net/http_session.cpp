@@ -1,8 +1,10 @@
 #include "net/http_session.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 
@@ -34,6 +36,16 @@ constexpr auto kRequestTimeout = std::chrono::seconds(10);
 constexpr auto kShutdownTimeout = std::chrono::seconds(2);
 constexpr std::uint32_t kHeaderLimit = 8 * 1024;
 constexpr std::uint64_t kBodyLimit = 16 * 1024;
+// The whole answer to a plain-text client on the TLS port (written on the TCP stream, no TLS).
+constexpr std::string_view kTlsOnly =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Content-Type: text/plain\r\n"
+    "Cache-Control: no-store\r\n"
+    "Connection: close\r\n"
+    "Content-Length: 51\r\n"
+    "\r\n"
+    "This port speaks TLS only: use https:// or wss://.\n";
+static_assert(kTlsOnly.size() - kTlsOnly.find("\r\n\r\n") - 4 == 51, "Content-Length of kTlsOnly");
 
 // Connection ends that are routine, not worth a log line.
 bool routine(const beast::error_code& ec) {
@@ -58,20 +70,46 @@ void HttpSession<Stream>::start() {
     // which then also bounds the first request.
     beast::get_lowest_layer(stream_).expires_after(kRequestTimeout);
     keep_deadline_ = true;
-    stream_.async_handshake(asio::ssl::stream_base::server,
-                            beast::bind_front_handler(&HttpSession::on_handshake, this->shared_from_this()));
+    // The first bytes tell a TLS ClientHello from a plain request (Beast's advanced_server_flex):
+    // a plain client gets a readable 400 instead of a connection closed without a word.
+    beast::async_detect_ssl(beast::get_lowest_layer(stream_), buffer_,
+                            beast::bind_front_handler(&HttpSession::on_detect, this->shared_from_this()));
   } else {
     do_read();
   }
 }
 
 template <class Stream>
-void HttpSession<Stream>::on_handshake(beast::error_code ec) {
+void HttpSession<Stream>::on_detect(beast::error_code ec, bool tls) {
   if (ec) {
-    // e.g. plain HTTP on the TLS port, an unsupported protocol version, the deadline
+    if (!routine(ec)) logging::get("http")->debug("detect tls: {}", ec.message());
+    return;
+  }
+  if constexpr (kTls) {
+    if (!tls) {
+      asio::async_write(beast::get_lowest_layer(stream_), asio::buffer(kTlsOnly.data(), kTlsOnly.size()),
+                        [self = this->shared_from_this()](beast::error_code, std::size_t) {
+                          beast::error_code ignored;
+                          auto& socket = beast::get_lowest_layer(self->stream_).socket();
+                          socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+                          socket.close(ignored);
+                        });
+      return;
+    }
+    // The bytes detect_ssl read are the start of the handshake: hand them to it.
+    stream_.async_handshake(asio::ssl::stream_base::server, buffer_.data(),
+                            beast::bind_front_handler(&HttpSession::on_handshake, this->shared_from_this()));
+  }
+}
+
+template <class Stream>
+void HttpSession<Stream>::on_handshake(beast::error_code ec, std::size_t used) {
+  if (ec) {
+    // e.g. an unsupported protocol version, a certificate the client refuses, the deadline
     if (!routine(ec)) logging::get("http")->debug("tls handshake: {}", ec.message());
     return;
   }
+  buffer_.consume(used);
   do_read();
 }
 

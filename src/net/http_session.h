@@ -5,7 +5,8 @@
 // A class template on the stream, as in Beast's advanced_server_flex example: PlainHttpSession
 // (beast::tcp_stream) when the node serves plain HTTP, TlsHttpSession (beast::ssl_stream over a
 // tcp_stream) when it serves TLS. The TLS handshake runs first, under the same deadline as the
-// first request. Both are instantiated explicitly in http_session.cpp.
+// first request; a client whose first bytes are not a TLS handshake gets a plain 400 instead.
+// Both are instantiated explicitly in http_session.cpp.
 #pragma once
 
 #include <memory>
@@ -30,7 +31,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   static constexpr bool kTls = !std::is_same_v<Stream, boost::beast::tcp_stream>;
 
   void start();
-  void on_handshake(boost::beast::error_code ec);
+  void on_detect(boost::beast::error_code ec, bool tls);
+  void on_handshake(boost::beast::error_code ec, std::size_t used);
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void send(boost::beast::http::response<boost::beast::http::string_body> res);

@@ -154,7 +154,7 @@ TEST_CASE("tls: two TLS nodes deliver to each other and a client checks the cert
     for (const auto& p : stop_checked(*n->process, 6000ms)) FAIL_CHECK(p);
 }
 
-TEST_CASE("tls: plain ws and http get nothing from the TLS port and TLS before 1.2 is refused",
+TEST_CASE("tls: plain ws and http get a 400 that names TLS from the TLS port and TLS before 1.2 is refused",
           "[integration][tls]") {
   const auto files = tls::make_self_signed(test_dir(), "node");
   const ClientOptions opt{files.cert};
@@ -166,12 +166,13 @@ TEST_CASE("tls: plain ws and http get nothing from the TLS port and TLS before 1
     auto r = ws.connect(t.ws_port, "/ws?user=mallory", {}, 3000ms);
     INFO("plain ws:// on the TLS port: http " << r.http_status << " " << r.error);
     CHECK_FALSE(r.connected);
-    CHECK(r.http_status != 101);
+    CHECK(r.http_status == 400);
   }
   {
     auto r = http_get(t.ws_port, "/healthz", {}, 3000ms);
     INFO("plain http on the TLS port: " << r.status << " " << r.error);
-    CHECK(r.status != 200);
+    CHECK(r.status == 400);
+    CHECK(r.body.find("TLS") != std::string::npos);
   }
   {
     ClientOptions old = opt;
