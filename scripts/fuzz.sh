@@ -4,6 +4,10 @@
 # TARGET is client_protocol, cluster_codec or config (the fuzz_ prefix is optional); all, the
 # default, runs each in turn. SECONDS per target defaults to $WSG_FUZZ_SECONDS, else 60; 0 only
 # replays the seed corpora. Extra libFuzzer flags: WSG_FUZZ_FLAGS (e.g. "-max_len=65536").
+# WSG_FUZZ_RUNS=N makes the run deterministic instead: N inputs per target from a fixed seed
+# (WSG_FUZZ_SEED, default 1) over the committed corpora, whatever SECONDS says. scripts/test.sh
+# (and so CI) fuzzes that way, so a submission is never stopped by an input nobody changed;
+# open-ended fuzzing for findings is this script without WSG_FUZZ_RUNS, run on purpose.
 #
 # Builds build-fuzz with clang-14 (-DWSG_FUZZ=ON, once, then incrementally), replays every seed
 # corpus in tests/fuzz/corpus/ (a regression on a known input fails within seconds), then fuzzes
@@ -25,6 +29,12 @@ elif [[ " ${all_targets[*]} " == *" $want "* ]]; then
   targets=("$want")
 else
   echo "fuzz.sh: unknown target '$want' (expected one of: ${all_targets[*]} all)" >&2
+  exit 2
+fi
+runs="${WSG_FUZZ_RUNS:-}"
+seed="${WSG_FUZZ_SEED:-1}"
+if [ -n "$runs" ] && ! [[ "$runs" =~ ^[0-9]+$ && "$seed" =~ ^[0-9]+$ ]]; then
+  echo "fuzz.sh: WSG_FUZZ_RUNS and WSG_FUZZ_SEED must be whole numbers" >&2
   exit 2
 fi
 if ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
@@ -56,6 +66,8 @@ fuzz_one() {
               -print_final_stats=1)
   if [ "$secs" -eq 0 ]; then
     args+=(-runs=0)
+  elif [ -n "$runs" ]; then
+    args+=(-runs="$runs" -seed="$seed")
   else
     args+=(-max_total_time="$secs")
   fi
@@ -68,6 +80,8 @@ fuzz_one() {
     status="$(grep -E '^#[0-9]+' "$log" | tail -1 | sed -E 's/^#[0-9]+[[:space:]]+//')"
     if [ "$secs" -eq 0 ]; then
       echo "   fuzz_$t: ok, replayed $execs inputs ($status)"
+    elif [ -n "$runs" ]; then
+      echo "   fuzz_$t: ok, $execs execs from seed $seed ($status)"
     else
       echo "   fuzz_$t: ok, ${secs}s, $execs execs ($status)"
     fi
@@ -94,8 +108,13 @@ echo "== fuzz: replay the seed corpora"
 for t in "${targets[@]}"; do
   fuzz_one "$t" 0 || failed+=("$t")
 done
-if ((${#failed[@]} == 0)) && [ "$seconds" -gt 0 ]; then
-  echo "== fuzz: ${seconds}s per target"
+if ((${#failed[@]} == 0)) && { [ "$seconds" -gt 0 ] || [ -n "$runs" ]; }; then
+  if [ -n "$runs" ]; then
+    seconds=1  # fuzz_one's "not a replay" marker; -runs bounds the work
+    echo "== fuzz: $runs runs per target from seed $seed (deterministic)"
+  else
+    echo "== fuzz: ${seconds}s per target"
+  fi
   for t in "${targets[@]}"; do
     fuzz_one "$t" "$seconds" || failed+=("$t")
   done

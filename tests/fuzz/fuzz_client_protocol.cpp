@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -98,6 +99,34 @@ bool valid_utf8(std::string_view s) {
 }
 
 bool is_json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Equality of two JSON values where a number the parser turned into NaN (Boost.JSON 1.81 reads
+// `-0e+315` that way) equals itself: the oracle compares what was parsed twice from the same
+// text, and NaN != NaN would call that a mismatch (a finding of 2026-12-05, now in the corpus).
+bool same_value(const json::value& a, const json::value& b) {
+  if (a.is_double() && b.is_double()) {
+    const double x = a.get_double(), y = b.get_double();
+    return x == y || (std::isnan(x) && std::isnan(y));
+  }
+  if (a.is_array() && b.is_array()) {
+    const auto &x = a.get_array(), &y = b.get_array();
+    if (x.size() != y.size()) return false;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      if (!same_value(x[i], y[i])) return false;
+    }
+    return true;
+  }
+  if (a.is_object() && b.is_object()) {
+    const auto &x = a.get_object(), &y = b.get_object();
+    if (x.size() != y.size()) return false;
+    for (const auto& kv : x) {
+      const json::value* other = y.if_contains(kv.key());
+      if (!other || !same_value(kv.value(), *other)) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
 
 // What the decoder must answer, from the frame rules applied to json::parse's tree.
 struct Expected {
@@ -214,11 +243,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     FUZZ_CHECK(text.find(body) != std::string_view::npos);
     const auto parsed_body = parse(body);
     FUZZ_CHECK(parsed_body.has_value());
-    FUZZ_CHECK(want.body != nullptr && *parsed_body == *want.body);
+    FUZZ_CHECK(want.body != nullptr && same_value(*parsed_body, *want.body));
     // Forwarded verbatim inside a message frame, it is still the same value.
     const json::object message =
         parse_encoded(encode_message("m1", "alice", send->to, body, 1700000000000), "message");
-    FUZZ_CHECK(message.at("body") == *want.body);
+    FUZZ_CHECK(same_value(message.at("body"), *want.body));
     FUZZ_CHECK(message.at("to").as_string() == send->to);
   } else if (const auto* presence = std::get_if<PresenceFrame>(&got)) {
     FUZZ_CHECK(want.type == "presence");
