@@ -747,13 +747,14 @@ std::string encode_message(std::string_view id, std::string_view from, std::stri
   return out;
 }
 
-std::string encode_ack(std::string_view ref, std::string_view id, AckStatus status) {
+std::string encode_ack(std::string_view ref, std::string_view id, AckStatus status, std::string_view reason) {
   std::string out;
-  out.reserve(48 + estimate(ref) + estimate(id));
+  out.reserve(64 + estimate(ref) + estimate(id) + estimate(reason));
   out.append("{\"type\":\"ack\"");
   append_field(out, "ref", ref);
   append_field(out, "id", id);
   append_field(out, "status", to_string(status));
+  if (!reason.empty()) append_field(out, "reason", reason);
   out.push_back('}');
   return out;
 }

@@ -61,7 +61,10 @@ DecodeResult decode_client_frame(std::string_view text);
 std::string encode_welcome(std::string_view user, std::string_view session, std::string_view node);
 std::string encode_message(std::string_view id, std::string_view from, std::string_view to,
                            std::string_view body, int64_t ts_ms);
-std::string encode_ack(std::string_view ref, std::string_view id, AckStatus status);
+// `reason` (failed acks only, empty = none): why the node could not confirm delivery; a short
+// token from docs/protocol.md's ack table (timeout, node_down, master_unreachable, overloaded).
+std::string encode_ack(std::string_view ref, std::string_view id, AckStatus status,
+                       std::string_view reason = {});
 std::string encode_presence(const std::optional<std::string>& ref,
                             const std::vector<std::pair<std::string, bool>>& users);
 std::string encode_pong(const std::optional<std::string>& ref);

@@ -170,6 +170,7 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<pm::Registry>()), m_(std
   m.bounds[NodeSample::bound_in_flight] = &bounds.Add({{"bound", "in_flight"}});
   m.bounds[NodeSample::bound_lookup_queue] = &bounds.Add({{"bound", "lookup_queue"}});
   m.bounds[NodeSample::bound_lookups] = &bounds.Add({{"bound", "lookups"}});
+  m.bounds[NodeSample::bound_unverified_receipts] = &bounds.Add({{"bound", "unverified_receipts"}});
   auto& errors = counters(r, "wsg_errors_total", "error frames sent to clients, by code.");
   for (std::size_t i = 0; i < kErrorCodeCount; ++i)
     m.errors[i] = &errors.Add({{"code", std::string(proto::to_string(static_cast<proto::ErrorCode>(i)))}});

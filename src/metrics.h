@@ -68,7 +68,7 @@ struct NodeSample {
   enum Received : std::size_t { received_delivered, received_not_here, received_duplicate, kReceivedCount };
   std::array<uint64_t, kReceivedCount> deliveries_received{};  // DELIVER items from peers, by outcome
   std::array<uint64_t, kAckStatusCount> acks{};                // by proto::AckStatus
-  enum Bound : std::size_t { bound_in_flight, bound_lookup_queue, bound_lookups, kBoundCount };
+  enum Bound : std::size_t { bound_in_flight, bound_lookup_queue, bound_lookups, bound_unverified_receipts, kBoundCount };
   std::array<uint64_t, kBoundCount> bound_hits{};
   uint64_t cache_hits = 0;
   uint64_t cache_misses = 0;

@@ -1,5 +1,6 @@
 #include "roles/master.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -9,6 +10,8 @@
 #include <set>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include <boost/json.hpp>
 #include <zmq.hpp>
@@ -65,6 +68,7 @@ class Master {
       return 1;
     }
     log_->info("master listening on {} (epoch {})", cfg_.master.bind, epoch_);
+    recovery_until_ms_ = steady_ms() + recovery_window_ms(cfg_.master.node_timeout_ms);
     if (keys) {
       log_->info("cluster links use ZeroMQ CURVE: only holders of the cluster secret key get in (key from {}; "
                  "cluster public key {})", keys->source, keys->public_key);
@@ -90,7 +94,7 @@ class Master {
     const int item_count = zap_ ? 3 : 2;
     int64_t next_expiry = steady_ms() + 100;
     while (!g_stop.load()) {
-      int rc = zmq_poll(items, item_count, pending_acks_.empty() ? 100 : 5);
+      int rc = zmq_poll(items, item_count, pending_acks_.empty() && held_count_ == 0 ? 100 : 5);
       if (rc < 0 && zmq_errno() != EINTR) {
         log_->error("zmq_poll: {}", zmq_strerror(zmq_errno()));
         return 1;
@@ -101,6 +105,7 @@ class Master {
       const int64_t now = steady_ms();
       report_refusals(now);
       flush_pending_acks(now);
+      if (held_count_ > 0 && now >= recovery_until_ms_) answer_all_held_lookups();
       if (now >= next_expiry) {
         expire(now);
         next_expiry = now + 100;
@@ -257,7 +262,10 @@ class Master {
     const std::string* node = node_of(ident);
     if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
     dir_.touch(*node, now);
-    for (auto& s : m.sessions) dir_.register_session(*node, s.user, s.session);
+    for (auto& s : m.sessions) {
+      dir_.register_session(*node, s.user, s.session);
+      if (held_count_ > 0) answer_held_lookups(s.user);
+    }
     // The node welcomes the session only after the ack, and the ack waits until every node
     // that may have cached the user's old route confirmed the INVALIDATE (or kInvalidateWait
     // passed): a message sent after the welcome cannot take the old route (SPEC §2).
@@ -305,14 +313,44 @@ class Master {
 
   void on(const std::string& ident, cluster::Lookup& m, int64_t now) {
     count(MasterRequest::lookup);
-    cluster::LookupReply r{epoch_, m.seq, m.user, {}};
     if (const std::string* node = node_of(ident)) {
       dir_.touch(*node, now);
       dir_.note_lookup(m.user, *node);
     }
-    for (const auto* n : dir_.nodes_for(m.user)) r.nodes.push_back(cluster::NodeAddr{n->id, n->events});
+    if (now < recovery_until_ms_ && held_count_ < kMaxHeldLookups && dir_.nodes_for(m.user).empty()) {
+      // Just started: the nodes are still re-registering their sessions (each learns of the new
+      // master from its next heartbeat reply and replays). "Nobody has this user" is not known
+      // yet, so the answer waits for the user's registration or the window's end.
+      held_lookups_[m.user].emplace_back(ident, m.seq);
+      ++held_count_;
+      return;
+    }
+    answer_lookup(ident, m.seq, m.user);
+  }
+
+  void answer_lookup(const std::string& ident, uint64_t seq, const std::string& user) {
+    cluster::LookupReply r{epoch_, seq, user, {}};
+    for (const auto* n : dir_.nodes_for(user)) r.nodes.push_back(cluster::NodeAddr{n->id, n->events});
     ++(r.nodes.empty() ? counters_.lookups_offline : counters_.lookups_online);
     reply(ident, r);
+  }
+
+  // Held lookups of `user`, now that it is registered.
+  void answer_held_lookups(const std::string& user) {
+    auto it = held_lookups_.find(user);
+    if (it == held_lookups_.end()) return;
+    for (auto& [ident, seq] : it->second) answer_lookup(ident, seq, user);
+    held_count_ -= it->second.size();
+    held_lookups_.erase(it);
+  }
+
+  // The recovery window is over: whatever is still held is answered as the directory stands.
+  void answer_all_held_lookups() {
+    for (auto& [user, waiting] : held_lookups_) {
+      for (auto& [ident, seq] : waiting) answer_lookup(ident, seq, user);
+    }
+    held_lookups_.clear();
+    held_count_ = 0;
   }
 
   void on(const std::string& ident, cluster::Heartbeat& m, int64_t now) {
@@ -434,6 +472,15 @@ class Master {
   std::string last_refusal_;
 
   static constexpr int64_t kInvalidateWaitMs = 50;
+  // Recovery window after start: half of master.node_timeout_ms (every live node heartbeats well
+  // within that, learns it is unknown here and replays its sessions), at most 1.5 s so that a
+  // held lookup is answered before the asking node's cluster.delivery_timeout_ms (2 s by default).
+  static int64_t recovery_window_ms(int64_t node_timeout_ms) { return std::min<int64_t>(node_timeout_ms / 2, 1500); }
+  static constexpr std::size_t kMaxHeldLookups = 100000;
+  int64_t recovery_until_ms_ = 0;
+  // Lookups held during the recovery window: user -> (routing id, seq) of each asker.
+  std::unordered_map<std::string, std::vector<std::pair<std::string, uint64_t>>> held_lookups_;
+  std::size_t held_count_ = 0;
   struct PendingAck {
     std::string ident;
     uint64_t seq;

@@ -14,6 +14,7 @@ namespace asio = boost::asio;
 
 // One message accepted from a local sender, followed until it is acked (or needs no ack).
 struct Router::Outgoing {
+  uint64_t seq = 0;              // send order on this node (the id's counter)
   std::string id;
   std::string from;
   std::string to;
@@ -29,8 +30,23 @@ struct Router::Outgoing {
   bool done = false;             // settled: no longer in flight
   bool retried = false;          // a fresh lookup after a bounce was made
   bool bounced = false;          // some node answered not_here
+  bool uncertain = false;        // handed to a node that died before its receipt: may have arrived
+  bool in_barrier = false;       // counted in its Flow's barrier
   std::vector<std::string> pending_nodes;  // nodes whose receipt is awaited
 };
+
+std::string_view Router::to_string(Fail why) {
+  switch (why) {
+    case Fail::none: return {};
+    case Fail::timeout: return "timeout";
+    case Fail::node_down: return "node_down";
+    case Fail::master_unreachable: return "master_unreachable";
+    case Fail::peer_unreachable: return "peer_unreachable";
+    case Fail::overloaded: return "overloaded";
+    case Fail::moved: return "moved";
+  }
+  return {};
+}
 
 Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerLink& peers,
                FatalHandler on_fatal)
@@ -334,15 +350,26 @@ void Router::arm_sweep() {
   });
 }
 
+void Router::sweep_deadlines(int64_t now) {
+  // Deliveries past cluster.delivery_timeout_ms: `failed`. At most kSweepBatch per strand turn:
+  // a burst of expiries (a dead peer under load) must not hold up heartbeats or receipts.
+  std::size_t n = 0;
+  while (!deadlines_.empty() && deadlines_.front().first <= now) {
+    if (++n > kSweepBatch) {
+      asio::post(strand_, [self = shared_from_this(), now] { self->sweep_deadlines(now); });
+      return;
+    }
+    auto out = deadlines_.front().second.lock();
+    deadlines_.pop_front();
+    if (out && !out->done) finish(out, proto::AckStatus::failed, out->uncertain ? Fail::node_down : Fail::timeout);
+  }
+}
+
 void Router::sweep() {
   const int64_t now = steady_ms();
   delivered_ids_.forget(steady_ms());
-  // Deliveries past cluster.delivery_timeout_ms: `failed`.
-  while (!deadlines_.empty() && deadlines_.front().first <= now) {
-    auto out = deadlines_.front().second.lock();
-    deadlines_.pop_front();
-    if (out && !out->done) finish(out, proto::AckStatus::failed);
-  }
+  sweep_deadlines(now);
+  sweep_unverified(now);
   // Lookups never answered: forget them and fail what waited on them. (Collected first:
   // finishing a message can release a barrier, which can start new lookups.)
   std::vector<std::shared_ptr<Outgoing>> unanswered;
@@ -360,7 +387,7 @@ void Router::sweep() {
     }
   }
   for (auto& out : unanswered) {
-    if (!out->done) finish(out, proto::AckStatus::failed);
+    if (!out->done) finish(out, proto::AckStatus::failed, Fail::master_unreachable);
   }
   for (auto it = presence_.begin(); it != presence_.end();) {
     if (it->second.deadline_ms <= now) {
@@ -473,7 +500,8 @@ void Router::do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame)
   ++counters_.messages_accepted;
   const auto now = std::chrono::steady_clock::now();
   auto out = std::make_shared<Outgoing>();
-  out->id = fmt::format("{:x}-{:x}", opt_.incarnation, ++msg_counter_);
+  out->seq = ++msg_counter_;
+  out->id = fmt::format("{:x}-{:x}", opt_.incarnation, out->seq);
   out->from = from->user();
   out->to = std::move(frame.to);
   out->body = std::move(frame.body);
@@ -491,7 +519,7 @@ void Router::do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame)
       logging::get("router")->warn("in-flight bound ({}) reached: message {} refused ({} more refused since the "
                                    "last warning)", opt_.max_inflight, out->id, held);
     }
-    finish(out, proto::AckStatus::failed);
+    finish(out, proto::AckStatus::failed, Fail::overloaded);
     return;
   }
   dispatch(out);
@@ -505,13 +533,19 @@ void Router::do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame)
 }
 
 void Router::dispatch(const std::shared_ptr<Outgoing>& out) {
-  // Behind a barrier (the user's route changed under earlier messages still in flight): wait,
-  // so no later message overtakes them at a session that appeared meanwhile.
-  auto f = barriers_.find(out->to);
-  if (f != barriers_.end()) {
+  // Behind a barrier (the user's route changed under earlier messages still in flight), or behind
+  // messages still held by one: wait, so no later message overtakes them at a session that
+  // appeared meanwhile.
+  auto f = flows_.find(out->to);
+  if (f != flows_.end() && (f->second.barrier > 0 || !f->second.held.empty())) {
     f->second.held.push_back(out);
+    if (f->second.barrier == 0) schedule_release(f->second, out->to);
     return;
   }
+  dispatch_now(out);
+}
+
+void Router::dispatch_now(const std::shared_ptr<Outgoing>& out) {
   auto msg = std::make_shared<const std::string>(
       proto::encode_message(out->id, out->from, out->to, out->body, out->ts_ms));
   if (deliver_local(out->to, msg) > 0) {
@@ -524,34 +558,67 @@ void Router::dispatch(const std::shared_ptr<Outgoing>& out) {
 }
 
 void Router::route_changed(const std::string& user) {
-  auto a = awaiting_.find(user);
-  if (a == awaiting_.end()) return;
-  std::vector<std::weak_ptr<Outgoing>> earlier;
-  for (auto& w : a->second) {
-    auto o = w.lock();
-    if (o && !o->done) earlier.push_back(w);
+  auto f = flows_.find(user);
+  if (f == flows_.end()) return;
+  Flow& flow = f->second;
+  // Only what arrived in `awaiting` since the last route change is new to the barrier: each
+  // message is looked at here once, whatever the number of route changes.
+  for (std::size_t i = flow.marked; i < flow.awaiting.size(); ++i) {
+    auto& o = flow.awaiting[i];
+    if (!o->done && !o->in_barrier) {
+      o->in_barrier = true;
+      ++flow.barrier;
+    }
   }
-  if (earlier.empty()) return;
-  auto& b = barriers_[user];
-  b.earlier.insert(b.earlier.end(), earlier.begin(), earlier.end());
+  flow.marked = flow.awaiting.size();
 }
 
-void Router::release(const std::string& user) {
-  auto f = barriers_.find(user);
-  if (f == barriers_.end()) return;
-  auto& earlier = f->second.earlier;
-  earlier.erase(std::remove_if(earlier.begin(), earlier.end(),
-                               [](const std::weak_ptr<Outgoing>& w) {
-                                 auto o = w.lock();
-                                 return !o || o->done;
-                               }),
-                earlier.end());
-  if (!earlier.empty()) return;
-  auto held = std::move(f->second.held);
-  barriers_.erase(f);
-  for (auto& out : held) {
-    if (!out->done) dispatch(out);
+void Router::schedule_release(Flow& flow, const std::string& user) {
+  if (flow.release_posted) return;
+  flow.release_posted = true;
+  asio::post(strand_, [self = shared_from_this(), user] { self->release_held(user); });
+}
+
+void Router::release_held(const std::string& user) {
+  auto f = flows_.find(user);
+  if (f == flows_.end()) return;
+  f->second.release_posted = false;
+  for (std::size_t n = 0; n < kReleaseBatch; ++n) {
+    // Looked up afresh each time: dispatching can settle messages and so change the flow.
+    f = flows_.find(user);
+    if (f == flows_.end()) return;
+    Flow& flow = f->second;
+    if (flow.barrier > 0 || flow.held.empty()) return erase_flow_if_idle(user);
+    auto out = std::move(flow.held.front());
+    flow.held.pop_front();
+    if (!out->done) dispatch_now(out);
   }
+  f = flows_.find(user);
+  if (f == flows_.end()) return;
+  if (f->second.barrier == 0 && !f->second.held.empty()) schedule_release(f->second, user);
+  else erase_flow_if_idle(user);
+}
+
+void Router::erase_flow_if_idle(const std::string& user) {
+  auto f = flows_.find(user);
+  if (f == flows_.end()) return;
+  Flow& flow = f->second;
+  while (!flow.awaiting.empty() && flow.awaiting.front()->done) {
+    flow.awaiting.pop_front();
+    if (flow.marked > 0) --flow.marked;
+  }
+  if (flow.awaiting.empty() && flow.held.empty() && flow.barrier == 0 && !flow.release_posted) flows_.erase(f);
+}
+
+void Router::track_pending(const std::string& node, const std::shared_ptr<Outgoing>& out) {
+  pending_by_node_[node].emplace(out->seq, out);
+}
+
+void Router::untrack_pending(const std::string& node, const Outgoing& out) {
+  auto it = pending_by_node_.find(node);
+  if (it == pending_by_node_.end()) return;
+  it->second.erase(out.seq);
+  if (it->second.empty()) pending_by_node_.erase(it);
 }
 
 void Router::route(const std::shared_ptr<Outgoing>& out) {
@@ -576,18 +643,18 @@ void Router::start_lookup(const std::string& user, std::shared_ptr<Outgoing> out
   if (it != lookups_.end()) {
     if (it->second.waiting.size() >= opt_.max_queued_per_lookup) {
       ++counters_.bound_hits[NodeSample::bound_lookup_queue];
-      return finish(out, proto::AckStatus::failed);
+      return finish(out, proto::AckStatus::failed, Fail::overloaded);
     }
     it->second.waiting.push_back(std::move(out));
     return;
   }
   if (!hello_ok_ || master_lost(now)) {
     // Lookups fail fast while the master is away (SPEC §4).
-    return finish(out, proto::AckStatus::failed);
+    return finish(out, proto::AckStatus::failed, out->uncertain ? Fail::node_down : Fail::master_unreachable);
   }
   if (lookups_.size() >= opt_.max_pending_lookups) {
     ++counters_.bound_hits[NodeSample::bound_lookups];
-    return finish(out, proto::AckStatus::failed);
+    return finish(out, proto::AckStatus::failed, Fail::overloaded);
   }
   const uint64_t seq = ++seq_;
   auto& state = lookups_[user];
@@ -604,6 +671,7 @@ void Router::on_lookup_reply(cluster::LookupReply& reply) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - pending->second.sent).count());
     lookup_seqs_.erase(pending);
   }
+  if (verify_reply(reply)) return;
   auto it = lookups_.find(reply.user);
   if (it == lookups_.end() || it->second.seq != reply.seq) return;
   auto waiting = std::move(it->second.waiting);
@@ -622,6 +690,7 @@ void Router::on_lookup_reply(cluster::LookupReply& reply) {
 }
 
 void Router::route_to(const std::shared_ptr<Outgoing>& out, const std::vector<std::string>& nodes) {
+  for (auto& n : out->pending_nodes) untrack_pending(n, *out);
   out->pending_nodes.clear();
   for (auto& n : nodes) {
     if (n == opt_.node_id) {
@@ -640,23 +709,26 @@ void Router::route_to(const std::shared_ptr<Outgoing>& out, const std::vector<st
     auto addr = peer_events_.find(n);
     if (addr == peer_events_.end()) continue;
     out->pending_nodes.push_back(n);
+    track_pending(n, out);
     queue_deliver(n, addr->second, out);
   }
   if (!out->pending_nodes.empty()) {
-    auto& q = awaiting_[out->to];
-    while (!q.empty()) {
-      auto front = q.front().lock();
-      if (front && !front->done) break;
-      q.pop_front();
+    Flow& flow = flows_[out->to];
+    while (!flow.awaiting.empty() && flow.awaiting.front()->done) {
+      flow.awaiting.pop_front();
+      if (flow.marked > 0) --flow.marked;
     }
-    q.push_back(out);
+    flow.awaiting.push_back(out);
   } else {
     // Nobody else to ask. route() uses a cached route only when it names another node, so an
-    // empty remote set here comes from a fresh master answer: the user is offline.
+    // empty remote set here comes from a fresh master answer: the user is offline — unless an
+    // earlier attempt went to a node that died before confirming: then it may have arrived, and
+    // `offline` would be a lie (docs/protocol.md: `failed`, reason `node_down`).
     bool remote = std::any_of(nodes.begin(), nodes.end(), [&](const std::string& n) { return n != opt_.node_id; });
     if (out->delivered) finish(out, proto::AckStatus::delivered);
+    else if (out->uncertain) finish(out, proto::AckStatus::failed, Fail::node_down);
     else if (!remote) finish(out, proto::AckStatus::offline);
-    else finish(out, proto::AckStatus::failed);
+    else finish(out, proto::AckStatus::failed, Fail::peer_unreachable);
   }
 }
 
@@ -681,8 +753,84 @@ void Router::on_deliver(const cluster::Deliver& deliver) {
       receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::not_here});
     }
   }
-  if (!deliver.origin_events.empty()) {
+  if (deliver.origin_events.empty()) return;
+  auto known = peer_events_.find(deliver.origin_node);
+  if (known != peer_events_.end() && known->second == deliver.origin_events) {
     for (auto& item : receipt.items) queue_receipt(deliver.origin_node, deliver.origin_events, std::move(item));
+    return;
+  }
+  hold_receipts(deliver, std::move(receipt.items));
+}
+
+void Router::hold_receipts(const cluster::Deliver& deliver, std::vector<cluster::ReceiptItem> items) {
+  // The master has not named this origin to us (we never looked up a user of it): the DELIVER's
+  // word alone does not get a socket. Ask the master where the sender's user is; if the answer
+  // lists the origin at this address, it is a real peer (bounded: kMaxUnverifiedOrigins origins,
+  // kMaxUnverifiedReceipts receipts each; beyond, receipts are dropped and counted).
+  const int64_t now = steady_ms();
+  auto it = unverified_.find(deliver.origin_node);
+  if (it != unverified_.end() && it->second.events != deliver.origin_events) {
+    verify_seqs_.erase(it->second.seq);
+    unverified_.erase(it);
+    it = unverified_.end();
+  }
+  if (it == unverified_.end()) {
+    if (unverified_.size() >= kMaxUnverifiedOrigins || !hello_ok_ || master_lost(now) || deliver.items.empty()) {
+      counters_.bound_hits[NodeSample::bound_unverified_receipts] += items.size();
+      return;
+    }
+    const uint64_t seq = ++seq_;
+    it = unverified_.emplace(deliver.origin_node, Unverified{deliver.origin_events, {}, seq,
+                                                              now + opt_.delivery_timeout_ms}).first;
+    verify_seqs_[seq] = deliver.origin_node;
+    master_.send_to_master(cluster::Lookup{seq, deliver.items.front().from});
+  }
+  auto& held = it->second.receipts;
+  for (auto& item : items) {
+    if (held.size() >= kMaxUnverifiedReceipts) {
+      ++counters_.bound_hits[NodeSample::bound_unverified_receipts];
+      continue;
+    }
+    held.push_back(std::move(item));
+  }
+}
+
+bool Router::verify_reply(const cluster::LookupReply& reply) {
+  auto v = verify_seqs_.find(reply.seq);
+  if (v == verify_seqs_.end()) return false;
+  const std::string origin = std::move(v->second);
+  verify_seqs_.erase(v);
+  for (auto& n : reply.nodes) {
+    if (n.id != opt_.node_id) peer_events_[n.id] = n.events;
+  }
+  auto it = unverified_.find(origin);
+  if (it == unverified_.end() || it->second.seq != reply.seq) return true;
+  auto held = std::move(it->second);
+  unverified_.erase(it);
+  auto known = peer_events_.find(origin);
+  if (known == peer_events_.end() || known->second != held.events) {
+    // Not a node the master knows at that address (or the sender left meanwhile): no socket.
+    counters_.bound_hits[NodeSample::bound_unverified_receipts] += held.receipts.size();
+    if (uint64_t skipped = 0; unverified_warning_.allow(skipped)) {
+      logging::get("router")->warn("dropped {} receipts for '{}': the master does not know that node at that "
+                                   "address ({} more such origins since the last warning)",
+                                   held.receipts.size(), origin, skipped);
+    }
+    return true;
+  }
+  for (auto& item : held.receipts) queue_receipt(origin, held.events, std::move(item));
+  return true;
+}
+
+void Router::sweep_unverified(int64_t now) {
+  for (auto it = unverified_.begin(); it != unverified_.end();) {
+    if (it->second.deadline_ms <= now) {
+      counters_.bound_hits[NodeSample::bound_unverified_receipts] += it->second.receipts.size();
+      verify_seqs_.erase(it->second.seq);
+      it = unverified_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
@@ -779,7 +927,11 @@ void Router::flush_peer(const std::string& node) {
     auto pos = std::find(pn.begin(), pn.end(), node);
     if (pos == pn.end()) continue;
     pn.erase(pos);
-    if (!out->done && pn.empty()) finish(out, out->delivered ? proto::AckStatus::delivered : proto::AckStatus::failed);
+    untrack_pending(node, *out);
+    if (!out->done && pn.empty()) {
+      if (out->delivered) finish(out, proto::AckStatus::delivered);
+      else finish(out, proto::AckStatus::failed, out->uncertain ? Fail::node_down : Fail::peer_unreachable);
+    }
   }
 }
 
@@ -797,6 +949,7 @@ void Router::on_receipt(const cluster::Receipt& receipt) {
     auto pos = std::find(pn.begin(), pn.end(), receipt.origin_node);
     if (pos == pn.end()) continue;
     pn.erase(pos);
+    untrack_pending(receipt.origin_node, *out);
     if (item.status == cluster::ReceiptStatus::delivered) {
       out->delivered = true;
       ack(out, proto::AckStatus::delivered);
@@ -814,24 +967,58 @@ void Router::on_node_down(const std::string& node_id) {
   logging::get("router")->info("node {} is down", node_id);
   cache_.erase_node(node_id);
   peer_events_.erase(node_id);
-  outbox_.erase(node_id);  // its DELIVERs are settled below like the ones already sent
-  peers_link_.drop_peer(node_id);
-  std::vector<std::shared_ptr<Outgoing>> affected;
-  for (auto& [id, out] : inflight_) {
-    auto& pn = out->pending_nodes;
-    auto pos = std::find(pn.begin(), pn.end(), node_id);
-    if (pos == pn.end()) continue;
-    pn.erase(pos);
-    if (pn.empty()) affected.push_back(out);
+  if (auto u = unverified_.find(node_id); u != unverified_.end()) {
+    verify_seqs_.erase(u->second.seq);
+    unverified_.erase(u);
   }
-  for (auto& out : affected) route_changed(out->to);
+  // DELIVERs still in its outbox never left this node: they certainly did not arrive there.
+  std::unordered_set<const Outgoing*> unsent;
+  if (auto box = outbox_.find(node_id); box != outbox_.end()) {
+    for (auto& out : box->second.deliver_outs) unsent.insert(out.get());
+    outbox_.erase(box);
+  }
+  peers_link_.drop_peer(node_id);
+  // Only the messages awaiting this node's receipt are touched (O(affected), not O(in flight)),
+  // in send order, so their retries keep it.
+  std::vector<std::shared_ptr<Outgoing>> affected;
+  if (auto p = pending_by_node_.find(node_id); p != pending_by_node_.end()) {
+    affected.reserve(p->second.size());
+    for (auto& [seq, out] : p->second) affected.push_back(std::move(out));
+    pending_by_node_.erase(p);
+  }
+  std::sort(affected.begin(), affected.end(),
+            [](const std::shared_ptr<Outgoing>& a, const std::shared_ptr<Outgoing>& b) { return a->seq < b->seq; });
+  const std::string* last_user = nullptr;
   for (auto& out : affected) {
-    out->bounced = true;  // like not_here: ask the master afresh, it no longer lists the node
+    auto& pn = out->pending_nodes;
+    pn.erase(std::remove(pn.begin(), pn.end(), node_id), pn.end());
+    if (!unsent.count(out.get())) out->uncertain = true;
+    // Later messages to these users wait until these are settled (a barrier per user; cheap
+    // when repeated, see route_changed).
+    if (!last_user || *last_user != out->to) route_changed(out->to);
+    last_user = &out->to;
+    if (pn.empty() && !out->done) {
+      out->bounced = true;  // like not_here: ask the master afresh, it no longer lists the node
+      retry_queue_.push_back(out);
+    }
+  }
+  retry_some();
+}
+
+void Router::retry_some() {
+  retry_posted_ = false;
+  for (std::size_t n = 0; n < kRetryBatch && !retry_queue_.empty(); ++n) {
+    auto out = std::move(retry_queue_.front());
+    retry_queue_.pop_front();
     complete(out);
+  }
+  if (!retry_queue_.empty() && !retry_posted_) {
+    retry_posted_ = true;
+    asio::post(strand_, [self = shared_from_this()] { self->retry_some(); });
   }
 }
 
-void Router::ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status) {
+void Router::ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why) {
   if (out->acked) return;
   out->acked = true;
   ++counters_.acks[static_cast<std::size_t>(status)];
@@ -841,26 +1028,25 @@ void Router::ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status) 
   }
   if (!out->ref) return;
   if (auto s = out->sender.lock()) {
-    s->deliver(std::make_shared<const std::string>(proto::encode_ack(*out->ref, out->id, status)));
+    s->deliver(std::make_shared<const std::string>(proto::encode_ack(*out->ref, out->id, status, to_string(why))));
   }
 }
 
-void Router::finish(const std::shared_ptr<Outgoing>& out, proto::AckStatus status) {
-  ack(out, status);
+void Router::finish(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why) {
+  ack(out, status, why);
   if (out->done) return;
   out->done = true;
   inflight_.erase(out->id);
-  auto a = awaiting_.find(out->to);
-  if (a != awaiting_.end()) {
-    auto& q = a->second;
-    while (!q.empty()) {
-      auto front = q.front().lock();
-      if (front && !front->done) break;
-      q.pop_front();
-    }
-    if (q.empty()) awaiting_.erase(a);
+  for (auto& n : out->pending_nodes) untrack_pending(n, *out);
+  out->pending_nodes.clear();
+  auto f = flows_.find(out->to);
+  if (f == flows_.end()) return;
+  Flow& flow = f->second;
+  if (out->in_barrier) {
+    out->in_barrier = false;
+    if (--flow.barrier == 0 && !flow.held.empty()) schedule_release(flow, out->to);
   }
-  if (!barriers_.empty()) release(out->to);
+  erase_flow_if_idle(out->to);
 }
 
 void Router::complete(const std::shared_ptr<Outgoing>& out) {
@@ -872,7 +1058,8 @@ void Router::complete(const std::shared_ptr<Outgoing>& out) {
     out->bounced = false;
     return start_lookup(out->to, out);
   }
-  finish(out, out->delivered ? proto::AckStatus::delivered : proto::AckStatus::failed);
+  if (out->delivered) return finish(out, proto::AckStatus::delivered);
+  finish(out, proto::AckStatus::failed, out->uncertain ? Fail::node_down : Fail::moved);
 }
 
 void Router::answer_presence(PendingPresence& p, const std::vector<bool>* online) {

@@ -100,6 +100,7 @@ class Router : public std::enable_shared_from_this<Router> {
 
  private:
   struct Outgoing;
+  struct Flow;
   struct LookupState {
     uint64_t seq = 0;
     std::vector<std::shared_ptr<Outgoing>> waiting;
@@ -147,11 +148,20 @@ class Router : public std::enable_shared_from_this<Router> {
   std::size_t deliver_local(const std::string& user, const std::shared_ptr<const std::string>& frame);
   // Local delivery, then route() — or held behind the user's barrier.
   void dispatch(const std::shared_ptr<Outgoing>& out);
+  void dispatch_now(const std::shared_ptr<Outgoing>& out);
   // The user's route changed (invalidated, bounced, node down, a local session came or went):
   // messages to it still awaiting receipts become a barrier later messages wait behind.
   void route_changed(const std::string& user);
-  // Lifts the user's barrier once every message in it is settled; dispatches what it held.
-  void release(const std::string& user);
+  // Dispatches up to kReleaseBatch held messages of a user whose barrier is lifted; posts itself
+  // again while more are held.
+  void release_held(const std::string& user);
+  void schedule_release(Flow& flow, const std::string& user);
+  void erase_flow_if_idle(const std::string& user);
+  // Messages handed to `node` whose receipt is awaited (for on_node_down).
+  void track_pending(const std::string& node, const std::shared_ptr<Outgoing>& out);
+  void untrack_pending(const std::string& node, const Outgoing& out);
+  // Retries up to kRetryBatch messages of retry_queue_; posts itself again while more wait.
+  void retry_some();
   // Cached route, else a lookup (single-flight per user).
   void route(const std::shared_ptr<Outgoing>& out);
   void route_to(const std::shared_ptr<Outgoing>& out, const std::vector<std::string>& nodes);
@@ -169,10 +179,17 @@ class Router : public std::enable_shared_from_this<Router> {
   void remember_delivered(const std::string& msg_id);
   void on_receipt(const cluster::Receipt& receipt);
   void on_node_down(const std::string& node_id);
+  // Why a message is acked `failed` (the ack's `reason`, docs/protocol.md).
+  enum class Fail : uint8_t { none, timeout, node_down, master_unreachable, peer_unreachable, overloaded, moved };
+  static std::string_view to_string(Fail why);
   // Sends the ack once (if the sender gave an id).
-  void ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status);
+  void ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why = Fail::none);
   // Acks if not yet acked and forgets the delivery.
-  void finish(const std::shared_ptr<Outgoing>& out, proto::AckStatus status);
+  void finish(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why = Fail::none);
+  // Receipts for a DELIVER from an origin not (yet) vouched for by the master.
+  void hold_receipts(const cluster::Deliver& deliver, std::vector<cluster::ReceiptItem> items);
+  bool verify_reply(const cluster::LookupReply& reply);
+  void sweep_unverified(int64_t now);
   // No receipt pending any more: retry once after a bounce, else finish.
   void complete(const std::shared_ptr<Outgoing>& out);
   void answer_presence(PendingPresence& p, const std::vector<bool>* online);
@@ -180,6 +197,7 @@ class Router : public std::enable_shared_from_this<Router> {
   void arm_heartbeat();
   void arm_sweep();
   void sweep();
+  void sweep_deadlines(int64_t now);
   bool master_lost(int64_t now) const;
 
   boost::asio::io_context& ioc_;
@@ -228,13 +246,43 @@ class Router : public std::enable_shared_from_this<Router> {
   std::unordered_map<uint64_t, PendingLookup> lookup_seqs_;                   // seq -> the lookup
   std::unordered_map<std::string, std::shared_ptr<Outgoing>> inflight_;        // msg id -> delivery
   std::deque<std::pair<int64_t, std::weak_ptr<Outgoing>>> deadlines_;
-  // user -> its messages awaiting receipts, in send order (settled ones pruned from the front).
-  std::unordered_map<std::string, std::deque<std::weak_ptr<Outgoing>>> awaiting_;
-  struct Barrier {
-    std::vector<std::weak_ptr<Outgoing>> earlier;    // in flight when the route changed
-    std::vector<std::shared_ptr<Outgoing>> held;     // sent since, waiting for `earlier`
+  // Per recipient user, while it has messages awaiting receipts or held behind a barrier. Every
+  // operation on it is O(1) amortised per message (docs/architecture.md, "Cost bounds"):
+  //  - `awaiting`: messages handed to peers, in routing order; settled ones popped from the front;
+  //  - a route change marks what is in `awaiting` and not yet marked (awaiting[0, marked) is done):
+  //    each message is marked at most once, and `barrier` counts the marked ones not yet settled;
+  //  - `held`: messages sent since, dispatched in order (kReleaseBatch per strand turn) once
+  //    `barrier` reaches zero, so none overtakes an earlier one at a session that appeared meanwhile.
+  struct Flow {
+    std::deque<std::shared_ptr<Outgoing>> awaiting;
+    std::size_t marked = 0;
+    std::size_t barrier = 0;
+    std::deque<std::shared_ptr<Outgoing>> held;
+    bool release_posted = false;
   };
-  std::unordered_map<std::string, Barrier> barriers_;
+  std::unordered_map<std::string, Flow> flows_;
+  // Per peer node, the messages whose receipt from it is awaited (by message sequence number):
+  // a node's death touches only these.
+  std::unordered_map<std::string, std::unordered_map<uint64_t, std::shared_ptr<Outgoing>>> pending_by_node_;
+  // Messages whose node died under them, retried kRetryBatch per strand turn, in send order.
+  std::deque<std::shared_ptr<Outgoing>> retry_queue_;
+  bool retry_posted_ = false;
+  static constexpr std::size_t kReleaseBatch = 512;
+  static constexpr std::size_t kRetryBatch = 512;
+  static constexpr std::size_t kSweepBatch = 4096;
+  // Receipts for a DELIVER whose origin the master has not named to us yet: held (bounded) until a
+  // lookup of the sender's user shows the origin node at that events address, then sent; dropped
+  // if it does not. Only nodes the master vouches for ever get a socket from us.
+  struct Unverified {
+    std::string events;
+    std::vector<cluster::ReceiptItem> receipts;
+    uint64_t seq = 0;          // the verifying lookup
+    int64_t deadline_ms = 0;
+  };
+  std::unordered_map<std::string, Unverified> unverified_;   // origin node id -> held receipts
+  std::unordered_map<uint64_t, std::string> verify_seqs_;    // lookup seq -> origin node id
+  static constexpr std::size_t kMaxUnverifiedOrigins = 64;
+  static constexpr std::size_t kMaxUnverifiedReceipts = 4096;
   std::unordered_map<uint64_t, PendingPresence> presence_;
   DeliveredIds delivered_ids_{opt_.dedup_window};  // dedup of DELIVERs: ids delivered here lately
   uint64_t msg_counter_ = 0;
@@ -263,6 +311,7 @@ class Router : public std::enable_shared_from_this<Router> {
   prometheus::Histogram& delivery_latency_local_;
   prometheus::Histogram& delivery_latency_remote_;
   logging::Throttle bound_warning_{std::chrono::seconds(10)};
+  logging::Throttle unverified_warning_{std::chrono::seconds(10)};
 };
 
 }  // namespace wsg

@@ -240,15 +240,18 @@ TEST_CASE("master metrics.listen serves /metrics and /healthz", "[integration][m
   alice->send_json(send_frame("nobody", 2, "o1"));
   expect_ack(*alice, "o1", "offline");
 
+  // Lookups: node-1 asks for bob (online) and for nobody (offline); node-2, receiving its first
+  // DELIVER from node-1, asks where alice (the sender) is before it opens a socket to node-1 for
+  // the receipt (only nodes the master vouches for get one: docs/security.md): online too.
   Series after;
   CHECK(poll_until([&] {
     after = scrape(mport);
     return get(after, "wsg_master_sessions") == 2 &&
-           delta(after, before, "wsg_master_lookups_total{result=\"online\"}") == 1 &&
+           delta(after, before, "wsg_master_lookups_total{result=\"online\"}") == 2 &&
            delta(after, before, "wsg_master_lookups_total{result=\"offline\"}") == 1;
   }, 3000ms));
   CHECK(get(after, "wsg_master_users") == 2);
-  CHECK(delta(after, before, "wsg_master_requests_total{type=\"lookup\"}") == 2);
+  CHECK(delta(after, before, "wsg_master_requests_total{type=\"lookup\"}") == 3);
   CHECK(delta(after, before, "wsg_master_requests_total{type=\"register\"}") >= 2);
   CHECK(get(after, "wsg_master_refused_connections_total") == 0);
   CHECK(get(after, "wsg_master_malformed_messages_total") == 0);

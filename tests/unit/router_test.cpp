@@ -1,0 +1,256 @@
+// The Router on its own: in-memory fakes of MasterLink, PeerLink and LocalSession, one io_context
+// run by the test (no processes, no sockets, no sleeps). Each case drives the router with the
+// messages the master and the peers would send, and checks what it sends back and what the
+// sender's session is told.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+
+#include "cluster_codec.h"
+#include "net/master_link.h"
+#include "net/peer_link.h"
+#include "roles/local_session.h"
+#include "roles/router.h"
+
+namespace asio = boost::asio;
+namespace cluster = wsg::cluster;
+namespace json = boost::json;
+
+namespace {
+
+class FakeMaster : public wsg::MasterLink {
+ public:
+  bool send_to_master(const cluster::Message& message) override {
+    sent.push_back(message);
+    return true;
+  }
+  // The LOOKUPs sent since the last call.
+  std::vector<cluster::Lookup> take_lookups() {
+    std::vector<cluster::Lookup> out;
+    for (auto& m : sent) {
+      if (auto* l = std::get_if<cluster::Lookup>(&m)) out.push_back(*l);
+    }
+    sent.clear();
+    return out;
+  }
+  std::vector<cluster::Message> sent;
+};
+
+class FakePeers : public wsg::PeerLink {
+ public:
+  bool send_to_peer(const std::string& node_id, const std::string& events, const cluster::Message& message) override {
+    sent.push_back({node_id, events, message});
+    return true;
+  }
+  void drop_peer(const std::string& node_id) override { dropped.push_back(node_id); }
+
+  struct Sent {
+    std::string node;
+    std::string events;
+    cluster::Message message;
+  };
+  // Message ids of the DELIVER items sent to `node`, in the order they went out.
+  std::vector<std::string> delivered_ids(const std::string& node) const {
+    std::vector<std::string> ids;
+    for (auto& s : sent) {
+      if (s.node != node) continue;
+      if (auto* d = std::get_if<cluster::Deliver>(&s.message)) {
+        for (auto& item : d->items) ids.push_back(item.msg_id);
+      }
+    }
+    return ids;
+  }
+  bool sent_anything_to(const std::string& node) const {
+    return std::any_of(sent.begin(), sent.end(), [&](const Sent& s) { return s.node == node; });
+  }
+  std::vector<Sent> sent;
+  std::vector<std::string> dropped;
+};
+
+class FakeSession : public wsg::LocalSession {
+ public:
+  FakeSession(std::string user, std::string id) : user_(std::move(user)), id_(std::move(id)) {}
+  const std::string& user() const override { return user_; }
+  const std::string& session_id() const override { return id_; }
+  void deliver(std::shared_ptr<const std::string> frame) override { frames.push_back(json::parse(*frame).as_object()); }
+  void close_drain() override {}
+
+  // ref -> the ack frame for it.
+  std::map<std::string, json::object> acks() const {
+    std::map<std::string, json::object> out;
+    for (auto& f : frames) {
+      if (f.at("type") == "ack") out[std::string(f.at("ref").as_string())] = f;
+    }
+    return out;
+  }
+  std::vector<json::object> frames;
+
+ private:
+  std::string user_;
+  std::string id_;
+};
+
+constexpr uint64_t kEpoch = 7;
+
+struct Fixture {
+  Fixture() {
+    wsg::Router::Options o;
+    o.node_id = "node-1";
+    o.incarnation = 1;
+    o.events = "tcp://127.0.0.1:1";
+    o.delivery_timeout_ms = 60000;  // nothing times out while a case runs
+    o.outbox_coalesce = std::chrono::microseconds(0);
+    router = std::make_shared<wsg::Router>(ioc, o, master, peers, [](const std::string&) {});
+    // Registered at the master (no start(): no timers run in these tests).
+    router->on_master_messages({cluster::HelloReply{kEpoch, true, {}}});
+    run();
+    alice = std::make_shared<FakeSession>("alice", "s-alice");
+    router->add_session(alice, [] {});
+    run();
+    master.sent.clear();
+  }
+  void run() {
+    ioc.restart();
+    ioc.poll();
+  }
+  void send(const std::string& to, int n, const std::string& prefix = "m") {
+    for (int i = 0; i < n; ++i) router->send(alice, wsg::proto::SendFrame{to, std::to_string(i), prefix + std::to_string(i)});
+    run();
+  }
+  void answer_lookup(const cluster::Lookup& l, std::vector<cluster::NodeAddr> nodes) {
+    router->on_master_messages({cluster::LookupReply{kEpoch, l.seq, l.user, std::move(nodes)}});
+    run();
+  }
+  static cluster::NodeAddr node(const std::string& id) { return {id, "tcp://127.0.0.1:9" + id.substr(5)}; }
+
+  asio::io_context ioc;
+  FakeMaster master;
+  FakePeers peers;
+  std::shared_ptr<wsg::Router> router;
+  std::shared_ptr<FakeSession> alice;
+};
+
+// The message counter part of an id ("<incarnation>-<counter>", both hex) for order checks.
+uint64_t counter_of(const std::string& id) { return std::stoull(id.substr(id.find('-') + 1), nullptr, 16); }
+
+}  // namespace
+
+TEST_CASE("router: messages retried after their node died go to the new node in send order", "[router]") {
+  Fixture f;
+  f.send("bob", 200);
+  auto lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  f.answer_lookup(lookups[0], {Fixture::node("node-2")});
+  REQUIRE(f.peers.delivered_ids("node-2").size() == 200);
+
+  // node-2 dies before any receipt; bob is on node-3 now.
+  f.router->on_master_messages({cluster::NodeDown{kEpoch, "node-2"}});
+  f.run();
+  lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  CHECK(lookups[0].user == "bob");
+  f.answer_lookup(lookups[0], {Fixture::node("node-3")});
+
+  const auto ids = f.peers.delivered_ids("node-3");
+  REQUIRE(ids.size() == 200);
+  for (std::size_t i = 1; i < ids.size(); ++i) {
+    INFO("retry " << i << ": " << ids[i - 1] << " then " << ids[i]);
+    REQUIRE(counter_of(ids[i - 1]) < counter_of(ids[i]));
+  }
+}
+
+TEST_CASE("router: a message handed to a node that died is acked failed (node_down), never offline", "[router]") {
+  Fixture f;
+  f.send("bob", 3);
+  auto lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  f.answer_lookup(lookups[0], {Fixture::node("node-2")});
+  f.router->on_master_messages({cluster::NodeDown{kEpoch, "node-2"}});
+  f.run();
+  lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  f.answer_lookup(lookups[0], {});  // the master: bob has no session any more
+
+  const auto acks = f.alice->acks();
+  REQUIRE(acks.size() == 3);
+  for (auto& [ref, ack] : acks) {
+    INFO(json::serialize(ack));
+    CHECK(ack.at("status") == "failed");
+    CHECK(ack.at("reason") == "node_down");
+  }
+  // A message that was never handed to any node and finds nobody is `offline`, without reason.
+  f.send("carol", 1, "c");
+  lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  f.answer_lookup(lookups[0], {});
+  const auto c = f.alice->acks().at("c0");
+  CHECK(c.at("status") == "offline");
+  CHECK_FALSE(c.contains("reason"));
+}
+
+TEST_CASE("router: messages sent after a node death wait behind the retried ones", "[router]") {
+  Fixture f;
+  f.send("bob", 50, "a");
+  auto lookups = f.master.take_lookups();
+  f.answer_lookup(lookups.at(0), {Fixture::node("node-2")});
+  f.router->on_master_messages({cluster::NodeDown{kEpoch, "node-2"}});
+  f.run();
+  // Sent while the retries' lookup is out: held, not routed ahead of them.
+  f.send("bob", 50, "b");
+  lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  f.answer_lookup(lookups[0], {Fixture::node("node-3")});
+  auto ids = f.peers.delivered_ids("node-3");
+  REQUIRE(ids.size() >= 50);
+  // The later ones go out only after the retried ones are settled: confirm those.
+  cluster::Receipt r{"node-3", {}};
+  for (std::size_t i = 0; i < 50; ++i) r.items.push_back({ids[i], cluster::ReceiptStatus::delivered});
+  f.router->on_peer_messages({r});
+  f.run();
+  lookups = f.master.take_lookups();
+  if (!lookups.empty()) f.answer_lookup(lookups[0], {Fixture::node("node-3")});
+  ids = f.peers.delivered_ids("node-3");
+  REQUIRE(ids.size() == 100);
+  for (std::size_t i = 1; i < ids.size(); ++i) REQUIRE(counter_of(ids[i - 1]) < counter_of(ids[i]));
+}
+
+TEST_CASE("router: receipts go only to origins the master vouches for", "[router]") {
+  Fixture f;
+  auto deliver = [&](const std::string& origin, const std::string& events, const std::string& id) {
+    f.router->on_peer_messages({cluster::Deliver{origin, events, {{id, "mallory", "alice", 1, "1"}}}});
+    f.run();
+  };
+  // A DELIVER from an origin this node has not heard of: delivered, but its receipt waits for the
+  // master's word on where the sender is.
+  deliver("node-x", "tcp://127.0.0.1:7001", "x-1");
+  CHECK(f.alice->frames.size() == 1);
+  CHECK_FALSE(f.peers.sent_anything_to("node-x"));
+  auto lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  CHECK(lookups[0].user == "mallory");
+  f.answer_lookup(lookups[0], {});  // the master knows no such node holding mallory
+  CHECK_FALSE(f.peers.sent_anything_to("node-x"));
+
+  // A real peer: the master lists it at that address, and the held receipt goes out.
+  deliver("node-2", "tcp://127.0.0.1:92", "y-1");
+  lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  f.answer_lookup(lookups[0], {Fixture::node("node-2")});
+  REQUIRE(f.peers.sent_anything_to("node-2"));
+  // Known from now on: the next receipt goes without asking.
+  deliver("node-2", "tcp://127.0.0.1:92", "y-2");
+  CHECK(f.master.take_lookups().empty());
+
+  // Many made-up origins: bounded, no socket for any of them.
+  for (int i = 0; i < 500; ++i) deliver("fake-" + std::to_string(i), "tcp://127.0.0.1:" + std::to_string(10000 + i), "z-" + std::to_string(i));
+  CHECK(f.master.take_lookups().size() <= 64);
+  for (int i = 0; i < 500; ++i) CHECK_FALSE(f.peers.sent_anything_to("fake-" + std::to_string(i)));
+}
