@@ -1033,6 +1033,9 @@ void Router::ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, 
 }
 
 void Router::finish(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why) {
+  // Whatever failed last, a message once handed to a node that died may have arrived there: the
+  // reason says so (docs/protocol.md, ack reasons).
+  if (status == proto::AckStatus::failed && out->uncertain) why = Fail::node_down;
   ack(out, status, why);
   if (out->done) return;
   out->done = true;

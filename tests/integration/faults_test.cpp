@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -198,6 +199,54 @@ void run_faults(int rate) {
 }
 
 }  // namespace
+
+TEST_CASE("faults: lookups right after a master restart wait for the nodes' replay instead of answering offline",
+          "[integration][faults]") {
+  // node-1 (the sender's) hears of the new master within 100 ms, node-2 (bob's) only within 1 s:
+  // in between, the new master knows node-1 but not bob yet.
+  const Timings t{3000, 1000, 2000};
+  Cluster c(fast_cluster(2, t, {{"--heartbeat-ms", "100"}, {"--heartbeat-ms", "1000"}}));
+  auto alice = join(c, 0, "alice");
+  auto bob = join(c, 1, "bob");
+  Ledger la(alice), lb(bob);
+  la.send("bob", tagged("m", 0), "m-0");
+  REQUIRE(la.wait_all_acked(ms(3000)));
+  REQUIRE(la.ack("m-0").status == "delivered");
+
+  c.master().kill();
+  REQUIRE(c.master().wait_exit(ms(2000)).has_value());
+  auto master2 = restart_master(c, master_flags(t));
+  // Sends for 2.5 s from the restart on, one every 10 ms: bob was connected all along.
+  const auto start = Clock::now();
+  int k = 1;
+  while (Clock::now() - start < ms(2500)) {
+    la.send("bob", tagged("m", k), "m-" + std::to_string(k));
+    ++k;
+    const auto next = start + ms(10) * k;
+    la.pump_until([&] { return Clock::now() >= next; }, ms(20));
+  }
+  REQUIRE(la.wait_all_acked(ms(t.delivery_timeout_ms + 2000)));
+  std::vector<std::string> offline;
+  std::map<std::string, int> statuses;
+  for (const auto& ref : la.sent()) {
+    ++statuses[la.ack(ref).status];
+    if (la.ack(ref).status == "offline") offline.push_back(la.describe(ref));
+  }
+  std::ostringstream counts;
+  for (auto& [st, n] : statuses) counts << st << " " << n << "; ";
+  WARN("after the master restart: " << counts.str());
+  INFO("acked offline while bob was connected: " << list(offline));
+  CHECK(offline.empty());
+  CHECK(statuses["delivered"] > 0);
+
+  c.node(0).process->terminate();
+  c.node(1).process->terminate();
+  CHECK(c.node(0).process->wait_exit(ms(6000)) == 0);
+  CHECK(c.node(1).process->wait_exit(ms(6000)) == 0);
+  const auto problems = stop_checked(*master2, ms(3000));
+  INFO("restarted master: " << list(problems));
+  CHECK(problems.empty());
+}
 
 TEST_CASE("faults: a dead, paused or restarted peer never stalls the sender's node (500 msgs/s)",
           "[integration][faults]") {
