@@ -672,6 +672,14 @@ TEST_CASE("encode_ack with every status", "[client_protocol]") {
         R"({"type":"ack","ref":"c1","id":"m-9","status":"offline"})");
 }
 
+TEST_CASE("encode_ack with a failure reason adds the reason field", "[client_protocol]") {
+  CHECK(encode_ack("c1", "m-9", AckStatus::failed, "node_down") ==
+        R"({"type":"ack","ref":"c1","id":"m-9","status":"failed","reason":"node_down"})");
+  const auto o = parse_object(encode_ack("c1", "m-9", AckStatus::failed, "timeout"));
+  CHECK(keys_of(o) == std::set<std::string>{"type", "ref", "id", "status", "reason"});
+  CHECK(str(o.at("reason")) == "timeout");
+}
+
 TEST_CASE("encode_presence", "[client_protocol]") {
   SECTION("with ref") {
     const std::string s = encode_presence(std::string("q1"), {{"bob", true}, {"carol", false}});
