@@ -14,11 +14,139 @@
 #include <type_traits>
 #include <utility>
 
+#include "client_protocol.h"
+
 namespace wsg::cluster {
 namespace {
 
+// The kind of a string field: its length limit and its rule (docs/wire-encoding.md §5).
+enum class Str : uint8_t {
+  node_id,        // 1..64 bytes of [A-Za-z0-9._-] (config's node.id rule)
+  user,           // a user id of the client protocol: 1..128 bytes of [A-Za-z0-9._@:-]
+  user_or_empty,  // the same, or empty (STATUS: the whole cluster)
+  token,          // session and message ids: 1..128 bytes of [A-Za-z0-9._@:-]
+  address,        // ws_url and ZeroMQ addresses: 1..512 bytes of printable ASCII, no space
+  text,           // reasons: up to kMaxString bytes of UTF-8 without control characters
+  json,           // bodies and the status JSON: up to kMaxBody bytes of UTF-8, no raw C0 but \t \n \r
+};
+
+// ---- String rules -----------------------------------------------------------------------------
+// Every string arrives from the network: decode checks each one against its field kind, so that
+// no caller ever stores, logs or serialises (status JSON) a string it could not print. encode
+// checks the same rules, so every process only ever emits what every receiver accepts.
+
+constexpr std::array<bool, 256> make_table(std::string_view extra, bool upper_lower_digits) {
+  std::array<bool, 256> t{};
+  if (upper_lower_digits) {
+    for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+    for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  }
+  for (char c : extra) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+// Node ids: what config accepts for node.id (and the node-<port> default).
+constexpr auto kNodeIdChar = make_table("._-", true);
+// Session and message ids: the user-id charset (wsg makes them of [A-Za-z0-9.-]).
+constexpr auto kTokenChar = make_table("._@:-", true);
+// Addresses: printable ASCII, no space.
+constexpr std::array<bool, 256> kAddressChar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x21; c < 0x7f; ++c) t[static_cast<std::size_t>(c)] = true;
+  return t;
+}();
+
+constexpr uint32_t max_bytes(Str kind) {
+  switch (kind) {
+    case Str::node_id: return kMaxNodeIdBytes;
+    case Str::user:
+    case Str::user_or_empty: return static_cast<uint32_t>(proto::kMaxUserIdBytes);
+    case Str::token: return kMaxTokenBytes;
+    case Str::address: return kMaxAddressBytes;
+    case Str::text: return kMaxString;
+    case Str::json: return kMaxBody;
+  }
+  return 0;
+}
+
+bool all_of(std::string_view s, const std::array<bool, 256>& table) {
+  for (char c : s)
+    if (!table[static_cast<unsigned char>(c)]) return false;
+  return true;
+}
+
+// Valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) whose ASCII bytes are
+// all allowed by `ascii_ok`.
+bool utf8_with(std::string_view s, const std::array<bool, 128>& ascii_ok) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  auto cont = [&](const unsigned char* q) { return q < end && (*q & 0xC0) == 0x80; };
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      if (!ascii_ok[c]) return false;
+      ++p;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      if (!cont(p + 1)) return false;
+      p += 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      if (!cont(p + 1) || !cont(p + 2)) return false;
+      if (c == 0xE0 && p[1] < 0xA0) return false;  // overlong
+      if (c == 0xED && p[1] > 0x9F) return false;  // UTF-16 surrogate
+      p += 3;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      if (!cont(p + 1) || !cont(p + 2) || !cont(p + 3)) return false;
+      if (c == 0xF0 && p[1] < 0x90) return false;  // overlong
+      if (c == 0xF4 && p[1] > 0x8F) return false;  // above U+10FFFF
+      p += 4;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+// Text (reasons): no control character at all (C0 or DEL): a reason is logged and shown.
+constexpr std::array<bool, 128> kTextAscii = [] {
+  std::array<bool, 128> t{};
+  for (int c = 0x20; c < 0x7f; ++c) t[static_cast<std::size_t>(c)] = true;
+  return t;
+}();
+// JSON text: JSON allows no raw C0 byte but its whitespace (tab, LF, CR); inside strings every
+// other one must be escaped. A necessary condition of valid JSON, checked at memory speed.
+constexpr std::array<bool, 128> kJsonAscii = [] {
+  std::array<bool, 128> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[static_cast<std::size_t>(c)] = true;
+  t['\t'] = t['\n'] = t['\r'] = true;
+  return t;
+}();
+
+// nullptr when `s` (already within max_bytes(kind)) follows its kind's rule, else why not.
+const char* string_problem(Str kind, std::string_view s) {
+  switch (kind) {
+    case Str::node_id:
+      if (s.empty()) return "empty node id";
+      return all_of(s, kNodeIdChar) ? nullptr : "node id not of [A-Za-z0-9._-]";
+    case Str::user_or_empty:
+      if (s.empty()) return nullptr;
+      [[fallthrough]];
+    case Str::user:
+      return proto::valid_user_id(s) ? nullptr : "user id not 1-128 bytes of [A-Za-z0-9._@:-]";
+    case Str::token:
+      if (s.empty()) return "empty session or message id";
+      return all_of(s, kTokenChar) ? nullptr : "session or message id not of [A-Za-z0-9._@:-]";
+    case Str::address:
+      if (s.empty()) return "empty address";
+      return all_of(s, kAddressChar) ? nullptr : "address not printable ASCII";
+    case Str::text:
+      return utf8_with(s, kTextAscii) ? nullptr : "text not UTF-8 without control characters";
+    case Str::json:
+      return utf8_with(s, kJsonAscii) ? nullptr : "JSON text not UTF-8 or with a raw control character";
+  }
+  return "unknown string kind";
+}
+
 // ---- Message descriptions ---------------------------------------------------------------------
-// Strings are bounded by kMaxString unless the description passes another limit.
+// Every string names its field kind (Str): the kind sets its length limit and its charset.
 
 template <class M, class T>
 concept Is = std::same_as<std::remove_const_t<M>, T>;
@@ -26,30 +154,32 @@ concept Is = std::same_as<std::remove_const_t<M>, T>;
 #define WSG_DESCRIBE(T) \
   template <class M, class F> requires Is<M, T> constexpr void fields(M& m, F& f)
 
-WSG_DESCRIBE(SessionRef) { f(m.user); f(m.session); }
-WSG_DESCRIBE(NodeAddr) { f(m.id); f(m.events); }
-WSG_DESCRIBE(DeliverItem) { f(m.msg_id); f(m.from); f(m.to); f(m.ts_ms); f(m.body, kMaxBody); }
-WSG_DESCRIBE(ReceiptItem) { f(m.msg_id); f(m.status); }
+WSG_DESCRIBE(SessionRef) { f(m.user, Str::user); f(m.session, Str::token); }
+WSG_DESCRIBE(NodeAddr) { f(m.id, Str::node_id); f(m.events, Str::address); }
+WSG_DESCRIBE(DeliverItem) {
+  f(m.msg_id, Str::token); f(m.from, Str::user); f(m.to, Str::user); f(m.ts_ms); f(m.body, Str::json);
+}
+WSG_DESCRIBE(ReceiptItem) { f(m.msg_id, Str::token); f(m.status); }
 
-WSG_DESCRIBE(Hello) { f(m.node_id); f(m.incarnation); f(m.ws_url); f(m.events); }
-WSG_DESCRIBE(HelloReply) { f(m.epoch); f(m.accepted); f(m.reason); }
+WSG_DESCRIBE(Hello) { f(m.node_id, Str::node_id); f(m.incarnation); f(m.ws_url, Str::address); f(m.events, Str::address); }
+WSG_DESCRIBE(HelloReply) { f(m.epoch); f(m.accepted); f(m.reason, Str::text); }
 WSG_DESCRIBE(RegisterSessions) { f(m.seq); f(m.sessions); }
 WSG_DESCRIBE(UnregisterSessions) { f(m.seq); f(m.sessions); }
 WSG_DESCRIBE(Ack) { f(m.epoch); f(m.seq); f(m.ok); }
-WSG_DESCRIBE(Lookup) { f(m.seq); f(m.user); }
-WSG_DESCRIBE(LookupReply) { f(m.epoch); f(m.seq); f(m.user); f(m.nodes); }
-WSG_DESCRIBE(Heartbeat) { f(m.node_id); f(m.sessions); f(m.messages); }
+WSG_DESCRIBE(Lookup) { f(m.seq); f(m.user, Str::user); }
+WSG_DESCRIBE(LookupReply) { f(m.epoch); f(m.seq); f(m.user, Str::user); f(m.nodes); }
+WSG_DESCRIBE(Heartbeat) { f(m.node_id, Str::node_id); f(m.sessions); f(m.messages); }
 WSG_DESCRIBE(HeartbeatReply) { f(m.epoch); f(m.known); }
-WSG_DESCRIBE(Invalidate) { f(m.epoch); f(m.user); }
-WSG_DESCRIBE(NodeDown) { f(m.epoch); f(m.node_id); }
-WSG_DESCRIBE(StatusQuery) { f(m.seq); f(m.user); }
-WSG_DESCRIBE(StatusReply) { f(m.epoch); f(m.seq); f(m.json, kMaxBody); }
-WSG_DESCRIBE(PresenceQuery) { f(m.seq); f(m.users); }
+WSG_DESCRIBE(Invalidate) { f(m.epoch); f(m.user, Str::user); }
+WSG_DESCRIBE(NodeDown) { f(m.epoch); f(m.node_id, Str::node_id); }
+WSG_DESCRIBE(StatusQuery) { f(m.seq); f(m.user, Str::user_or_empty); }
+WSG_DESCRIBE(StatusReply) { f(m.epoch); f(m.seq); f(m.json, Str::json); }
+WSG_DESCRIBE(PresenceQuery) { f(m.seq); f(m.users, Str::user); }
 WSG_DESCRIBE(PresenceReply) { f(m.epoch); f(m.seq); f(m.online); }
-WSG_DESCRIBE(Deliver) { f(m.origin_node); f(m.origin_events); f(m.items); }
-WSG_DESCRIBE(Receipt) { f(m.origin_node); f(m.items); }
-WSG_DESCRIBE(InvalidateAck) { f(m.user); }
-WSG_DESCRIBE(Leave) { f(m.node_id); f(m.incarnation); }
+WSG_DESCRIBE(Deliver) { f(m.origin_node, Str::node_id); f(m.origin_events, Str::address); f(m.items); }
+WSG_DESCRIBE(Receipt) { f(m.origin_node, Str::node_id); f(m.items); }
+WSG_DESCRIBE(InvalidateAck) { f(m.user, Str::user); }
+WSG_DESCRIBE(Leave) { f(m.node_id, Str::node_id); f(m.incarnation); }
 
 #undef WSG_DESCRIBE
 
@@ -92,15 +222,25 @@ constexpr std::array<const char*, kTypeCount> kTypeNames = {
 
 class Sizer {
  public:
+  // `check`: enforce the limits and string rules (encode); off only for min_wire_size.
+  constexpr explicit Sizer(bool check = true) : check_(check) {}
   constexpr std::size_t size() const { return n_; }
 
   constexpr void operator()(uint64_t) { n_ += 8; }
   constexpr void operator()(int64_t) { n_ += 8; }
   constexpr void operator()(bool) { n_ += 1; }
   constexpr void operator()(ReceiptStatus) { n_ += 1; }
-  constexpr void operator()(const std::string& s, uint32_t limit = kMaxString) {
-    if (s.size() > limit) throw std::length_error("wsg::cluster::encode: string over its limit");
+  void operator()(const std::string& s, Str kind) {
+    if (check_) {
+      if (s.size() > max_bytes(kind)) throw std::length_error("wsg::cluster::encode: string over its limit");
+      if (const char* why = string_problem(kind, s))
+        throw std::invalid_argument(std::string("wsg::cluster::encode: ") + why);
+    }
     n_ += 4 + s.size();
+  }
+  void operator()(const std::vector<std::string>& v, Str kind) {
+    count(v.size());
+    for (const std::string& s : v) (*this)(s, kind);
   }
   constexpr void operator()(const std::vector<bool>& v) {
     count(v.size());
@@ -118,9 +258,10 @@ class Sizer {
 
  private:
   constexpr void count(std::size_t n) {
-    if (n > kMaxItems) throw std::length_error("wsg::cluster::encode: list over kMaxItems");
+    if (check_ && n > kMaxItems) throw std::length_error("wsg::cluster::encode: list over kMaxItems");
     n_ += 4;
   }
+  bool check_ = true;
   std::size_t n_ = 0;
 };
 
@@ -130,7 +271,7 @@ class Sizer {
 template <class T>
 std::size_t min_wire_size() {
   static const std::size_t size = [] {
-    Sizer s;
+    Sizer s(false);
     s(T{});
     return s.size();
   }();
@@ -148,9 +289,13 @@ class Writer {
   void operator()(int64_t v) { le(static_cast<uint64_t>(v), 8); }
   void operator()(bool v) { u8(v ? 1 : 0); }
   void operator()(ReceiptStatus v) { u8(static_cast<uint8_t>(v)); }
-  void operator()(const std::string& s, uint32_t /*limit: checked by Sizer*/ = kMaxString) {
+  void operator()(const std::string& s, Str /*checked by Sizer*/) {
     le(s.size(), 4);
     out_.append(s);
+  }
+  void operator()(const std::vector<std::string>& v, Str kind) {
+    le(v.size(), 4);
+    for (const std::string& s : v) (*this)(s, kind);
   }
   void operator()(const std::vector<bool>& v) {
     le(v.size(), 4);
@@ -204,13 +349,19 @@ class Reader {
       return fail("unknown receipt status");
     v = static_cast<ReceiptStatus>(b);
   }
-  void operator()(std::string& s, uint32_t limit = kMaxString) {
+  void operator()(std::string& s, Str kind) {
     if (!need(4)) return;
     const auto n = static_cast<uint32_t>(le(4));
-    if (n > limit) return fail("string over its length limit");
+    if (n > max_bytes(kind)) return fail("string over its length limit");
     if (!need(n)) return;
+    if (const char* why = string_problem(kind, std::string_view(p_, n))) return fail(why);
     s.assign(p_, n);
     p_ += n;
+  }
+  void operator()(std::vector<std::string>& v, Str kind) {
+    const uint32_t n = count(4);  // a str is at least its length
+    v.reserve(n);
+    for (uint32_t i = 0; i < n && !error_; ++i) (*this)(v.emplace_back(), kind);
   }
   void operator()(std::vector<bool>& v) {
     const uint32_t n = count(1);
@@ -287,6 +438,13 @@ constexpr std::array<DecodeFn, sizeof...(I)> make_decoders(std::index_sequence<I
 constexpr auto kDecoders = make_decoders(std::make_index_sequence<kTypeCount>{});
 
 }  // namespace
+
+bool valid_node_id(std::string_view s) {
+  return s.size() <= kMaxNodeIdBytes && string_problem(Str::node_id, s) == nullptr;
+}
+bool valid_address(std::string_view s) {
+  return s.size() <= kMaxAddressBytes && string_problem(Str::address, s) == nullptr;
+}
 
 Type type_of(const Message& m) { return static_cast<Type>(m.index() + 1); }
 

@@ -5,7 +5,8 @@
 // Encoding v1 (every ZeroMQ message is one frame; integers little-endian):
 //   u8 version (=1) | u8 type | fields of that type, in declaration order:
 //     u8/u32/u64/i64 fixed width; bool as u8 (0|1);
-//     str  = u32 length + bytes (bounded by kMaxString; DeliverItem.body, StatusReply.json by kMaxBody);
+//     str  = u32 length + bytes, each field of a kind with its own length limit and charset
+//            (node ids, user ids, session/message ids, addresses, text, JSON: see the .cpp);
 //     list = u32 count + items (count bounded by kMaxItems); vector<bool> = count + 1 byte each;
 //     ReceiptStatus as u8; records (SessionRef, ...) as their fields, nothing in front.
 //   Canonical: every accepted input re-encodes to the same bytes. A new field or type is a new
@@ -22,9 +23,35 @@
 namespace wsg::cluster {
 
 inline constexpr uint8_t kWireVersion = 1;
-inline constexpr uint32_t kMaxString = 4096;           // ids, addresses, reasons
+inline constexpr uint32_t kMaxString = 4096;           // reasons (HELLO_REPLY)
 inline constexpr uint32_t kMaxBody = 16 * 1024 * 1024; // message bodies and status JSON
 inline constexpr uint32_t kMaxItems = 65536;           // entries of one list
+inline constexpr uint32_t kMaxNodeIdBytes = 64;        // node ids: [A-Za-z0-9._-]
+inline constexpr uint32_t kMaxTokenBytes = 128;        // session and message ids: [A-Za-z0-9._@:-]
+inline constexpr uint32_t kMaxAddressBytes = 512;      // ws_url, events: printable ASCII, no space
+// (user ids follow the client protocol's rule, proto::valid_user_id: 1..128 of [A-Za-z0-9._@:-].)
+
+// Bounds on one ZeroMQ message, set as ZMQ_MAXMSGSIZE on every cluster socket (docs/security.md,
+// "Cluster links"): libzmq refuses a frame that declares more, before it allocates, and drops the
+// connection. Each is the largest message a wsg process legitimately sends on that link, with room.
+//   to the master (its ROUTER): a REGISTER batch of 1000 sessions is at most 264 KB (ids <= 128
+//     bytes); PRESENCE carries at most 100 user ids.
+inline constexpr int64_t kMaxToMasterBytes = 1024 * 1024;
+//   from the master to a node (the node's DEALER): LOOKUP_REPLY lists the alive nodes (<= 584
+//     bytes each), PRESENCE_REPLY at most kMaxItems bools.
+inline constexpr int64_t kMaxToNodeBytes = 1024 * 1024;
+//   from the master to `wsg status`: STATUS_REPLY, whose JSON the codec bounds at kMaxBody.
+inline constexpr int64_t kMaxToStatusBytes = kMaxBody + 64 * 1024;
+//   node to node (the PULL): a DELIVER batch is cut once it reaches 256 KiB (the router's
+//   kOutboxBytes), so it is at most that plus one item, whose body is at most the sender's
+//   limits.max_message_bytes (every node of a cluster must use the same value); RECEIPT batches
+//   of 512 items are under 70 KB.
+inline constexpr int64_t max_peer_message_bytes(int64_t max_message_bytes) {
+  return max_message_bytes + 512 * 1024;
+}
+// Handshake bound (ZMQ_HANDSHAKE_IVL) of every cluster socket: a connection that has not finished
+// its ZMTP (and CURVE) handshake by then is closed, so pending handshakes cannot pile up for long.
+inline constexpr int kHandshakeMs = 5000;
 
 enum class Type : uint8_t {
   hello = 1,
@@ -211,9 +238,19 @@ using Message = std::variant<Hello, HelloReply, RegisterSessions, UnregisterSess
 
 Type type_of(const Message& m);
 // Throws std::length_error when a string or list exceeds the limits decode() enforces (a caller
-// bug: batches must be capped at kMaxItems, bodies at kMaxBody); never emits undecodable bytes.
+// bug: batches must be capped at kMaxItems, bodies at kMaxBody) and std::invalid_argument when a
+// string breaks its field's rule; never emits undecodable bytes. Callers that put anything not
+// from decode() or from the checked configuration into a message must catch (never let it out
+// of a handler: see the master's reply()).
 std::string encode(const Message& m);
-// Returns nullopt for any malformed input; `error`, when given, receives a short reason.
+// Returns nullopt for any malformed input, including a string that breaks its field's rule
+// (docs/wire-encoding.md §5); `error`, when given, receives a short reason. Every string of a
+// decoded message is therefore safe to log and to put in JSON.
 std::optional<Message> decode(std::string_view bytes, std::string* error = nullptr) noexcept;
+
+// The rules decode applies to node ids and to addresses (events, ws_url), for senders that check
+// their own configuration before they start.
+bool valid_node_id(std::string_view s);
+bool valid_address(std::string_view s);
 
 }  // namespace wsg::cluster

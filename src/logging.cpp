@@ -1,6 +1,7 @@
 // Logging: every component logger shares one stderr sink (and so one format) and one level.
 #include "logging.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -177,6 +178,26 @@ void setup(const LogConfig& config) {
   // spdlog::info(...) and friends go through the same sink, format and level.
   auto fallback = make_logger(s, "wsg");
   spdlog::set_default_logger(fallback);
+}
+
+std::string printable(std::string_view s, std::size_t max) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  const std::size_t n = std::min(s.size(), max);
+  out.reserve(n + 16);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      const char esc[] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
+      out.append(esc, sizeof esc);
+    }
+  }
+  if (s.size() > max) out += "...(" + std::to_string(s.size()) + " bytes)";
+  return out;
 }
 
 std::shared_ptr<spdlog::logger> get(const std::string& component) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
@@ -18,6 +19,12 @@ void setup(const LogConfig& config);
 
 // The logger of a component ("node", "master", "router", "zmq", "http", ...), created on first use.
 std::shared_ptr<spdlog::logger> get(const std::string& component);
+
+// A string from the network made safe for one log line: printable ASCII is kept (a backslash
+// doubled), every other byte written as \xHH (newlines, ANSI escapes, invalid UTF-8), and more
+// than `max` bytes cut with a note of the full length. Decoded cluster strings already follow
+// strict rules (docs/wire-encoding.md §5); this guards every log line anyway.
+std::string printable(std::string_view s, std::size_t max = 200);
 
 // For warnings an event can repeat at message rate (a bound hit, malformed input): at most one
 // line per `interval`, saying how many were held back meanwhile (the metrics count them all).

@@ -126,6 +126,7 @@ struct NodeMetrics::Instruments {
   pm::Counter* lookup_timeouts;
   pm::Counter* zmq_queue_full;
   pm::Counter* zmq_hwm;
+  pm::Counter* zmq_peer_evictions;
   pm::Counter* malformed;
 };
 
@@ -205,6 +206,8 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<pm::Registry>()), m_(std
                          "or hwm (ZeroMQ high-water mark, or an unreachable peer address).");
   m.zmq_queue_full = &drops.Add({{"reason", "queue_full"}});
   m.zmq_hwm = &drops.Add({{"reason", "hwm"}});
+  m.zmq_peer_evictions = &counter(r, "wsg_zmq_peer_evictions_total",
+                                  "Peer PUSH sockets closed because the bound on open peer sockets was reached.");
   m.malformed = &counter(r, "wsg_cluster_malformed_messages_total", "Inbound cluster messages that failed to decode.");
 }
 
@@ -240,6 +243,7 @@ std::string NodeMetrics::render(const NodeSample& s) {
   mirror(m.lookup_timeouts, s.lookup_timeouts);
   mirror(m.zmq_queue_full, s.zmq_queue_drops);
   mirror(m.zmq_hwm, s.zmq_hwm_drops);
+  mirror(m.zmq_peer_evictions, s.zmq_peer_evictions);
   mirror(m.malformed, s.cluster_malformed);
   return serialize(*registry_);
 }

@@ -86,6 +86,7 @@ struct NodeSample {
   // --- ZmqLinks (atomics in ZmqLinkStats)
   uint64_t zmq_queue_drops = 0;
   uint64_t zmq_hwm_drops = 0;
+  uint64_t zmq_peer_evictions = 0;
   uint64_t cluster_malformed = 0;
 };
 

@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <deque>
+#include <list>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -36,6 +39,33 @@ std::optional<std::string> encode_bounded(const cluster::Message& message) {
   }
 }
 
+// A peer's events address as wsg advertises it: tcp://HOST:PORT (a name, an IPv4 address or a
+// bracketed IPv6 address, port 1-65535), ipc://PATH or inproc://NAME (tests). Anything else is
+// refused before a socket is opened for it.
+bool valid_peer_endpoint(std::string_view a) {
+  if (!cluster::valid_address(a)) return false;
+  if (a.starts_with("ipc://")) return a.size() > 6;
+  if (a.starts_with("inproc://")) return a.size() > 9;
+  if (!a.starts_with("tcp://")) return false;
+  const std::string_view hp = a.substr(6);
+  const auto colon = hp.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  const std::string_view host = hp.substr(0, colon), port = hp.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return false;
+  unsigned value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (value == 0 || value > 65535) return false;
+  if (host.front() == '[') return host.size() > 2 && host.back() == ']';
+  for (char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 struct ZmqLinks::Impl {
@@ -52,6 +82,7 @@ struct ZmqLinks::Impl {
   struct Peer {
     std::string events;
     std::unique_ptr<zmq::socket_t> socket;
+    std::list<std::string>::iterator lru;  // its place in `lru`
   };
 
   Impl(asio::io_context& io, Options o, Handler h, Stats& s)
@@ -80,6 +111,8 @@ struct ZmqLinks::Impl {
   bool to_master(const std::string& bytes);
   bool to_peer(const std::string& id, const std::string& events, const std::string& bytes);
   zmq::socket_t* peer_socket(const std::string& id, const std::string& events);
+  void erase_peer(const std::string& id, int linger_ms);
+  void evict_one();
   void receive(zmq::socket_t& s, Source source);
   void watch_handshakes();
   void answer_zap();
@@ -93,6 +126,10 @@ struct ZmqLinks::Impl {
   zmq::socket_t dealer;
   zmq::socket_t pull;
   std::unordered_map<std::string, Peer> peers;
+  std::list<std::string> lru;  // peer ids, most recently used first (bounded by options.max_peers)
+  std::deque<std::chrono::steady_clock::time_point> lingering;  // recent evictions given a linger
+  logging::Throttle eviction_warning{std::chrono::seconds(10)};
+  logging::Throttle address_warning{std::chrono::seconds(10)};
   // CURVE: the ZAP handler must be bound before the PULL accepts a connection. The monitor tells
   // whether the master refuses our handshakes (wrong or missing key) rather than retrying forever.
   std::unique_ptr<curve::ZapHandler> zap;
@@ -117,10 +154,16 @@ std::string ZmqLinks::Impl::start() {
       curve::make_client(dealer, *options.curve);
     }
     set_common_options(pull, options.send_hwm, options.recv_hwm);
+    // Bounded before the bind: no connection, with or without the key, makes libzmq buffer more
+    // than one legitimate message per frame, nor keeps a handshake pending for long.
+    pull.set(zmq::sockopt::maxmsgsize, options.max_peer_message_bytes);
+    pull.set(zmq::sockopt::handshake_ivl, cluster::kHandshakeMs);
     pull.bind(options.events_bind);
     bound = pull.get(zmq::sockopt::last_endpoint);
     set_common_options(dealer, options.send_hwm, options.recv_hwm);
     dealer.set(zmq::sockopt::routing_id, options.routing_id);
+    dealer.set(zmq::sockopt::maxmsgsize, options.max_master_message_bytes);
+    dealer.set(zmq::sockopt::handshake_ivl, cluster::kHandshakeMs);
     dealer.set(zmq::sockopt::reconnect_ivl, 100);
     dealer.set(zmq::sockopt::reconnect_ivl_max, 1000);
     monitor = std::make_unique<curve::HandshakeMonitor>(ctx, dealer, "master");
@@ -219,26 +262,76 @@ bool ZmqLinks::Impl::to_master(const std::string& bytes) {
   return sent;
 }
 
-zmq::socket_t* ZmqLinks::Impl::peer_socket(const std::string& id, const std::string& events) {
-  auto& p = peers[id];
-  if (!p.socket || p.events != events) {
+// Closes the PUSH to `id`; what it still holds gets `linger_ms` to leave (in libzmq's reaper,
+// without blocking this thread).
+void ZmqLinks::Impl::erase_peer(const std::string& id, int linger_ms) {
+  auto it = peers.find(id);
+  if (it == peers.end()) return;
+  if (it->second.socket) {
     try {
-      auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::push);
-      if (options.curve) curve::make_client(*s, *options.curve);
-      set_common_options(*s, options.send_hwm, options.recv_hwm);
-      s->set(zmq::sockopt::reconnect_ivl, 100);
-      s->set(zmq::sockopt::reconnect_ivl_max, 1000);
-      s->connect(events);
-      p.socket = std::move(s);
-      p.events = events;
-      log->debug("connected PUSH to peer {} at {}", id, events);
-    } catch (const zmq::error_t& e) {
-      log->warn("cannot connect to peer {} at '{}': {}", id, events, e.what());
-      peers.erase(id);
-      return nullptr;
+      it->second.socket->set(zmq::sockopt::linger, linger_ms);
+    } catch (const zmq::error_t&) {
     }
   }
-  return p.socket.get();
+  lru.erase(it->second.lru);
+  peers.erase(it);
+}
+
+// The bound on peer sockets: the least recently used one goes.
+// A closed socket that lingers still holds its slot in the context (and its descriptors) until
+// libzmq's reaper lets it go, so lingering sockets are bounded too: at most max_peers of them per
+// evict_linger_ms; beyond that (a burst of made-up origins) an evicted socket is closed at once.
+void ZmqLinks::Impl::evict_one() {
+  if (lru.empty()) return;
+  const std::string victim = lru.back();
+  const auto now = std::chrono::steady_clock::now();
+  while (!lingering.empty() && now - lingering.front() > std::chrono::milliseconds(options.evict_linger_ms))
+    lingering.pop_front();
+  int linger = 0;
+  if (lingering.size() < options.max_peers) {
+    linger = options.evict_linger_ms;
+    lingering.push_back(now);
+  }
+  erase_peer(victim, linger);
+  stats.peer_evictions.fetch_add(1, std::memory_order_relaxed);
+  if (uint64_t held = 0; eviction_warning.allow(held)) {
+    log->warn("closed the PUSH to peer {} (least recently used): at most {} peer sockets are kept open "
+              "({} more closed since the last warning)", logging::printable(victim), options.max_peers, held);
+  }
+}
+
+zmq::socket_t* ZmqLinks::Impl::peer_socket(const std::string& id, const std::string& events) {
+  if (auto it = peers.find(id); it != peers.end()) {
+    if (it->second.events == events) {
+      lru.splice(lru.begin(), lru, it->second.lru);  // most recently used
+      return it->second.socket.get();
+    }
+    erase_peer(id, options.evict_linger_ms);  // the peer moved: a new socket below
+  }
+  if (!valid_peer_endpoint(events)) {
+    if (uint64_t held = 0; address_warning.allow(held)) {
+      log->warn("not connecting to peer {}: '{}' is not tcp://HOST:PORT, ipc://PATH or inproc://NAME "
+                "({} more refused since the last warning)", logging::printable(id), logging::printable(events), held);
+    }
+    return nullptr;
+  }
+  while (!peers.empty() && peers.size() >= std::max<std::size_t>(1, options.max_peers)) evict_one();
+  try {
+    auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::push);
+    if (options.curve) curve::make_client(*s, *options.curve);
+    set_common_options(*s, options.send_hwm, options.recv_hwm);
+    s->set(zmq::sockopt::reconnect_ivl, 100);
+    s->set(zmq::sockopt::reconnect_ivl_max, 1000);
+    s->set(zmq::sockopt::handshake_ivl, cluster::kHandshakeMs);
+    s->connect(events);
+    lru.push_front(id);
+    peers.emplace(id, Peer{events, std::move(s), lru.begin()});
+    log->debug("connected PUSH to peer {} at {}", logging::printable(id), logging::printable(events));
+  } catch (const zmq::error_t& e) {
+    log->warn("cannot connect to peer {} at '{}': {}", logging::printable(id), logging::printable(events), e.what());
+    return nullptr;
+  }
+  return peers.find(id)->second.socket.get();
 }
 
 bool ZmqLinks::Impl::to_peer(const std::string& id, const std::string& events, const std::string& bytes) {
@@ -313,6 +406,7 @@ void ZmqLinks::Impl::close() {
     if (p.socket) p.socket->set(zmq::sockopt::linger, options.linger_ms);
   }
   peers.clear();
+  lru.clear();
   monitor.reset();  // before the socket it watches
   dealer.close();
   pull.close();
@@ -367,11 +461,11 @@ bool ZmqLinks::send_to_peer(const std::string& node_id, const std::string& event
 
 void ZmqLinks::drop_peer(const std::string& node_id) {
   if (ioc_.get_executor().running_in_this_thread()) {
-    impl_->peers.erase(node_id);
+    impl_->erase_peer(node_id, 0);
     return;
   }
   post_bounded(ioc_, posted_, impl_->options.queue_capacity, stats_,
-               [impl = impl_.get(), node_id] { impl->peers.erase(node_id); });
+               [impl = impl_.get(), node_id] { impl->erase_peer(node_id, 0); });
 }
 
 }  // namespace wsg

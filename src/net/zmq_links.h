@@ -19,6 +19,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "cluster_codec.h"
 #include "curve.h"
 #include "net/master_link.h"
 #include "net/peer_link.h"
@@ -30,6 +31,7 @@ struct ZmqLinkStats {
   std::atomic<uint64_t> queue_drops{0};   // posted from another thread beyond the bound, or after stop()
   std::atomic<uint64_t> hwm_drops{0};     // ZeroMQ high-water mark reached: message dropped
   std::atomic<uint64_t> bad_messages{0};  // inbound messages that failed to decode
+  std::atomic<uint64_t> peer_evictions{0};  // PUSH sockets closed to make room (Options::max_peers)
 };
 
 class ZmqLinks final : public MasterLink, public PeerLink {
@@ -39,6 +41,7 @@ class ZmqLinks final : public MasterLink, public PeerLink {
   // kBatch), in order.
   using Handler = std::function<void(Source, std::vector<cluster::Message>)>;
   static constexpr int kBatch = 1024;
+  static constexpr std::size_t kDefaultMaxPeers = 128;
 
   struct Options {
     std::string master;           // cluster.master
@@ -48,6 +51,15 @@ class ZmqLinks final : public MasterLink, public PeerLink {
     int recv_hwm = 100000;        // ZMQ_RCVHWM of the PULL and of the DEALER
     std::size_t queue_capacity = 65536;  // sends posted from other threads, not yet on a socket
     int linger_ms = 1000;         // flush time at stop()
+    // At most this many peer PUSH sockets are open; opening one more closes the least recently
+    // used (with evict_linger_ms for what it still holds). Made-up origins in DELIVERs cannot use
+    // up the node's sockets and file descriptors (libzmq's ZMQ_MAX_SOCKETS is 1023 per context).
+    std::size_t max_peers = kDefaultMaxPeers;
+    int evict_linger_ms = 100;
+    // ZMQ_MAXMSGSIZE of the PULL (what peers send: cluster::max_peer_message_bytes) and of the
+    // DEALER (what the master sends). A larger frame is refused before libzmq allocates it.
+    int64_t max_peer_message_bytes = cluster::max_peer_message_bytes(64 * 1024);
+    int64_t max_master_message_bytes = cluster::kMaxToNodeBytes;
     // Every socket is looked at this often even without a wake-up: a safety net, not the
     // mechanism (0: never; tests use it to prove the mechanism alone suffices).
     int sweep_ms = 200;

@@ -61,6 +61,11 @@ class Master {
       router_.set(zmq::sockopt::sndhwm, 100000);
       router_.set(zmq::sockopt::rcvhwm, 100000);
       router_.set(zmq::sockopt::router_mandatory, false);
+      // Bounded before anyone connects: a frame declaring more than any node sends is refused by
+      // libzmq before it allocates (with or without CURVE: handshake frames too), and a
+      // connection that does not finish its handshake in time is closed (docs/security.md).
+      router_.set(zmq::sockopt::maxmsgsize, cluster::kMaxToMasterBytes);
+      router_.set(zmq::sockopt::handshake_ivl, cluster::kHandshakeMs);
       monitor_ = std::make_unique<curve::HandshakeMonitor>(ctx_, router_, "router");
       router_.bind(cfg_.master.bind);
     } catch (const zmq::error_t& e) {
@@ -131,9 +136,18 @@ class Master {
       }
       if (!got) return;
       std::vector<zmq::message_t> parts;
-      while (router_.get(zmq::sockopt::rcvmore)) {
-        parts.emplace_back();
-        if (!router_.recv(parts.back(), zmq::recv_flags::dontwait)) break;
+      try {
+        while (router_.get(zmq::sockopt::rcvmore) && parts.size() <= 1) {
+          parts.emplace_back();
+          if (!router_.recv(parts.back(), zmq::recv_flags::dontwait)) break;
+        }
+        // Parts beyond the second are read and dropped: the message is malformed anyway.
+        for (zmq::message_t extra; router_.get(zmq::sockopt::rcvmore);) {
+          if (!router_.recv(extra, zmq::recv_flags::dontwait)) break;
+        }
+      } catch (const zmq::error_t& e) {
+        log_->warn("recv: {}", e.what());
+        return;
       }
       if (parts.size() != 1) {
         ++bad_;
@@ -215,8 +229,19 @@ class Master {
 
   void count(MasterRequest type) { ++counters_.requests[static_cast<std::size_t>(type)]; }
 
+  // Never throws: nothing a peer sends may stop the master. encode() refuses a message with a
+  // string over its limit or breaking its rule; every string here was decoded (so checked) or
+  // configured, so that is a bug, logged and counted as unsendable rather than fatal.
   void reply(const std::string& ident, const cluster::Message& m) {
-    const std::string bytes = cluster::encode(m);
+    std::string bytes;
+    try {
+      bytes = cluster::encode(m);
+    } catch (const std::exception& e) {
+      ++unsendable_;
+      if (uint64_t held = 0; unsendable_warning_.allow(held))
+        log_->error("not sent: {} ({} more not sent since the last warning)", e.what(), held);
+      return;
+    }
     try {
       router_.send(zmq::buffer(ident), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
       router_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
@@ -243,7 +268,8 @@ class Master {
     auto result = dir_.hello(m.node_id, m.incarnation, m.ws_url, m.events, now);
     if (result == Directory::HelloResult::duplicate) {
       ++counters_.hello_refused;
-      log_->warn("refused HELLO from a second node with id '{}'", m.node_id);
+      log_->warn("refused HELLO from a second node with id '{}'", logging::printable(m.node_id));
+      // The id is at most kMaxNodeIdBytes (decode), so the reason stays far below kMaxString.
       return reply(ident, cluster::HelloReply{
                               epoch_, false, "node id '" + m.node_id + "' is already in use by a live node"});
     }
@@ -252,7 +278,8 @@ class Master {
     if (old != node_ident_.end() && old->second != ident) ident_node_.erase(old->second);
     node_ident_[m.node_id] = ident;
     ident_node_[ident] = m.node_id;
-    log_->info("node {} joined ({}, events {})", m.node_id, m.ws_url, m.events);
+    log_->info("node {} joined ({}, events {})", logging::printable(m.node_id), logging::printable(m.ws_url),
+               logging::printable(m.events));
     reply(ident, cluster::HelloReply{epoch_, true, {}});
     send_invalidations();
   }
@@ -490,6 +517,8 @@ class Master {
   std::deque<PendingAck> pending_acks_;  // in deadline order (the wait is constant)
 
   logging::Throttle malformed_warning_{std::chrono::seconds(10)};
+  uint64_t unsendable_ = 0;  // replies encode() refused (a bug): logged, never thrown
+  logging::Throttle unsendable_warning_{std::chrono::seconds(10)};
   // Metrics: counted here (this thread), published to sample_ for the metrics.listen thread.
   MasterSample counters_;
   int64_t next_publish_ms_ = 0;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -145,6 +146,9 @@ int run_node(const Config& config) {
   zopt.routing_id = node_id + "/" + std::to_string(incarnation);
   zopt.linger_ms = static_cast<int>(std::min<int64_t>(1000, config.node.shutdown_timeout_ms / 4));
   zopt.curve = curve_keys;
+  // What peers send us is bounded by the largest DELIVER a node of this cluster makes (every node
+  // must use the same limits.max_message_bytes; docs/security.md, "Cluster links").
+  zopt.max_peer_message_bytes = cluster::max_peer_message_bytes(config.limits.max_message_bytes);
   // The master refuses our handshakes (another cluster key, or CURVE on one side only): retrying
   // cannot help, so stop like a refused HELLO does.
   zopt.on_refused = [&ioc, &pool, &exit_code, log](const std::string& reason) {
@@ -191,6 +195,18 @@ int run_node(const Config& config) {
   const auto bound = listener->local_endpoint();
   const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
   const std::string ws_url = std::string(tls ? "wss://" : "ws://") + host + ":" + std::to_string(bound.port()) + "/ws";
+
+  // The master drops a HELLO whose strings break the wire rules (docs/wire-encoding.md §5): say so
+  // now instead of waiting for an answer that cannot come.
+  for (const auto& [what, value, ok] : {std::tuple{"events address", events, cluster::valid_address(events)},
+                                        std::tuple{"WebSocket URL", ws_url, cluster::valid_address(ws_url)},
+                                        std::tuple{"node id", node_id, cluster::valid_node_id(node_id)}}) {
+    if (ok) continue;
+    log->error("the {} '{}' breaks the cluster protocol's rule (docs/wire-encoding.md)", what,
+               logging::printable(value));
+    links.stop();
+    return 2;
+  }
 
   Router::Options ropt;
   ropt.node_id = node_id;

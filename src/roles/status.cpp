@@ -10,6 +10,7 @@
 #include <zmq.hpp>
 
 #include "cluster_codec.h"
+#include "logging.h"
 #include "net/curve_zmq.h"
 
 namespace wsg {
@@ -71,12 +72,23 @@ int run_status(const StatusOptions& options) {
   // Watches the handshakes: a master that refuses our key (or our lack of one) is reported as
   // such, without waiting for the timeout.
   std::unique_ptr<curve::HandshakeMonitor> monitor;
+  std::string query;
+  try {
+    query = cluster::encode(cluster::StatusQuery{seq, options.user});
+  } catch (const std::exception&) {  // the codec's rule for user ids
+    std::cerr << "wsg status: '" << logging::printable(options.user)
+              << "' is not a user id (1-128 bytes of [A-Za-z0-9._@:-])\n";
+    return 2;
+  }
   try {
     dealer.set(zmq::sockopt::linger, 0);
+    // The reply is bounded like every cluster message (docs/security.md, "Cluster links").
+    dealer.set(zmq::sockopt::maxmsgsize, cluster::kMaxToStatusBytes);
+    dealer.set(zmq::sockopt::handshake_ivl, cluster::kHandshakeMs);
     if (options.curve) curve::make_client(dealer, *options.curve);
     monitor = std::make_unique<curve::HandshakeMonitor>(ctx, dealer, "status");
     dealer.connect(options.master);
-    dealer.send(zmq::buffer(cluster::encode(cluster::StatusQuery{seq, options.user})), zmq::send_flags::none);
+    dealer.send(zmq::buffer(query), zmq::send_flags::none);
   } catch (const zmq::error_t& e) {
     std::cerr << "wsg status: cannot reach the master at " << options.master << ": " << e.what() << "\n";
     return 1;

@@ -16,7 +16,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const std::string kBinary("\0\x01\x7f\x80\xfe\xff", 6);
+const std::string kBinary("\0\x01\x7f\x80\xfe\xff", 6);  // valid in no string field
 const std::string kUtf8 = "h\xC3\xA9llo \xE2\x9C\x93 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80";
 constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
 constexpr int64_t kI64Min = std::numeric_limits<int64_t>::min();
@@ -39,45 +39,45 @@ std::string header(Type t) { return std::string{char(kWireVersion), char(static_
 std::vector<Message> samples() {
   return {
       Hello{"node-1", kU64Max, "ws://127.0.0.1:8080/ws", "tcp://127.0.0.1:6001"},
-      Hello{},
+      Hello{"n.1_x-Y", 0, "wss://[::1]:8443/ws", "ipc:///run/wsg/events"},
       HelloReply{0x0123456789abcdefULL, true, ""},
       HelloReply{kU64Max, false, "duplicate node id: node-1 is alive with another incarnation"},
-      RegisterSessions{1, {{"alice", "s-1"}, {kUtf8, kBinary}, {"", ""}}},
+      RegisterSessions{1, {{"alice", "s-1"}, {"a.b_c@d:e-f", "node-1.0a1b2c3d.42"}, {"u", "s"}}},
       RegisterSessions{kU64Max, {}},
       UnregisterSessions{42, {{"bob", "s-2"}}},
       UnregisterSessions{0, {}},
       Ack{7, 8, true},
       Ack{kU64Max, 0, false},
       Lookup{99, "carol@example.com"},
-      Lookup{0, kBinary},
+      Lookup{0, std::string(128, 'u')},
       LookupReply{5, 6, "bob", {{"node-1", "tcp://10.0.0.1:6001"}, {"node-2", "tcp://10.0.0.2:6001"}}},
       LookupReply{5, 7, "nobody", {}},
       Heartbeat{"node-2", 123456, kU64Max},
       HeartbeatReply{11, true},
       HeartbeatReply{12, false},
-      Invalidate{13, kUtf8},
+      Invalidate{13, "x@y"},
       NodeDown{14, "node-3"},
       StatusQuery{15, ""},
       StatusQuery{16, "alice"},
       StatusReply{17, 18, R"({"master":{"epoch":17,"sessions":2,"users":1},"nodes":[]})"},
       StatusReply{0, 0, std::string(kMaxString + 10, 'j')},  // the JSON may exceed kMaxString
-      PresenceQuery{19, {"bob", "carol", "", kUtf8}},
+      PresenceQuery{19, {"bob", "carol", "d", "e:f"}},
       PresenceQuery{20, {}},
       PresenceReply{21, 22, {true, false, false, true}},
       PresenceReply{23, 24, {}},
       Deliver{"node-1",
               "tcp://127.0.0.1:6001",
               {{"m-1", "alice", "bob", 1700000000123, R"({"text":"hi"})"},
-               {"m-2", "alice", "bob", -5, kBinary + kUtf8},
-               {"m-3", "", "", kI64Min, ""},
+               {"m-2", "alice", "bob", -5, "\"" + kUtf8 + "\"\t\r\n\x7f"},
+               {"m-3", "a", "b", kI64Min, ""},
                {"m-4", "a", "b", kI64Max, std::string(100000, 'x')}}},
       Deliver{"node-1", "tcp://127.0.0.1:6001", {}},
       Receipt{"node-2", {{"m-1", ReceiptStatus::delivered}, {"m-2", ReceiptStatus::not_here}}},
       InvalidateAck{"bob"},
-      InvalidateAck{kUtf8},
+      InvalidateAck{std::string(128, 'v')},
       Receipt{"node-2", {}},
       Leave{"node-3", 0xfedcba9876543210ULL},
-      Leave{"", 0},
+      Leave{std::string(64, 'l'), 0},
   };
 }
 
@@ -240,8 +240,11 @@ TEST_CASE("decode refuses trailing bytes", "[cluster_codec]") {
 }
 
 TEST_CASE("decode enforces string limits", "[cluster_codec]") {
-  const std::string at_limit = header(Type::lookup) + le64(1) + str(std::string(kMaxString, 'u'));
+  // HELLO_REPLY's reason is the one str still bounded by kMaxString (others have tighter rules).
+  const std::string at_limit = header(Type::hello_reply) + le64(1) + std::string(1, '\0') + str(std::string(kMaxString, 'r'));
   REQUIRE(decode(at_limit).has_value());
+  require_refused(header(Type::hello_reply) + le64(1) + std::string(1, '\0') + str(std::string(kMaxString + 1, 'r')),
+                  "HELLO_REPLY: string over its length limit");
 
   // The length is refused even though the bytes are all there.
   const std::string over = header(Type::lookup) + le64(1) + str(std::string(kMaxString + 1, 'u'));
@@ -283,7 +286,7 @@ TEST_CASE("decode enforces list limits before allocating", "[cluster_codec]") {
                   "list count exceeds the remaining bytes");
   require_refused(prefix + le32(2) + str("") + str("") + std::string(7, '\0'),
                   "list count exceeds the remaining bytes");
-  CHECK(decode(prefix + le32(2) + str("") + str("") + str("") + str("")).has_value());
+  CHECK(decode(prefix + le32(2) + str("u") + str("s") + str("v") + str("t")).has_value());
 
   SECTION("lists of bools and strings") {
     const std::string presence = header(Type::presence_reply) + le64(1) + le64(2);
@@ -315,7 +318,7 @@ TEST_CASE("encode refuses what decode would refuse", "[cluster_codec]") {
   CHECK_THROWS_AS(encode(PresenceReply{1, 2, std::vector<bool>(kMaxItems + 1)}), std::length_error);
   CHECK_THROWS_AS(encode(PresenceQuery{1, std::vector<std::string>(kMaxItems + 1)}),
                   std::length_error);
-  CHECK_NOTHROW(encode(PresenceQuery{1, std::vector<std::string>(kMaxItems)}));
+  CHECK_NOTHROW(encode(PresenceQuery{1, std::vector<std::string>(kMaxItems, "u")}));
   Deliver big_item{"n", "e", {{"m", "a", "b", 0, std::string(kMaxBody + 1, 'x')}}};
   CHECK_THROWS_AS(encode(big_item), std::length_error);
 }
@@ -398,4 +401,139 @@ TEST_CASE("a full router batch (512 DELIVER items, 512 receipts) round-trips in 
     REQUIRE(decoded);
     CHECK(*decoded == m);
   }
+}
+
+// ---- String rules (docs/wire-encoding.md §5) -----------------------------------------------------
+
+namespace {
+
+// A one-string message of each field kind, built by hand so that encode's own check is not used.
+std::string lookup_with(const std::string& user) { return header(Type::lookup) + le64(1) + str(user); }
+std::string node_down_with(const std::string& id) { return header(Type::node_down) + le64(1) + str(id); }
+std::string hello_with(const std::string& id, const std::string& ws, const std::string& events) {
+  return header(Type::hello) + str(id) + le64(1) + str(ws) + str(events);
+}
+std::string receipt_with(const std::string& msg_id) {
+  return header(Type::receipt) + str("n") + le32(1) + str(msg_id) + std::string(1, '\x01');
+}
+std::string register_with(const std::string& user, const std::string& session) {
+  return header(Type::register_sessions) + le64(1) + le32(1) + str(user) + str(session);
+}
+std::string reply_with(const std::string& reason) { return header(Type::hello_reply) + le64(1) + '\x00' + str(reason); }
+std::string deliver_with(const std::string& body) {
+  return header(Type::deliver) + str("n") + str("tcp://h:1") + le32(1) + str("m") + str("a") + str("b") + le64(0) +
+         str(body);
+}
+std::string status_reply_with(const std::string& json) { return header(Type::status_reply) + le64(1) + le64(2) + str(json); }
+
+}  // namespace
+
+TEST_CASE("decode refuses node ids that are empty, too long or outside [A-Za-z0-9._-]", "[cluster_codec]") {
+  CHECK(decode(node_down_with(std::string(kMaxNodeIdBytes, 'n'))).has_value());
+  CHECK(decode(node_down_with("Node_1.a-b")).has_value());
+  require_refused(node_down_with(std::string(kMaxNodeIdBytes + 1, 'n')), "NODE_DOWN: string over its length limit");
+  require_refused(node_down_with(std::string(4090, 'n')), "string over its length limit");
+  require_refused(node_down_with(""), "NODE_DOWN: empty node id");
+  for (const std::string& bad : std::vector<std::string>{"a b", "a\nb", "a\x1b[2Jb", "a:b", "a@b", "caf\xC3\xA9", "a/b", std::string("a\0b", 3)}) {
+    INFO(bad);
+    require_refused(node_down_with(bad), "node id not of [A-Za-z0-9._-]");
+    require_refused(hello_with(bad, "ws://h:1/ws", "tcp://h:2"), "HELLO: node id");
+  }
+  // Every field holding a node id follows the rule.
+  require_refused(header(Type::heartbeat) + str("a b") + le64(0) + le64(0), "HEARTBEAT: node id");
+  require_refused(header(Type::leave) + str("") + le64(0), "LEAVE: empty node id");
+  require_refused(header(Type::deliver) + str("a\nb") + str("tcp://h:1") + le32(0), "DELIVER: node id");
+  require_refused(header(Type::receipt) + str("a\nb") + le32(0), "RECEIPT: node id");
+  require_refused(header(Type::lookup_reply) + le64(1) + le64(2) + str("u") + le32(1) + str("a b") + str("tcp://h:1"),
+                  "LOOKUP_REPLY: node id");
+}
+
+TEST_CASE("decode refuses user ids the client protocol would refuse", "[cluster_codec]") {
+  CHECK(decode(lookup_with(std::string(128, 'u'))).has_value());
+  CHECK(decode(lookup_with("a.b_c@d:e-f")).has_value());
+  require_refused(lookup_with(std::string(129, 'u')), "LOOKUP: string over its length limit");
+  for (const std::string& bad : std::vector<std::string>{"", "a b", "a\nb", "caf\xC3\xA9", "a/b", "a\xff"}) {
+    INFO(bad);
+    require_refused(lookup_with(bad), "LOOKUP: user id not 1-128 bytes of [A-Za-z0-9._@:-]");
+    require_refused(register_with(bad, "s"), "REGISTER: user id");
+    require_refused(header(Type::invalidate) + le64(1) + str(bad), "INVALIDATE: user id");
+    require_refused(header(Type::invalidate_ack) + str(bad), "INVALIDATE_ACK: user id");
+    require_refused(header(Type::presence) + le64(1) + le32(2) + str("ok") + str(bad), "PRESENCE: user id");
+    require_refused(header(Type::deliver) + str("n") + str("tcp://h:1") + le32(1) + str("m") + str(bad) + str("b") +
+                        le64(0) + str("{}"),
+                    "DELIVER: user id");
+  }
+  // STATUS: empty asks for the whole cluster.
+  CHECK(decode(header(Type::status) + le64(1) + str("")).has_value());
+  require_refused(header(Type::status) + le64(1) + str("a\nb"), "STATUS: user id");
+}
+
+TEST_CASE("decode refuses session and message ids that are empty, too long or outside [A-Za-z0-9._@:-]",
+          "[cluster_codec]") {
+  CHECK(decode(register_with("u", "node-1.0a1b2c3d.42")).has_value());
+  CHECK(decode(receipt_with(std::string(kMaxTokenBytes, 'm'))).has_value());
+  require_refused(receipt_with(std::string(kMaxTokenBytes + 1, 'm')), "RECEIPT: string over its length limit");
+  require_refused(receipt_with(""), "RECEIPT: empty session or message id");
+  require_refused(register_with("u", ""), "REGISTER: empty session or message id");
+  for (const std::string& bad : std::vector<std::string>{"a b", "a\rb", "\xC3\xA9", "a\"b"}) {
+    INFO(bad);
+    require_refused(receipt_with(bad), "session or message id not of");
+    require_refused(register_with("u", bad), "session or message id not of");
+  }
+}
+
+TEST_CASE("decode refuses addresses that are empty, too long or not printable ASCII", "[cluster_codec]") {
+  CHECK(decode(hello_with("n", "wss://[::1]:8443/ws", "ipc:///run/wsg/events")).has_value());
+  CHECK(decode(hello_with("n", "w", std::string(kMaxAddressBytes, 'e'))).has_value());
+  require_refused(hello_with("n", "w", std::string(kMaxAddressBytes + 1, 'e')), "HELLO: string over its length limit");
+  require_refused(hello_with("n", "", "e"), "HELLO: empty address");
+  for (const std::string& bad : std::vector<std::string>{"tcp://h:1\xff\xfe", "tcp://h :1", "tcp://h:1\n", "tcp://\xC3\xA9:1", "\x7f"}) {
+    INFO(bad);
+    require_refused(hello_with("n", "w", bad), "HELLO: address not printable ASCII");
+    require_refused(hello_with("n", bad, "e"), "HELLO: address not printable ASCII");
+    require_refused(header(Type::deliver) + str("n") + str(bad) + le32(0), "DELIVER: address");
+  }
+}
+
+TEST_CASE("decode refuses reasons with invalid UTF-8 or control characters", "[cluster_codec]") {
+  CHECK(decode(reply_with("")).has_value());
+  CHECK(decode(reply_with("node id 'n' is already in use: " + kUtf8)).has_value());
+  for (const std::string& bad : std::vector<std::string>{"a\nb", "a\x1b[31m", "a\x7f", "\xff", "\xC0\x80", "\xED\xA0\x80", "\xF4\x90\x80\x80",
+                                "\xE2\x9C", std::string("a\0", 2)}) {
+    INFO(bad);
+    require_refused(reply_with(bad), "HELLO_REPLY: text not UTF-8 without control characters");
+  }
+}
+
+TEST_CASE("decode refuses bodies and status JSON that cannot be JSON text (invalid UTF-8, raw control bytes)",
+          "[cluster_codec]") {
+  for (const std::string& ok : std::vector<std::string>{std::string("{}"), "\"" + kUtf8 + "\"", std::string("[1,\n\t2]\r\n"), std::string(""),
+                               std::string("\"\x7f\"")}) {
+    INFO(ok);
+    CHECK(decode(deliver_with(ok)).has_value());
+    CHECK(decode(status_reply_with(ok)).has_value());
+  }
+  for (const std::string& bad : std::vector<std::string>{std::string("\"\xff\""), std::string("\"\xC0\xAF\""), std::string("\"\xED\xB0\x80\""),
+                                std::string("\"a\x01\""), std::string("{}\x1b"), std::string("\"\0\"", 3),
+                                std::string("\"\xF0\x9F\x98\"")}) {
+    INFO(bad);
+    require_refused(deliver_with(bad), "DELIVER: JSON text not UTF-8 or with a raw control character");
+    require_refused(status_reply_with(bad), "STATUS_REPLY: JSON text not UTF-8");
+  }
+}
+
+TEST_CASE("encode refuses strings that break their field's rule instead of sending them", "[cluster_codec]") {
+  CHECK_THROWS_AS(encode(Hello{std::string(kMaxNodeIdBytes + 1, 'n'), 1, "w", "e"}), std::length_error);
+  CHECK_THROWS_AS(encode(Hello{"a\nb", 1, "w", "e"}), std::invalid_argument);
+  CHECK_THROWS_AS(encode(Hello{"n", 1, "w", "tcp://h:1\xff"}), std::invalid_argument);
+  CHECK_THROWS_AS(encode(Lookup{1, ""}), std::invalid_argument);
+  CHECK_THROWS_AS(encode(HelloReply{1, false, "a\x1b"}), std::invalid_argument);
+  CHECK_THROWS_AS(encode(Deliver{"n", "e", {{"m", "a", "b", 0, "\xff"}}}), std::invalid_argument);
+  CHECK_THROWS_AS(encode(PresenceQuery{1, {"ok", "not ok"}}), std::invalid_argument);
+  CHECK_NOTHROW(encode(StatusQuery{1, ""}));
+  CHECK(valid_node_id("node-1"));
+  CHECK_FALSE(valid_node_id(""));
+  CHECK_FALSE(valid_node_id(std::string(65, 'n')));
+  CHECK(valid_address("tcp://127.0.0.1:5555"));
+  CHECK_FALSE(valid_address("tcp://h:1 "));
 }

@@ -220,3 +220,46 @@ TEST_CASE("zmq links: after stop() sends are refused and counted") {
   CHECK(a.stats().queue_drops.load() == 1);
   a.stop();  // idempotent
 }
+
+TEST_CASE("zmq links: peer PUSH sockets are bounded, the least recently used is closed, bad addresses open nothing") {
+  FakeMaster master;
+  asio::io_context ioc;
+  std::vector<std::string> received;
+  auto o = options(master, "a/1");
+  o.max_peers = 4;
+  ZmqLinks a(ioc, o, [](ZmqLinks::Source, std::vector<cluster::Message>) {});
+  ZmqLinks b(ioc, options(master, "b/1"), [&](ZmqLinks::Source, std::vector<cluster::Message> batch) {
+    for (auto& m : batch) received.push_back(std::get<cluster::Deliver>(m).items.at(0).msg_id);
+    if (received.size() == 3) ioc.stop();
+  });
+  a.start();
+  const auto b_events = b.start();
+  // Nobody listens on these: the sockets only wait to connect.
+  auto fake = [](int i) { return "tcp://127.0.0.1:" + std::to_string(i); };
+  std::vector<bool> sent;
+  asio::post(ioc, [&] {
+    sent.push_back(a.send_to_peer("b", b_events, deliver(0)));
+    for (int i = 1; i <= 3; ++i) sent.push_back(a.send_to_peer("f" + std::to_string(i), fake(i), deliver(100 + i)));
+    sent.push_back(a.send_to_peer("b", b_events, deliver(1)));  // b is now the most recently used
+    sent.push_back(a.send_to_peer("f4", fake(4), deliver(104)));  // closes f1, the least recently used
+    sent.push_back(a.send_to_peer("b", b_events, deliver(2)));  // still open: no eviction
+    for (const std::string bad : {"", "tcp://127.0.0.1", "tcp://127.0.0.1:0", "tcp://127.0.0.1:65536",
+                                  "tcp://a b:1", "udp://127.0.0.1:1", "tcp://:1", "tcp://h:1\n"})
+      sent.push_back(a.send_to_peer("x", bad, deliver(200)));
+  });
+  REQUIRE(run_until_stopped(ioc, std::chrono::seconds(10)));
+  REQUIRE(sent.size() == 15);
+  for (std::size_t i = 0; i < 7; ++i) CHECK(sent[i]);
+  for (std::size_t i = 7; i < sent.size(); ++i) CHECK_FALSE(sent[i]);
+  CHECK(received == std::vector<std::string>{"m-0", "m-1", "m-2"});
+  CHECK(a.stats().peer_evictions.load() == 1);
+
+  SECTION("many made-up peers leave at most max_peers sockets") {
+    asio::post(ioc, [&] {
+      for (int i = 10; i < 110; ++i) a.send_to_peer("g" + std::to_string(i), fake(i), deliver(i));
+    });
+    ioc.restart();
+    ioc.poll();
+    CHECK(a.stats().peer_evictions.load() == 1 + 100);
+  }
+}
