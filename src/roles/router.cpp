@@ -814,7 +814,7 @@ bool Router::verify_reply(const cluster::LookupReply& reply) {
     if (uint64_t skipped = 0; unverified_warning_.allow(skipped)) {
       logging::get("router")->warn("dropped {} receipts for '{}': the master does not know that node at that "
                                    "address ({} more such origins since the last warning)",
-                                   held.receipts.size(), origin, skipped);
+                                   held.receipts.size(), logging::printable(origin), skipped);
     }
     return true;
   }
