@@ -154,3 +154,14 @@ TEST_CASE("limits.max_sessions_per_user: the 17th session of a user on a node ge
   }
   CHECK(again);
 }
+
+TEST_CASE("a request body over 16 KiB gets 413 and a clean close, not a reset", "[integration]") {
+  Cluster c(1);
+  const std::string body(20 * 1024, 'x');
+  auto r = raw_exchange(c.ws_port(0), "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                                      "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  INFO("ended with '" << r.end.message() << "' after: " << r.received);
+  CHECK(r.received.rfind("HTTP/1.1 413 ", 0) == 0);
+  CHECK(r.received.find("16 KiB") != std::string::npos);
+  CHECK(r.end == asio::error::eof);
+}
