@@ -239,6 +239,8 @@ const std::vector<Field>& fields() {
               8 * 1024 * 1024),
       integer("limits", "max_connections", [](Config& c) -> int64_t& { return c.limits.max_connections; }, 0,
               100'000'000),
+      integer("limits", "max_sessions_per_user",
+              [](Config& c) -> int64_t& { return c.limits.max_sessions_per_user; }, 0, 100'000'000),
       integer("limits", "send_queue_bytes", [](Config& c) -> int64_t& { return c.limits.send_queue_bytes; }, 1,
               16 * kGiB),
       integer("limits", "messages_per_second",

@@ -59,6 +59,7 @@ struct AuthConfig {
 struct LimitsConfig {
   int64_t max_message_bytes = 64 * 1024;       // limits.max_message_bytes
   int64_t max_connections = 0;                 // limits.max_connections (0 = no limit but the fd limit)
+  int64_t max_sessions_per_user = 16;          // limits.max_sessions_per_user (per node; 0 = no limit)
   int64_t send_queue_bytes = 1024 * 1024;      // limits.send_queue_bytes
   int64_t messages_per_second = 1000;          // limits.messages_per_second (0 disables)
   int64_t burst = 5000;                        // limits.burst

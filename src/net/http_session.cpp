@@ -36,6 +36,8 @@ constexpr auto kRequestTimeout = std::chrono::seconds(10);
 constexpr auto kShutdownTimeout = std::chrono::seconds(2);
 constexpr std::uint32_t kHeaderLimit = 8 * 1024;
 constexpr std::uint64_t kBodyLimit = 16 * 1024;
+// How much of a refused request's unread rest is read and dropped before the socket is closed.
+constexpr std::size_t kDrainLimit = 64 * 1024;
 // The whole answer to a plain-text client on the TLS port (written on the TCP stream, no TLS).
 constexpr std::string_view kTlsOnly =
     "HTTP/1.1 400 Bad Request\r\n"
@@ -46,6 +48,14 @@ constexpr std::string_view kTlsOnly =
     "\r\n"
     "This port speaks TLS only: use https:// or wss://.\n";
 static_assert(kTlsOnly.size() - kTlsOnly.find("\r\n\r\n") - 4 == 51, "Content-Length of kTlsOnly");
+
+// RFC 6455 §4.1: Sec-WebSocket-Key is the base64 of 16 bytes: 22 base64 characters and "==".
+bool valid_websocket_key(std::string_view key) {
+  if (key.size() != 24 || key.substr(22) != "==") return false;
+  return std::all_of(key.begin(), key.begin() + 22, [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+  });
+}
 
 // Connection ends that are routine, not worth a log line.
 bool routine(const beast::error_code& ec) {
@@ -143,6 +153,17 @@ http::response<http::string_body> HttpSession<Stream>::plain(http::status status
 template <class Stream>
 void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (ec == http::error::end_of_stream) return do_shutdown();
+  // Over a size limit: a readable answer instead of a dropped connection (a JWT too long for
+  // the headers gets 431, not the 401 of a refused token: the parser stops before auth).
+  if (ec == http::error::header_limit) {
+    return refuse_unread(http::status::request_header_fields_too_large,
+                         "request header fields too large: the request line and headers are limited to " +
+                             std::to_string(kHeaderLimit / 1024) + " KiB\n");
+  }
+  if (ec == http::error::body_limit) {
+    return refuse_unread(http::status::payload_too_large,
+                         "request body too large: it is limited to " + std::to_string(kBodyLimit / 1024) + " KiB\n");
+  }
   if (ec) {
     if (!routine(ec)) logging::get("http")->debug("read: {}", ec.message());
     return;
@@ -186,6 +207,10 @@ void HttpSession<Stream>::upgrade() {
     return send(std::move(res));
   }
   if (ctx_->draining.load()) return send(plain(http::status::service_unavailable, "draining\n"));
+  if (auto key = req.find(http::field::sec_websocket_key); key == req.end() || !valid_websocket_key(key->value())) {
+    return send(plain(http::status::bad_request,
+                      "invalid Sec-WebSocket-Key: it must be the base64 of 16 bytes (24 characters ending in ==)\n"));
+  }
 
   // Origin (cross-site WebSocket hijacking): a browser always sends it; others may not.
   const auto& allowed = ctx_->http.allowed_origins;
@@ -240,8 +265,15 @@ void HttpSession<Stream>::upgrade() {
     ctx_->connections.fetch_sub(1);
     return send(plain(http::status::service_unavailable, "node full\n"));
   }
+  if (!ctx_->user_sessions.try_add(user, ctx_->limits.max_sessions_per_user)) {
+    ctx_->connections.fetch_sub(1);
+    return send(plain(http::status::too_many_requests,
+                      "too many sessions for this user on this node (limits.max_sessions_per_user = " +
+                          std::to_string(ctx_->limits.max_sessions_per_user) + ")\n"));
+  }
   beast::get_lowest_layer(stream_).expires_never();
-  // The WsSession now owns the connection (and decrements `connections` when it ends).
+  // The WsSession now owns the connection (and decrements `connections` and `user_sessions` when
+  // it ends).
   std::make_shared<WsSession<Stream>>(std::move(stream_), ctx_, std::move(user))->run(parser_->release());
 }
 
@@ -271,7 +303,40 @@ void HttpSession<Stream>::do_shutdown() {
   } else {
     beast::error_code ec;
     stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    if (drain_ && !ec) {
+      drain_ = false;
+      stream_.expires_after(kShutdownTimeout);
+      do_drain();
+    }
   }
+}
+
+template <class Stream>
+void HttpSession<Stream>::refuse_unread(http::status status, std::string body) {
+  // parser_ stopped inside the request: its version and keep-alive are not known, so HTTP/1.1
+  // and close.
+  http::response<http::string_body> res{status, 11};
+  res.set(http::field::server, "wsg/" WSG_VERSION);
+  res.set(http::field::content_type, "text/plain");
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(false);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  drain_ = true;
+  send(std::move(res));
+}
+
+template <class Stream>
+void HttpSession<Stream>::do_drain() {
+  // Bounded by kDrainLimit bytes and by the deadline do_shutdown set; ends at the client's FIN.
+  buffer_.consume(buffer_.size());
+  if (drained_ >= kDrainLimit) return;
+  stream_.async_read_some(buffer_.prepare(4096), [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+    if (ec) return;
+    self->drained_ += n;
+    self->buffer_.commit(n);
+    self->do_drain();
+  });
 }
 
 template <class Stream>

@@ -42,6 +42,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   // shutdown of the sending side.
   void do_shutdown();
   void on_shutdown(boost::beast::error_code ec);
+  // Answers a request the parser gave up on (over a size limit) and ends the connection. The
+  // unread rest of the request is read and dropped (bounded): closing a socket with unread input
+  // sends a TCP reset, which can destroy the answer before the client reads it.
+  void refuse_unread(boost::beast::http::status status, std::string body);
+  void do_drain();
   boost::beast::http::response<boost::beast::http::string_body> plain(
       boost::beast::http::status status, std::string body, const char* content_type = "text/plain");
 
@@ -51,6 +56,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::shared_ptr<void> response_;  // keeps the response alive during the write
   bool keep_deadline_ = false;      // the first read after a TLS handshake keeps its deadline
+  bool drain_ = false;              // do_shutdown reads and drops the rest of the input (plain TCP)
+  std::size_t drained_ = 0;
 };
 
 using PlainHttpSession = HttpSession<boost::beast::tcp_stream>;

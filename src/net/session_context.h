@@ -1,12 +1,15 @@
 // SessionContext: what every HTTP/WebSocket session of a node shares. Immutable settings plus
-// a few atomics (counters for /metrics among them: relaxed, written by the session strands); no locks.
+// a few atomics (counters for /metrics among them: relaxed, written by the session strands); one
+// lock, UserSessions', held for a map lookup twice per session (at the upgrade and at its end).
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config.h"
@@ -21,6 +24,33 @@ namespace wsg {
 
 class StaticFiles;
 struct ZmqLinkStats;
+
+// Open WebSocket sessions per user on this node (limits.max_sessions_per_user), counted like
+// `connections`: from the upgrade to the end of the WsSession.
+class UserSessions {
+ public:
+  // Counts one more session of `user`; false (nothing counted) when it has `max` already (0: no cap).
+  bool try_add(const std::string& user, int64_t max) {
+    std::lock_guard lk(m_);
+    auto it = counts_.find(user);
+    if (it == counts_.end()) {
+      counts_.emplace(user, 1);
+      return true;
+    }
+    if (max > 0 && it->second >= max) return false;
+    ++it->second;
+    return true;
+  }
+  void remove(const std::string& user) {
+    std::lock_guard lk(m_);
+    auto it = counts_.find(user);
+    if (it != counts_.end() && --it->second <= 0) counts_.erase(it);
+  }
+
+ private:
+  std::mutex m_;
+  std::unordered_map<std::string, int64_t> counts_;
+};
 
 struct SessionContext {
   std::string node_id;
@@ -38,6 +68,7 @@ struct SessionContext {
   std::shared_ptr<const StaticFiles> static_files;
 
   std::atomic<int64_t> connections{0};     // open WebSocket sessions (counted at upgrade)
+  UserSessions user_sessions;              // the same, per user
   std::atomic<uint64_t> session_counter{0};
   std::atomic<bool> draining{false};
 

@@ -36,6 +36,7 @@ WsSession<Stream>::WsSession(Stream&& stream, std::shared_ptr<SessionContext> ct
 template <class Stream>
 WsSession<Stream>::~WsSession() {
   ctx_->connections.fetch_sub(1, std::memory_order_relaxed);
+  ctx_->user_sessions.remove(user_);
   if (opened_) {
     const auto why = static_cast<std::size_t>(close_cause_.value_or(CloseReason::error));
     ctx_->sessions_closed[why].fetch_add(1, std::memory_order_relaxed);
@@ -96,8 +97,15 @@ void WsSession<Stream>::run(http::request<http::string_body> req) {
   // The peer began the closing handshake: Beast answers it and tears the connection down (TLS
   // close_notify, TCP half-close) inside the pending read, under our close deadline. Called on the
   // strand, from within an operation of ws_ (which `this` owns).
+  //
+  // Pings and pongs cost a token each, like text frames: Beast answers a ping with a pong by
+  // itself, so a refused one cannot be answered rate_limited, but it counts towards the close.
   ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
-    if (kind == websocket::frame_type::close && !close_deadline_armed_) arm_close_deadline(kCloseTimeout);
+    if (kind == websocket::frame_type::close) {
+      if (!close_deadline_armed_) arm_close_deadline(kCloseTimeout);
+      return;
+    }
+    on_control_frame();
   });
   ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, this->shared_from_this()));
 }
@@ -148,19 +156,40 @@ void WsSession<Stream>::on_read(beast::error_code ec, std::size_t) {
 }
 
 template <class Stream>
-bool WsSession<Stream>::take_token() {
+bool WsSession<Stream>::take_token(int64_t now) {
   const auto& l = ctx_->limits;
   if (l.messages_per_second <= 0) return true;
-  const int64_t now = now_us();
   tokens_ = std::min<double>(static_cast<double>(l.burst),
                              tokens_ + static_cast<double>(now - last_refill_us_) * static_cast<double>(l.messages_per_second) / 1e6);
   last_refill_us_ = now;
   if (tokens_ >= 1.0) {
     tokens_ -= 1.0;
-    refused_for_rate_ = 0;
     return true;
   }
   return false;
+}
+
+template <class Stream>
+bool WsSession<Stream>::refuse(int64_t now) {
+  // The window opens at a refusal and lasts kRateWindowUs: a client briefly over its rate (up to
+  // `burst` refusals in the window) is only refused, one that keeps going is closed. A token taken
+  // in between does not reset the count (at 1000/s one refills every millisecond).
+  if (refused_in_window_ == 0 || now - rate_window_start_us_ > kRateWindowUs) {
+    rate_window_start_us_ = now;
+    refused_in_window_ = 0;
+  }
+  return ++refused_in_window_ > static_cast<uint64_t>(std::max<int64_t>(ctx_->limits.burst, 1));
+}
+
+template <class Stream>
+void WsSession<Stream>::on_control_frame() {
+  // Called from within a read of ws_ on the strand: the close is posted, not started here.
+  const int64_t now = now_us();
+  if (take_token(now) || !refuse(now) || rate_close_posted_) return;
+  rate_close_posted_ = true;
+  asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
+    self->do_close(websocket::close_code::policy_error, "rate", CloseReason::rate);
+  });
 }
 
 template <class Stream>
@@ -168,16 +197,15 @@ void WsSession<Stream>::handle_frame(std::string_view text) {
   auto decoded = proto::decode_client_frame(text);
   // Every text frame costs a token, well-formed or not: a flood of malformed frames is limited
   // (and closed) like any other.
-  if (!take_token()) {
+  const int64_t now = now_us();
+  if (!take_token(now)) {
     const std::optional<std::string>* ref = nullptr;
     std::visit([&](auto& f) {
       if constexpr (std::is_same_v<std::decay_t<decltype(f)>, proto::DecodeError>) ref = &f.ref;
       else ref = &f.id;
     }, decoded);
-    // A client far over its limit (more refused frames in a row than its burst) is closed.
-    if (++refused_for_rate_ > static_cast<uint64_t>(std::max<int64_t>(ctx_->limits.burst, 1))) {
-      return do_close(websocket::close_code::policy_error, "rate", CloseReason::rate);
-    }
+    // A client far over its limit (more than `burst` refusals within kRateWindowUs) is closed.
+    if (refuse(now)) return do_close(websocket::close_code::policy_error, "rate", CloseReason::rate);
     return send_error(proto::ErrorCode::rate_limited, "rate limit exceeded", *ref);
   }
   if (auto* err = std::get_if<proto::DecodeError>(&decoded)) {

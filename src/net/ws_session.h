@@ -66,7 +66,13 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   // (Re)arms close_timer_: when it fires, the TCP socket is closed under whatever is pending.
   void arm_close_deadline(std::chrono::milliseconds after);
   void on_close(boost::beast::error_code ec);
-  bool take_token();
+  // Takes a token from the bucket; false when it is empty (the frame is refused).
+  bool take_token(int64_t now);
+  // Counts a refused frame; true when the session is over the close policy (more than `burst`
+  // refusals within kRateWindow) and must be closed 1008 `rate`.
+  bool refuse(int64_t now);
+  // A ping or pong from the client (Beast answers pings itself): costs a token like a text frame.
+  void on_control_frame();
   void leave();
 
   // How long a close waits for the write in flight before the socket is closed under it.
@@ -74,6 +80,9 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   // Bound on a closing handshake once it started, whichever side began it: the close frames, then
   // the TLS close_notify exchange (or the TCP half-close). A peer that never answers is cut off.
   static constexpr std::chrono::milliseconds kCloseTimeout{3000};
+  // The rate close policy: a session with more than `limits.burst` refused frames within this
+  // window is closed 1008 `rate` (the window opens at a refusal, docs/protocol.md "Limits").
+  static constexpr int64_t kRateWindowUs = 10'000'000;
 
   boost::beast::websocket::stream<Stream> ws_;
   boost::asio::steady_timer close_timer_;
@@ -95,7 +104,9 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   boost::beast::websocket::close_reason close_reason_;
   double tokens_ = 0;
   int64_t last_refill_us_ = 0;
-  uint64_t refused_for_rate_ = 0;
+  int64_t rate_window_start_us_ = 0;  // when the current refusal window opened
+  uint64_t refused_in_window_ = 0;    // refusals since then (0: no window open)
+  bool rate_close_posted_ = false;    // a control frame went over the policy: do_close is posted
 };
 
 using PlainWsSession = WsSession<boost::beast::tcp_stream>;

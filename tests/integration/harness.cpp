@@ -584,12 +584,12 @@ void WsClient::send_json(const boost::json::object& frame) { send_text(boost::js
 
 void WsClient::send_binary(std::string data) { impl_->enqueue({true, std::move(data)}); }
 
-void WsClient::send_text_raw(std::string text) {
-  // RFC 6455 §5.2: FIN + text opcode, MASK bit + payload length, masking key, masked payload.
+std::string masked_frame(unsigned char first_byte, std::string_view payload) {
+  // RFC 6455 §5.2: FIN/opcode byte, MASK bit + payload length, masking key, masked payload.
   std::string frame;
-  frame.reserve(text.size() + 14);
-  frame.push_back(static_cast<char>(0x81));
-  const uint64_t len = text.size();
+  frame.reserve(payload.size() + 14);
+  frame.push_back(static_cast<char>(first_byte));
+  const uint64_t len = payload.size();
   if (len < 126) {
     frame.push_back(static_cast<char>(0x80 | len));
   } else if (len < 65536) {
@@ -602,10 +602,16 @@ void WsClient::send_text_raw(std::string text) {
   }
   const unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
   for (unsigned char k : key) frame.push_back(static_cast<char>(k));
-  for (std::size_t i = 0; i < text.size(); ++i)
-    frame.push_back(static_cast<char>(static_cast<unsigned char>(text[i]) ^ key[i % 4]));
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    frame.push_back(static_cast<char>(static_cast<unsigned char>(payload[i]) ^ key[i % 4]));
+  return frame;
+}
+
+void WsClient::send_text_raw(std::string text) { send_raw(masked_frame(0x81, text)); }
+
+void WsClient::send_raw(std::string wire_bytes) {
   Impl::Frame f;
-  f.data = std::move(frame);
+  f.data = std::move(wire_bytes);
   f.raw = true;
   impl_->enqueue(std::move(f));
 }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -129,6 +130,10 @@ struct CloseInfo {
   std::string reason;
 };
 
+// One client-to-server WebSocket frame on the wire (masked): `first_byte` holds FIN and the
+// opcode (0x81 a final text frame, 0x89 a ping, 0x01 a first fragment, 0x00 a continuation).
+std::string masked_frame(unsigned char first_byte, std::string_view payload);
+
 class WsClient {
  public:
   WsClient();
@@ -150,6 +155,9 @@ class WsClient {
   // write its close reply while this write is still going: harmless here, as the server has
   // stopped reading.
   void send_text_raw(std::string text);
+  // Writes bytes straight to the TCP socket, in order with the other frames: whole wire frames
+  // (see masked_frame), e.g. control frames or fragments Beast's own write would not produce.
+  void send_raw(std::string wire_bytes);
 
   // Next received text frame, parsed. nullopt on timeout, or once the connection is closed and
   // every frame received before the close was consumed. Throws when a frame is not a JSON object.

@@ -66,6 +66,7 @@ TEST_CASE("empty text gives the documented defaults", "[config]") {
   CHECK(c.auth.secret_file.empty());
   CHECK(c.limits.max_message_bytes == 65536);
   CHECK(c.limits.max_connections == 0);
+  CHECK(c.limits.max_sessions_per_user == 16);
   CHECK(c.limits.send_queue_bytes == 1048576);
   CHECK(c.limits.messages_per_second == 1000);
   CHECK(c.limits.burst == 5000);
@@ -112,6 +113,7 @@ secret_file = "/etc/wsg/secret"
 [limits]
 max_message_bytes = 1024
 max_connections = 10
+max_sessions_per_user = 3
 send_queue_bytes = 4096
 messages_per_second = 0
 burst = 7
@@ -149,6 +151,7 @@ format = "json"
   CHECK(c.auth.secret_file == "/etc/wsg/secret");
   CHECK(c.limits.max_message_bytes == 1024);
   CHECK(c.limits.max_connections == 10);
+  CHECK(c.limits.max_sessions_per_user == 3);
   CHECK(c.limits.send_queue_bytes == 4096);
   CHECK(c.limits.messages_per_second == 0);
   CHECK(c.limits.burst == 7);
@@ -230,6 +233,7 @@ TEST_CASE("out-of-range values are refused with their line", "[config]") {
   CHECK_THAT(parse_error("[node]\nthreads = -1\n"), Contains("key 'node.threads': must not be negative"));
   CHECK_THAT(parse_error("[node]\nthreads = 99999999999\n"), Contains("key 'node.threads': must be at most 1024"));
   CHECK_THAT(parse_error("[limits]\nmax_connections = -1\n"), Contains("key 'limits.max_connections'"));
+  CHECK_THAT(parse_error("[limits]\nmax_sessions_per_user = -1\n"), Contains("key 'limits.max_sessions_per_user'"));
   CHECK_THAT(parse_error("[limits]\nmessages_per_second = -1\n"), Contains("key 'limits.messages_per_second'"));
   CHECK_THAT(parse_error("[limits]\nburst = 0\n"), Contains("key 'limits.burst'"));
   CHECK_THAT(parse_error("[limits]\nmax_message_bytes = 0\n"), Contains("key 'limits.max_message_bytes'"));
