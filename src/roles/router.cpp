@@ -765,34 +765,53 @@ void Router::on_deliver(const cluster::Deliver& deliver) {
 void Router::hold_receipts(const cluster::Deliver& deliver, std::vector<cluster::ReceiptItem> items) {
   // The master has not named this origin to us (we never looked up a user of it): the DELIVER's
   // word alone does not get a socket. Ask the master where the sender's user is; if the answer
-  // lists the origin at this address, it is a real peer (bounded: kMaxUnverifiedOrigins origins,
-  // kMaxUnverifiedReceipts receipts each; beyond, receipts are dropped and counted).
+  // lists the origin at this address, it is a real peer. Bounded: kMaxUnverifiedOrigins origins
+  // (the oldest evicted when full) and kMaxUnverifiedReceipts receipts in all; beyond, receipts
+  // are dropped and counted.
   const int64_t now = steady_ms();
   auto it = unverified_.find(deliver.origin_node);
   if (it != unverified_.end() && it->second.events != deliver.origin_events) {
-    verify_seqs_.erase(it->second.seq);
-    unverified_.erase(it);
+    forget_unverified(deliver.origin_node, true);
     it = unverified_.end();
   }
   if (it == unverified_.end()) {
-    if (unverified_.size() >= kMaxUnverifiedOrigins || !hello_ok_ || master_lost(now) || deliver.items.empty()) {
+    if (!hello_ok_ || master_lost(now) || deliver.items.empty()) {
       counters_.bound_hits[NodeSample::bound_unverified_receipts] += items.size();
       return;
+    }
+    while (unverified_.size() >= kMaxUnverifiedOrigins && !unverified_order_.empty()) {
+      auto [seq, origin] = std::move(unverified_order_.front());
+      unverified_order_.pop_front();
+      auto old = unverified_.find(origin);
+      if (old != unverified_.end() && old->second.seq == seq) forget_unverified(origin, true);
     }
     const uint64_t seq = ++seq_;
     it = unverified_.emplace(deliver.origin_node, Unverified{deliver.origin_events, {}, seq,
                                                               now + opt_.delivery_timeout_ms}).first;
     verify_seqs_[seq] = deliver.origin_node;
+    unverified_order_.emplace_back(seq, deliver.origin_node);
     master_.send_to_master(cluster::Lookup{seq, deliver.items.front().from});
   }
   auto& held = it->second.receipts;
   for (auto& item : items) {
-    if (held.size() >= kMaxUnverifiedReceipts) {
+    if (unverified_receipts_ >= kMaxUnverifiedReceipts) {
       ++counters_.bound_hits[NodeSample::bound_unverified_receipts];
       continue;
     }
     held.push_back(std::move(item));
+    ++unverified_receipts_;
   }
+}
+
+void Router::forget_unverified(const std::string& origin, bool count_dropped) {
+  auto it = unverified_.find(origin);
+  if (it == unverified_.end()) return;
+  if (count_dropped) counters_.bound_hits[NodeSample::bound_unverified_receipts] += it->second.receipts.size();
+  unverified_receipts_ -= it->second.receipts.size();
+  verify_seqs_.erase(it->second.seq);
+  unverified_.erase(it);
+  // unverified_order_ keeps a stale (seq, origin) pair: skipped when it reaches the front.
+  if (unverified_.empty()) unverified_order_.clear();
 }
 
 bool Router::verify_reply(const cluster::LookupReply& reply) {
@@ -805,31 +824,36 @@ bool Router::verify_reply(const cluster::LookupReply& reply) {
   }
   auto it = unverified_.find(origin);
   if (it == unverified_.end() || it->second.seq != reply.seq) return true;
-  auto held = std::move(it->second);
-  unverified_.erase(it);
   auto known = peer_events_.find(origin);
-  if (known == peer_events_.end() || known->second != held.events) {
+  if (known == peer_events_.end() || known->second != it->second.events) {
     // Not a node the master knows at that address (or the sender left meanwhile): no socket.
-    counters_.bound_hits[NodeSample::bound_unverified_receipts] += held.receipts.size();
+    const std::size_t n = it->second.receipts.size();
+    forget_unverified(origin, true);
     if (uint64_t skipped = 0; unverified_warning_.allow(skipped)) {
       logging::get("router")->warn("dropped {} receipts for '{}': the master does not know that node at that "
                                    "address ({} more such origins since the last warning)",
-                                   held.receipts.size(), logging::printable(origin), skipped);
+                                   n, logging::printable(origin), skipped);
     }
     return true;
   }
-  for (auto& item : held.receipts) queue_receipt(origin, held.events, std::move(item));
+  auto receipts = std::move(it->second.receipts);
+  const std::string events = it->second.events;
+  it->second.receipts.clear();
+  forget_unverified(origin, false);
+  for (auto& item : receipts) queue_receipt(origin, events, std::move(item));
   return true;
 }
 
 void Router::sweep_unverified(int64_t now) {
-  for (auto it = unverified_.begin(); it != unverified_.end();) {
-    if (it->second.deadline_ms <= now) {
-      counters_.bound_hits[NodeSample::bound_unverified_receipts] += it->second.receipts.size();
-      verify_seqs_.erase(it->second.seq);
-      it = unverified_.erase(it);
+  while (!unverified_order_.empty()) {
+    auto it = unverified_.find(unverified_order_.front().second);
+    if (it != unverified_.end() && it->second.seq == unverified_order_.front().first) {
+      if (it->second.deadline_ms > now) break;  // in insertion order: the rest are younger
+      const std::string origin = unverified_order_.front().second;
+      unverified_order_.pop_front();
+      forget_unverified(origin, true);
     } else {
-      ++it;
+      unverified_order_.pop_front();
     }
   }
 }
@@ -967,10 +991,7 @@ void Router::on_node_down(const std::string& node_id) {
   logging::get("router")->info("node {} is down", node_id);
   cache_.erase_node(node_id);
   peer_events_.erase(node_id);
-  if (auto u = unverified_.find(node_id); u != unverified_.end()) {
-    verify_seqs_.erase(u->second.seq);
-    unverified_.erase(u);
-  }
+  forget_unverified(node_id, true);
   // DELIVERs still in its outbox never left this node: they certainly did not arrive there.
   std::unordered_set<const Outgoing*> unsent;
   if (auto box = outbox_.find(node_id); box != outbox_.end()) {

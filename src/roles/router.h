@@ -190,6 +190,8 @@ class Router : public std::enable_shared_from_this<Router> {
   void hold_receipts(const cluster::Deliver& deliver, std::vector<cluster::ReceiptItem> items);
   bool verify_reply(const cluster::LookupReply& reply);
   void sweep_unverified(int64_t now);
+  // Forgets an origin's held receipts (counted as dropped unless they were sent).
+  void forget_unverified(const std::string& origin, bool count_dropped);
   // No receipt pending any more: retry once after a bounce, else finish.
   void complete(const std::shared_ptr<Outgoing>& out);
   void answer_presence(PendingPresence& p, const std::vector<bool>* online);
@@ -281,8 +283,13 @@ class Router : public std::enable_shared_from_this<Router> {
   };
   std::unordered_map<std::string, Unverified> unverified_;   // origin node id -> held receipts
   std::unordered_map<uint64_t, std::string> verify_seqs_;    // lookup seq -> origin node id
-  static constexpr std::size_t kMaxUnverifiedOrigins = 64;
-  static constexpr std::size_t kMaxUnverifiedReceipts = 4096;
+  std::deque<std::pair<uint64_t, std::string>> unverified_order_;  // (seq, origin), oldest first
+  std::size_t unverified_receipts_ = 0;                      // held in all of unverified_
+  // A full table evicts its oldest entry: a real peer is verified within one master round trip
+  // (its sender is registered), so made-up origins can push it out only at a rate of
+  // kMaxUnverifiedOrigins new origins per round trip.
+  static constexpr std::size_t kMaxUnverifiedOrigins = 1024;
+  static constexpr std::size_t kMaxUnverifiedReceipts = 65536;  // in all
   std::unordered_map<uint64_t, PendingPresence> presence_;
   DeliveredIds delivered_ids_{opt_.dedup_window};  // dedup of DELIVERs: ids delivered here lately
   uint64_t msg_counter_ = 0;

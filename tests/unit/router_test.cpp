@@ -249,8 +249,17 @@ TEST_CASE("router: receipts go only to origins the master vouches for", "[router
   deliver("node-2", "tcp://127.0.0.1:92", "y-2");
   CHECK(f.master.take_lookups().empty());
 
-  // Many made-up origins: bounded, no socket for any of them.
-  for (int i = 0; i < 500; ++i) deliver("fake-" + std::to_string(i), "tcp://127.0.0.1:" + std::to_string(10000 + i), "z-" + std::to_string(i));
-  CHECK(f.master.take_lookups().size() <= 64);
-  for (int i = 0; i < 500; ++i) CHECK_FALSE(f.peers.sent_anything_to("fake-" + std::to_string(i)));
+  // More made-up origins than the table holds (1,024; the oldest evicted), their lookups not
+  // answered yet: a real peer arriving last is still verified, and no fake gets anything.
+  for (int i = 0; i < 1100; ++i)
+    deliver("fake-" + std::to_string(i), "tcp://127.0.0.1:" + std::to_string(10000 + i), "z-" + std::to_string(i));
+  auto fake_lookups = f.master.take_lookups();
+  CHECK(fake_lookups.size() == 1100);
+  deliver("node-3", "tcp://127.0.0.1:93", "w-1");
+  lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  f.answer_lookup(lookups[0], {Fixture::node("node-3")});
+  CHECK(f.peers.sent_anything_to("node-3"));
+  for (auto& l : fake_lookups) f.answer_lookup(l, {});
+  for (int i = 0; i < 1100; ++i) CHECK_FALSE(f.peers.sent_anything_to("fake-" + std::to_string(i)));
 }
