@@ -231,10 +231,9 @@ class Sizer {
   constexpr void operator()(bool) { n_ += 1; }
   constexpr void operator()(ReceiptStatus) { n_ += 1; }
   void operator()(const std::string& s, Str kind) {
-    if (check_) {
-      if (s.size() > max_bytes(kind)) throw std::length_error("wsg::cluster::encode: string over its limit");
-      if (const char* why = string_problem(kind, s))
-        throw std::invalid_argument(std::string("wsg::cluster::encode: ") + why);
+    if (check_ && !error_) {
+      if (s.size() > max_bytes(kind)) error_ = "string over its limit";
+      else if (const char* why = string_problem(kind, s)) error_ = why;
     }
     n_ += 4 + s.size();
   }
@@ -258,11 +257,15 @@ class Sizer {
 
  private:
   constexpr void count(std::size_t n) {
-    if (check_ && n > kMaxItems) throw std::length_error("wsg::cluster::encode: list over kMaxItems");
+    if (check_ && !error_ && n > kMaxItems) error_ = "list over kMaxItems";
     n_ += 4;
   }
   bool check_ = true;
   std::size_t n_ = 0;
+  const char* error_ = nullptr;  // the first limit or rule broken (encode refuses the message)
+
+ public:
+  const char* error() const { return error_; }
 };
 
 // The fewest bytes one list item of type T can take on the wire: the size of a default value
@@ -448,11 +451,15 @@ bool valid_address(std::string_view s) {
 
 Type type_of(const Message& m) { return static_cast<Type>(m.index() + 1); }
 
-std::string encode(const Message& m) {
+std::optional<std::string> encode(const Message& m, std::string* error) noexcept {
   return std::visit(
-      [&m](const auto& msg) {
+      [&m, error](const auto& msg) -> std::optional<std::string> {
         Sizer sizer;
         sizer(msg);
+        if (sizer.error()) {
+          if (error) *error = std::string(kTypeNames[m.index()]) + ": " + sizer.error();
+          return std::nullopt;
+        }
         std::string out;
         out.reserve(2 + sizer.size());
         Writer w(out);

@@ -237,12 +237,11 @@ using Message = std::variant<Hello, HelloReply, RegisterSessions, UnregisterSess
                              Receipt, InvalidateAck, Leave>;
 
 Type type_of(const Message& m);
-// Throws std::length_error when a string or list exceeds the limits decode() enforces (a caller
-// bug: batches must be capped at kMaxItems, bodies at kMaxBody) and std::invalid_argument when a
-// string breaks its field's rule; never emits undecodable bytes. Callers that put anything not
-// from decode() or from the checked configuration into a message must catch (never let it out
-// of a handler: see the master's reply()).
-std::string encode(const Message& m);
+// The message's bytes, or nullopt (and in `error`, when given, the type and a short reason) when a
+// string or list breaks the limits or the field rules decode() enforces: never emits undecodable
+// bytes, never throws (issue 14: no exceptions past start-up). Every caller acts on a refusal
+// (ZmqLinks counts it as a drop, the master logs it, `wsg status` exits 2).
+std::optional<std::string> encode(const Message& m, std::string* error = nullptr) noexcept;
 // Returns nullopt for any malformed input, including a string that breaks its field's rule
 // (docs/wire-encoding.md §5); `error`, when given, receives a short reason. Every string of a
 // decoded message is therefore safe to log and to put in JSON.

@@ -29,14 +29,12 @@ void set_common_options(zmq::socket_t& s, int send_hwm, int recv_hwm) {
   s.set(zmq::sockopt::linger, 0);
 }
 
-// encode() refuses (throws) what no receiver would accept; here that becomes a counted drop.
+// encode() refuses what no receiver would accept; here that becomes a counted drop.
 std::optional<std::string> encode_bounded(const cluster::Message& message) {
-  try {
-    return cluster::encode(message);
-  } catch (const std::exception& e) {
-    logging::get("zmq")->warn("not sent: {}", e.what());
-    return std::nullopt;
-  }
+  std::string why;
+  auto bytes = cluster::encode(message, &why);
+  if (!bytes) logging::get("zmq")->warn("not sent: {}", why);
+  return bytes;
 }
 
 // A peer's events address as wsg advertises it: tcp://HOST:PORT (a name, an IPv4 address or a

@@ -233,18 +233,17 @@ class Master {
   // string over its limit or breaking its rule; every string here was decoded (so checked) or
   // configured, so that is a bug, logged and counted as unsendable rather than fatal.
   void reply(const std::string& ident, const cluster::Message& m) {
-    std::string bytes;
-    try {
-      bytes = cluster::encode(m);
-    } catch (const std::exception& e) {
+    std::string why;
+    const auto bytes = cluster::encode(m, &why);
+    if (!bytes) {
       ++unsendable_;
       if (uint64_t held = 0; unsendable_warning_.allow(held))
-        log_->error("not sent: {} ({} more not sent since the last warning)", e.what(), held);
+        log_->error("not sent: {} ({} more not sent since the last warning)", why, held);
       return;
     }
     try {
       router_.send(zmq::buffer(ident), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-      router_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+      router_.send(zmq::buffer(*bytes), zmq::send_flags::dontwait);
     } catch (const zmq::error_t& e) {
       log_->warn("send: {}", e.what());
     }

@@ -73,9 +73,9 @@ int run_status(const StatusOptions& options) {
   // such, without waiting for the timeout.
   std::unique_ptr<curve::HandshakeMonitor> monitor;
   std::string query;
-  try {
-    query = cluster::encode(cluster::StatusQuery{seq, options.user});
-  } catch (const std::exception&) {  // the codec's rule for user ids
+  if (auto bytes = cluster::encode(cluster::StatusQuery{seq, options.user})) {
+    query = std::move(*bytes);
+  } else {  // the codec's rule for user ids
     std::cerr << "wsg status: '" << logging::printable(options.user)
               << "' is not a user id (1-128 bytes of [A-Za-z0-9._@:-])\n";
     return 2;

@@ -36,7 +36,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   FUZZ_CHECK(bytes.size() >= 2 && static_cast<uint8_t>(bytes[0]) == kWireVersion);
   FUZZ_CHECK(static_cast<uint8_t>(bytes[1]) == static_cast<uint8_t>(type_of(*message)));
 
-  const std::string encoded = encode(*message);  // a throw escapes: a crash
+  // Every decoded message re-encodes (encode refuses exactly what decode refuses) to the same bytes.
+  const auto encoded_or = encode(*message, &error);
+  FUZZ_CHECK(encoded_or.has_value());
+  const std::string& encoded = *encoded_or;
   FUZZ_CHECK(encoded == bytes);
   const auto again = decode(encoded, &error);
   FUZZ_CHECK(again.has_value());

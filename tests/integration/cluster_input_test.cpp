@@ -84,7 +84,7 @@ TEST_CASE("cluster input: two HELLOs with a 4,090-byte node id do not stop the m
   Cluster c(0);
   RawSocket dealer(zmq::socket_type::dealer, c.master_addr(), "hello");
   const std::string id(4090, 'n');
-  dealer.send(cluster::encode(cluster::Hello{"x", 1, "ws://127.0.0.1:1/ws", "tcp://127.0.0.1:2"}));
+  dealer.send(cluster::encode(cluster::Hello{"x", 1, "ws://127.0.0.1:1/ws", "tcp://127.0.0.1:2"}).value());
   // Hand-made: encode() itself refuses an id this long now.
   auto hello = [&](uint64_t incarnation) {
     std::string b{char(cluster::kWireVersion), char(cluster::Type::hello)};
@@ -186,7 +186,7 @@ TEST_CASE("cluster input: DELIVERs from 1,100 made-up origins leave a node's soc
       // Each names an origin whose events address nobody listens on: every receipt needs a PUSH.
       const std::string n = std::to_string(i);
       push.send(cluster::encode(cluster::Deliver{
-          "fake-" + n, "tcp://127.0.0.1:" + std::to_string(1 + i), {{"fake-msg-" + n, "mallory", "ghost", 0, "{}"}}}));
+          "fake-" + n, "tcp://127.0.0.1:" + std::to_string(1 + i), {{"fake-msg-" + n, "mallory", "ghost", 0, "{}"}}}).value());
     }
     // Every DELIVER was handled once the node counted 1,100 `not_here` results (no "ghost" here).
     const bool handled = poll_until(

@@ -52,7 +52,7 @@ class FakeMaster {
         if (!router_.recv(body, zmq::recv_flags::dontwait)) break;
         auto m = cluster::decode(std::string_view(body.data<char>(), body.size()));
         if (!m || !std::holds_alternative<cluster::Heartbeat>(*m)) continue;
-        const auto reply = cluster::encode(cluster::HeartbeatReply{++seen, true});
+        const auto reply = cluster::encode(cluster::HeartbeatReply{++seen, true}).value();
         router_.send(id, zmq::send_flags::sndmore);
         router_.send(zmq::buffer(reply), zmq::send_flags::none);
       }
