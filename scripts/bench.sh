@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every performance target of docs/benchmarks.md ("Targets and how they are measured") on
+# Runs every performance target of docs/benchmarks.md ("How to reproduce") on
 # this machine, on loopback, and writes a results directory: one JSON report per run, the state
 # the checks read (wsg status), and summary.md, the Markdown tables to paste into the docs.
 #

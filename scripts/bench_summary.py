@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Markdown tables of a scripts/bench.sh results directory, one per target of docs/benchmarks.md
-("Targets and how they are measured"), in the docs' columns: figure, floor, wsg, peer, ratio, date,
+("Per target: commands and figures"), in the docs' columns: figure, floor, wsg, peer, ratio, date,
 machine. Usage: bench_summary.py RESULTS_DIR [QUICK(0|1)]. A figure from a run that was not clean
 (its report's ok is false) is marked with "(!)" and its problems are listed under the table."""
 import datetime

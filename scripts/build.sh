@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Configures and builds wsg in a build directory: scripts/build.sh DIR [cmake options...]
-# Installs missing Debian packages first (scripts/setup.sh).
+# Installs missing Debian packages first (scripts/setup.sh): the test set by default, the smaller
+# run set with WSG_SETUP=run (scripts/cluster.sh, which builds without the tests).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="${1:-build}"
 shift || true
-bash "$here/scripts/setup.sh"
+bash "$here/scripts/setup.sh" "${WSG_SETUP:-test}"
 cmake -S "$here" -B "$here/$dir" "$@" >/dev/null
 cmake --build "$here/$dir" -j"$(nproc)"

@@ -33,7 +33,8 @@ wait_healthy() {  # port
 
 up() {
   local n="${1:-2}"
-  bash "$here/scripts/build.sh" build -DWSG_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release
+  # Only what building and running needs (scripts/setup.sh run): no test suites, so no Catch2.
+  WSG_SETUP=run bash "$here/scripts/build.sh" build -DWSG_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release
   down >/dev/null 2>&1 || true
   mkdir -p "$state"
   start master master --config "$here/examples/config/master.toml"
@@ -64,6 +65,9 @@ up() {
     i=$((i + 1))
   done
   echo "  try:     /usr/bin/python3 -m websockets 'ws://127.0.0.1:${ports[0]}/ws?user=alice'"
+  if ! /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1; then
+    echo "           (needs Debian's python3-websockets: apt-get install python3-websockets)"
+  fi
   echo "           then type {\"type\":\"send\",\"to\":\"bob\",\"body\":\"hi\",\"id\":\"c1\"}"
   echo "  logs:    scripts/cluster.sh logs [node-1]   status: scripts/cluster.sh status   stop: scripts/cluster.sh down"
 }

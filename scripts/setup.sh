@@ -1,22 +1,43 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages wsg needs to build, test and run.
+# Installs the Debian 12 packages wsg needs: scripts/setup.sh [run|test]
+#   run    what building and running wsg needs: the compiler, CMake, the libraries' -dev packages,
+#          and curl (scripts/cluster.sh asks the nodes' /healthz with it). Used by scripts/cluster.sh.
+#   test   all of run, plus what only the test suite needs (the default, so that a plain
+#          `scripts/setup.sh` still installs everything): Catch2; clang-14 and libclang-rt-14-dev
+#          (the libFuzzer builds of scripts/fuzz.sh); python3-websockets (the external-client test);
+#          Chromium, Node.js and npm (the browser test of the demo page).
 # Idempotent: runs `apt-get update` only when a package is missing.
 set -euo pipefail
+
+set_name="${1:-test}"
+case "$set_name" in
+  run | test) ;;
+  *)
+    echo "usage: scripts/setup.sh [run|test] (default: test)" >&2
+    exit 2
+    ;;
+esac
 
 PACKAGES=(
   build-essential cmake pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libcli11-dev libtomlplusplus-dev cppzmq-dev libzmq3-dev libspdlog-dev
-  catch2 prometheus-cpp-dev libjwt-dev libssl-dev
-  python3 python3-websockets curl
-  clang-14 libclang-rt-14-dev
-  chromium
+  prometheus-cpp-dev libssl-dev
+  curl
 )
-# The browser test (tests/browser) also needs Node.js >= 20 and npm. The machines come with them
-# (not from Debian); only where node is missing altogether are Debian's taken (Debian 12's Node.js
-# is 18: too old for playwright-core, whose start-up then says so).
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  PACKAGES+=(nodejs npm)
+if [ "$set_name" = test ]; then
+  PACKAGES+=(
+    catch2
+    clang-14 libclang-rt-14-dev
+    python3 python3-websockets
+    chromium
+  )
+  # The browser test (tests/browser) also needs Node.js >= 20 and npm. The machines come with them
+  # (not from Debian); only where node is missing altogether are Debian's taken (Debian 12's Node.js
+  # is 18: too old for playwright-core, whose start-up then says so).
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(nodejs npm)
+  fi
 fi
 
 missing=()
@@ -27,12 +48,12 @@ for p in "${PACKAGES[@]}"; do
 done
 
 if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
+  echo "setup ($set_name): installing ${missing[*]}"
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-  echo "setup: all packages present"
+  echo "setup ($set_name): all packages present"
 fi

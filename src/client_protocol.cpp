@@ -1,4 +1,4 @@
-// Client protocol v1 (SPEC §2). See client_protocol.h.
+// Client protocol v1 (docs/protocol.md). See client_protocol.h.
 //
 // Decoding runs Boost.JSON's parser over the frame (the parser json::parse uses, same options and
 // limits, bounded nesting depth) with a handler that keeps only the few facts the frame rules need

@@ -1,4 +1,4 @@
-// Client protocol v1 (SPEC §2): decoding of client frames and encoding of server frames.
+// Client protocol v1 (docs/protocol.md): decoding of client frames and encoding of server frames.
 // Pure functions: no I/O, no allocation beyond the results, safe on any untrusted input.
 #pragma once
 
@@ -54,7 +54,8 @@ struct DecodeError {
 
 using DecodeResult = std::variant<SendFrame, PresenceFrame, PingFrame, DecodeError>;
 
-// Decodes one text frame. Never throws; every refusal is a DecodeError with the SPEC's code.
+// Decodes one text frame. Never throws; every refusal is a DecodeError with its code
+// (docs/protocol.md, "Error codes").
 DecodeResult decode_client_frame(std::string_view text);
 
 // Server -> client frames, each a compact JSON object. `body` is JSON text written verbatim.

@@ -1,4 +1,4 @@
-// JSON Web Tokens (RFC 7519), HS256 only (SPEC §2 "Connecting", §5 `wsg token`).
+// JSON Web Tokens (RFC 7519), HS256 only (docs/protocol.md, "Identity"; `wsg token` in man/wsg.1).
 // Pure functions: no I/O; safe on any untrusted input.
 #pragma once
 

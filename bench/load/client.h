@@ -1,4 +1,4 @@
-// wsg-bench: one client WebSocket session (SPEC section 2) on a single-threaded io_context.
+// wsg-bench: one client WebSocket session (docs/protocol.md) on a single-threaded io_context.
 //
 // start(): bind the socket to the source address, connect, upgrade, and wait for the welcome
 // frame, all under one deadline; then every text frame goes to the owner (ClientEvents), and

@@ -1,5 +1,4 @@
-// wsg-bench: load generator for wsg. See docs/benchmarks.md, "The load generator", and
-// wsg-bench(1).
+// wsg-bench: load generator for wsg. See docs/load-generator.md and wsg-bench(1).
 #include "channel.h"
 #include "coordinator.h"
 #include "options.h"

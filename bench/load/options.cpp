@@ -252,7 +252,7 @@ std::vector<std::string> Options::worker_args(int64_t k) const {
 
 Options parse_options(const std::vector<std::string>& args) {
   Options o;
-  CLI::App app{"wsg-bench: load generator for wsg (SPEC section 2 client protocol over ws://).\n"
+  CLI::App app{"wsg-bench: load generator for wsg (the client protocol of docs/protocol.md over ws://).\n"
                "Scenarios: idle (hold sessions, sample server RSS), local and remote (message latency and\n"
                "throughput between user pairs on one node or across two), storm (connect/welcome/close rate).",
                "wsg-bench"};

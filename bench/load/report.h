@@ -57,7 +57,7 @@ struct RunFacts {
   std::vector<std::string> problems;  // the coordinator's own (timeouts, worker failures)
 };
 
-// The JSON report (keys fixed by the tool's contract, see docs/benchmarks.md).
+// The JSON report (keys fixed by the tool's contract, see docs/load-generator.md, "The JSON report").
 boost::json::object build_report(const Options& options, const RunFacts& facts);
 // A readable multi-line summary of a report.
 std::string summary_text(const boost::json::object& report);

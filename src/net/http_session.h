@@ -1,6 +1,6 @@
 // HttpSession: one HTTP connection on the node's port: /healthz, the /ws upgrade (validated here:
-// the handshake errors of SPEC §2 are answered before any upgrade), static files when
-// http.static_dir is set (net/static_files.h), and 404 for everything else.
+// the handshake errors of docs/protocol.md, "Handshake failures", are answered before any upgrade),
+// static files when http.static_dir is set (net/static_files.h), and 404 for everything else.
 //
 // A class template on the stream, as in Beast's advanced_server_flex example: PlainHttpSession
 // (beast::tcp_stream) when the node serves plain HTTP, TlsHttpSession (beast::ssl_stream over a

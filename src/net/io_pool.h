@@ -3,7 +3,7 @@
 // there, and its thread is the caller of run(). Sessions are spread over all contexts round-robin
 // (next()), so a session's handlers, its socket and its timers stay on one thread; only what crosses
 // between a session and the router is posted from one context to another. Measured against one
-// io_context shared by all threads in docs/benchmarks.md ("One io_context per thread").
+// io_context shared by all threads in docs/optimisation-log.md ("One io_context per thread").
 #pragma once
 
 #include <atomic>

@@ -1,4 +1,5 @@
-// The node's GET /metrics (SPEC §6): the exposition of NodeMetrics (src/metrics.h).
+// The node's GET /metrics (docs/operations.md, "Metrics"): the exposition of NodeMetrics
+// (src/metrics.h).
 //
 // Threads: the router's part of the sample is read on the router strand (Router::sample posts
 // there and copies counters and sizes, one pass over the sessions for the send-queue bytes); the

@@ -1,5 +1,6 @@
-// StaticFiles: the node's static file server (SPEC §5 `http.static_dir`, §6): `GET /` serves
-// ROOT/index.html, `GET /a/b.js` serves ROOT/a/b.js, and nothing outside ROOT is ever served.
+// StaticFiles: the node's static file server (`http.static_dir` in man/wsg.1; docs/demo.md, "How
+// the node serves it"): `GET /` serves ROOT/index.html, `GET /a/b.js` serves ROOT/a/b.js, and
+// nothing outside ROOT is ever served.
 //
 // Path safety, in order: the URL path (already percent-decoded by the URL parser) must be absolute
 // and hold no NUL and no backslash, and no segment may be `.` or `..` (400); a segment starting

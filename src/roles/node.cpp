@@ -48,9 +48,9 @@ asio::ip::tcp::endpoint parse_listen(const std::string& listen) {
   return {addr, static_cast<unsigned short>(port)};
 }
 
-// The HS256 key (SPEC §2): auth.secret, else the contents of auth.secret_file (one trailing newline
-// stripped), else $WSG_JWT_SECRET. nullopt (after logging why) when the file cannot be read or the
-// secret is empty.
+// The HS256 key (docs/security.md, "Authentication"): auth.secret, else the contents of
+// auth.secret_file (one trailing newline stripped), else $WSG_JWT_SECRET. nullopt (after logging
+// why) when the file cannot be read or the secret is empty.
 std::optional<std::string> load_jwt_secret(const AuthConfig& auth, spdlog::logger& log) {
   std::string secret;
   if (!auth.secret.empty()) {

@@ -2,7 +2,7 @@
 """A client outside the project: Debian's python3-websockets (asyncio API).
 
 Connects alice to node 1 and bob to node 2, checks both welcomes, exchanges one message each way
-with ids and checks the acks and the message frames exactly as SPEC §2 shows them.
+with ids and checks the acks and the message frames exactly as docs/protocol.md shows them.
 
     /usr/bin/python3 tests/external/python_client.py --node1 ws://127.0.0.1:8080 --node2 ws://127.0.0.1:8081
 

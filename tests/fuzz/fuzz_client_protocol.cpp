@@ -1,4 +1,4 @@
-// libFuzzer target: the client frame decoder (SPEC §2) and the encoders' string escaping.
+// libFuzzer target: the client frame decoder (docs/protocol.md) and the encoders' string escaping.
 //
 // Every input is decoded with decode_client_frame() and, independently, with json::parse into a
 // tree on which the frame rules are applied again (reference() below). The two must agree on the
@@ -51,7 +51,8 @@ std::optional<json::value> parse(std::string_view text) {
   return v;
 }
 
-// Written from the SPEC, not shared with the decoder: 1..128 bytes of [A-Za-z0-9._@:-].
+// Written from docs/protocol.md ("Identity"), not shared with the decoder: 1..128 bytes of
+// [A-Za-z0-9._@:-].
 bool user_id_ok(std::string_view s) {
   if (s.empty() || s.size() > 128) return false;
   for (char c : s) {

@@ -1,4 +1,4 @@
-// JWT authentication at the handshake (SPEC §2 "Connecting") and `wsg token` (SPEC §5).
+// JWT authentication at the handshake (docs/protocol.md, "Identity") and `wsg token` (man/wsg.1).
 #include "cluster_ops.h"
 #include "test_util.h"
 

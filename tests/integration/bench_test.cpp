@@ -1,4 +1,4 @@
-// The load generator wsg-bench (bench/load, docs/benchmarks.md) against a real master and two
+// The load generator wsg-bench (bench/load, docs/load-generator.md) against a real master and two
 // nodes: each scenario runs briefly and its JSON report must be well formed, complete and sane.
 // No assertion on performance: only on counts and on the order of the percentiles.
 #include "cluster_ops.h"

@@ -1,7 +1,7 @@
-// No cluster input may crash or exhaust a process (issue 13, defects 2, 3, 6, 7): a raw ZeroMQ
-// socket, as anyone who reaches a cluster port could open, sends the master and a node what no
-// wsg process would, and the test checks the processes stay up, bounded and readable.
-// docs/security.md ("Cluster links") lists the bounds these tests pin.
+// No cluster input may crash or exhaust a process: a raw ZeroMQ socket, as anyone who reaches a
+// cluster port could open, sends the master and a node what no wsg process would, and the test
+// checks the processes stay up, bounded and readable. docs/security.md ("Cluster links") lists the
+// bounds these tests pin.
 #include "cluster_ops.h"
 #include "test_util.h"
 

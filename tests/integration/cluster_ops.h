@@ -28,7 +28,8 @@ using ms = std::chrono::milliseconds;
 // Milliseconds elapsed since `t`.
 int64_t ms_since(Clock::time_point t);
 
-// Short failure timings, as flags (SPEC §4 with small numbers so a test takes seconds).
+// Short failure timings, as flags (docs/architecture.md, "Failures", with small numbers so a test
+// takes seconds).
 struct Timings {
   int node_timeout_ms = 1000;       // master.node_timeout_ms
   int heartbeat_ms = 200;           // cluster.heartbeat_ms

@@ -1,7 +1,7 @@
-// Route coherence (SPEC §2 "Delivery semantics"): a session that got its welcome receives every
-// message later sent to its user from any node within 100 ms, whatever the sender's node had
-// cached; a user who moves loses nothing sent after its new welcome; a DELIVER to a stale route
-// is answered not_here and retried once after a fresh lookup, never delivered twice.
+// Route coherence (docs/protocol.md, "Delivery semantics"): a session that got its welcome receives
+// every message later sent to its user from any node within 100 ms, whatever the sender's node had
+// cached; a user who moves loses nothing sent after its new welcome; a DELIVER to a stale route is
+// answered not_here and retried once after a fresh lookup, never delivered twice.
 #include "cluster_ops.h"
 
 #include <algorithm>
@@ -96,7 +96,8 @@ TEST_CASE("coherence: a new session on a third node gets every message within 10
   WARN("node-3 session, send -> receipt: median " << median << " ms, max " << latencies.back() << " ms over "
                                                   << latencies.size() << " messages; lost " << lost.size());
   CHECK(median < 100);
-  // every single one within SPEC's 100 ms, with a margin for a loaded 2-core CI machine
+  // every single one within the documented 100 ms (docs/protocol.md, "Delivery semantics"),
+  // with a margin for a loaded 2-core CI machine
   CHECK(latencies.back() < 500);
 }
 
@@ -253,10 +254,10 @@ TEST_CASE("coherence: a DELIVER to a stale route is answered not_here then retri
 
 TEST_CASE("coherence: a message retried after not_here is not overtaken by later messages of the same sender",
           "[integration][failures]") {
-  // FIFO per (sender session, recipient session) (SPEC §2): alice's session and bob's node-3
-  // session both exist, and neither reconnects, from the first message to the last. The first
-  // message takes node-1's stale route (as in the test above) and waits at a frozen node-2; the
-  // next one is sent once the master has told node-1 the new route.
+  // FIFO per (sender session, recipient session) (docs/protocol.md, "Delivery semantics"): alice's
+  // session and bob's node-3 session both exist, and neither reconnects, from the first message to
+  // the last. The first message takes node-1's stale route (as in the test above) and waits at a
+  // frozen node-2; the next one is sent once the master has told node-1 the new route.
   Timings t;
   t.node_timeout_ms = 5000;
   Cluster c(fast_cluster(3, t, {{"--delivery-timeout-ms", "8000"}, {}, {"--delivery-timeout-ms", "300"}}));

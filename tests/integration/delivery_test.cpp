@@ -1,4 +1,4 @@
-// Delivery paths and acks (SPEC §2 "Server → client", "Delivery semantics").
+// Delivery paths and acks (docs/protocol.md, "Server → client", "Delivery semantics").
 #include "test_util.h"
 
 #include <map>
@@ -269,7 +269,7 @@ TEST_CASE("a user who moves to another node keeps receiving messages", "[integra
     bob->close();
   }
   // bob comes back on node-1 (alice's node), then on node-2 again: a session that got its
-  // welcome receives every message sent later (SPEC §2, delivery semantics)
+  // welcome receives every message sent later (docs/protocol.md, "Delivery semantics")
   auto bob_local = join(c, 0, "bob");
   const int64_t t0 = unix_ms();
   alice->send_json(send_frame("bob", 2, "r2"));

@@ -1,5 +1,5 @@
-// Refused frames (SPEC §2 "Frame rules", "Error codes"): each code that applies without auth or
-// rate-limit configuration. A refused frame never closes the connection (except the size and
+// Refused frames (docs/protocol.md, "Frames", "Error codes"): each code that applies without auth
+// or rate-limit configuration. A refused frame never closes the connection (except the size and
 // binary cases) and is never delivered.
 #include "test_util.h"
 

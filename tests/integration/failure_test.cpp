@@ -1,4 +1,5 @@
-// Failures (SPEC §4): a node killed with SIGKILL; a node at its connection limit (SPEC §2).
+// Failures (docs/architecture.md, "Failures"): a node killed with SIGKILL; a node at its connection
+// limit (docs/protocol.md, "Handshake failures").
 #include "test_util.h"
 
 using namespace wsg::it;

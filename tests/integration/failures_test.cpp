@@ -1,6 +1,7 @@
-// Failures (SPEC §4) with real processes killed, stopped and restarted: a node killed with
-// SIGKILL, the master killed and restarted on the same address, a duplicate node id, SIGTERM
-// drains. Every `send` with an id gets exactly one ack whatever dies (SPEC §2), counted per id.
+// Failures (docs/architecture.md, "Failures") with real processes killed, stopped and restarted: a
+// node killed with SIGKILL, the master killed and restarted on the same address, a duplicate node
+// id, SIGTERM drains. Every `send` with an id gets exactly one ack whatever dies (docs/protocol.md,
+// "ack"), counted per id.
 #include "cluster_ops.h"
 
 #include <algorithm>
@@ -480,9 +481,10 @@ TEST_CASE("failures: SIGTERM drains a node with several sessions within node.shu
 
 TEST_CASE("failures: a session opened while the master is unreachable is registered once the master answers again",
           "[integration][failures]") {
-  // The master is not killed but unreachable (frozen with SIGSTOP: a network partition or a
-  // stalled host looks the same), long enough for node-1 to report it lost; it comes back with
-  // the same epoch. SPEC §4: while the master is away registrations are queued and replayed.
+  // The master is not killed but unreachable (frozen with SIGSTOP: a network partition or a stalled
+  // host looks the same), long enough for node-1 to report it lost; it comes back with the same
+  // epoch. docs/architecture.md, "Failures": while the master is away registrations are queued and
+  // replayed.
   Timings t;
   t.node_timeout_ms = 8000;  // the master does not declare anyone dead meanwhile
   Cluster c(fast_cluster(2, t));

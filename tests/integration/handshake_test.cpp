@@ -1,4 +1,5 @@
-// Connecting (SPEC §2 "Connecting") and the node's HTTP port (SPEC §6).
+// Connecting (docs/protocol.md, "Connecting") and the node's HTTP port (docs/operations.md,
+// "Endpoints").
 #include "test_util.h"
 
 using namespace wsg::it;

@@ -47,7 +47,7 @@ void register_log(const std::filesystem::path& path);
 // Last `lines` lines of a file ("" when missing).
 std::string tail_file(const std::filesystem::path& path, std::size_t lines = 60);
 
-// Epoch milliseconds (wall clock), as SPEC's `ts`.
+// Epoch milliseconds (wall clock), as a message's `ts` (docs/protocol.md, "message").
 int64_t unix_ms();
 
 // Polls `pred` with a short back-off (1 ms .. 50 ms) until it returns true or `timeout` passes.

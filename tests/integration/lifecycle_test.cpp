@@ -1,4 +1,4 @@
-// Process life cycle: SIGTERM (SPEC §4 "node stopped"), duplicate node id (SPEC §4).
+// Process life cycle: SIGTERM and a duplicate node id (docs/architecture.md, "Failures").
 #include "test_util.h"
 
 using namespace wsg::it;

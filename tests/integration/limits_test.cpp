@@ -1,7 +1,7 @@
-// Limits a node enforces on its public port (SPEC §2 "Connecting", §2 errors, §4 slow reader, §5
-// limits.*): the Origin check, the per-session token bucket, the bounded send queue of a slow
-// reader. (limits.max_connections → 503 is in failure_test.cpp; oversize and binary frames in
-// errors_test.cpp.)
+// Limits a node enforces on its public port (docs/protocol.md, "Connecting", "Error codes",
+// "Limits"; docs/security.md, "Limits"; limits.* in man/wsg.1): the Origin check, the per-session
+// token bucket, the bounded send queue of a slow reader. (limits.max_connections → 503 is in
+// failure_test.cpp; oversize and binary frames in errors_test.cpp.)
 #include "cluster_ops.h"
 #include "test_util.h"
 

@@ -1,5 +1,6 @@
 // 2,000 cross-node messages: every one acked `delivered`, received in order, no loss, no duplicate
-// (SPEC §2 "Delivery semantics": at most once, FIFO per sender session -> recipient session).
+// (docs/protocol.md, "Delivery semantics": at most once, FIFO per sender session -> recipient
+// session).
 #include "test_util.h"
 
 #include <map>

@@ -1,4 +1,4 @@
-// Metrics and health (SPEC §6, docs/operations.md): the node's /metrics moves by exactly the
+// Metrics and health (docs/operations.md): the node's /metrics moves by exactly the
 // traffic sent, the master's metrics.listen serves /metrics and /healthz, and logs in JSON are one
 // object per line with nothing per message at info level.
 #include "cluster_ops.h"

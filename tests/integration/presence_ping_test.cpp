@@ -1,4 +1,4 @@
-// presence and ping (SPEC §2).
+// presence and ping (docs/protocol.md, "presence", "ping").
 #include "test_util.h"
 
 using namespace wsg::it;

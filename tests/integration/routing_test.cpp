@@ -1,6 +1,6 @@
-// Route changes (SPEC §2 "Delivery semantics"): a session that got its welcome receives every
-// message sent later to its user from any node, whatever the sender's node had cached; a session
-// that left does not make a message to its user fail.
+// Route changes (docs/protocol.md, "Delivery semantics"): a session that got its welcome receives
+// every message sent later to its user from any node, whatever the sender's node had cached; a
+// session that left does not make a message to its user fail.
 #include "test_util.h"
 
 using namespace wsg::it;

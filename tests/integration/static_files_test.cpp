@@ -1,5 +1,6 @@
-// Static files on the node's port (SPEC §5 `http.static_dir`, §6): the demo page of examples/web,
-// then a temporary tree for what must never be served (traversal, symlinks out, hidden files).
+// Static files on the node's port (`http.static_dir` in man/wsg.1; docs/demo.md, "How the node
+// serves it"): the demo page of examples/web, then a temporary tree for what must never be served
+// (traversal, symlinks out, hidden files).
 #include "test_util.h"
 
 #include <boost/asio/connect.hpp>

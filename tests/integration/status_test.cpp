@@ -1,4 +1,4 @@
-// `wsg status --json` (SPEC §5) and session unregistration on close.
+// `wsg status --json` (man/wsg.1, COMMANDS) and session unregistration on close.
 #include "test_util.h"
 
 using namespace wsg::it;

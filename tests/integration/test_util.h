@@ -106,7 +106,8 @@ inline void expect_alive(WsClient& ws, const std::string& id) {
   CHECK(str(p, "ref") == id);
 }
 
-// Message frame checks (SPEC §2): fields, body, ts between t0 and t1 (ms) give or take 1 s.
+// Message frame checks (docs/protocol.md, "message"): fields, body, ts between t0 and t1 (ms) give
+// or take 1 s.
 inline void check_message(const json::object& m, const std::string& from, const std::string& to,
                           const json::value& body, int64_t t0, int64_t t1) {
   INFO("message: " << dump(m) << " expected body " << dump(body));

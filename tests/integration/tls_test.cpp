@@ -1,7 +1,8 @@
-// TLS on the node's port (SPEC §5 tls.cert / tls.key, §6): with a certificate and key the node
-// serves wss:// and https:// (and nothing in clear), advertises a wss:// URL, drops clients that
-// never complete the handshake, and refuses to start on a missing or mismatched key (exit 2).
-// The certificates are made at run time in the test's temporary directory (tls_client.h).
+// TLS on the node's port (tls.cert / tls.key in man/wsg.1; docs/security.md, "TLS"): with a
+// certificate and key the node serves wss:// and https:// (and nothing in clear), advertises a
+// wss:// URL, drops clients that never complete the handshake, and refuses to start on a missing or
+// mismatched key (exit 2). The certificates are made at run time in the test's temporary directory
+// (tls_client.h).
 #include "cluster_ops.h"
 #include "test_util.h"
 #include "tls_client.h"

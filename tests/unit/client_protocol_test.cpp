@@ -1,4 +1,4 @@
-// Unit tests for the client protocol codec (SPEC §2).
+// Unit tests for the client protocol codec (docs/protocol.md).
 #include <catch2/catch.hpp>
 
 #include <boost/json.hpp>

@@ -1,4 +1,4 @@
-// Unit tests for HS256 JSON Web Tokens (SPEC §2 "Connecting", §5 `wsg token`).
+// Unit tests for HS256 JSON Web Tokens (docs/protocol.md, "Identity"; `wsg token` in man/wsg.1).
 #include <catch2/catch.hpp>
 
 #include <string>
