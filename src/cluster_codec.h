@@ -1,4 +1,4 @@
-// Cluster wire protocol (SPEC §3): the messages exchanged over ZeroMQ between nodes, the master
+// Cluster wire protocol (docs/wire-encoding.md): the messages exchanged over ZeroMQ between nodes, the master
 // and `wsg status`, and their binary encoding. Pure functions, no I/O; decode() refuses any
 // malformed input (truncated, oversized, unknown version or type, trailing bytes) without throwing.
 //
@@ -165,7 +165,7 @@ struct StatusQuery {
   std::string user;
   bool operator==(const StatusQuery&) const = default;
 };
-// master -> status client: the JSON document SPEC §5 describes.
+// master -> status client: the JSON document `wsg status --json` prints (man/wsg.1, COMMANDS).
 struct StatusReply {
   uint64_t epoch = 0;
   uint64_t seq = 0;

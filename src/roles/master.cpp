@@ -294,7 +294,7 @@ class Master {
     }
     // The node welcomes the session only after the ack, and the ack waits until every node
     // that may have cached the user's old route confirmed the INVALIDATE (or kInvalidateWait
-    // passed): a message sent after the welcome cannot take the old route (SPEC §2).
+    // passed): a message sent after the welcome cannot take the old route (docs/protocol.md, "Delivery semantics").
     auto waiting = send_invalidations();
     if (waiting.empty()) return reply(ident, cluster::Ack{epoch_, m.seq, true});
     pending_acks_.push_back(PendingAck{ident, m.seq, std::move(waiting), now + kInvalidateWaitMs});

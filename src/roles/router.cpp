@@ -146,7 +146,7 @@ void Router::do_add_session(std::shared_ptr<LocalSession> session, std::function
   // new master (or a lost one heard again) gets a full replay anyway.
   if (hello_ok_) queue_register(*session);
   if (!hello_ok_ || master_lost(now)) {
-    // Master away: the client gets its welcome now (SPEC §2).
+    // Master away: the client gets its welcome now (docs/protocol.md, "The welcome frame").
     auto it = pending_welcome_.find(session->session_id());
     auto cb = std::move(it->second.callback);
     pending_welcome_.erase(it);
@@ -272,18 +272,33 @@ void Router::schedule_flush() {
 }
 
 void Router::flush_registrations() {
-  if (!reg_batch_.empty()) {
+  // In messages of at most register_batch sessions. A batch the link refuses (its queue to the
+  // master is full) stays queued, with what follows it, and goes again at the next heartbeat
+  // tick; the welcomes of its sessions wait for the master's ack (at most delivery_timeout_ms).
+  const std::size_t per = std::max<std::size_t>(opt_.register_batch, 1);
+  while (!reg_batch_.empty()) {
+    const std::size_t n = std::min(per, reg_batch_.size());
+    std::vector<cluster::SessionRef> part(reg_batch_.begin(), reg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
     const uint64_t seq = ++seq_;
     std::vector<std::string> ids;
-    ids.reserve(reg_batch_.size());
-    for (auto& r : reg_batch_) ids.push_back(r.session);
+    ids.reserve(n);
+    for (auto& r : part) ids.push_back(r.session);
     reg_inflight_[seq] = std::move(ids);
-    master_.send_to_master(cluster::RegisterSessions{seq, std::move(reg_batch_)});
-    reg_batch_.clear();
+    if (!master_.send_to_master(cluster::RegisterSessions{seq, std::move(part)})) {
+      reg_inflight_.erase(seq);
+      registrations_refused_ = true;
+      return;
+    }
+    reg_batch_.erase(reg_batch_.begin(), reg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
   }
-  if (!unreg_batch_.empty()) {
-    master_.send_to_master(cluster::UnregisterSessions{++seq_, std::move(unreg_batch_)});
-    unreg_batch_.clear();
+  while (!unreg_batch_.empty()) {
+    const std::size_t n = std::min(per, unreg_batch_.size());
+    std::vector<cluster::SessionRef> part(unreg_batch_.begin(), unreg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
+    if (!master_.send_to_master(cluster::UnregisterSessions{++seq_, std::move(part)})) {
+      registrations_refused_ = true;
+      return;
+    }
+    unreg_batch_.erase(unreg_batch_.begin(), unreg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
   }
 }
 
@@ -327,6 +342,10 @@ void Router::arm_heartbeat() {
     if (!self->hello_ok_) {
       self->send_hello();
     } else {
+      if (self->registrations_refused_) {
+        self->registrations_refused_ = false;
+        self->flush_registrations();
+      }
       self->master_.send_to_master(cluster::Heartbeat{self->opt_.node_id, self->session_count_.load(),
                                                       self->counters_.messages_accepted});
     }
@@ -649,7 +668,7 @@ void Router::start_lookup(const std::string& user, std::shared_ptr<Outgoing> out
     return;
   }
   if (!hello_ok_ || master_lost(now)) {
-    // Lookups fail fast while the master is away (SPEC §4).
+    // Lookups fail fast while the master is away (docs/architecture.md, "Failures").
     return finish(out, proto::AckStatus::failed, out->uncertain ? Fail::node_down : Fail::master_unreachable);
   }
   if (lookups_.size() >= opt_.max_pending_lookups) {
@@ -662,7 +681,15 @@ void Router::start_lookup(const std::string& user, std::shared_ptr<Outgoing> out
   state.waiting.push_back(std::move(out));
   lookup_seqs_[seq] = PendingLookup{user, now + opt_.delivery_timeout_ms, std::chrono::steady_clock::now()};
   ++counters_.lookups;
-  master_.send_to_master(cluster::Lookup{seq, user});
+  if (master_.send_to_master(cluster::Lookup{seq, user})) return;
+  // Refused by the link (its queue to the master is full): no answer will come, so nothing
+  // waits for the delivery timeout; whatever queued behind it meanwhile fails too.
+  auto waiting = std::move(lookups_[user].waiting);
+  lookups_.erase(user);
+  lookup_seqs_.erase(seq);
+  for (auto& o : waiting) {
+    if (!o->done) finish(o, proto::AckStatus::failed, Fail::master_unreachable);
+  }
 }
 
 void Router::on_lookup_reply(cluster::LookupReply& reply) {
@@ -786,11 +813,14 @@ void Router::hold_receipts(const cluster::Deliver& deliver, std::vector<cluster:
       if (old != unverified_.end() && old->second.seq == seq) forget_unverified(origin, true);
     }
     const uint64_t seq = ++seq_;
+    if (!master_.send_to_master(cluster::Lookup{seq, deliver.items.front().from})) {
+      counters_.bound_hits[NodeSample::bound_unverified_receipts] += items.size();
+      return;
+    }
     it = unverified_.emplace(deliver.origin_node, Unverified{deliver.origin_events, {}, seq,
                                                               now + opt_.delivery_timeout_ms}).first;
     verify_seqs_[seq] = deliver.origin_node;
     unverified_order_.emplace_back(seq, deliver.origin_node);
-    master_.send_to_master(cluster::Lookup{seq, deliver.items.front().from});
   }
   auto& held = it->second.receipts;
   for (auto& item : items) {
@@ -1117,7 +1147,7 @@ void Router::do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFram
     return answer_presence(p, nullptr);
   }
   const uint64_t seq = ++seq_;
-  master_.send_to_master(cluster::PresenceQuery{seq, p.users});
+  if (!master_.send_to_master(cluster::PresenceQuery{seq, p.users})) return answer_presence(p, nullptr);
   presence_.emplace(seq, std::move(p));
 }
 

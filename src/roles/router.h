@@ -220,6 +220,7 @@ class Router : public std::enable_shared_from_this<Router> {
   std::vector<cluster::SessionRef> reg_batch_;
   std::vector<cluster::SessionRef> unreg_batch_;
   bool flush_scheduled_ = false;
+  bool registrations_refused_ = false;  // a batch the link refused waits for the next heartbeat
   std::unordered_map<uint64_t, std::vector<std::string>> reg_inflight_;  // seq -> session ids
   std::unordered_map<std::string, PendingWelcome> pending_welcome_;     // session id -> welcome
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <variant>
@@ -29,9 +30,19 @@ namespace {
 class FakeMaster : public wsg::MasterLink {
  public:
   bool send_to_master(const cluster::Message& message) override {
+    if (refuse) return false;
     sent.push_back(message);
     return true;
   }
+  template <class T>
+  std::vector<T> sent_of() const {
+    std::vector<T> out;
+    for (auto& m : sent) {
+      if (auto* x = std::get_if<T>(&m)) out.push_back(*x);
+    }
+    return out;
+  }
+  bool refuse = false;  // the link's queue to the master is full
   // The LOOKUPs sent since the last call.
   std::vector<cluster::Lookup> take_lookups() {
     std::vector<cluster::Lookup> out;
@@ -47,9 +58,11 @@ class FakeMaster : public wsg::MasterLink {
 class FakePeers : public wsg::PeerLink {
  public:
   bool send_to_peer(const std::string& node_id, const std::string& events, const cluster::Message& message) override {
+    if (refuse) return false;
     sent.push_back({node_id, events, message});
     return true;
   }
+  bool refuse = false;  // the peer's high-water mark is reached
   void drop_peer(const std::string& node_id) override { dropped.push_back(node_id); }
 
   struct Sent {
@@ -262,4 +275,115 @@ TEST_CASE("router: receipts go only to origins the master vouches for", "[router
   CHECK(f.peers.sent_anything_to("node-3"));
   for (auto& l : fake_lookups) f.answer_lookup(l, {});
   for (int i = 0; i < 1100; ++i) CHECK_FALSE(f.peers.sent_anything_to("fake-" + std::to_string(i)));
+}
+
+TEST_CASE("router: a route change holds later messages until the earlier ones are settled", "[router]") {
+  Fixture f;
+  f.send("bob", 3, "a");
+  auto lookups = f.master.take_lookups();
+  f.answer_lookup(lookups.at(0), {Fixture::node("node-2")});
+  REQUIRE(f.peers.delivered_ids("node-2").size() == 3);
+  // bob moved: the master invalidates his route while a0..a2 still await receipts.
+  f.router->on_master_messages({cluster::Invalidate{kEpoch, "bob"}});
+  f.run();
+  CHECK(f.master.sent_of<cluster::InvalidateAck>().size() == 1);
+  f.send("bob", 2, "b");
+  CHECK(f.master.take_lookups().empty());           // held: not even looked up yet
+  CHECK(f.peers.delivered_ids("node-3").empty());
+  // node-2 answers: two delivered, one not_here (bob left it).
+  const auto ids = f.peers.delivered_ids("node-2");
+  f.router->on_peer_messages({cluster::Receipt{"node-2", {{ids[0], cluster::ReceiptStatus::delivered},
+                                                          {ids[1], cluster::ReceiptStatus::delivered},
+                                                          {ids[2], cluster::ReceiptStatus::not_here}}}});
+  f.run();
+  // a2 is retried through a fresh lookup; b0, b1 still wait behind it, in the same lookup queue.
+  lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  f.answer_lookup(lookups[0], {Fixture::node("node-3")});
+  auto moved = f.peers.delivered_ids("node-3");
+  REQUIRE(!moved.empty());
+  CHECK(moved[0] == ids[2]);
+  cluster::Receipt r{"node-3", {}};
+  for (auto& id : moved) r.items.push_back({id, cluster::ReceiptStatus::delivered});
+  f.router->on_peer_messages({r});
+  f.run();
+  moved = f.peers.delivered_ids("node-3");
+  REQUIRE(moved.size() == 3);
+  for (std::size_t i = 1; i < moved.size(); ++i) CHECK(counter_of(moved[i - 1]) < counter_of(moved[i]));
+  const auto acks = f.alice->acks();
+  CHECK(acks.at("a0").at("status") == "delivered");
+  CHECK(acks.at("a2").at("status") == "delivered");
+}
+
+TEST_CASE("router: a not_here bounce is retried once through a fresh lookup, then acked failed (moved)", "[router]") {
+  Fixture f;
+  f.send("bob", 1);
+  auto lookups = f.master.take_lookups();
+  f.answer_lookup(lookups.at(0), {Fixture::node("node-2")});
+  auto id = f.peers.delivered_ids("node-2").at(0);
+  f.router->on_peer_messages({cluster::Receipt{"node-2", {{id, cluster::ReceiptStatus::not_here}}}});
+  f.run();
+  lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);  // the retry asks the master, not the cache
+  f.answer_lookup(lookups[0], {Fixture::node("node-3")});
+  REQUIRE(f.peers.delivered_ids("node-3") == std::vector<std::string>{id});
+  f.router->on_peer_messages({cluster::Receipt{"node-3", {{id, cluster::ReceiptStatus::not_here}}}});
+  f.run();
+  CHECK(f.master.take_lookups().empty());  // once only
+  const auto ack = f.alice->acks().at("m0");
+  CHECK(ack.at("status") == "failed");
+  CHECK(ack.at("reason") == "moved");
+}
+
+TEST_CASE("router: a DELIVER the peer link refuses is acked failed at once (peer_unreachable)", "[router]") {
+  Fixture f;
+  f.peers.refuse = true;
+  f.send("bob", 2);
+  auto lookups = f.master.take_lookups();
+  f.answer_lookup(lookups.at(0), {Fixture::node("node-2")});
+  const auto acks = f.alice->acks();
+  REQUIRE(acks.size() == 2);
+  for (auto& [ref, ack] : acks) {
+    CHECK(ack.at("status") == "failed");
+    CHECK(ack.at("reason") == "peer_unreachable");
+  }
+}
+
+TEST_CASE("router: lookups fail at once when the master link refuses them", "[router]") {
+  Fixture f;
+  f.master.refuse = true;
+  f.send("bob", 3);
+  const auto acks = f.alice->acks();
+  REQUIRE(acks.size() == 3);  // no wait for the delivery timeout (60 s here)
+  for (auto& [ref, ack] : acks) {
+    CHECK(ack.at("status") == "failed");
+    CHECK(ack.at("reason") == "master_unreachable");
+  }
+  // The link accepts again: the next message is looked up normally.
+  f.master.refuse = false;
+  f.send("bob", 1, "n");
+  CHECK(f.master.take_lookups().size() == 1);
+}
+
+TEST_CASE("router: a restarted master gets a HELLO and every live session replayed", "[router]") {
+  Fixture f;
+  auto carol = std::make_shared<FakeSession>("carol", "s-carol");
+  f.router->add_session(carol, [] {});
+  f.run();
+  f.master.sent.clear();
+  // A reply with another epoch: the master restarted and forgot this node.
+  f.router->on_master_messages({cluster::HeartbeatReply{kEpoch + 1, false}});
+  f.run();
+  REQUIRE(f.master.sent_of<cluster::Hello>().size() == 1);
+  f.master.sent.clear();
+  f.router->on_master_messages({cluster::HelloReply{kEpoch + 1, true, {}}});
+  f.run();
+  std::set<std::string> replayed;
+  for (auto& r : f.master.sent_of<cluster::RegisterSessions>()) {
+    for (auto& s : r.sessions) replayed.insert(s.user + "/" + s.session);
+  }
+  CHECK(replayed == std::set<std::string>{"alice/s-alice", "carol/s-carol"});
+  // The route cache was flushed: a send asks the master afresh.
+  f.send("bob", 1);
+  CHECK(f.master.take_lookups().size() == 1);
 }
