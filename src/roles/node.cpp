@@ -150,14 +150,17 @@ int run_node(const Config& config) {
 
   // The master drops a HELLO whose strings break the wire rules (docs/wire-encoding.md §5): say so
   // now instead of waiting for an answer that cannot come.
-  for (const auto& [what, value, ok] : {std::tuple{"events address", events, cluster::valid_address(events)},
-                                        std::tuple{"WebSocket URL", ws_url, cluster::valid_address(ws_url)},
-                                        std::tuple{"node id", node_id, cluster::valid_node_id(node_id)}}) {
+  // A ConfigError (exit 2) naming the key the value comes from.
+  const std::string events_key = config.cluster.events_advertise.empty() ? "cluster.events_bind"
+                                                                          : "cluster.events_advertise";
+  for (const auto& [key, what, value, ok] :
+       {std::tuple{events_key, "events address", events, cluster::valid_address(events)},
+        std::tuple{std::string("node.listen"), "WebSocket URL", ws_url, cluster::valid_address(ws_url)},
+        std::tuple{std::string("node.id"), "node id", node_id, cluster::valid_node_id(node_id)}}) {
     if (ok) continue;
-    log->error("the {} '{}' breaks the cluster protocol's rule (docs/wire-encoding.md)", what,
-               logging::printable(value));
     links.stop();
-    return 2;
+    throw ConfigError("key '" + key + "': the " + what + " '" + logging::printable(value) +
+                      "' breaks the cluster protocol's rule (docs/wire-encoding.md)");
   }
 
   Router::Options ropt;
