@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -29,6 +30,9 @@
 #include "roles/master.h"
 #include "roles/node.h"
 #include "roles/status.h"
+#include "secrets.h"
+#include "suggest.h"
+#include "text_quote.h"
 
 namespace {
 
@@ -109,16 +113,6 @@ void add_curve_flag(CLI::App* app, Overrides& overrides) {
       ->type_name("FILE");
 }
 
-// A TOML basic string.
-std::string toml_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 // `wsg keygen [--secret-file PATH]`: a fresh cluster key pair as TOML lines to paste.
 int run_keygen(const std::string& secret_file) {
   if (!wsg::curve::available()) {
@@ -149,11 +143,11 @@ int run_keygen(const std::string& secret_file) {
                "# `wsg status`; keep it secret (see wsg(1) and docs/security.md).\n"
                "[cluster]\n";
   if (secret_file.empty()) {
-    std::cout << "curve_secret_key = " << toml_string(keys.secret_key) << "\n";
+    std::cout << "curve_secret_key = " << wsg::text::toml_string(keys.secret_key) << "\n";
   } else {
-    std::cout << "curve_secret_key_file = " << toml_string(secret_file) << "\n";
+    std::cout << "curve_secret_key_file = " << wsg::text::toml_string(secret_file) << "\n";
   }
-  std::cout << "# curve_public_key = " << toml_string(keys.public_key) << "\n";
+  std::cout << "# curve_public_key = " << wsg::text::toml_string(keys.public_key) << "\n";
   return 0;
 }
 
@@ -162,6 +156,24 @@ wsg::Config load(const Common& common, const Overrides& overrides) {
   overrides.apply(config);
   config.validate();
   return config;
+}
+
+// " (did you mean '--listen'?)" for the first argument that looks like a flag `app` does not know,
+// when one of its flags is close to it; "" otherwise.
+std::string flag_hint(const CLI::App& app, const std::vector<std::string>& args) {
+  std::vector<std::string> known;
+  for (const CLI::Option* option : app.get_options()) {
+    for (const auto& name : option->get_lnames()) known.push_back("--" + name);
+  }
+  for (const auto& arg : args) {
+    if (arg == "--") break;
+    if (!arg.starts_with("--")) continue;
+    const std::string flag = arg.substr(0, arg.find('='));
+    if (std::find(known.begin(), known.end(), flag) != known.end()) continue;
+    const std::string best = wsg::closest(flag, known, 2);
+    return best.empty() ? std::string() : " (did you mean '" + best + "'?)";
+  }
+  return "";
 }
 
 int run_guarded(const std::function<int()>& role) {
@@ -192,19 +204,27 @@ int main(int argc, char** argv) {
                "wsg"};
   app.set_version_flag("--version", std::string("wsg ") + WSG_VERSION);
   app.require_subcommand(0, 1);
-  app.footer("--role=master|node is accepted as an alias of the subcommand.\n"
-             "See wsg(1) for the configuration keys.");
+  // Subcommands copy the footer they are created with: each is given its own below, so that the
+  // --role alias is mentioned only where it applies.
+  const std::string role_footer = "--role=master|node is accepted as an alias of the subcommand.\n";
+  const std::string keys_footer = "See wsg(1) for the configuration keys.";
+  app.footer(role_footer + keys_footer);
 
   Overrides overrides;
+  // The configuration's defaults, shown by --help next to the flags that override them (shown
+  // only: a flag not given leaves the configuration file's value alone).
+  const wsg::Config defaults;
 
   // wsg master
   Common master_common;
   CLI::App* master = app.add_subcommand("master", "Run the cluster directory (ZeroMQ ROUTER)");
+  master->footer("--role=master is accepted as an alias of this subcommand.\n" + keys_footer);
   add_common(master, master_common, overrides);
   add_curve_flag(master, overrides);
   overrides.add<std::string>(master, "--bind", "master.bind: ZeroMQ address to bind",
                              [](wsg::Config& c, const std::string& v) { c.master.bind = v; })
-      ->type_name("ADDR");
+      ->type_name("ADDR")
+      ->default_str(defaults.master.bind);
   overrides.add<int64_t>(master, "--node-timeout-ms", "master.node_timeout_ms: declare a silent node dead after N ms",
                          [](wsg::Config& c, int64_t v) { c.master.node_timeout_ms = v; })
       ->type_name("N");
@@ -215,6 +235,7 @@ int main(int argc, char** argv) {
   // wsg node
   Common node_common;
   CLI::App* node = app.add_subcommand("node", "Run a node: WebSocket sessions and message routing");
+  node->footer("--role=node is accepted as an alias of this subcommand.\n" + keys_footer);
   add_common(node, node_common, overrides);
   add_curve_flag(node, overrides);
   overrides.add<std::string>(node, "--id", "node.id: unique node id (default node-<port>)",
@@ -222,13 +243,16 @@ int main(int argc, char** argv) {
       ->type_name("ID");
   overrides.add<std::string>(node, "--listen", "node.listen: HTTP/WebSocket address",
                              [](wsg::Config& c, const std::string& v) { c.node.listen = v; })
-      ->type_name("HOST:PORT");
+      ->type_name("HOST:PORT")
+      ->default_str(defaults.node.listen);
   overrides.add<std::string>(node, "--master", "cluster.master: the master's ZeroMQ address",
                              [](wsg::Config& c, const std::string& v) { c.cluster.master = v; })
-      ->type_name("ADDR");
+      ->type_name("ADDR")
+      ->default_str(defaults.cluster.master);
   overrides.add<std::string>(node, "--events-bind", "cluster.events_bind: ZeroMQ PULL address to bind",
                              [](wsg::Config& c, const std::string& v) { c.cluster.events_bind = v; })
-      ->type_name("ADDR");
+      ->type_name("ADDR")
+      ->default_str(defaults.cluster.events_bind);
   overrides.add<std::string>(node, "--events-advertise",
                              "cluster.events_advertise: events address given to other nodes",
                              [](wsg::Config& c, const std::string& v) { c.cluster.events_advertise = v; })
@@ -254,6 +278,7 @@ int main(int argc, char** argv) {
   Common status_common;
   wsg::StatusOptions status_options;
   CLI::App* status = app.add_subcommand("status", "Show the cluster's state, asked from the master");
+  status->footer(keys_footer);
   add_common(status, status_common, overrides);
   add_curve_flag(status, overrides);
   CLI::Option* status_master =
@@ -270,6 +295,7 @@ int main(int argc, char** argv) {
   std::string token_user;
   int64_t token_ttl = 3600;
   CLI::App* token = app.add_subcommand("token", "Print an HS256 JWT for a user (for testing auth.mode = \"jwt\")");
+  token->footer("See wsg(1).");
   CLI::Option* token_secret_opt =
       token->add_option("--secret", token_secret, "The HS256 secret (default: $WSG_JWT_SECRET)")->type_name("S");
   token->add_option("--user", token_user, "The user id (the token's sub claim)")->type_name("ID")->required();
@@ -278,6 +304,7 @@ int main(int argc, char** argv) {
   // wsg keygen [--secret-file PATH]
   std::string keygen_secret_file;
   CLI::App* keygen = app.add_subcommand("keygen", "Print a new cluster CURVE key pair as TOML lines to paste");
+  keygen->footer("See wsg(1).");
   keygen->add_option("--secret-file", keygen_secret_file,
                      "Write the secret key to a new file PATH (mode 0600) and print its path instead")
       ->type_name("PATH");
@@ -285,6 +312,7 @@ int main(int argc, char** argv) {
   // wsg check-config FILE
   std::string check_file;
   CLI::App* check = app.add_subcommand("check-config", "Validate a configuration file and print the effective settings");
+  check->footer(keys_footer);
   check->add_option("FILE", check_file, "TOML configuration file")->required();
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -292,7 +320,13 @@ int main(int argc, char** argv) {
     app.parse(reversed);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
-    std::cerr << "wsg: error: " << e.what() << "\nRun 'wsg --help' for usage.\n";
+    // Point at the help of the subcommand being parsed, and at the flag meant by a mistyped one.
+    const CLI::App* where = &app;
+    for (const CLI::App* sub : app.get_subcommands({}))
+      if (sub->parsed()) where = sub;
+    const std::string command = where == &app ? "wsg" : "wsg " + where->get_name();
+    std::cerr << "wsg: error: " << e.what() << flag_hint(*where, args) << "\nRun '" << command
+              << " --help' for usage.\n";
     return kExitUsage;
   }
 
@@ -325,14 +359,14 @@ int main(int argc, char** argv) {
     });
   }
   if (token->parsed()) {
-    if (token_secret_opt->count() == 0) {
-      const char* env = std::getenv("WSG_JWT_SECRET");
-      if (env != nullptr) token_secret = env;
-    }
-    if (token_secret.empty()) {
-      std::cerr << "wsg: error: --secret is required (or set WSG_JWT_SECRET)\n";
+    // The one order of precedence for secrets (secrets.h): the flag, then the environment.
+    const auto secret = wsg::secrets::resolve({"--secret", token_secret_opt->count() > 0 ? token_secret : "", "",
+                                               "", wsg::secrets::kJwtSecretEnv});
+    if (!secret || secret->value.empty()) {
+      std::cerr << "wsg: error: --secret is required (or set " << wsg::secrets::kJwtSecretEnv << ")\n";
       return kExitUsage;
     }
+    token_secret = secret->value;
     if (!wsg::proto::valid_user_id(token_user)) {
       std::cerr << "wsg: error: --user '" << token_user << "' is not a valid user id (1-128 bytes of [A-Za-z0-9._@:-])\n";
       return kExitUsage;
@@ -353,8 +387,12 @@ int main(int argc, char** argv) {
     return run_guarded([&] {
       const wsg::Config config = wsg::Config::load_file(check_file);
       config.validate();
-      wsg::curve::cluster_keys(config.cluster);  // the key file is readable and holds a key
-      std::cout << config.to_toml();
+      // The secrets are found and their files readable, as at start-up.
+      wsg::curve::cluster_keys(config.cluster);
+      if (config.auth.mode == "jwt") wsg::secrets::jwt_secret(config.auth);
+      // Only the sections of the role the file is for (Config::role): a master's file gets no node
+      // sections full of defaults it never reads.
+      std::cout << config.to_toml(wsg::Config::Secrets::redact, config.role());
       return 0;
     });
   }

@@ -16,6 +16,8 @@
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 
+#include "text_quote.h"
+
 namespace wsg::proto {
 
 namespace json = boost::json;
@@ -36,94 +38,14 @@ constexpr std::array<bool, 256> make_user_id_table() {
 constexpr std::array<bool, 256> kUserIdChar = make_user_id_table();
 
 // ---------------------------------------------------------------------------------------------
-// JSON string escaping.
-//
-// Escapes '"', '\\' and every byte below 0x20 (the short forms \b \f \n \r \t where JSON has them,
-// else \u00XX). Valid UTF-8 passes through unchanged; an invalid UTF-8 sequence is replaced by
-// U+FFFD so that the output is always valid JSON, whatever the caller hands in.
+// JSON string escaping: text::append_json_escaped (text_quote.h), shared with the JSON log lines.
 
-constexpr std::array<unsigned char, 256> make_ascii_plain_table() {
-  std::array<unsigned char, 256> t{};
-  for (int c = 0x20; c < 0x80; ++c) t[static_cast<std::size_t>(c)] = 1;
-  t['"'] = 0;
-  t['\\'] = 0;
-  return t;
-}
-constexpr std::array<unsigned char, 256> kAsciiPlain = make_ascii_plain_table();
-
-// Length of the valid UTF-8 sequence starting at s[i] (a byte >= 0x80), or 0 when invalid
-// (overlong forms, surrogates and code points above U+10FFFF are invalid).
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  const std::size_t left = s.size() - i;
-  auto cont = [&](std::size_t k) { return (b(k) & 0xC0) == 0x80; };
-  if (c >= 0xC2 && c <= 0xDF) {
-    return (left >= 2 && cont(i + 1)) ? 2 : 0;
-  }
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (left < 3 || !cont(i + 1) || !cont(i + 2)) return 0;
-    const unsigned char c1 = b(i + 1);
-    if (c == 0xE0 && c1 < 0xA0) return 0;  // overlong
-    if (c == 0xED && c1 > 0x9F) return 0;  // UTF-16 surrogate
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (left < 4 || !cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
-    const unsigned char c1 = b(i + 1);
-    if (c == 0xF0 && c1 < 0x90) return 0;  // overlong
-    if (c == 0xF4 && c1 > 0x8F) return 0;  // above U+10FFFF
-    return 4;
-  }
-  return 0;
-}
-
-void append_escaped(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  while (i < n) {
-    // Copy the longest run of bytes that need no attention in one append.
-    std::size_t j = i;
-    while (j < n && kAsciiPlain[static_cast<unsigned char>(s[j])]) ++j;
-    if (j != i) {
-      out.append(s.data() + i, j - i);
-      i = j;
-      if (i == n) break;
-    }
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      const std::size_t len = utf8_sequence_length(s, i);
-      if (len == 0) {
-        out.append("\\ufffd");
-        ++i;
-      } else {
-        out.append(s.data() + i, len);
-        i += len;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      default: {
-        const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-        out.append(esc, sizeof esc);
-      }
-    }
-    ++i;
-  }
-}
+using text::append_json_escaped;
 
 // Appends `"s"` (quoted and escaped).
 void append_string(std::string& out, std::string_view s) {
   out.push_back('"');
-  append_escaped(out, s);
+  append_json_escaped(out, s);
   out.push_back('"');
 }
 

@@ -23,6 +23,10 @@
 #include <toml++/toml.h>
 
 #include "curve.h"
+#include "host_port.h"
+#include "secrets.h"
+#include "suggest.h"
+#include "text_quote.h"
 
 namespace wsg {
 namespace {
@@ -53,50 +57,13 @@ struct Field {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alnum(char c) { return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
-Reason check_port(std::string_view port) {
-  if (port.empty()) return "missing port after ':'";
-  if (port.size() > 5 || !std::all_of(port.begin(), port.end(), is_digit))
-    return "port '" + std::string(port) + "' is not a number between 1 and 65535";
-  const long value = std::strtol(std::string(port).c_str(), nullptr, 10);
-  if (value < 1 || value > 65535) return "port " + std::string(port) + " is not between 1 and 65535";
-  return std::nullopt;
-}
-
-// HOST:PORT where HOST is a name, an IPv4 address or a bracketed IPv6 address ([::1]:8080).
-// `wildcard` also accepts "*" as the host (ZeroMQ bind addresses).
+// HOST:PORT (host_port.h: the parser the listeners use too). `wildcard` also accepts "*" as the
+// host (ZeroMQ bind addresses).
 Reason check_host_port(std::string_view s, bool wildcard) {
-  const std::string expected = " (expected HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080)";
-  if (s.empty()) return "empty address" + expected;
-  std::string_view host;
-  std::string_view port;
-  if (s.front() == '[') {
-    const auto close = s.find(']');
-    if (close == std::string_view::npos) return "'" + std::string(s) + "' has no closing ']'" + expected;
-    host = s.substr(1, close - 1);
-    if (host.empty()) return "'" + std::string(s) + "' has an empty host" + expected;
-    for (char c : host)
-      if (!is_hex(c) && c != ':' && c != '.' && c != '%')
-        return "'" + std::string(s) + "' has an invalid IPv6 address" + expected;
-    if (close + 1 >= s.size() || s[close + 1] != ':') return "'" + std::string(s) + "' has no port" + expected;
-    port = s.substr(close + 2);
-  } else {
-    const auto colon = s.rfind(':');
-    if (colon == std::string_view::npos) return "'" + std::string(s) + "' has no port" + expected;
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-    if (host.empty()) return "'" + std::string(s) + "' has an empty host" + expected;
-    if (host.find(':') != std::string_view::npos)
-      return "'" + std::string(s) + "': an IPv6 address must be in brackets" + expected;
-    if (!(wildcard && host == "*")) {
-      for (char c : host)
-        if (!is_alnum(c) && c != '.' && c != '-' && c != '_')
-          return "'" + std::string(s) + "' has an invalid host" + expected;
-    }
-  }
-  if (auto bad = check_port(port)) return "'" + std::string(s) + "': " + *bad;
-  return std::nullopt;
+  std::string why;
+  if (parse_host_port(s, why, wildcard ? Wildcard::allow : Wildcard::refuse)) return std::nullopt;
+  return why;
 }
 
 Reason check_listen(std::string_view s) { return check_host_port(s, false); }
@@ -268,32 +235,9 @@ std::vector<std::string_view> sections() {
   return out;
 }
 
-// Levenshtein distance, for "did you mean" hints.
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
+// A "did you mean" hint (suggest.h): only close matches, at most two edits away.
 std::string suggestion(std::string_view got, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_distance = 3;  // only suggest close matches
-  for (const auto& c : candidates) {
-    const size_t d = edit_distance(got, c);
-    if (d < best_distance) {
-      best_distance = d;
-      best = c;
-    }
-  }
+  const std::string best = closest(got, candidates, 2);
   return best.empty() ? std::string() : " (did you mean '" + best + "'?)";
 }
 
@@ -365,13 +309,11 @@ std::optional<CrossIssue> cross_check(const Config& c) {
                         "cluster.curve_public_key does not belong to cluster.curve_secret_key (its public key is " +
                             *derived + ")"};
   }
-  if (c.auth.mode == "jwt" && c.auth.secret.empty() && c.auth.secret_file.empty()) {
-    const char* env = std::getenv("WSG_JWT_SECRET");
-    if (env == nullptr || *env == '\0')
-      return CrossIssue{{"auth.mode"},
-                        "auth.mode \"jwt\" needs auth.secret, auth.secret_file or the environment variable "
-                        "WSG_JWT_SECRET"};
-  }
+  if (c.auth.mode == "jwt" && c.auth.secret.empty() && c.auth.secret_file.empty() &&
+      !secrets::env_set(secrets::kJwtSecretEnv))
+    return CrossIssue{{"auth.mode"},
+                      std::string("auth.mode \"jwt\" needs auth.secret, auth.secret_file or the environment variable ") +
+                          secrets::kJwtSecretEnv};
   if (c.cluster.events_advertise.empty() && is_wildcard_tcp(c.cluster.events_bind))
     return CrossIssue{{"cluster.events_bind", "cluster.events_advertise"},
                       "cluster.events_bind '" + c.cluster.events_bind +
@@ -427,6 +369,7 @@ class Parser {
       }
       const toml::table* table = node.as_table();
       if (table == nullptr) fail(node, name, "expected a table, got " + type_name(node));
+      config.sections_in_file.push_back(name);
       read_section(name, *table, config);
     });
 
@@ -539,33 +482,13 @@ class Parser {
   std::vector<Failure> failures_;
 };
 
-// ---------------------------------------------------------------------------------------------
-// TOML output
-
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\f': out += "\\f"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          static const char* hex = "0123456789ABCDEF";
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 0xf];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  return out;
+// The role that alone reads a section; any for the sections every role reads.
+Config::Role section_role(std::string_view section) {
+  if (section == "master" || section == "metrics") return Config::Role::master;
+  if (section == "node" || section == "cache" || section == "auth" || section == "limits" || section == "http" ||
+      section == "tls")
+    return Config::Role::node;
+  return Config::Role::any;
 }
 
 }  // namespace
@@ -598,11 +521,25 @@ void Config::validate() const {
   if (auto issue = cross_check(*this)) throw ConfigError("key '" + issue->keys.front() + "': " + issue->reason);
 }
 
-std::string Config::to_toml(Secrets secrets) const {
+Config::Role Config::role() const {
+  bool master = false;
+  bool node = false;
+  for (const auto& section : sections_in_file) {
+    if (auto r = section_role(section); r == Role::master) master = true;
+    else if (r == Role::node) node = true;
+  }
+  if (master == node) return Role::any;
+  return master ? Role::master : Role::node;
+}
+
+std::string Config::to_toml(Secrets secrets, Role role) const {
   auto& self = const_cast<Config&>(*this);  // read only
   std::string out = "# wsg effective configuration\n";
+  if (role == Role::master) out += "# for a master: the sections only nodes read are left out\n";
+  if (role == Role::node) out += "# for a node: the sections only the master reads are left out\n";
   std::string_view current;
   for (const auto& f : fields()) {
+    if (role != Role::any && section_role(f.section) != Role::any && section_role(f.section) != role) continue;
     if (f.section != current) {
       current = f.section;
       out += "\n[" + std::string(current) + "]\n";
@@ -620,7 +557,7 @@ std::string Config::to_toml(Secrets secrets) const {
         [&](auto get) {
           using G = decltype(get);
           if constexpr (std::is_same_v<G, StrGet>) {
-            out += quote(get(self));
+            out += text::toml_string(get(self));
           } else if constexpr (std::is_same_v<G, IntGet> || std::is_same_v<G, SmallIntGet>) {
             out += std::to_string(get(self));
           } else if constexpr (std::is_same_v<G, BoolGet>) {
@@ -631,7 +568,7 @@ std::string Config::to_toml(Secrets secrets) const {
             for (const auto& item : get(self)) {
               if (!first) out += ", ";
               first = false;
-              out += quote(item);
+              out += text::toml_string(item);
             }
             out += "]";
           }

@@ -102,10 +102,21 @@ struct Config {
   // Checks cross-key constraints after flags were applied; throws ConfigError.
   void validate() const;
 
-  // The effective settings as TOML text (for check-config and logs).
+  // The sections the parsed file set ("master", "node", ...), in the order parse() met them; empty
+  // for a Config not read from a file. Only for telling which role a file is for (role()).
+  std::vector<std::string> sections_in_file;
+
+  // Which role a file is for, from its sections: master when it sets [master] or [metrics] and
+  // none of the node's own sections ([node], [cache], [auth], [limits], [http], [tls]); node for
+  // the reverse; any when it sets both or neither ([cluster] and [log] serve every role).
+  enum class Role { any, master, node };
+  Role role() const;
+
+  // The effective settings as TOML text (for check-config and logs): the sections of `role`
+  // ([cluster] and [log] for both), every section for Role::any.
   // Secrets (auth.secret, cluster.curve_secret_key) are replaced by a comment unless `show`.
   enum class Secrets { redact, show };
-  std::string to_toml(Secrets secrets = Secrets::redact) const;
+  std::string to_toml(Secrets secrets = Secrets::redact, Role role = Role::any) const;
 };
 
 }  // namespace wsg

@@ -1,14 +1,10 @@
 #include "curve.h"
 
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <stdexcept>
 
 #include <zmq.h>
+
+#include "secrets.h"
 
 namespace wsg::curve {
 
@@ -17,14 +13,6 @@ namespace {
 // The Z85 alphabet (ZeroMQ RFC 32).
 constexpr std::string_view kZ85 =
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-
-std::string trim(std::string s) {
-  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (!s.empty() && is_space(s.back())) s.pop_back();
-  std::size_t start = 0;
-  while (start < s.size() && is_space(s[start])) ++start;
-  return s.substr(start);
-}
 
 }  // namespace
 
@@ -69,43 +57,18 @@ KeyPair generate() {
 }
 
 std::optional<KeyPair> cluster_keys(const ClusterConfig& cluster) {
-  std::string secret;
-  std::string key;     // what to name in errors
-  std::string source;  // for logs
-  if (!cluster.curve_secret_key.empty()) {
-    secret = cluster.curve_secret_key;
-    key = "key 'cluster.curve_secret_key'";
-    source = "cluster.curve_secret_key";
-  } else if (!cluster.curve_secret_key_file.empty()) {
-    const std::string& path = cluster.curve_secret_key_file;
-    key = "key 'cluster.curve_secret_key_file'";
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) throw ConfigError(key + ": '" + path + "' is a directory");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      const int err = errno;
-      throw ConfigError(key + ": cannot open '" + path + "': " + (err != 0 ? std::strerror(err) : "unknown error"));
-    }
-    // A key file is small; read a little more than a key (plus comments or a newline) at most.
-    std::string text;
-    text.resize(4096);
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    if (in.bad()) throw ConfigError(key + ": cannot read '" + path + "'");
-    text.resize(static_cast<std::size_t>(in.gcount()));
-    secret = trim(std::move(text));
-    if (secret.empty()) throw ConfigError(key + ": '" + path + "' is empty");
-    key += " (file '" + path + "')";
-    source = "cluster.curve_secret_key_file " + path;
-  } else if (const char* env = std::getenv(kSecretEnv); env != nullptr && *env != '\0') {
-    secret = trim(env);
-    key = std::string("environment variable ") + kSecretEnv;
-    source = kSecretEnv;
-  } else {
+  // The one order of precedence for secrets and the one reader of key files (secrets.h).
+  auto found = secrets::resolve({"cluster.curve_secret_key", cluster.curve_secret_key, "cluster.curve_secret_key_file",
+                                 cluster.curve_secret_key_file, kSecretEnv});
+  if (!found) {
     if (!cluster.curve_public_key.empty())
       throw ConfigError("key 'cluster.curve_public_key': set without a secret key (set cluster.curve_secret_key, "
                         "cluster.curve_secret_key_file or " + std::string(kSecretEnv) + ")");
     return std::nullopt;
   }
+  std::string secret = std::move(found->value);
+  const std::string key = std::move(found->origin);  // what to name in errors
+  std::string source = std::move(found->source);     // for logs
 
   if (!available())
     throw ConfigError(key + ": this libzmq was built without CURVE support (zmq_has(\"curve\") is false)");

@@ -15,6 +15,8 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include "text_quote.h"
+
 namespace wsg::logging {
 namespace {
 
@@ -22,64 +24,12 @@ constexpr const char* kTextPattern = "[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] [%n] %v";
 
 void append(spdlog::memory_buf_t& dest, std::string_view s) { dest.append(s.data(), s.data() + s.size()); }
 
-// Appends `s` as JSON string content: quotes, backslashes and control characters escaped,
+// Appends `s` as JSON string content (text::append_json_escaped, the escaper of client frames):
 // invalid UTF-8 replaced by U+FFFD so that every line stays valid JSON.
 void append_json_escaped(spdlog::memory_buf_t& dest, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"': append(dest, "\\\""); break;
-        case '\\': append(dest, "\\\\"); break;
-        case '\b': append(dest, "\\b"); break;
-        case '\f': append(dest, "\\f"); break;
-        case '\n': append(dest, "\\n"); break;
-        case '\r': append(dest, "\\r"); break;
-        case '\t': append(dest, "\\t"); break;
-        default:
-          if (c < 0x20) {
-            const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
-            dest.append(esc, esc + sizeof esc);
-          } else {
-            dest.push_back(static_cast<char>(c));
-          }
-      }
-      ++i;
-      continue;
-    }
-    // Multi-byte UTF-8: validate the sequence (no overlongs, no surrogates, ≤ U+10FFFF).
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4;
-      cp = c & 0x07;
-    }
-    bool valid = len != 0 && i + len <= s.size();
-    for (size_t k = 1; valid && k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) valid = false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if (valid) {
-      if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        valid = false;
-    }
-    if (valid) {
-      dest.append(s.data() + i, s.data() + i + len);
-      i += len;
-    } else {
-      append(dest, "\\ufffd");
-      ++i;
-    }
-  }
+  std::string escaped;
+  text::append_json_escaped(escaped, s);
+  append(dest, escaped);
 }
 
 std::string_view level_name(spdlog::level::level_enum level) {

@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 
 #include "logging.h"
+#include "net/listen_address.h"
 
 namespace wsg {
 
@@ -135,23 +136,16 @@ void MetricsServer::Impl::do_accept() {
 
 MetricsServer::MetricsServer(const std::string& listen, Handler handler) : impl_(std::make_unique<Impl>()) {
   impl_->handler = std::move(handler);
-  const auto colon = listen.rfind(':');
-  if (colon == std::string::npos) throw std::runtime_error("metrics.listen '" + listen + "': expected HOST:PORT");
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const std::string port = listen.substr(colon + 1);
-
+  // Throws ConfigError for a malformed value or a host name that does not resolve.
+  const auto endpoints = listen_endpoints("metrics.listen", listen);
   beast::error_code ec;
-  tcp::resolver resolver(impl_->ioc);
-  auto endpoints = resolver.resolve(host, port, tcp::resolver::passive | tcp::resolver::numeric_service, ec);
-  if (ec) throw std::runtime_error("metrics.listen '" + listen + "': " + ec.message());
   std::string last_error = "no address";
   for (const auto& entry : endpoints) {
     auto& acceptor = impl_->acceptor;
     if (acceptor.is_open()) acceptor.close(ec);
-    acceptor.open(entry.endpoint().protocol(), ec);
+    acceptor.open(entry.protocol(), ec);
     if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor.bind(entry.endpoint(), ec);
+    if (!ec) acceptor.bind(entry, ec);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (!ec) impl_->port = acceptor.local_endpoint(ec).port();
     if (!ec) return;

@@ -25,8 +25,9 @@ class MetricsServer {
   // `path` is the request target without its query. Called on the server's thread.
   using Handler = std::function<Response(std::string_view path)>;
 
-  // Resolves and binds `listen` (HOST:PORT, [IPv6]:PORT; port 0 picks one). Throws
-  // std::runtime_error naming the address when it cannot.
+  // Resolves and binds `listen` (HOST:PORT, [IPv6]:PORT, as parse_host_port reads it). Throws
+  // ConfigError for a malformed value or a host name that does not resolve, std::runtime_error
+  // naming the address when it cannot bind.
   MetricsServer(const std::string& listen, Handler handler);
   ~MetricsServer();  // stop()
   MetricsServer(const MetricsServer&) = delete;

@@ -1,10 +1,5 @@
 #include "net/tls.h"
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 
 #include <openssl/bio.h>
@@ -13,28 +8,13 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include "secrets.h"
+
 namespace wsg {
 
 namespace ssl = boost::asio::ssl;
 
 namespace {
-
-// The file's contents; a clearer message than OpenSSL's for a missing or unreadable file.
-std::string read_file(const char* key, const std::string& path) {
-  std::error_code fec;
-  if (std::filesystem::is_directory(path, fec)) {
-    throw ConfigError(std::string("key '") + key + "': '" + path + "' is a directory, not a PEM file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    throw ConfigError(std::string("key '") + key + "': cannot read '" + path +
-                      "': " + (err != 0 ? std::strerror(err) : "unknown error"));
-  }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw ConfigError(std::string("key '") + key + "': cannot read '" + path + "'");
-  return text;
-}
 
 // OpenSSL's first queued error, as text (the queue is cleared).
 std::string openssl_reason() {
@@ -55,8 +35,10 @@ std::shared_ptr<ssl::context> make_server_tls_context(const TlsConfig& tls) {
     throw ConfigError(std::string("key '") + (tls.cert.empty() ? "tls.cert" : "tls.key") +
                       "': tls.cert and tls.key must be set together");
   }
-  read_file("tls.cert", tls.cert);
-  const std::string key_pem = read_file("tls.key", tls.key);
+  // The key files' reader (secrets.h): a clearer message than OpenSSL's for a missing, unreadable
+  // or empty file. OpenSSL reads the certificate chain itself below.
+  secrets::read_file("tls.cert", tls.cert);
+  const std::string key_pem = secrets::read_file("tls.key", tls.key);
 
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <zmq.hpp>
 
+#include "host_port.h"
 #include "logging.h"
 #include "net/curve_zmq.h"
 
@@ -45,23 +46,9 @@ bool valid_peer_endpoint(std::string_view a) {
   if (a.starts_with("ipc://")) return a.size() > 6;
   if (a.starts_with("inproc://")) return a.size() > 9;
   if (!a.starts_with("tcp://")) return false;
-  const std::string_view hp = a.substr(6);
-  const auto colon = hp.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return false;
-  const std::string_view host = hp.substr(0, colon), port = hp.substr(colon + 1);
-  if (port.empty() || port.size() > 5) return false;
-  unsigned value = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (value == 0 || value > 65535) return false;
-  if (host.front() == '[') return host.size() > 2 && host.back() == ']';
-  for (char c : host) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
+  // The same HOST:PORT rule as every configured address (host_port.h).
+  std::string why;
+  return parse_host_port(a.substr(6), why).has_value();
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ class Master {
       log_->error("cannot bind {}: {}", cfg_.master.bind, e.what());
       return 1;
     }
-    log_->info("master listening on {} (epoch {})", cfg_.master.bind, epoch_);
+    log_->info("master listening on {} (epoch {:x})", cfg_.master.bind, epoch_);
     recovery_until_ms_ = steady_ms() + recovery_window_ms(cfg_.master.node_timeout_ms);
     if (keys) {
       log_->info("cluster links use ZeroMQ CURVE: only holders of the cluster secret key get in (key from {}; "
@@ -86,6 +86,8 @@ class Master {
       try {
         metrics_server_ = std::make_unique<MetricsServer>(
             cfg_.metrics.listen, [this](std::string_view path) { return serve_metrics(path); });
+      } catch (const ConfigError&) {
+        throw;  // a bad metrics.listen value: exit 2 naming the key, like every configuration error
       } catch (const std::exception& e) {
         log_->error("{}", e.what());
         return 1;

@@ -1,10 +1,6 @@
 #include "roles/node.h"
 
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <optional>
 #include <random>
 #include <thread>
 #include <tuple>
@@ -17,70 +13,20 @@
 #include "logging.h"
 #include "metrics.h"
 #include "net/io_pool.h"
+#include "net/listen_address.h"
 #include "net/listener.h"
 #include "net/session_context.h"
 #include "net/static_files.h"
 #include "net/tls.h"
 #include "net/zmq_links.h"
 #include "roles/router.h"
+#include "secrets.h"
 
 namespace wsg {
 
 namespace asio = boost::asio;
 
 namespace {
-
-asio::ip::tcp::endpoint parse_listen(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos) throw ConfigError("key 'node.listen': expected HOST:PORT, got '" + listen + "'");
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
-  if (ec) throw ConfigError("key 'node.listen': '" + host + "' is not an IP address");
-  int port = 0;
-  try {
-    port = std::stoi(listen.substr(colon + 1));
-  } catch (...) {
-    port = -1;
-  }
-  if (port < 0 || port > 65535) throw ConfigError("key 'node.listen': bad port in '" + listen + "'");
-  return {addr, static_cast<unsigned short>(port)};
-}
-
-// The HS256 key (docs/security.md, "Authentication"): auth.secret, else the contents of
-// auth.secret_file (one trailing newline stripped), else $WSG_JWT_SECRET. nullopt (after logging
-// why) when the file cannot be read or the secret is empty.
-std::optional<std::string> load_jwt_secret(const AuthConfig& auth, spdlog::logger& log) {
-  std::string secret;
-  if (!auth.secret.empty()) {
-    secret = auth.secret;
-  } else if (!auth.secret_file.empty()) {
-    std::ifstream in(auth.secret_file, std::ios::binary);
-    if (!in) {
-      log.error("auth.secret_file '{}' cannot be read", auth.secret_file);
-      return std::nullopt;
-    }
-    secret.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    if (in.bad()) {
-      log.error("auth.secret_file '{}' cannot be read", auth.secret_file);
-      return std::nullopt;
-    }
-    if (!secret.empty() && secret.back() == '\n') secret.pop_back();
-    if (!secret.empty() && secret.back() == '\r') secret.pop_back();
-    if (secret.empty()) {
-      log.error("auth.secret_file '{}' is empty", auth.secret_file);
-      return std::nullopt;
-    }
-  } else if (const char* env = std::getenv("WSG_JWT_SECRET"); env != nullptr) {
-    secret = env;
-  }
-  if (secret.empty()) {
-    log.error("auth.mode \"jwt\" needs a non-empty secret (auth.secret, auth.secret_file or WSG_JWT_SECRET)");
-    return std::nullopt;
-  }
-  return secret;
-}
 
 uint64_t random_u64() {
   std::random_device rd;
@@ -119,16 +65,14 @@ int run_node(const Config& config) {
     }
     log->info("serving static files from {}", static_files->root().string());
   }
+  // The HS256 key: throws ConfigError (exit 2) when none is set or its file cannot be read.
   std::string jwt_secret;
-  if (config.auth.mode == "jwt") {
-    auto secret = load_jwt_secret(config.auth, *log);
-    if (!secret) return 2;
-    jwt_secret = std::move(*secret);
-  }
-  const auto endpoint = parse_listen(config.node.listen);
+  if (config.auth.mode == "jwt") jwt_secret = secrets::jwt_secret(config.auth).value;
+  // Throws ConfigError (exit 2) for a malformed node.listen or a host name that does not resolve.
+  const auto endpoints = listen_endpoints("node.listen", config.node.listen);
   const uint64_t incarnation = random_u64();
   const std::string node_id =
-      config.node.id.empty() ? "node-" + std::to_string(endpoint.port()) : config.node.id;
+      config.node.id.empty() ? "node-" + std::to_string(endpoints.front().port()) : config.node.id;
   int threads = config.node.threads > 0 ? config.node.threads
                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
@@ -180,15 +124,23 @@ int run_node(const Config& config) {
               "nodes can reach", events);
   }
 
-  // Listen first so the advertised WebSocket URL carries the real port (node.listen may use port 0).
+  // Listen first so the advertised WebSocket URL carries the address actually bound (a host name
+  // may stand for several: the first that binds).
   auto ctx = std::make_shared<SessionContext>();
   ctx->tls = tls;  // before the listener accepts anything
   ctx->static_files = static_files;
   std::shared_ptr<Listener> listener;
-  try {
-    listener = std::make_shared<Listener>(pool, endpoint, ctx);
-  } catch (const std::exception& e) {
-    log->error("{}", e.what());
+  std::string listen_error;
+  for (const auto& endpoint : endpoints) {
+    try {
+      listener = std::make_shared<Listener>(pool, endpoint, ctx);
+      break;
+    } catch (const std::exception& e) {
+      listen_error = e.what();
+    }
+  }
+  if (!listener) {
+    log->error("{}", listen_error);
     links.stop();
     return 1;
   }
@@ -198,14 +150,17 @@ int run_node(const Config& config) {
 
   // The master drops a HELLO whose strings break the wire rules (docs/wire-encoding.md §5): say so
   // now instead of waiting for an answer that cannot come.
-  for (const auto& [what, value, ok] : {std::tuple{"events address", events, cluster::valid_address(events)},
-                                        std::tuple{"WebSocket URL", ws_url, cluster::valid_address(ws_url)},
-                                        std::tuple{"node id", node_id, cluster::valid_node_id(node_id)}}) {
+  // A ConfigError (exit 2) naming the key the value comes from.
+  const std::string events_key = config.cluster.events_advertise.empty() ? "cluster.events_bind"
+                                                                          : "cluster.events_advertise";
+  for (const auto& [key, what, value, ok] :
+       {std::tuple{events_key, "events address", events, cluster::valid_address(events)},
+        std::tuple{std::string("node.listen"), "WebSocket URL", ws_url, cluster::valid_address(ws_url)},
+        std::tuple{std::string("node.id"), "node id", node_id, cluster::valid_node_id(node_id)}}) {
     if (ok) continue;
-    log->error("the {} '{}' breaks the cluster protocol's rule (docs/wire-encoding.md)", what,
-               logging::printable(value));
     links.stop();
-    return 2;
+    throw ConfigError("key '" + key + "': the " + what + " '" + logging::printable(value) +
+                      "' breaks the cluster protocol's rule (docs/wire-encoding.md)");
   }
 
   Router::Options ropt;
@@ -260,8 +215,8 @@ int run_node(const Config& config) {
     log->warn("cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see `wsg keygen`): "
               "keep {} and the master's port on a private network", events);
   }
-  log->info("node {} serving {} (events {}, master {}, {} threads)", node_id, ws_url, events,
-            config.cluster.master, threads);
+  log->info("node {} serving {} (events {}, master {}, {} {})", node_id, ws_url, events, config.cluster.master,
+            threads, threads == 1 ? "thread" : "threads");
 
   pool.run();
 

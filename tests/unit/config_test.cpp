@@ -530,3 +530,33 @@ TEST_CASE("to_toml() hides the JWT secret and the CURVE secret key unless asked"
   // An empty secret is shown as it is (nothing to hide).
   CHECK_THAT(Config{}.to_toml(), Contains("secret = \"\""));
 }
+
+TEST_CASE("role(): a file is a master's or a node's by its sections; to_toml prints only that role's", "[config]") {
+  const Config master = Config::parse("[master]\nbind = \"tcp://127.0.0.1:5555\"\n[log]\nlevel = \"info\"\n", "m.toml");
+  CHECK(master.role() == Config::Role::master);
+  const std::string m = master.to_toml(Config::Secrets::redact, master.role());
+  CHECK_THAT(m, Contains("[master]"));
+  CHECK_THAT(m, Contains("[metrics]"));
+  CHECK_THAT(m, Contains("[cluster]"));  // the CURVE keys serve every role
+  CHECK_THAT(m, Contains("[log]"));
+  for (const char* node_only : {"[node]", "[cache]", "[auth]", "[limits]", "[http]", "[tls]"})
+    CHECK_THAT(m, !Contains(node_only));
+  // What is printed still parses, to the same values.
+  CHECK(Config::parse(m, "m2.toml").master.bind == master.master.bind);
+
+  const Config node = Config::parse("[node]\nid = \"n1\"\n[cluster]\nheartbeat_ms = 500\n", "n.toml");
+  CHECK(node.role() == Config::Role::node);
+  const std::string n = node.to_toml(Config::Secrets::redact, node.role());
+  CHECK_THAT(n, Contains("[node]"));
+  CHECK_THAT(n, Contains("[limits]"));
+  CHECK_THAT(n, Contains("heartbeat_ms = 500"));
+  CHECK_THAT(n, !Contains("[master]"));
+  CHECK_THAT(n, !Contains("[metrics]"));
+
+  // Both, or neither: every section, as before.
+  CHECK(Config::parse("[master]\n[node]\n", "b.toml").role() == Config::Role::any);
+  CHECK(Config::parse("[cluster]\n[log]\n", "c.toml").role() == Config::Role::any);
+  CHECK(Config{}.role() == Config::Role::any);
+  CHECK(node.to_toml() == node.to_toml(Config::Secrets::redact, Config::Role::any));
+  CHECK_THAT(node.to_toml(), Contains("[master]"));
+}
