@@ -345,7 +345,7 @@ void HttpSession<Stream>::on_shutdown(beast::error_code ec) {
   // the socket is closed when the session goes away
 }
 
-template class HttpSession<beast::tcp_stream>;
-template class HttpSession<beast::ssl_stream<beast::tcp_stream>>;
+template class HttpSession<ClientStream>;
+template class HttpSession<beast::ssl_stream<ClientStream>>;
 
 }  // namespace wsg

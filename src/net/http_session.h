@@ -3,8 +3,8 @@
 // static files when http.static_dir is set (net/static_files.h), and 404 for everything else.
 //
 // A class template on the stream, as in Beast's advanced_server_flex example: PlainHttpSession
-// (beast::tcp_stream) when the node serves plain HTTP, TlsHttpSession (beast::ssl_stream over a
-// tcp_stream) when it serves TLS. The TLS handshake runs first, under the same deadline as the
+// (ClientStream: a TCP stream under a ByteBudget, net/byte_budget.h) when the node serves plain
+// HTTP, TlsHttpSession (beast::ssl_stream over a ClientStream) when it serves TLS. The TLS handshake runs first, under the same deadline as the
 // first request; a client whose first bytes are not a TLS handshake gets a plain 400 instead.
 // Both are instantiated explicitly in http_session.cpp.
 #pragma once
@@ -17,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include "net/byte_budget.h"
 #include "net/session_context.h"
 
 namespace wsg {
@@ -28,7 +29,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   void run();
 
  private:
-  static constexpr bool kTls = !std::is_same_v<Stream, boost::beast::tcp_stream>;
+  static constexpr bool kTls = !std::is_same_v<Stream, ClientStream>;
 
   void start();
   void on_detect(boost::beast::error_code ec, bool tls);
@@ -60,10 +61,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   std::size_t drained_ = 0;
 };
 
-using PlainHttpSession = HttpSession<boost::beast::tcp_stream>;
-using TlsHttpSession = HttpSession<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
+using PlainHttpSession = HttpSession<ClientStream>;
+using TlsHttpSession = HttpSession<boost::beast::ssl_stream<ClientStream>>;
 
-extern template class HttpSession<boost::beast::tcp_stream>;
-extern template class HttpSession<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
+extern template class HttpSession<ClientStream>;
+extern template class HttpSession<boost::beast::ssl_stream<ClientStream>>;
 
 }  // namespace wsg

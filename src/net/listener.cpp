@@ -59,10 +59,10 @@ void Listener::on_accept(beast::error_code ec, asio::ip::tcp::socket socket) {
     beast::error_code opt_ec;
     socket.set_option(asio::ip::tcp::no_delay(true), opt_ec);
     if (ctx_->tls) {
-      std::make_shared<TlsHttpSession>(beast::ssl_stream<beast::tcp_stream>(std::move(socket), *ctx_->tls), ctx_)
+      std::make_shared<TlsHttpSession>(beast::ssl_stream<ClientStream>(std::move(socket), *ctx_->tls), ctx_)
           ->run();
     } else {
-      std::make_shared<PlainHttpSession>(beast::tcp_stream(std::move(socket)), ctx_)->run();
+      std::make_shared<PlainHttpSession>(ClientStream(std::move(socket)), ctx_)->run();
     }
   }
   do_accept();

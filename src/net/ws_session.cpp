@@ -107,6 +107,19 @@ void WsSession<Stream>::run(http::request<http::string_body> req) {
     }
     on_control_frame();
   });
+  // Beast skips empty non-final frames inside its read: the byte budget below the WebSocket layer
+  // bounds them (and anything else that never completes a message). Called from within a read of
+  // ws_ on the strand: the close is posted, not started here.
+  const auto budget = 2 * static_cast<std::size_t>(ctx_->limits.max_message_bytes) + kBudgetSlack;
+  beast::get_lowest_layer(ws_).rate_policy().configure(budget, kBudgetRefillPerSecond, [weak = this->weak_from_this()] {
+    auto self = weak.lock();
+    if (!self) return;
+    logging::get("ws")->debug("session {} ({}): byte budget used up without a complete message", self->session_id_,
+                              self->user_);
+    asio::post(self->ws_.get_executor(), [self] {
+      self->do_close(websocket::close_code::policy_error, "rate", CloseReason::rate);
+    });
+  });
   ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, this->shared_from_this()));
 }
 
@@ -144,6 +157,7 @@ template <class Stream>
 void WsSession<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (ec) return fail(ec, "read");  // includes message_too_big: Beast closed with 1009
   if (closing_) return;
+  beast::get_lowest_layer(ws_).rate_policy().reset();  // a complete message: the budget is back
   if (ws_.got_binary()) {
     buffer_.consume(buffer_.size());
     send_error(proto::ErrorCode::binary_unsupported, "binary frames are not supported", std::nullopt);
@@ -320,7 +334,7 @@ void WsSession<Stream>::on_close(beast::error_code ec) {
   leave();
 }
 
-template class WsSession<beast::tcp_stream>;
-template class WsSession<beast::ssl_stream<beast::tcp_stream>>;
+template class WsSession<ClientStream>;
+template class WsSession<beast::ssl_stream<ClientStream>>;
 
 }  // namespace wsg

@@ -2,8 +2,8 @@
 // a read loop, and a bounded send queue whose front is the single write in flight.
 //
 // A class template on the stream under the WebSocket layer, like HttpSession: PlainWsSession
-// (beast::tcp_stream) and TlsWsSession (beast::ssl_stream over a tcp_stream), instantiated
-// explicitly in ws_session.cpp. The router sees either as a LocalSession.
+// (ClientStream, net/byte_budget.h) and TlsWsSession (beast::ssl_stream over a ClientStream),
+// instantiated explicitly in ws_session.cpp. The router sees either as a LocalSession.
 #pragma once
 
 #include <atomic>
@@ -22,6 +22,7 @@
 #include "client_protocol.h"
 #include "metrics.h"
 #include "net/send_queue.h"
+#include "net/byte_budget.h"
 #include "net/session_context.h"
 #include "roles/local_session.h"
 
@@ -83,6 +84,12 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   // The rate close policy: a session with more than `limits.burst` refused frames within this
   // window is closed 1008 `rate` (the window opens at a refusal, docs/protocol.md "Limits").
   static constexpr int64_t kRateWindowUs = 10'000'000;
+  // The transport byte budget (net/byte_budget.h): bytes a client may send without completing a
+  // message, 2 x limits.max_message_bytes + kBudgetSlack (a message cut into small frames still
+  // fits), back in full at every message, kBudgetRefillPerSecond back with time. Used up (empty
+  // continuation frames, or pings and padding that never end a message): closed 1008 `rate`.
+  static constexpr std::size_t kBudgetSlack = 64 * 1024;
+  static constexpr std::size_t kBudgetRefillPerSecond = 4 * 1024;
 
   boost::beast::websocket::stream<Stream> ws_;
   boost::asio::steady_timer close_timer_;
@@ -109,10 +116,10 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   bool rate_close_posted_ = false;    // a control frame went over the policy: do_close is posted
 };
 
-using PlainWsSession = WsSession<boost::beast::tcp_stream>;
-using TlsWsSession = WsSession<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
+using PlainWsSession = WsSession<ClientStream>;
+using TlsWsSession = WsSession<boost::beast::ssl_stream<ClientStream>>;
 
-extern template class WsSession<boost::beast::tcp_stream>;
-extern template class WsSession<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
+extern template class WsSession<ClientStream>;
+extern template class WsSession<boost::beast::ssl_stream<ClientStream>>;
 
 }  // namespace wsg

@@ -12,7 +12,9 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace wsg::it;
@@ -393,5 +395,39 @@ TEST_CASE("rate limit at the default settings: a flood of WebSocket pings costs 
   CHECK(close->code == 1008);
   CHECK(close->reason == "rate");
   CHECK(ms_since(t0) < 15000);
+  expect_alive(*b, "b-alive");
+}
+
+TEST_CASE("byte budget at the default settings: endless empty continuation frames are closed 1008 rate",
+          "[integration]") {
+  // Beast skips empty non-final frames inside its read loop: no token is charged for them. The
+  // transport byte budget (2 x limits.max_message_bytes + 64 KiB without a complete message, here
+  // 192 KiB: about 33,000 such frames of 6 bytes) is what closes the client.
+  Cluster c(1);
+  auto a = join(c, 0, "alice");
+  auto b = join(c, 0, "bob");
+  constexpr int kBatch = 5000;
+  constexpr int kMaxFrames = 2'000'000;
+  const std::string empty = masked_frame(0x00, "");  // continuation, no FIN, no payload
+  std::string batch_bytes;
+  for (int i = 0; i < kBatch; ++i) batch_bytes += empty;
+  const auto t0 = Clock::now();
+  const auto deadline = t0 + 15000ms;
+  a->send_raw(masked_frame(0x01, "{\"type\":"));  // a text message begun, never finished
+  int sent = 0;
+  while (sent < kMaxFrames && Clock::now() < deadline && !a->closed()) {
+    a->send_raw(batch_bytes);
+    sent += kBatch;
+    std::this_thread::sleep_for(2ms);  // paces the client's queue: the node reads as fast as it can
+  }
+  auto close = a->expect_close(std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::max(deadline - Clock::now(), Clock::duration(0)) + 1000ms));
+  INFO("sent " << sent << " empty fragments in " << ms_since(t0) << " ms");
+  REQUIRE(close.has_value());
+  INFO("close " << close->code << " '" << close->reason << "' after " << ms_since(t0) << " ms");
+  CHECK(close->code == 1008);
+  CHECK(close->reason == "rate");
+  CHECK(ms_since(t0) < 15000);
+  CHECK(poll_until([&] { return health(c.ws_port(0)).sessions == 1; }, 5000ms));
   expect_alive(*b, "b-alive");
 }
