@@ -22,17 +22,18 @@
 
 #include <CLI/CLI.hpp>
 
-#include "client_protocol.h"
-#include "config.h"
-#include "curve.h"
-#include "jwt.h"
-#include "logging.h"
-#include "roles/master.h"
-#include "roles/node.h"
-#include "roles/status.h"
-#include "secrets.h"
-#include "suggest.h"
-#include "text_quote.h"
+#include "proto/client_protocol.h"
+#include "config/config.h"
+#include "config/curve.h"
+#include "proto/jwt.h"
+#include "telemetry/logging.h"
+#include "roles/master/master.h"
+#include "roles/node/node.h"
+#include "roles/status/status.h"
+#include "config/config_secrets.h"
+#include "config/secrets.h"
+#include "text/suggest.h"
+#include "text/text_quote.h"
 
 namespace {
 

@@ -14,7 +14,7 @@
 
 #include <zmq.hpp>
 
-#include "curve.h"
+#include "config/curve.h"
 
 namespace wsg::curve {
 

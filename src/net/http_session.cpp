@@ -14,9 +14,9 @@
 #include <string_view>
 #include <variant>
 
-#include "client_protocol.h"
-#include "jwt.h"
-#include "logging.h"
+#include "proto/client_protocol.h"
+#include "proto/jwt.h"
+#include "telemetry/logging.h"
 #include "net/node_metrics.h"
 #include "net/static_files.h"
 #include "net/ws_session.h"

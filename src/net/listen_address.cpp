@@ -3,8 +3,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 
-#include "config.h"
-#include "host_port.h"
+#include "config/config.h"
+#include "text/host_port.h"
 
 namespace wsg {
 

@@ -5,7 +5,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/strand.hpp>
 
-#include "logging.h"
+#include "telemetry/logging.h"
 #include "net/http_session.h"
 
 namespace wsg {

@@ -12,7 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "logging.h"
+#include "telemetry/logging.h"
 #include "net/listen_address.h"
 
 namespace wsg {

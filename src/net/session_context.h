@@ -12,9 +12,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "config.h"
-#include "metrics.h"
-#include "roles/router.h"
+#include "config/config.h"
+#include "telemetry/metrics.h"
+#include "routing/router.h"
 
 namespace boost::asio::ssl {
 class context;

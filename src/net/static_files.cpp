@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "logging.h"
+#include "telemetry/logging.h"
 
 namespace wsg {
 

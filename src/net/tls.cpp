@@ -8,7 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
-#include "secrets.h"
+#include "config/secrets.h"
 
 namespace wsg {
 

@@ -6,7 +6,7 @@
 
 #include <boost/asio/ssl/context.hpp>
 
-#include "config.h"
+#include "config/config.h"
 
 namespace wsg {
 

@@ -7,7 +7,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
-#include "logging.h"
+#include "telemetry/logging.h"
 
 namespace wsg {
 

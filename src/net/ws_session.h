@@ -19,12 +19,12 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket.hpp>
 
-#include "client_protocol.h"
-#include "metrics.h"
+#include "proto/client_protocol.h"
+#include "telemetry/metrics.h"
 #include "net/send_queue.h"
 #include "net/byte_budget.h"
 #include "net/session_context.h"
-#include "roles/local_session.h"
+#include "routing/local_session.h"
 
 namespace wsg {
 

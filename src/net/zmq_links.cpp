@@ -14,8 +14,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <zmq.hpp>
 
-#include "host_port.h"
-#include "logging.h"
+#include "text/host_port.h"
+#include "telemetry/logging.h"
 #include "net/curve_zmq.h"
 
 namespace wsg {

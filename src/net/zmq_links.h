@@ -19,10 +19,10 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "cluster_codec.h"
-#include "curve.h"
-#include "net/master_link.h"
-#include "net/peer_link.h"
+#include "proto/cluster_codec.h"
+#include "config/curve.h"
+#include "routing/master_link.h"
+#include "routing/peer_link.h"
 
 namespace wsg {
 

@@ -6,7 +6,7 @@
 // verbatim text of the body member: valid JSON equal to the tree's value, no surrounding
 // whitespace, a slice of the input). The input is also used as a string field of encoded frames,
 // which must always be valid JSON and carry the string unchanged when it is valid UTF-8.
-#include "client_protocol.h"
+#include "proto/client_protocol.h"
 
 #include <boost/json.hpp>
 

@@ -4,7 +4,7 @@
 // canonical (cluster_codec.h): encode() gives back exactly the input bytes, without throwing (the
 // limits decode enforces are the ones encode checks), and decoding those bytes gives an equal
 // message of the type named in the header.
-#include "cluster_codec.h"
+#include "proto/cluster_codec.h"
 
 #include <cstdint>
 #include <cstdio>

@@ -8,7 +8,7 @@
 // of wsg: is_non_ascii_horizontal_whitespace() reaches __builtin_unreachable() for the non-space
 // code points of three of its lookup blocks, U+00A1-U+0499, U+2C5E-U+3057 and U+FB26-U+FEFE
 // (upstream marzer/tomlplusplus#295 and #190; docs/security.md, "Fuzzing").
-#include "config.h"
+#include "config/config.h"
 
 #include <cstdint>
 #include <cstdio>

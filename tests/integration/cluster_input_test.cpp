@@ -12,7 +12,7 @@
 
 #include <zmq.hpp>
 
-#include "cluster_codec.h"
+#include "proto/cluster_codec.h"
 
 using namespace wsg::it;
 using namespace wsg::it::ops;

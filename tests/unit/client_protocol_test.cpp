@@ -9,7 +9,7 @@
 #include <string>
 #include <variant>
 
-#include "client_protocol.h"
+#include "proto/client_protocol.h"
 
 namespace json = boost::json;
 using namespace wsg::proto;

@@ -1,5 +1,5 @@
 // Cluster wire codec v1: round trips, a golden encoding, refusals of malformed input, fuzzing.
-#include "cluster_codec.h"
+#include "proto/cluster_codec.h"
 
 #include <catch2/catch.hpp>
 

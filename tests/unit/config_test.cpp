@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <string>
 
-#include "config.h"
+#include "config/config.h"
 
 using wsg::Config;
 using wsg::ConfigError;

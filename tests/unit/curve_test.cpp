@@ -13,8 +13,9 @@
 
 #include <zmq.hpp>
 
-#include "config.h"
-#include "curve.h"
+#include "config/config.h"
+#include "config/config_secrets.h"
+#include "config/curve.h"
 #include "net/curve_zmq.h"
 
 using Catch::Matchers::Contains;

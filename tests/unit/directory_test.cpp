@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "roles/directory.h"
+#include "cache/directory.h"
 
 namespace {
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "config.h"
+#include "config/config.h"
 
 using wsg::Config;
 using wsg::ConfigError;

@@ -1,10 +1,10 @@
 // parse_host_port (the one HOST:PORT parser of config checking and every listener) and
 // listen_endpoints (what a listener binds at start-up): they accept and refuse the same values.
-#include "host_port.h"
+#include "text/host_port.h"
 
 #include <catch2/catch.hpp>
 
-#include "config.h"
+#include "config/config.h"
 #include "net/listen_address.h"
 
 #include <string>

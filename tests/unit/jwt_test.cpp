@@ -5,7 +5,7 @@
 #include <variant>
 #include <vector>
 
-#include "jwt.h"
+#include "proto/jwt.h"
 
 using namespace wsg::jwt;
 

@@ -1,5 +1,5 @@
 // logging::printable: strings from the network made safe for one log line.
-#include "logging.h"
+#include "telemetry/logging.h"
 
 #include <catch2/catch.hpp>
 

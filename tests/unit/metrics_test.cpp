@@ -17,8 +17,8 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
-#include "logging.h"
-#include "metrics.h"
+#include "telemetry/logging.h"
+#include "telemetry/metrics.h"
 
 using namespace wsg;
 

@@ -15,11 +15,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
-#include "cluster_codec.h"
-#include "net/master_link.h"
-#include "net/peer_link.h"
-#include "roles/local_session.h"
-#include "roles/router.h"
+#include "proto/cluster_codec.h"
+#include "routing/master_link.h"
+#include "routing/peer_link.h"
+#include "routing/local_session.h"
+#include "routing/router.h"
 
 namespace asio = boost::asio;
 namespace cluster = wsg::cluster;

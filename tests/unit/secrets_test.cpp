@@ -1,6 +1,7 @@
 // secrets::read_file (every key or secret file), secrets::resolve (the one order of precedence:
 // value, then file, then environment) and secrets::jwt_secret.
-#include "secrets.h"
+#include "config/config_secrets.h"
+#include "config/secrets.h"
 
 #include <catch2/catch.hpp>
 

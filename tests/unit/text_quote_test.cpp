@@ -1,6 +1,6 @@
 // text::append_json_escaped and text::toml_string: the one JSON string escaper (client frames,
 // JSON log lines) and the one TOML quoter (check-config, keygen).
-#include "text_quote.h"
+#include "text/text_quote.h"
 
 #include <catch2/catch.hpp>
 

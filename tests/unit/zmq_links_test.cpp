@@ -16,7 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <zmq.hpp>
 
-#include "cluster_codec.h"
+#include "proto/cluster_codec.h"
 #include "net/zmq_links.h"
 
 namespace asio = boost::asio;

@@ -1,0 +1,118 @@
+// Configuration of every wsg role: defaults, TOML loading and validation.
+// Free of I/O except load_file(); exceptions (ConfigError) are thrown only at start-up.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config_error.h"
+
+namespace wsg {
+
+struct MasterConfig {
+  std::string bind = "tcp://127.0.0.1:5555";   // master.bind
+  int64_t node_timeout_ms = 3000;              // master.node_timeout_ms
+};
+
+struct MetricsConfig {
+  std::string listen;                          // metrics.listen ("" = off)
+};
+
+struct NodeConfig {
+  std::string id;                              // node.id ("" = "node-<port>")
+  std::string listen = "127.0.0.1:8080";       // node.listen (HOST:PORT)
+  int threads = 0;                             // node.threads (0 = cores)
+  int64_t shutdown_timeout_ms = 5000;          // node.shutdown_timeout_ms
+};
+
+struct ClusterConfig {
+  std::string master = "tcp://127.0.0.1:5555";      // cluster.master
+  std::string events_bind = "tcp://127.0.0.1:6001"; // cluster.events_bind
+  std::string events_advertise;                     // cluster.events_advertise ("" = the bound address)
+  int64_t heartbeat_ms = 1000;                      // cluster.heartbeat_ms
+  int64_t delivery_timeout_ms = 2000;               // cluster.delivery_timeout_ms
+  // ZeroMQ CURVE on every cluster link (src/curve.h). One key pair for the whole cluster; the
+  // secret comes from one of the first two keys or $WSG_CURVE_SECRET_KEY. None set: plain text.
+  std::string curve_secret_key;                     // cluster.curve_secret_key (Z85, 40 chars)
+  std::string curve_secret_key_file;                // cluster.curve_secret_key_file (a file holding it)
+  std::string curve_public_key;                     // cluster.curve_public_key (optional; must match)
+};
+
+struct CacheConfig {
+  int64_t capacity = 100000;                   // cache.capacity
+  int64_t ttl_ms = 30000;                      // cache.ttl_ms
+};
+
+struct AuthConfig {
+  std::string mode = "insecure";               // auth.mode: "insecure" | "jwt"
+  std::string secret;                          // auth.secret
+  std::string secret_file;                     // auth.secret_file
+};
+
+struct LimitsConfig {
+  int64_t max_message_bytes = 64 * 1024;       // limits.max_message_bytes
+  int64_t max_connections = 0;                 // limits.max_connections (0 = no limit but the fd limit)
+  int64_t max_sessions_per_user = 16;          // limits.max_sessions_per_user (per node; 0 = no limit)
+  int64_t send_queue_bytes = 1024 * 1024;      // limits.send_queue_bytes
+  int64_t messages_per_second = 1000;          // limits.messages_per_second (0 disables)
+  int64_t burst = 5000;                        // limits.burst
+};
+
+struct HttpConfig {
+  std::vector<std::string> allowed_origins;    // http.allowed_origins (empty allows all)
+  std::string static_dir;                      // http.static_dir ("" = no static files)
+  bool compression = false;                    // http.compression (permessage-deflate)
+};
+
+struct TlsConfig {
+  std::string cert;                            // tls.cert
+  std::string key;                             // tls.key
+};
+
+struct LogConfig {
+  std::string level = "info";                  // log.level: trace|debug|info|warn|error|critical|off
+  std::string format = "text";                 // log.format: text|json
+};
+
+struct Config {
+  MasterConfig master;
+  MetricsConfig metrics;
+  NodeConfig node;
+  ClusterConfig cluster;
+  CacheConfig cache;
+  AuthConfig auth;
+  LimitsConfig limits;
+  HttpConfig http;
+  TlsConfig tls;
+  LogConfig log;
+
+  // Parses TOML text. `source` names the file in error messages. Unknown keys, wrong types
+  // and out-of-range values throw ConfigError("FILE:LINE: key 'section.key': reason").
+  static Config parse(std::string_view toml_text, const std::string& source);
+  // Reads and parses a file; a missing or unreadable file throws ConfigError naming it.
+  static Config load_file(const std::string& path);
+
+  // Checks cross-key constraints after flags were applied; throws ConfigError.
+  void validate() const;
+
+  // The sections the parsed file set ("master", "node", ...), in the order parse() met them; empty
+  // for a Config not read from a file. Only for telling which role a file is for (role()).
+  std::vector<std::string> sections_in_file;
+
+  // Which role a file is for, from its sections: master when it sets [master] or [metrics] and
+  // none of the node's own sections ([node], [cache], [auth], [limits], [http], [tls]); node for
+  // the reverse; any when it sets both or neither ([cluster] and [log] serve every role).
+  enum class Role { any, master, node };
+  Role role() const;
+
+  // The effective settings as TOML text (for check-config and logs): the sections of `role`
+  // ([cluster] and [log] for both), every section for Role::any.
+  // Secrets (auth.secret, cluster.curve_secret_key) are replaced by a comment unless `show`.
+  enum class Secrets { redact, show };
+  std::string to_toml(Secrets secrets = Secrets::redact, Role role = Role::any) const;
+};
+
+}  // namespace wsg

@@ -1,0 +1,30 @@
+// The secrets a configuration names: auth.mode "jwt"'s HS256 secret and the cluster's CURVE key
+// pair, each found by the one order of precedence of secrets.h (value, file, environment) and
+// checked. Start-up only: throws ConfigError.
+#pragma once
+
+#include <optional>
+
+#include "config/config.h"
+#include "config/curve.h"
+#include "config/secrets.h"
+
+namespace wsg::secrets {
+
+// The HS256 secret of auth.mode "jwt": auth.secret, else auth.secret_file, else $WSG_JWT_SECRET
+// (resolve's order). Throws ConfigError naming where it looked when none gives a non-empty secret,
+// or as read_file.
+Secret jwt_secret(const AuthConfig& auth);
+
+}  // namespace wsg::secrets
+
+namespace wsg::curve {
+
+// The cluster key pair the configuration asks for: cluster.curve_secret_key, else the contents of
+// cluster.curve_secret_key_file (surrounding whitespace stripped), else $WSG_CURVE_SECRET_KEY;
+// nullopt when none is set (plain-text cluster links). Throws ConfigError naming the key (or the
+// variable) when the secret is unreadable or malformed, when cluster.curve_public_key does not
+// belong to it or is set without a secret, or when libzmq has no CURVE.
+std::optional<KeyPair> cluster_keys(const ClusterConfig& cluster);
+
+}  // namespace wsg::curve

@@ -1,0 +1,543 @@
+#include "roles/master/master.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <zmq.hpp>
+
+#include "proto/cluster_codec.h"
+#include "config/config_secrets.h"
+#include "config/curve.h"
+#include "telemetry/logging.h"
+#include "telemetry/metrics.h"
+#include "net/curve_zmq.h"
+#include "net/metrics_server.h"
+#include "cache/directory.h"
+
+namespace wsg {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The master: one thread owns the ROUTER socket and the Directory. The only thing shared is the
+// metrics sample it publishes (under a mutex) for the metrics.listen thread.
+class Master {
+ public:
+  explicit Master(const Config& config)
+      : cfg_(config), log_(logging::get("master")), router_(ctx_, zmq::socket_type::router) {
+    std::random_device rd;
+    // 53 bits: the epoch stays exact as a JSON number in every client.
+    epoch_ = ((static_cast<uint64_t>(rd()) << 32) ^ rd()) & ((uint64_t{1} << 53) - 1);
+    if (epoch_ == 0) epoch_ = 1;
+  }
+
+  int run() {
+    // Throws ConfigError (exit 2) for a bad or unreadable key.
+    const auto keys = curve::cluster_keys(cfg_.cluster);
+    try {
+      if (keys) {
+        // The ZAP handler exists before the ROUTER accepts anyone.
+        zap_ = std::make_unique<curve::ZapHandler>(ctx_, *keys);
+        curve::make_server(router_, *keys);
+      }
+      router_.set(zmq::sockopt::linger, 0);
+      router_.set(zmq::sockopt::sndhwm, 100000);
+      router_.set(zmq::sockopt::rcvhwm, 100000);
+      router_.set(zmq::sockopt::router_mandatory, false);
+      // Bounded before anyone connects: a frame declaring more than any node sends is refused by
+      // libzmq before it allocates (with or without CURVE: handshake frames too), and a
+      // connection that does not finish its handshake in time is closed (docs/security.md).
+      router_.set(zmq::sockopt::maxmsgsize, cluster::kMaxToMasterBytes);
+      router_.set(zmq::sockopt::handshake_ivl, cluster::kHandshakeMs);
+      monitor_ = std::make_unique<curve::HandshakeMonitor>(ctx_, router_, "router");
+      router_.bind(cfg_.master.bind);
+    } catch (const zmq::error_t& e) {
+      log_->error("cannot bind {}: {}", cfg_.master.bind, e.what());
+      return 1;
+    }
+    log_->info("master listening on {} (epoch {:x})", cfg_.master.bind, epoch_);
+    recovery_until_ms_ = steady_ms() + recovery_window_ms(cfg_.master.node_timeout_ms);
+    if (keys) {
+      log_->info("cluster links use ZeroMQ CURVE: only holders of the cluster secret key get in (key from {}; "
+                 "cluster public key {})", keys->source, keys->public_key);
+    } else {
+      log_->warn("cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see "
+                 "`wsg keygen`): keep {} on a private network", cfg_.master.bind);
+    }
+    publish(steady_ms(), true);
+    if (!cfg_.metrics.listen.empty()) {
+      try {
+        metrics_server_ = std::make_unique<MetricsServer>(
+            cfg_.metrics.listen, [this](std::string_view path) { return serve_metrics(path); });
+      } catch (const ConfigError&) {
+        throw;  // a bad metrics.listen value: exit 2 naming the key, like every configuration error
+      } catch (const std::exception& e) {
+        log_->error("{}", e.what());
+        return 1;
+      }
+      metrics_server_->start();
+      log_->info("serving /metrics and /healthz on {} (port {})", cfg_.metrics.listen, metrics_server_->port());
+    }
+    zmq_pollitem_t items[3] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
+                               {monitor_->socket().handle(), 0, ZMQ_POLLIN, 0},
+                               {zap_ ? zap_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
+    const int item_count = zap_ ? 3 : 2;
+    int64_t next_expiry = steady_ms() + 100;
+    while (!g_stop.load()) {
+      int rc = zmq_poll(items, item_count, pending_acks_.empty() && held_count_ == 0 ? 100 : 5);
+      if (rc < 0 && zmq_errno() != EINTR) {
+        log_->error("zmq_poll: {}", zmq_strerror(zmq_errno()));
+        return 1;
+      }
+      if (zap_ && (items[2].revents & ZMQ_POLLIN)) refused_ += zap_->handle_pending();
+      if (items[1].revents & ZMQ_POLLIN) watch_handshakes();
+      if (items[0].revents & ZMQ_POLLIN) receive_batch();
+      const int64_t now = steady_ms();
+      report_refusals(now);
+      flush_pending_acks(now);
+      if (held_count_ > 0 && now >= recovery_until_ms_) answer_all_held_lookups();
+      if (now >= next_expiry) {
+        expire(now);
+        next_expiry = now + 100;
+      }
+      if (now >= next_publish_ms_) publish(now, true);
+    }
+    log_->info("master stopping");
+    publish(steady_ms(), false);
+    if (metrics_server_) metrics_server_->stop();
+    return 0;
+  }
+
+ private:
+  void receive_batch() {
+    for (int i = 0; i < 4096; ++i) {
+      zmq::message_t ident;
+      zmq::recv_result_t got;
+      try {
+        got = router_.recv(ident, zmq::recv_flags::dontwait);
+      } catch (const zmq::error_t& e) {
+        log_->warn("recv: {}", e.what());
+        return;
+      }
+      if (!got) return;
+      std::vector<zmq::message_t> parts;
+      try {
+        while (router_.get(zmq::sockopt::rcvmore) && parts.size() <= 1) {
+          parts.emplace_back();
+          if (!router_.recv(parts.back(), zmq::recv_flags::dontwait)) break;
+        }
+        // Parts beyond the second are read and dropped: the message is malformed anyway.
+        for (zmq::message_t extra; router_.get(zmq::sockopt::rcvmore);) {
+          if (!router_.recv(extra, zmq::recv_flags::dontwait)) break;
+        }
+      } catch (const zmq::error_t& e) {
+        log_->warn("recv: {}", e.what());
+        return;
+      }
+      if (parts.size() != 1) {
+        ++bad_;
+        continue;
+      }
+      std::string error;
+      auto msg = cluster::decode(std::string_view(parts[0].data<char>(), parts[0].size()), &error);
+      if (!msg) {
+        ++bad_;
+        if (uint64_t held = 0; malformed_warning_.allow(held)) {
+          log_->warn("dropped a malformed message: {} ({} more dropped since the last warning)", error, held);
+        }
+        continue;
+      }
+      handle(ident.to_string(), *msg);
+    }
+  }
+
+  // Failed handshakes on the ROUTER: a node or `wsg status` with another key, or none.
+  void watch_handshakes() {
+    for (const auto& event : monitor_->read_pending()) {
+      if (event.kind == curve::HandshakeMonitor::Kind::succeeded || event.kind == curve::HandshakeMonitor::Kind::other)
+        continue;
+      log_->debug("{}", curve::RefusalDetector::describe(event));
+      // A refusal by the ZAP handler is counted there (with the client's address). A connection
+      // lost during its handshake (no detail) is the client's doing, not a refusal.
+      if (event.kind == curve::HandshakeMonitor::Kind::failed_protocol) {
+        ++refused_;
+        last_refusal_ = curve::RefusalDetector::describe(event);
+      }
+    }
+  }
+
+  // Refused clients retry every second or so: one warning per 10 s at most.
+  void report_refusals(int64_t now) {
+    if (refused_ == reported_refused_ || now < next_refusal_report_ms_) return;
+    std::string last = last_refusal_;
+    if (zap_ && zap_->refused() > reported_zap_refused_)
+      last = "CURVE key of " + zap_->last_refused_address() + " is not the cluster's";
+    log_->warn("refused {} cluster connection(s) (a node or `wsg status` with another cluster key, or none?); "
+               "last: {}", refused_ - reported_refused_, last);
+    reported_refused_ = refused_;
+    reported_zap_refused_ = zap_ ? zap_->refused() : 0;
+    next_refusal_report_ms_ = now + 10000;
+  }
+
+  // The metrics.listen thread's view of the master: copied under the mutex at most every 10 ms
+  // (and at least every 100 ms, the loop's tick), so it is never more than a tick old.
+  void publish(int64_t now, bool running) {
+    next_publish_ms_ = now + 10;
+    counters_.published_ms = now;
+    counters_.running = running;
+    counters_.epoch = epoch_;
+    counters_.nodes_alive = 0;
+    counters_.nodes_dead = 0;
+    for (const auto* n : dir_.nodes()) ++(n->alive ? counters_.nodes_alive : counters_.nodes_dead);
+    counters_.sessions = dir_.session_count();
+    counters_.users = dir_.user_count();
+    counters_.refused_connections = refused_;
+    counters_.malformed = bad_;
+    std::lock_guard lock(sample_mutex_);
+    sample_ = counters_;
+  }
+
+  // On the metrics.listen thread.
+  MetricsServer::Response serve_metrics(std::string_view path) {
+    MasterSample sample;
+    {
+      std::lock_guard lock(sample_mutex_);
+      sample = sample_;
+    }
+    if (path == "/metrics") return {200, kMetricsContentType, metrics_.render(sample)};
+    if (path == "/healthz") {
+      auto health = master_health(sample, steady_ms());
+      return {static_cast<unsigned>(health.status), "application/json", std::move(health.body)};
+    }
+    return {404, "text/plain; charset=utf-8", "not found\n"};
+  }
+
+  void count(MasterRequest type) { ++counters_.requests[static_cast<std::size_t>(type)]; }
+
+  // Never throws: nothing a peer sends may stop the master. encode() refuses a message with a
+  // string over its limit or breaking its rule; every string here was decoded (so checked) or
+  // configured, so that is a bug, logged and counted as unsendable rather than fatal.
+  void reply(const std::string& ident, const cluster::Message& m) {
+    std::string why;
+    const auto bytes = cluster::encode(m, &why);
+    if (!bytes) {
+      ++unsendable_;
+      if (uint64_t held = 0; unsendable_warning_.allow(held))
+        log_->error("not sent: {} ({} more not sent since the last warning)", why, held);
+      return;
+    }
+    try {
+      router_.send(zmq::buffer(ident), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      router_.send(zmq::buffer(*bytes), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      log_->warn("send: {}", e.what());
+    }
+  }
+
+  const std::string* node_of(const std::string& ident) {
+    auto it = ident_node_.find(ident);
+    if (it == ident_node_.end()) return nullptr;
+    if (!dir_.is_alive(it->second)) return nullptr;
+    return &it->second;
+  }
+
+  void handle(const std::string& ident, cluster::Message& message) {
+    const int64_t now = steady_ms();
+    std::visit([&](auto& m) { on(ident, m, now); }, message);
+  }
+
+  void on(const std::string& ident, cluster::Hello& m, int64_t now) {
+    count(MasterRequest::hello);
+    if (m.node_id.empty()) return reply(ident, cluster::HelloReply{epoch_, false, "empty node id"});
+    auto result = dir_.hello(m.node_id, m.incarnation, m.ws_url, m.events, now);
+    if (result == Directory::HelloResult::duplicate) {
+      ++counters_.hello_refused;
+      log_->warn("refused HELLO from a second node with id '{}'", logging::printable(m.node_id));
+      // The id is at most kMaxNodeIdBytes (decode), so the reason stays far below kMaxString.
+      return reply(ident, cluster::HelloReply{
+                              epoch_, false, "node id '" + m.node_id + "' is already in use by a live node"});
+    }
+    // Forget an older routing id of the same node.
+    auto old = node_ident_.find(m.node_id);
+    if (old != node_ident_.end() && old->second != ident) ident_node_.erase(old->second);
+    node_ident_[m.node_id] = ident;
+    ident_node_[ident] = m.node_id;
+    log_->info("node {} joined ({}, events {})", logging::printable(m.node_id), logging::printable(m.ws_url),
+               logging::printable(m.events));
+    reply(ident, cluster::HelloReply{epoch_, true, {}});
+    send_invalidations();
+  }
+
+  void on(const std::string& ident, cluster::RegisterSessions& m, int64_t now) {
+    count(MasterRequest::register_sessions);
+    const std::string* node = node_of(ident);
+    if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
+    dir_.touch(*node, now);
+    for (auto& s : m.sessions) {
+      dir_.register_session(*node, s.user, s.session);
+      if (held_count_ > 0) answer_held_lookups(s.user);
+    }
+    // The node welcomes the session only after the ack, and the ack waits until every node
+    // that may have cached the user's old route confirmed the INVALIDATE (or kInvalidateWait
+    // passed): a message sent after the welcome cannot take the old route (docs/protocol.md, "Delivery semantics").
+    auto waiting = send_invalidations();
+    if (waiting.empty()) return reply(ident, cluster::Ack{epoch_, m.seq, true});
+    pending_acks_.push_back(PendingAck{ident, m.seq, std::move(waiting), now + kInvalidateWaitMs});
+  }
+
+  void on(const std::string& ident, cluster::InvalidateAck& m, int64_t) {
+    count(MasterRequest::invalidate_ack);
+    auto it = ident_node_.find(ident);
+    if (it == ident_node_.end()) return;
+    const std::pair<std::string, std::string> key{it->second, m.user};
+    for (auto p = pending_acks_.begin(); p != pending_acks_.end();) {
+      p->waiting.erase(key);
+      if (p->waiting.empty()) {
+        reply(p->ident, cluster::Ack{epoch_, p->seq, true});
+        p = pending_acks_.erase(p);
+      } else {
+        ++p;
+      }
+    }
+  }
+
+  // Registration acks whose watchers did not all confirm in time go out anyway.
+  void flush_pending_acks(int64_t now) {
+    while (!pending_acks_.empty() && pending_acks_.front().deadline_ms <= now) {
+      auto& p = pending_acks_.front();
+      ++counters_.invalidation_wait_timeouts;
+      log_->debug("registration {} acked without {} invalidation confirmations", p.seq, p.waiting.size());
+      reply(p.ident, cluster::Ack{epoch_, p.seq, true});
+      pending_acks_.pop_front();
+    }
+  }
+
+  void on(const std::string& ident, cluster::UnregisterSessions& m, int64_t now) {
+    count(MasterRequest::unregister_sessions);
+    const std::string* node = node_of(ident);
+    if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
+    dir_.touch(*node, now);
+    for (auto& s : m.sessions) dir_.unregister_session(*node, s.user, s.session);
+    send_invalidations();
+    reply(ident, cluster::Ack{epoch_, m.seq, true});
+  }
+
+  void on(const std::string& ident, cluster::Lookup& m, int64_t now) {
+    count(MasterRequest::lookup);
+    if (const std::string* node = node_of(ident)) {
+      dir_.touch(*node, now);
+      dir_.note_lookup(m.user, *node);
+    }
+    if (now < recovery_until_ms_ && held_count_ < kMaxHeldLookups && dir_.nodes_for(m.user).empty()) {
+      // Just started: the nodes are still re-registering their sessions (each learns of the new
+      // master from its next heartbeat reply and replays). "Nobody has this user" is not known
+      // yet, so the answer waits for the user's registration or the window's end.
+      held_lookups_[m.user].emplace_back(ident, m.seq);
+      ++held_count_;
+      return;
+    }
+    answer_lookup(ident, m.seq, m.user);
+  }
+
+  void answer_lookup(const std::string& ident, uint64_t seq, const std::string& user) {
+    cluster::LookupReply r{epoch_, seq, user, {}};
+    for (const auto* n : dir_.nodes_for(user)) r.nodes.push_back(cluster::NodeAddr{n->id, n->events});
+    ++(r.nodes.empty() ? counters_.lookups_offline : counters_.lookups_online);
+    reply(ident, r);
+  }
+
+  // Held lookups of `user`, now that it is registered.
+  void answer_held_lookups(const std::string& user) {
+    auto it = held_lookups_.find(user);
+    if (it == held_lookups_.end()) return;
+    for (auto& [ident, seq] : it->second) answer_lookup(ident, seq, user);
+    held_count_ -= it->second.size();
+    held_lookups_.erase(it);
+  }
+
+  // The recovery window is over: whatever is still held is answered as the directory stands.
+  void answer_all_held_lookups() {
+    for (auto& [user, waiting] : held_lookups_) {
+      for (auto& [ident, seq] : waiting) answer_lookup(ident, seq, user);
+    }
+    held_lookups_.clear();
+    held_count_ = 0;
+  }
+
+  void on(const std::string& ident, cluster::Heartbeat& m, int64_t now) {
+    count(MasterRequest::heartbeat);
+    const std::string* node = node_of(ident);
+    const bool known = node && *node == m.node_id && dir_.touch(*node, now);
+    reply(ident, cluster::HeartbeatReply{epoch_, known});
+  }
+
+  void on(const std::string& ident, cluster::PresenceQuery& m, int64_t now) {
+    count(MasterRequest::presence);
+    if (const std::string* node = node_of(ident)) dir_.touch(*node, now);
+    cluster::PresenceReply r{epoch_, m.seq, {}};
+    r.online.reserve(m.users.size());
+    for (auto& u : m.users) r.online.push_back(dir_.online(u));
+    reply(ident, r);
+  }
+
+  void on(const std::string& ident, cluster::StatusQuery& m, int64_t now) {
+    count(MasterRequest::status);
+    namespace json = boost::json;
+    json::object doc;
+    if (!m.user.empty()) {
+      doc["user"] = m.user;
+      json::array sessions;
+      for (auto& [node, session] : dir_.sessions_of(m.user)) {
+        sessions.push_back(json::object{{"node", node}, {"session", session}});
+      }
+      doc["sessions"] = std::move(sessions);
+    } else {
+      doc["master"] = json::object{{"epoch", epoch_},
+                                   {"bind", cfg_.master.bind},
+                                   {"sessions", dir_.session_count()},
+                                   {"users", dir_.user_count()},
+                                   {"node_timeout_ms", cfg_.master.node_timeout_ms}};
+      json::array nodes;
+      for (const auto* n : dir_.nodes()) {
+        nodes.push_back(json::object{{"id", n->id},
+                                     {"ws", n->ws_url},
+                                     {"events", n->events},
+                                     {"alive", n->alive},
+                                     {"sessions", n->sessions},
+                                     {"last_heartbeat_ms", now - n->last_heartbeat_ms}});
+      }
+      doc["nodes"] = std::move(nodes);
+    }
+    reply(ident, cluster::StatusReply{epoch_, m.seq, json::serialize(doc)});
+  }
+
+  void on(const std::string& ident, cluster::Leave& m, int64_t) {
+    count(MasterRequest::leave);
+    const std::string* node = node_of(ident);
+    const auto* info = dir_.node(m.node_id);
+    if (!node || *node != m.node_id || !info || info->incarnation != m.incarnation) return;
+    ++counters_.node_deaths_left;
+    log_->info("node {} left (drained)", m.node_id);
+    dir_.mark_dead(m.node_id);
+    announce_down(m.node_id);
+    send_invalidations();
+  }
+
+  // Messages only a master sends, or node-to-node ones: not for us.
+  template <class M>
+  void on(const std::string&, M&, int64_t) {
+    ++bad_;
+  }
+
+  // Sends INVALIDATE(user) to the watchers of every changed user; returns the (node, user)
+  // confirmations to expect.
+  std::set<std::pair<std::string, std::string>> send_invalidations() {
+    std::set<std::pair<std::string, std::string>> sent;
+    for (auto& [user, nodes] : dir_.take_invalidations()) {
+      for (auto& n : nodes) {
+        auto it = node_ident_.find(n);
+        if (it == node_ident_.end()) continue;
+        reply(it->second, cluster::Invalidate{epoch_, user});
+        ++counters_.invalidations_sent;
+        sent.emplace(n, user);
+      }
+    }
+    return sent;
+  }
+
+  void expire(int64_t now) {
+    auto dead = dir_.expire(now, cfg_.master.node_timeout_ms);
+    counters_.node_deaths_timeout += dead.size();
+    for (auto& id : dead) {
+      log_->warn("node {} declared dead (no heartbeat for {} ms)", id, cfg_.master.node_timeout_ms);
+      announce_down(id);
+    }
+    if (!dead.empty()) send_invalidations();
+  }
+
+  // NODE_DOWN(id) to every alive node.
+  void announce_down(const std::string& id) {
+    for (const auto* n : dir_.nodes()) {
+      if (!n->alive) continue;
+      auto it = node_ident_.find(n->id);
+      if (it != node_ident_.end()) reply(it->second, cluster::NodeDown{epoch_, id});
+    }
+  }
+
+  const Config& cfg_;
+  std::shared_ptr<spdlog::logger> log_;
+  zmq::context_t ctx_{1};
+  zmq::socket_t router_;
+  uint64_t epoch_ = 0;
+  Directory dir_;
+  std::unordered_map<std::string, std::string> ident_node_;  // routing id -> node id
+  std::unordered_map<std::string, std::string> node_ident_;  // node id -> routing id
+  uint64_t bad_ = 0;
+  // Declared after router_ and ctx_: destroyed (closed) before them.
+  std::unique_ptr<curve::ZapHandler> zap_;              // with CURVE only
+  std::unique_ptr<curve::HandshakeMonitor> monitor_;    // handshake failures on the ROUTER, for logs
+  uint64_t refused_ = 0;
+  uint64_t reported_refused_ = 0;
+  uint64_t reported_zap_refused_ = 0;
+  int64_t next_refusal_report_ms_ = 0;
+  std::string last_refusal_;
+
+  static constexpr int64_t kInvalidateWaitMs = 50;
+  // Recovery window after start: half of master.node_timeout_ms (every live node heartbeats well
+  // within that, learns it is unknown here and replays its sessions), at most 1.5 s so that a
+  // held lookup is answered before the asking node's cluster.delivery_timeout_ms (2 s by default).
+  static int64_t recovery_window_ms(int64_t node_timeout_ms) { return std::min<int64_t>(node_timeout_ms / 2, 1500); }
+  static constexpr std::size_t kMaxHeldLookups = 100000;
+  int64_t recovery_until_ms_ = 0;
+  // Lookups held during the recovery window: user -> (routing id, seq) of each asker.
+  std::unordered_map<std::string, std::vector<std::pair<std::string, uint64_t>>> held_lookups_;
+  std::size_t held_count_ = 0;
+  struct PendingAck {
+    std::string ident;
+    uint64_t seq;
+    std::set<std::pair<std::string, std::string>> waiting;  // (node id, user) to confirm
+    int64_t deadline_ms;
+  };
+  std::deque<PendingAck> pending_acks_;  // in deadline order (the wait is constant)
+
+  logging::Throttle malformed_warning_{std::chrono::seconds(10)};
+  uint64_t unsendable_ = 0;  // replies encode() refused (a bug): logged, never thrown
+  logging::Throttle unsendable_warning_{std::chrono::seconds(10)};
+  // Metrics: counted here (this thread), published to sample_ for the metrics.listen thread.
+  MasterSample counters_;
+  int64_t next_publish_ms_ = 0;
+  std::mutex sample_mutex_;
+  MasterSample sample_;  // guarded by sample_mutex_
+  MasterMetrics metrics_;
+  // Declared last: stopped (its thread joined) before anything it reads is destroyed.
+  std::unique_ptr<MetricsServer> metrics_server_;
+};
+
+}  // namespace
+
+int run_master(const Config& config) {
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
+  Master master(config);
+  return master.run();
+}
+
+}  // namespace wsg

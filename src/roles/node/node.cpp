@@ -1,0 +1,230 @@
+#include "roles/node/node.h"
+
+#include <filesystem>
+#include <random>
+#include <thread>
+#include <tuple>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "config/curve.h"
+#include "telemetry/logging.h"
+#include "telemetry/metrics.h"
+#include "net/io_pool.h"
+#include "net/listen_address.h"
+#include "net/listener.h"
+#include "net/session_context.h"
+#include "net/static_files.h"
+#include "net/tls.h"
+#include "net/zmq_links.h"
+#include "routing/router.h"
+#include "config/config_secrets.h"
+#include "config/secrets.h"
+
+namespace wsg {
+
+namespace asio = boost::asio;
+
+namespace {
+
+uint64_t random_u64() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+}  // namespace
+
+int run_node(const Config& config) {
+  auto log = logging::get("node");
+  // TLS on the node's port: the certificate and key are loaded (and checked) now, before anything
+  // starts, so a bad one is a ConfigError (exit 2). A restart picks up a renewed certificate.
+  std::shared_ptr<asio::ssl::context> tls;
+  if (!config.tls.cert.empty() || !config.tls.key.empty()) {
+    tls = make_server_tls_context(config.tls);
+    bool valid_now = false;
+    const std::string summary = certificate_summary(*tls, &valid_now);
+    if (valid_now) {
+      log->info("TLS on: certificate {} ({})", config.tls.cert, summary);
+    } else {
+      log->warn("TLS on, but the certificate {} is not valid at this time ({}): clients will refuse it",
+                config.tls.cert, summary);
+    }
+  }
+  // Static files (http.static_dir): the directory must exist now; a relative path is relative to
+  // the working directory.
+  std::shared_ptr<const StaticFiles> static_files;
+  if (!config.http.static_dir.empty()) {
+    try {
+      static_files = std::make_shared<const StaticFiles>(config.http.static_dir);
+    } catch (const std::exception& e) {
+      std::error_code ec;
+      throw ConfigError("key 'http.static_dir': " + std::string(e.what()) +
+                        " (a relative path is relative to the working directory, " +
+                        std::filesystem::current_path(ec).string() + ")");
+    }
+    log->info("serving static files from {}", static_files->root().string());
+  }
+  // The HS256 key: throws ConfigError (exit 2) when none is set or its file cannot be read.
+  std::string jwt_secret;
+  if (config.auth.mode == "jwt") jwt_secret = secrets::jwt_secret(config.auth).value;
+  // Throws ConfigError (exit 2) for a malformed node.listen or a host name that does not resolve.
+  const auto endpoints = listen_endpoints("node.listen", config.node.listen);
+  const uint64_t incarnation = random_u64();
+  const std::string node_id =
+      config.node.id.empty() ? "node-" + std::to_string(endpoints.front().port()) : config.node.id;
+  int threads = config.node.threads > 0 ? config.node.threads
+                                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+
+  // Throws ConfigError (exit 2) for a bad or unreadable key.
+  const auto curve_keys = curve::cluster_keys(config.cluster);
+
+  // One io_context per I/O thread; the router, the listener and the signals on the main one.
+  IoPool pool(static_cast<std::size_t>(threads));
+  asio::io_context& ioc = pool.main();
+  int exit_code = 0;
+  std::atomic<Router*> router_ptr{nullptr};
+  ZmqLinks::Options zopt;
+  zopt.master = config.cluster.master;
+  zopt.events_bind = config.cluster.events_bind;
+  zopt.routing_id = node_id + "/" + std::to_string(incarnation);
+  zopt.linger_ms = static_cast<int>(std::min<int64_t>(1000, config.node.shutdown_timeout_ms / 4));
+  zopt.curve = curve_keys;
+  // What peers send us is bounded by the largest DELIVER a node of this cluster makes (every node
+  // must use the same limits.max_message_bytes; docs/security.md, "Cluster links").
+  zopt.max_peer_message_bytes = cluster::max_peer_message_bytes(config.limits.max_message_bytes);
+  // The master refuses our handshakes (another cluster key, or CURVE on one side only): retrying
+  // cannot help, so stop like a refused HELLO does.
+  zopt.on_refused = [&ioc, &pool, &exit_code, log](const std::string& reason) {
+    asio::post(ioc, [&pool, &exit_code, log, reason] {
+      log->error("{}; exiting", reason);
+      exit_code = 1;
+      pool.stop();
+    });
+  };
+  // The ZeroMQ sockets live on the router's thread (context 0); stop() runs after pool.run() returned.
+  ZmqLinks links(ioc, zopt, [&router_ptr](ZmqLinks::Source source, std::vector<cluster::Message> batch) {
+    Router* r = router_ptr.load(std::memory_order_acquire);
+    if (!r) return;
+    if (source == ZmqLinks::Source::master) r->on_master_messages(std::move(batch));
+    else r->on_peer_messages(std::move(batch));
+  });
+
+  std::string events;
+  try {
+    events = links.start();
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    return 1;
+  }
+  if (!config.cluster.events_advertise.empty()) {
+    events = config.cluster.events_advertise;
+  } else if (events.find("0.0.0.0") != std::string::npos) {
+    log->warn("cluster.events_bind is a wildcard address ({}); set cluster.events_advertise to an address other "
+              "nodes can reach", events);
+  }
+
+  // Listen first so the advertised WebSocket URL carries the address actually bound (a host name
+  // may stand for several: the first that binds).
+  auto ctx = std::make_shared<SessionContext>();
+  ctx->tls = tls;  // before the listener accepts anything
+  ctx->static_files = static_files;
+  std::shared_ptr<Listener> listener;
+  std::string listen_error;
+  for (const auto& endpoint : endpoints) {
+    try {
+      listener = std::make_shared<Listener>(pool, endpoint, ctx);
+      break;
+    } catch (const std::exception& e) {
+      listen_error = e.what();
+    }
+  }
+  if (!listener) {
+    log->error("{}", listen_error);
+    links.stop();
+    return 1;
+  }
+  const auto bound = listener->local_endpoint();
+  const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
+  const std::string ws_url = std::string(tls ? "wss://" : "ws://") + host + ":" + std::to_string(bound.port()) + "/ws";
+
+  // The master drops a HELLO whose strings break the wire rules (docs/wire-encoding.md §5): say so
+  // now instead of waiting for an answer that cannot come.
+  // A ConfigError (exit 2) naming the key the value comes from.
+  const std::string events_key = config.cluster.events_advertise.empty() ? "cluster.events_bind"
+                                                                          : "cluster.events_advertise";
+  for (const auto& [key, what, value, ok] :
+       {std::tuple{events_key, "events address", events, cluster::valid_address(events)},
+        std::tuple{std::string("node.listen"), "WebSocket URL", ws_url, cluster::valid_address(ws_url)},
+        std::tuple{std::string("node.id"), "node id", node_id, cluster::valid_node_id(node_id)}}) {
+    if (ok) continue;
+    links.stop();
+    throw ConfigError("key '" + key + "': the " + what + " '" + logging::printable(value) +
+                      "' breaks the cluster protocol's rule (docs/wire-encoding.md)");
+  }
+
+  Router::Options ropt;
+  ropt.node_id = node_id;
+  ropt.incarnation = incarnation;
+  ropt.ws_url = ws_url;
+  ropt.events = events;
+  ropt.heartbeat_ms = config.cluster.heartbeat_ms;
+  ropt.delivery_timeout_ms = config.cluster.delivery_timeout_ms;
+  ropt.cache_capacity = static_cast<std::size_t>(config.cache.capacity);
+  ropt.cache_ttl_ms = config.cache.ttl_ms;
+  ropt.metrics = std::make_shared<NodeMetrics>();
+  auto router = std::make_shared<Router>(ioc, ropt, links, links, [&](const std::string& reason) {
+    log->error("the master refused this node: {}", reason);
+    exit_code = 1;
+    pool.stop();
+  });
+  router_ptr.store(router.get(), std::memory_order_release);
+
+  ctx->node_id = node_id;
+  ctx->incarnation = incarnation;
+  ctx->limits = config.limits;
+  ctx->http = config.http;
+  ctx->auth_mode = config.auth.mode == "jwt" ? SessionContext::AuthMode::jwt : SessionContext::AuthMode::insecure;
+  ctx->jwt_secret = std::move(jwt_secret);
+  ctx->router = router;
+  ctx->metrics = ropt.metrics;
+  ctx->link_stats = &links.stats();  // read by /metrics handlers, which only run inside pool.run()
+
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    log->info("signal {}: draining {} sessions", sig, router->session_count());
+    ctx->draining = true;
+    listener->stop();
+    const int64_t budget = std::max<int64_t>(100, config.node.shutdown_timeout_ms - zopt.linger_ms - 250);
+    router->drain(budget, [&] {
+      router->stop_timers();
+      // After the UNREGISTERs the drain queued (same DEALER, so in order): the master forgets this
+      // incarnation at once and the same id may start again without waiting for node_timeout_ms.
+      links.send_to_master(cluster::Leave{node_id, incarnation});
+      pool.stop();
+    });
+  });
+
+  listener->run();
+  router->start();
+  if (curve_keys) {
+    log->info("cluster links use ZeroMQ CURVE (key from {}; cluster public key {})", curve_keys->source,
+              curve_keys->public_key);
+  } else {
+    log->warn("cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see `wsg keygen`): "
+              "keep {} and the master's port on a private network", events);
+  }
+  log->info("node {} serving {} (events {}, master {}, {} {})", node_id, ws_url, events, config.cluster.master,
+            threads, threads == 1 ? "thread" : "threads");
+
+  pool.run();
+
+  router_ptr.store(nullptr, std::memory_order_release);
+  links.stop();  // flushes the UNREGISTERs queued by the drain
+  log->info("node {} stopped", node_id);
+  return exit_code;
+}
+
+}  // namespace wsg

@@ -1,0 +1,1189 @@
+#include "routing/router.h"
+
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+#include <prometheus/histogram.h>
+
+#include "telemetry/logging.h"
+
+namespace wsg {
+
+namespace asio = boost::asio;
+
+// One message accepted from a local sender, followed until it is acked (or needs no ack).
+struct Router::Outgoing {
+  uint64_t seq = 0;              // send order on this node (the id's counter)
+  std::string id;
+  std::string from;
+  std::string to;
+  std::string body;
+  int64_t ts_ms = 0;
+  std::weak_ptr<LocalSession> sender;
+  std::optional<std::string> ref;
+  int64_t deadline_ms = 0;
+  std::chrono::steady_clock::time_point accepted;  // for wsg_delivery_latency_seconds
+  bool delivered = false;        // at least one session got it (local or remote receipt)
+  bool local_done = false;       // written to this node's sessions of the recipient
+  bool acked = false;            // the ack went out (or none is owed)
+  bool done = false;             // settled: no longer in flight
+  bool retried = false;          // a fresh lookup after a bounce was made
+  bool bounced = false;          // some node answered not_here
+  bool uncertain = false;        // handed to a node that died before its receipt: may have arrived
+  bool in_barrier = false;       // counted in its Flow's barrier
+  std::vector<std::string> pending_nodes;  // nodes whose receipt is awaited
+};
+
+std::string_view Router::to_string(Fail why) {
+  switch (why) {
+    case Fail::none: return {};
+    case Fail::timeout: return "timeout";
+    case Fail::node_down: return "node_down";
+    case Fail::master_unreachable: return "master_unreachable";
+    case Fail::peer_unreachable: return "peer_unreachable";
+    case Fail::overloaded: return "overloaded";
+    case Fail::moved: return "moved";
+  }
+  return {};
+}
+
+Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerLink& peers,
+               FatalHandler on_fatal)
+    : ioc_(ioc),
+      strand_(asio::make_strand(ioc)),
+      opt_(std::move(options)),
+      master_(master),
+      peers_link_(peers),
+      on_fatal_(std::move(on_fatal)),
+      heartbeat_timer_(strand_),
+      sweep_timer_(strand_),
+      cache_(opt_.cache_capacity, opt_.cache_ttl_ms),
+      outbox_timer_(strand_),
+      metrics_(opt_.metrics ? opt_.metrics : std::make_shared<NodeMetrics>()),
+      lookup_latency_(metrics_->lookup_latency()),
+      delivery_latency_local_(metrics_->delivery_latency_local()),
+      delivery_latency_remote_(metrics_->delivery_latency_remote()) {}
+
+int64_t Router::steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+int64_t Router::wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+void Router::start() {
+  asio::post(strand_, [self = shared_from_this()] {
+    self->send_hello();
+    self->arm_heartbeat();
+    self->arm_sweep();
+  });
+}
+
+void Router::stop_timers() {
+  asio::post(strand_, [self = shared_from_this()] {
+    self->stopped_ = true;
+    self->heartbeat_timer_.cancel();
+    self->sweep_timer_.cancel();
+  });
+}
+
+void Router::drain(int64_t timeout_ms, std::function<void()> done) {
+  asio::post(strand_, [self = shared_from_this(), timeout_ms, done = std::move(done)]() mutable {
+    self->draining_ = true;
+    self->ready_ = false;
+    self->drain_done_ = std::move(done);
+    for (auto& [user, sessions] : self->local_) {
+      for (auto& s : sessions) s->close_drain();
+    }
+    auto timer = std::make_shared<asio::steady_timer>(self->strand_);
+    timer->expires_after(std::chrono::milliseconds(timeout_ms));
+    timer->async_wait([self, timer](boost::system::error_code) {
+      if (self->drain_done_) {
+        logging::get("router")->warn("drain timed out with {} sessions left", self->session_count_.load());
+        self->flush_registrations();
+        self->flush_outbox();
+        auto d = std::move(self->drain_done_);
+        self->drain_done_ = nullptr;
+        d();
+      }
+    });
+    if (self->session_count_ == 0) {
+      auto d = std::move(self->drain_done_);
+      self->drain_done_ = nullptr;
+      d();
+    }
+  });
+}
+
+// ---------------------------------------------------------------- sessions
+
+void Router::add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered) {
+  asio::post(strand_, [self = shared_from_this(), session = std::move(session),
+                       cb = std::move(on_registered)]() mutable {
+    self->do_add_session(std::move(session), std::move(cb));
+  });
+}
+
+void Router::do_add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered) {
+  if (draining_) {
+    session->close_drain();
+    return;
+  }
+  local_[session->user()].push_back(session);
+  ++session_count_;
+  const int64_t now = steady_ms();
+  pending_welcome_[session->session_id()] =
+      PendingWelcome{std::move(on_registered), now + opt_.delivery_timeout_ms};
+  // The cached route of this user (ours or anyone's) no longer matches: the master
+  // invalidates the other nodes; our own copy we drop here.
+  cache_.erase(session->user());
+  route_changed(session->user());
+  // Queued even while the master is away: the DEALER keeps it for the master's return, and a
+  // new master (or a lost one heard again) gets a full replay anyway.
+  if (hello_ok_) queue_register(*session);
+  if (!hello_ok_ || master_lost(now)) {
+    // Master away: the client gets its welcome now (docs/protocol.md, "The welcome frame").
+    auto it = pending_welcome_.find(session->session_id());
+    auto cb = std::move(it->second.callback);
+    pending_welcome_.erase(it);
+    if (cb) cb();
+  }
+}
+
+void Router::remove_session(std::shared_ptr<LocalSession> session) {
+  asio::post(strand_, [self = shared_from_this(), session = std::move(session)] {
+    self->do_remove_session(session);
+  });
+}
+
+void Router::do_remove_session(const std::shared_ptr<LocalSession>& session) {
+  auto it = local_.find(session->user());
+  if (it == local_.end()) return;
+  auto& v = it->second;
+  auto pos = std::find(v.begin(), v.end(), session);
+  if (pos == v.end()) return;
+  v.erase(pos);
+  if (v.empty()) local_.erase(it);
+  --session_count_;
+  pending_welcome_.erase(session->session_id());
+  cache_.erase(session->user());
+  if (hello_ok_) queue_unregister(*session);
+  if (draining_ && session_count_ == 0 && drain_done_) {
+    flush_registrations();
+    flush_outbox();
+    auto d = std::move(drain_done_);
+    drain_done_ = nullptr;
+    d();
+  }
+}
+
+// ---------------------------------------------------------------- registration
+
+void Router::send_hello() {
+  hello_sent_ms_ = steady_ms();
+  master_.send_to_master(cluster::Hello{opt_.node_id, opt_.incarnation, opt_.ws_url, opt_.events});
+}
+
+void Router::heard_from_master() {
+  const int64_t now = steady_ms();
+  const bool was_lost = hello_ok_ && master_lost(now);
+  last_master_ms_ = now;
+  if (was_lost) {
+    // Back after a silence (a pause, a partition): registrations may have been dropped on the
+    // way, and invalidations missed. Replaying is idempotent at the master.
+    logging::get("router")->info("master reachable again: replaying {} sessions", session_count_.load());
+    cache_.clear();
+    replay_sessions();
+  }
+}
+
+void Router::check_epoch(uint64_t epoch) {
+  heard_from_master();
+  if (epoch_ != 0 && epoch != epoch_ && hello_ok_) {
+    logging::get("router")->warn("master epoch changed ({:x} -> {:x}): re-registering", epoch_, epoch);
+    hello_ok_ = false;
+    ready_ = false;
+    cache_.clear();
+    send_hello();
+  }
+}
+
+void Router::on_hello_reply(const cluster::HelloReply& reply) {
+  heard_from_master();
+  if (!reply.accepted) {
+    if (on_fatal_) {
+      auto f = std::move(on_fatal_);
+      on_fatal_ = nullptr;
+      f(reply.reason);
+    }
+    return;
+  }
+  if (hello_ok_ && reply.epoch == epoch_) return;  // a duplicate reply
+  // A new master, or one that declared us dead meanwhile: any invalidation sent while we were
+  // not registered was missed, so no cached route is trusted.
+  cache_.clear();
+  epoch_ = reply.epoch;
+  hello_ok_ = true;
+  ready_ = !draining_;
+  logging::get("router")->info("registered at the master (epoch {:x}); replaying {} sessions", epoch_,
+                               session_count_.load());
+  replay_sessions();
+}
+
+void Router::replay_sessions() {
+  reg_batch_.clear();
+  unreg_batch_.clear();
+  for (auto& [user, sessions] : local_) {
+    for (auto& s : sessions) queue_register(*s);
+  }
+  flush_registrations();
+}
+
+void Router::queue_register(const LocalSession& s) {
+  reg_batch_.push_back(cluster::SessionRef{s.user(), s.session_id()});
+  if (reg_batch_.size() >= opt_.register_batch) flush_registrations();
+  else schedule_flush();
+}
+
+void Router::queue_unregister(const LocalSession& s) {
+  // A session registered and removed within one batch needs neither message.
+  auto it = std::find_if(reg_batch_.begin(), reg_batch_.end(),
+                         [&](const cluster::SessionRef& r) { return r.session == s.session_id(); });
+  if (it != reg_batch_.end()) {
+    reg_batch_.erase(it);
+    return;
+  }
+  unreg_batch_.push_back(cluster::SessionRef{s.user(), s.session_id()});
+  if (unreg_batch_.size() >= opt_.register_batch) flush_registrations();
+  else schedule_flush();
+}
+
+void Router::schedule_flush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  asio::post(strand_, [self = shared_from_this()] {
+    self->flush_scheduled_ = false;
+    self->flush_registrations();
+  });
+}
+
+void Router::flush_registrations() {
+  // In messages of at most register_batch sessions. A batch the link refuses (its queue to the
+  // master is full) stays queued, with what follows it, and goes again at the next heartbeat
+  // tick; the welcomes of its sessions wait for the master's ack (at most delivery_timeout_ms).
+  const std::size_t per = std::max<std::size_t>(opt_.register_batch, 1);
+  while (!reg_batch_.empty()) {
+    const std::size_t n = std::min(per, reg_batch_.size());
+    std::vector<cluster::SessionRef> part(reg_batch_.begin(), reg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
+    const uint64_t seq = ++seq_;
+    std::vector<std::string> ids;
+    ids.reserve(n);
+    for (auto& r : part) ids.push_back(r.session);
+    reg_inflight_[seq] = std::move(ids);
+    if (!master_.send_to_master(cluster::RegisterSessions{seq, std::move(part)})) {
+      reg_inflight_.erase(seq);
+      registrations_refused_ = true;
+      return;
+    }
+    reg_batch_.erase(reg_batch_.begin(), reg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  while (!unreg_batch_.empty()) {
+    const std::size_t n = std::min(per, unreg_batch_.size());
+    std::vector<cluster::SessionRef> part(unreg_batch_.begin(), unreg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
+    if (!master_.send_to_master(cluster::UnregisterSessions{++seq_, std::move(part)})) {
+      registrations_refused_ = true;
+      return;
+    }
+    unreg_batch_.erase(unreg_batch_.begin(), unreg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+}
+
+void Router::on_ack(const cluster::Ack& ack) {
+  check_epoch(ack.epoch);
+  auto it = reg_inflight_.find(ack.seq);
+  if (!ack.ok) {
+    // The master does not know us (it restarted): introduce ourselves again; the replay
+    // registers every session, including these.
+    if (it != reg_inflight_.end()) reg_inflight_.erase(it);
+    if (hello_ok_) {
+      hello_ok_ = false;
+      ready_ = false;
+      send_hello();
+    }
+    return;
+  }
+  if (it == reg_inflight_.end()) return;
+  for (auto& id : it->second) {
+    auto w = pending_welcome_.find(id);
+    if (w == pending_welcome_.end()) continue;
+    auto cb = std::move(w->second.callback);
+    pending_welcome_.erase(w);
+    if (cb) cb();
+  }
+  reg_inflight_.erase(it);
+}
+
+bool Router::master_lost(int64_t now) const {
+  return now - last_master_ms_ > std::max<int64_t>(3 * opt_.heartbeat_ms, 1500);
+}
+
+// ---------------------------------------------------------------- timers
+
+void Router::arm_heartbeat() {
+  if (stopped_) return;
+  heartbeat_timer_.expires_after(std::chrono::milliseconds(opt_.heartbeat_ms));
+  heartbeat_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->stopped_) return;
+    const int64_t now = steady_ms();
+    if (!self->hello_ok_) {
+      self->send_hello();
+    } else {
+      if (self->registrations_refused_) {
+        self->registrations_refused_ = false;
+        self->flush_registrations();
+      }
+      self->master_.send_to_master(cluster::Heartbeat{self->opt_.node_id, self->session_count_.load(),
+                                                      self->counters_.messages_accepted});
+    }
+    if (self->master_lost(now)) {
+      if (self->ready_) logging::get("router")->warn("master unreachable");
+      self->ready_ = false;
+    } else if (self->hello_ok_ && !self->draining_) {
+      self->ready_ = true;
+    }
+    self->arm_heartbeat();
+  });
+}
+
+void Router::arm_sweep() {
+  if (stopped_) return;
+  sweep_timer_.expires_after(std::chrono::milliseconds(50));
+  sweep_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->stopped_) return;
+    self->sweep();
+    self->arm_sweep();
+  });
+}
+
+void Router::sweep_deadlines(int64_t now) {
+  // Deliveries past cluster.delivery_timeout_ms: `failed`. At most kSweepBatch per strand turn:
+  // a burst of expiries (a dead peer under load) must not hold up heartbeats or receipts.
+  std::size_t n = 0;
+  while (!deadlines_.empty() && deadlines_.front().first <= now) {
+    if (++n > kSweepBatch) {
+      asio::post(strand_, [self = shared_from_this(), now] { self->sweep_deadlines(now); });
+      return;
+    }
+    auto out = deadlines_.front().second.lock();
+    deadlines_.pop_front();
+    if (out && !out->done) finish(out, proto::AckStatus::failed, out->uncertain ? Fail::node_down : Fail::timeout);
+  }
+}
+
+void Router::sweep() {
+  const int64_t now = steady_ms();
+  delivered_ids_.forget(steady_ms());
+  sweep_deadlines(now);
+  sweep_unverified(now);
+  // Lookups never answered: forget them and fail what waited on them. (Collected first:
+  // finishing a message can release a barrier, which can start new lookups.)
+  std::vector<std::shared_ptr<Outgoing>> unanswered;
+  for (auto it = lookup_seqs_.begin(); it != lookup_seqs_.end();) {
+    if (it->second.deadline_ms <= now) {
+      ++counters_.lookup_timeouts;
+      auto l = lookups_.find(it->second.user);
+      if (l != lookups_.end() && l->second.seq == it->first) {
+        for (auto& out : l->second.waiting) unanswered.push_back(std::move(out));
+        lookups_.erase(l);
+      }
+      it = lookup_seqs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& out : unanswered) {
+    if (!out->done) finish(out, proto::AckStatus::failed, Fail::master_unreachable);
+  }
+  for (auto it = presence_.begin(); it != presence_.end();) {
+    if (it->second.deadline_ms <= now) {
+      answer_presence(it->second, nullptr);
+      it = presence_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Welcomes whose registration the master did not acknowledge in time: queued for replay.
+  for (auto it = pending_welcome_.begin(); it != pending_welcome_.end();) {
+    if (it->second.deadline_ms <= now) {
+      auto cb = std::move(it->second.callback);
+      it = pending_welcome_.erase(it);
+      if (cb) cb();
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- cluster input
+
+void Router::on_master_message(cluster::Message message) {
+  asio::post(strand_, [self = shared_from_this(), m = std::move(message)]() mutable {
+    self->handle_master(m);
+  });
+}
+
+void Router::on_peer_message(cluster::Message message) {
+  asio::post(strand_, [self = shared_from_this(), m = std::move(message)]() mutable {
+    self->handle_peer(m);
+  });
+}
+
+void Router::on_master_messages(std::vector<cluster::Message> batch) {
+  asio::post(strand_, [self = shared_from_this(), b = std::move(batch)]() mutable {
+    for (auto& m : b) self->handle_master(m);
+  });
+}
+
+void Router::on_peer_messages(std::vector<cluster::Message> batch) {
+  asio::post(strand_, [self = shared_from_this(), b = std::move(batch)]() mutable {
+    for (auto& m : b) self->handle_peer(m);
+  });
+}
+
+void Router::handle_master(cluster::Message& message) {
+  if (auto* m = std::get_if<cluster::HelloReply>(&message)) return on_hello_reply(*m);
+  if (auto* m = std::get_if<cluster::Ack>(&message)) return on_ack(*m);
+  if (auto* m = std::get_if<cluster::LookupReply>(&message)) {
+    check_epoch(m->epoch);
+    return on_lookup_reply(*m);
+  }
+  if (auto* m = std::get_if<cluster::HeartbeatReply>(&message)) {
+    check_epoch(m->epoch);
+    if (!m->known && hello_ok_) {
+      hello_ok_ = false;
+      ready_ = false;
+      send_hello();
+    }
+    return;
+  }
+  if (auto* m = std::get_if<cluster::Invalidate>(&message)) {
+    check_epoch(m->epoch);
+    cache_.erase(m->user);
+    route_changed(m->user);
+    // Confirmed from the router strand, after the erase: the master may now welcome the
+    // session that caused it.
+    master_.send_to_master(cluster::InvalidateAck{m->user});
+    return;
+  }
+  if (auto* m = std::get_if<cluster::NodeDown>(&message)) {
+    check_epoch(m->epoch);
+    return on_node_down(m->node_id);
+  }
+  if (auto* m = std::get_if<cluster::PresenceReply>(&message)) {
+    check_epoch(m->epoch);
+    auto it = presence_.find(m->seq);
+    if (it == presence_.end()) return;
+    answer_presence(it->second, m->online.size() == it->second.users.size() ? &m->online : nullptr);
+    presence_.erase(it);
+    return;
+  }
+  logging::get("router")->debug("ignored an unexpected message from the master");
+}
+
+void Router::handle_peer(cluster::Message& message) {
+  if (auto* m = std::get_if<cluster::Deliver>(&message)) return on_deliver(*m);
+  if (auto* m = std::get_if<cluster::Receipt>(&message)) return on_receipt(*m);
+  logging::get("router")->debug("ignored an unexpected message from a peer");
+}
+
+// ---------------------------------------------------------------- delivery
+
+std::size_t Router::deliver_local(const std::string& user, const std::shared_ptr<const std::string>& frame) {
+  auto it = local_.find(user);
+  if (it == local_.end()) return 0;
+  for (auto& s : it->second) s->deliver(frame);
+  return it->second.size();
+}
+
+void Router::send(std::shared_ptr<LocalSession> from, proto::SendFrame frame) {
+  asio::post(strand_, [self = shared_from_this(), from = std::move(from), f = std::move(frame)]() mutable {
+    self->do_send(std::move(from), std::move(f));
+  });
+}
+
+void Router::do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame) {
+  ++counters_.messages_accepted;
+  const auto now = std::chrono::steady_clock::now();
+  auto out = std::make_shared<Outgoing>();
+  out->seq = ++msg_counter_;
+  out->id = fmt::format("{:x}-{:x}", opt_.incarnation, out->seq);
+  out->from = from->user();
+  out->to = std::move(frame.to);
+  out->body = std::move(frame.body);
+  out->ts_ms = wall_ms();
+  out->sender = from;
+  out->ref = std::move(frame.id);
+  out->accepted = now;
+  out->deadline_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() + opt_.delivery_timeout_ms;
+
+  if (inflight_.size() >= opt_.max_inflight) {
+    // Bound hit: refuse to track more deliveries; the sender learns `failed`.
+    ++counters_.bound_hits[NodeSample::bound_in_flight];
+    if (uint64_t held = 0; bound_warning_.allow(held)) {
+      logging::get("router")->warn("in-flight bound ({}) reached: message {} refused ({} more refused since the "
+                                   "last warning)", opt_.max_inflight, out->id, held);
+    }
+    finish(out, proto::AckStatus::failed, Fail::overloaded);
+    return;
+  }
+  dispatch(out);
+  // Tracked only when it is still in flight: a message settled at once (delivered to sessions
+  // of this node only, or failed) never touches the in-flight table. Receipts, the only lookups
+  // by id, arrive in later strand turns.
+  if (!out->done) {
+    inflight_.emplace(out->id, out);
+    deadlines_.emplace_back(out->deadline_ms, out);
+  }
+}
+
+void Router::dispatch(const std::shared_ptr<Outgoing>& out) {
+  // Behind a barrier (the user's route changed under earlier messages still in flight), or behind
+  // messages still held by one: wait, so no later message overtakes them at a session that
+  // appeared meanwhile.
+  auto f = flows_.find(out->to);
+  if (f != flows_.end() && (f->second.barrier > 0 || !f->second.held.empty())) {
+    f->second.held.push_back(out);
+    if (f->second.barrier == 0) schedule_release(f->second, out->to);
+    return;
+  }
+  dispatch_now(out);
+}
+
+void Router::dispatch_now(const std::shared_ptr<Outgoing>& out) {
+  auto msg = std::make_shared<const std::string>(
+      proto::encode_message(out->id, out->from, out->to, out->body, out->ts_ms));
+  if (deliver_local(out->to, msg) > 0) {
+    ++counters_.messages_local;
+    out->local_done = true;
+    out->delivered = true;
+    ack(out, proto::AckStatus::delivered);
+  }
+  route(out);
+}
+
+void Router::route_changed(const std::string& user) {
+  auto f = flows_.find(user);
+  if (f == flows_.end()) return;
+  Flow& flow = f->second;
+  // Only what arrived in `awaiting` since the last route change is new to the barrier: each
+  // message is looked at here once, whatever the number of route changes.
+  for (std::size_t i = flow.marked; i < flow.awaiting.size(); ++i) {
+    auto& o = flow.awaiting[i];
+    if (!o->done && !o->in_barrier) {
+      o->in_barrier = true;
+      ++flow.barrier;
+    }
+  }
+  flow.marked = flow.awaiting.size();
+}
+
+void Router::schedule_release(Flow& flow, const std::string& user) {
+  if (flow.release_posted) return;
+  flow.release_posted = true;
+  asio::post(strand_, [self = shared_from_this(), user] { self->release_held(user); });
+}
+
+void Router::release_held(const std::string& user) {
+  auto f = flows_.find(user);
+  if (f == flows_.end()) return;
+  f->second.release_posted = false;
+  for (std::size_t n = 0; n < kReleaseBatch; ++n) {
+    // Looked up afresh each time: dispatching can settle messages and so change the flow.
+    f = flows_.find(user);
+    if (f == flows_.end()) return;
+    Flow& flow = f->second;
+    if (flow.barrier > 0 || flow.held.empty()) return erase_flow_if_idle(user);
+    auto out = std::move(flow.held.front());
+    flow.held.pop_front();
+    if (!out->done) dispatch_now(out);
+  }
+  f = flows_.find(user);
+  if (f == flows_.end()) return;
+  if (f->second.barrier == 0 && !f->second.held.empty()) schedule_release(f->second, user);
+  else erase_flow_if_idle(user);
+}
+
+void Router::erase_flow_if_idle(const std::string& user) {
+  auto f = flows_.find(user);
+  if (f == flows_.end()) return;
+  Flow& flow = f->second;
+  while (!flow.awaiting.empty() && flow.awaiting.front()->done) {
+    flow.awaiting.pop_front();
+    if (flow.marked > 0) --flow.marked;
+  }
+  if (flow.awaiting.empty() && flow.held.empty() && flow.barrier == 0 && !flow.release_posted) flows_.erase(f);
+}
+
+void Router::track_pending(const std::string& node, const std::shared_ptr<Outgoing>& out) {
+  pending_by_node_[node].emplace(out->seq, out);
+}
+
+void Router::untrack_pending(const std::string& node, const Outgoing& out) {
+  auto it = pending_by_node_.find(node);
+  if (it == pending_by_node_.end()) return;
+  it->second.erase(out.seq);
+  if (it->second.empty()) pending_by_node_.erase(it);
+}
+
+void Router::route(const std::shared_ptr<Outgoing>& out) {
+  // While a lookup (or a retry after a bounce) for this user is out, later messages queue
+  // behind it, so they cannot overtake the ones it carries.
+  if (lookups_.count(out->to)) return start_lookup(out->to, out);
+  if (auto* nodes = cache_.get(out->to, steady_ms())) {
+    bool remote = std::any_of(nodes->begin(), nodes->end(),
+                              [&](const std::string& n) { return n != opt_.node_id; });
+    if (remote || out->delivered) {
+      auto copy = *nodes;
+      return route_to(out, copy);
+    }
+    // The cache says "only here" but nobody is here: stale, ask the master.
+  }
+  start_lookup(out->to, out);
+}
+
+void Router::start_lookup(const std::string& user, std::shared_ptr<Outgoing> out) {
+  const int64_t now = steady_ms();
+  auto it = lookups_.find(user);
+  if (it != lookups_.end()) {
+    if (it->second.waiting.size() >= opt_.max_queued_per_lookup) {
+      ++counters_.bound_hits[NodeSample::bound_lookup_queue];
+      return finish(out, proto::AckStatus::failed, Fail::overloaded);
+    }
+    it->second.waiting.push_back(std::move(out));
+    return;
+  }
+  if (!hello_ok_ || master_lost(now)) {
+    // Lookups fail fast while the master is away (docs/architecture.md, "Failures").
+    return finish(out, proto::AckStatus::failed, out->uncertain ? Fail::node_down : Fail::master_unreachable);
+  }
+  if (lookups_.size() >= opt_.max_pending_lookups) {
+    ++counters_.bound_hits[NodeSample::bound_lookups];
+    return finish(out, proto::AckStatus::failed, Fail::overloaded);
+  }
+  const uint64_t seq = ++seq_;
+  auto& state = lookups_[user];
+  state.seq = seq;
+  state.waiting.push_back(std::move(out));
+  lookup_seqs_[seq] = PendingLookup{user, now + opt_.delivery_timeout_ms, std::chrono::steady_clock::now()};
+  ++counters_.lookups;
+  if (master_.send_to_master(cluster::Lookup{seq, user})) return;
+  // Refused by the link (its queue to the master is full): no answer will come, so nothing
+  // waits for the delivery timeout; whatever queued behind it meanwhile fails too.
+  auto waiting = std::move(lookups_[user].waiting);
+  lookups_.erase(user);
+  lookup_seqs_.erase(seq);
+  for (auto& o : waiting) {
+    if (!o->done) finish(o, proto::AckStatus::failed, Fail::master_unreachable);
+  }
+}
+
+void Router::on_lookup_reply(cluster::LookupReply& reply) {
+  if (auto pending = lookup_seqs_.find(reply.seq); pending != lookup_seqs_.end()) {
+    lookup_latency_.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - pending->second.sent).count());
+    lookup_seqs_.erase(pending);
+  }
+  if (verify_reply(reply)) return;
+  auto it = lookups_.find(reply.user);
+  if (it == lookups_.end() || it->second.seq != reply.seq) return;
+  auto waiting = std::move(it->second.waiting);
+  lookups_.erase(it);
+
+  std::vector<std::string> nodes;
+  nodes.reserve(reply.nodes.size());
+  for (auto& n : reply.nodes) {
+    if (n.id != opt_.node_id) peer_events_[n.id] = n.events;
+    nodes.push_back(n.id);
+  }
+  if (!nodes.empty()) cache_.put(reply.user, nodes, steady_ms());
+  for (auto& out : waiting) {
+    if (!out->done) route_to(out, nodes);
+  }
+}
+
+void Router::route_to(const std::shared_ptr<Outgoing>& out, const std::vector<std::string>& nodes) {
+  for (auto& n : out->pending_nodes) untrack_pending(n, *out);
+  out->pending_nodes.clear();
+  for (auto& n : nodes) {
+    if (n == opt_.node_id) {
+      // A retry that finds the user here now (it moved to this node after the first attempt).
+      if (out->retried && !out->local_done) {
+        auto msg = std::make_shared<const std::string>(
+            proto::encode_message(out->id, out->from, out->to, out->body, out->ts_ms));
+        if (deliver_local(out->to, msg) > 0) {
+          out->local_done = true;
+          out->delivered = true;
+          ack(out, proto::AckStatus::delivered);
+        }
+      }
+      continue;
+    }
+    auto addr = peer_events_.find(n);
+    if (addr == peer_events_.end()) continue;
+    out->pending_nodes.push_back(n);
+    track_pending(n, out);
+    queue_deliver(n, addr->second, out);
+  }
+  if (!out->pending_nodes.empty()) {
+    Flow& flow = flows_[out->to];
+    while (!flow.awaiting.empty() && flow.awaiting.front()->done) {
+      flow.awaiting.pop_front();
+      if (flow.marked > 0) --flow.marked;
+    }
+    flow.awaiting.push_back(out);
+  } else {
+    // Nobody else to ask. route() uses a cached route only when it names another node, so an
+    // empty remote set here comes from a fresh master answer: the user is offline — unless an
+    // earlier attempt went to a node that died before confirming: then it may have arrived, and
+    // `offline` would be a lie (docs/protocol.md: `failed`, reason `node_down`).
+    bool remote = std::any_of(nodes.begin(), nodes.end(), [&](const std::string& n) { return n != opt_.node_id; });
+    if (out->delivered) finish(out, proto::AckStatus::delivered);
+    else if (out->uncertain) finish(out, proto::AckStatus::failed, Fail::node_down);
+    else if (!remote) finish(out, proto::AckStatus::offline);
+    else finish(out, proto::AckStatus::failed, Fail::peer_unreachable);
+  }
+}
+
+void Router::on_deliver(const cluster::Deliver& deliver) {
+  cluster::Receipt receipt{opt_.node_id, {}};
+  receipt.items.reserve(deliver.items.size());
+  for (auto& item : deliver.items) {
+    if (delivered_ids_.contains(item.msg_id)) {
+      // A retry of something already delivered here: never twice to one session.
+      ++counters_.received[NodeSample::received_duplicate];
+      receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::delivered});
+      continue;
+    }
+    auto frame = std::make_shared<const std::string>(
+        proto::encode_message(item.msg_id, item.from, item.to, item.body, item.ts_ms));
+    if (deliver_local(item.to, frame) > 0) {
+      ++counters_.received[NodeSample::received_delivered];
+      remember_delivered(item.msg_id);
+      receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::delivered});
+    } else {
+      ++counters_.received[NodeSample::received_not_here];
+      receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::not_here});
+    }
+  }
+  if (deliver.origin_events.empty()) return;
+  auto known = peer_events_.find(deliver.origin_node);
+  if (known != peer_events_.end() && known->second == deliver.origin_events) {
+    for (auto& item : receipt.items) queue_receipt(deliver.origin_node, deliver.origin_events, std::move(item));
+    return;
+  }
+  hold_receipts(deliver, std::move(receipt.items));
+}
+
+void Router::hold_receipts(const cluster::Deliver& deliver, std::vector<cluster::ReceiptItem> items) {
+  // The master has not named this origin to us (we never looked up a user of it): the DELIVER's
+  // word alone does not get a socket. Ask the master where the sender's user is; if the answer
+  // lists the origin at this address, it is a real peer. Bounded: kMaxUnverifiedOrigins origins
+  // (the oldest evicted when full) and kMaxUnverifiedReceipts receipts in all; beyond, receipts
+  // are dropped and counted.
+  const int64_t now = steady_ms();
+  auto it = unverified_.find(deliver.origin_node);
+  if (it != unverified_.end() && it->second.events != deliver.origin_events) {
+    forget_unverified(deliver.origin_node, true);
+    it = unverified_.end();
+  }
+  if (it == unverified_.end()) {
+    if (!hello_ok_ || master_lost(now) || deliver.items.empty()) {
+      counters_.bound_hits[NodeSample::bound_unverified_receipts] += items.size();
+      return;
+    }
+    while (unverified_.size() >= kMaxUnverifiedOrigins && !unverified_order_.empty()) {
+      auto [seq, origin] = std::move(unverified_order_.front());
+      unverified_order_.pop_front();
+      auto old = unverified_.find(origin);
+      if (old != unverified_.end() && old->second.seq == seq) forget_unverified(origin, true);
+    }
+    const uint64_t seq = ++seq_;
+    if (!master_.send_to_master(cluster::Lookup{seq, deliver.items.front().from})) {
+      counters_.bound_hits[NodeSample::bound_unverified_receipts] += items.size();
+      return;
+    }
+    it = unverified_.emplace(deliver.origin_node, Unverified{deliver.origin_events, {}, seq,
+                                                              now + opt_.delivery_timeout_ms}).first;
+    verify_seqs_[seq] = deliver.origin_node;
+    unverified_order_.emplace_back(seq, deliver.origin_node);
+  }
+  auto& held = it->second.receipts;
+  for (auto& item : items) {
+    if (unverified_receipts_ >= kMaxUnverifiedReceipts) {
+      ++counters_.bound_hits[NodeSample::bound_unverified_receipts];
+      continue;
+    }
+    held.push_back(std::move(item));
+    ++unverified_receipts_;
+  }
+}
+
+void Router::forget_unverified(const std::string& origin, bool count_dropped) {
+  auto it = unverified_.find(origin);
+  if (it == unverified_.end()) return;
+  if (count_dropped) counters_.bound_hits[NodeSample::bound_unverified_receipts] += it->second.receipts.size();
+  unverified_receipts_ -= it->second.receipts.size();
+  verify_seqs_.erase(it->second.seq);
+  unverified_.erase(it);
+  // unverified_order_ keeps a stale (seq, origin) pair: skipped when it reaches the front.
+  if (unverified_.empty()) unverified_order_.clear();
+}
+
+bool Router::verify_reply(const cluster::LookupReply& reply) {
+  auto v = verify_seqs_.find(reply.seq);
+  if (v == verify_seqs_.end()) return false;
+  const std::string origin = std::move(v->second);
+  verify_seqs_.erase(v);
+  for (auto& n : reply.nodes) {
+    if (n.id != opt_.node_id) peer_events_[n.id] = n.events;
+  }
+  auto it = unverified_.find(origin);
+  if (it == unverified_.end() || it->second.seq != reply.seq) return true;
+  auto known = peer_events_.find(origin);
+  if (known == peer_events_.end() || known->second != it->second.events) {
+    // Not a node the master knows at that address (or the sender left meanwhile): no socket.
+    const std::size_t n = it->second.receipts.size();
+    forget_unverified(origin, true);
+    if (uint64_t skipped = 0; unverified_warning_.allow(skipped)) {
+      logging::get("router")->warn("dropped {} receipts for '{}': the master does not know that node at that "
+                                   "address ({} more such origins since the last warning)",
+                                   n, logging::printable(origin), skipped);
+    }
+    return true;
+  }
+  auto receipts = std::move(it->second.receipts);
+  const std::string events = it->second.events;
+  it->second.receipts.clear();
+  forget_unverified(origin, false);
+  for (auto& item : receipts) queue_receipt(origin, events, std::move(item));
+  return true;
+}
+
+void Router::sweep_unverified(int64_t now) {
+  while (!unverified_order_.empty()) {
+    auto it = unverified_.find(unverified_order_.front().second);
+    if (it != unverified_.end() && it->second.seq == unverified_order_.front().first) {
+      if (it->second.deadline_ms > now) break;  // in insertion order: the rest are younger
+      const std::string origin = unverified_order_.front().second;
+      unverified_order_.pop_front();
+      forget_unverified(origin, true);
+    } else {
+      unverified_order_.pop_front();
+    }
+  }
+}
+
+void Router::queue_deliver(const std::string& node, const std::string& events, const std::shared_ptr<Outgoing>& out) {
+  if (auto it = outbox_.find(node); it != outbox_.end() && !it->second.delivers.empty() &&
+                                     it->second.deliver_events != events) {
+    flush_peer(node);  // the peer moved: what is queued goes to the old address first
+  }
+  auto& box = outbox_[node];
+  box.deliver_events = events;
+  box.delivers.push_back(cluster::DeliverItem{out->id, out->from, out->to, out->ts_ms, out->body});
+  box.deliver_outs.push_back(out);
+  box.deliver_bytes += out->body.size() + out->id.size() + out->from.size() + out->to.size() + 32;
+  if (box.delivers.size() >= kOutboxItems || box.deliver_bytes >= kOutboxBytes) flush_peer(node);
+  else schedule_outbox_flush();
+}
+
+void Router::queue_receipt(const std::string& node, const std::string& events, cluster::ReceiptItem item) {
+  if (auto it = outbox_.find(node); it != outbox_.end() && !it->second.receipts.empty() &&
+                                     it->second.receipt_events != events) {
+    flush_peer(node);
+  }
+  auto& box = outbox_[node];
+  box.receipt_events = events;
+  box.receipts.push_back(std::move(item));
+  if (box.receipts.size() >= kOutboxItems) flush_peer(node);
+  else schedule_outbox_flush();
+}
+
+void Router::schedule_outbox_flush() {
+  if (outbox_flush_scheduled_) return;
+  outbox_flush_scheduled_ = true;
+  const auto due = last_outbox_flush_ + opt_.outbox_coalesce;
+  if (opt_.outbox_coalesce.count() <= 0 || due <= std::chrono::steady_clock::now()) {
+    // Runs after what is already queued on the strand (e.g. the rest of a batch from the ZeroMQ
+    // thread, or other sessions' sends): everything queued meanwhile for one peer shares a message.
+    asio::post(strand_, [self = shared_from_this()] {
+      self->outbox_flush_scheduled_ = false;
+      self->flush_outbox();
+    });
+    return;
+  }
+  // The last flush was less than outbox_coalesce ago: traffic is flowing, so wait for the rest of
+  // the interval and send what accumulated in one message per peer.
+  outbox_timer_.expires_at(due);
+  outbox_timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
+    self->outbox_flush_scheduled_ = false;
+    self->flush_outbox();
+  });
+}
+
+void Router::flush_outbox() {
+  last_outbox_flush_ = std::chrono::steady_clock::now();
+  std::vector<std::string> nodes;
+  nodes.reserve(outbox_.size());
+  for (auto& [node, box] : outbox_) nodes.push_back(node);
+  for (auto& node : nodes) flush_peer(node);
+  // A failed hand-off can settle messages whose barrier then dispatches more: keep what was
+  // queued meanwhile for the next flush.
+  bool more = false;
+  for (auto it = outbox_.begin(); it != outbox_.end();) {
+    if (it->second.delivers.empty() && it->second.receipts.empty()) {
+      it = outbox_.erase(it);
+    } else {
+      more = true;
+      ++it;
+    }
+  }
+  if (more) schedule_outbox_flush();
+}
+
+void Router::flush_peer(const std::string& node) {
+  auto it = outbox_.find(node);
+  if (it == outbox_.end()) return;
+  PeerOutbox& box = it->second;
+  if (!box.receipts.empty()) {
+    cluster::Receipt r{opt_.node_id, std::move(box.receipts)};
+    box.receipts.clear();
+    peers_link_.send_to_peer(node, box.receipt_events, r);
+  }
+  if (box.delivers.empty()) return;
+  cluster::Deliver d{opt_.node_id, opt_.events, std::move(box.delivers)};
+  auto outs = std::move(box.deliver_outs);
+  box.delivers.clear();
+  box.deliver_outs.clear();
+  box.deliver_bytes = 0;
+  if (peers_link_.send_to_peer(node, box.deliver_events, d)) {
+    counters_.messages_remote += outs.size();
+    return;
+  }
+  // Not sent (the peer's high-water mark is reached): no receipt will come from that node.
+  for (auto& out : outs) {
+    auto& pn = out->pending_nodes;
+    auto pos = std::find(pn.begin(), pn.end(), node);
+    if (pos == pn.end()) continue;
+    pn.erase(pos);
+    untrack_pending(node, *out);
+    if (!out->done && pn.empty()) {
+      if (out->delivered) finish(out, proto::AckStatus::delivered);
+      else finish(out, proto::AckStatus::failed, out->uncertain ? Fail::node_down : Fail::peer_unreachable);
+    }
+  }
+}
+
+void Router::remember_delivered(const std::string& msg_id) {
+  const int64_t keep_ms = opt_.dedup_ms > 0 ? opt_.dedup_ms : 2 * opt_.delivery_timeout_ms + 1000;
+  delivered_ids_.remember(msg_id, steady_ms(), keep_ms);
+}
+
+void Router::on_receipt(const cluster::Receipt& receipt) {
+  for (auto& item : receipt.items) {
+    auto it = inflight_.find(item.msg_id);
+    if (it == inflight_.end()) continue;
+    auto out = it->second;
+    auto& pn = out->pending_nodes;
+    auto pos = std::find(pn.begin(), pn.end(), receipt.origin_node);
+    if (pos == pn.end()) continue;
+    pn.erase(pos);
+    untrack_pending(receipt.origin_node, *out);
+    if (item.status == cluster::ReceiptStatus::delivered) {
+      out->delivered = true;
+      ack(out, proto::AckStatus::delivered);
+    } else {
+      out->bounced = true;
+      ++counters_.bounces;
+      cache_.erase(out->to);
+      route_changed(out->to);
+    }
+    complete(out);
+  }
+}
+
+void Router::on_node_down(const std::string& node_id) {
+  logging::get("router")->info("node {} is down", node_id);
+  cache_.erase_node(node_id);
+  peer_events_.erase(node_id);
+  forget_unverified(node_id, true);
+  // DELIVERs still in its outbox never left this node: they certainly did not arrive there.
+  std::unordered_set<const Outgoing*> unsent;
+  if (auto box = outbox_.find(node_id); box != outbox_.end()) {
+    for (auto& out : box->second.deliver_outs) unsent.insert(out.get());
+    outbox_.erase(box);
+  }
+  peers_link_.drop_peer(node_id);
+  // Only the messages awaiting this node's receipt are touched (O(affected), not O(in flight)),
+  // in send order, so their retries keep it.
+  std::vector<std::shared_ptr<Outgoing>> affected;
+  if (auto p = pending_by_node_.find(node_id); p != pending_by_node_.end()) {
+    affected.reserve(p->second.size());
+    for (auto& [seq, out] : p->second) affected.push_back(std::move(out));
+    pending_by_node_.erase(p);
+  }
+  std::sort(affected.begin(), affected.end(),
+            [](const std::shared_ptr<Outgoing>& a, const std::shared_ptr<Outgoing>& b) { return a->seq < b->seq; });
+  const std::string* last_user = nullptr;
+  for (auto& out : affected) {
+    auto& pn = out->pending_nodes;
+    pn.erase(std::remove(pn.begin(), pn.end(), node_id), pn.end());
+    if (!unsent.count(out.get())) out->uncertain = true;
+    // Later messages to these users wait until these are settled (a barrier per user; cheap
+    // when repeated, see route_changed).
+    if (!last_user || *last_user != out->to) route_changed(out->to);
+    last_user = &out->to;
+    if (pn.empty() && !out->done) {
+      out->bounced = true;  // like not_here: ask the master afresh, it no longer lists the node
+      retry_queue_.push_back(out);
+    }
+  }
+  retry_some();
+}
+
+void Router::retry_some() {
+  retry_posted_ = false;
+  for (std::size_t n = 0; n < kRetryBatch && !retry_queue_.empty(); ++n) {
+    auto out = std::move(retry_queue_.front());
+    retry_queue_.pop_front();
+    complete(out);
+  }
+  if (!retry_queue_.empty() && !retry_posted_) {
+    retry_posted_ = true;
+    asio::post(strand_, [self = shared_from_this()] { self->retry_some(); });
+  }
+}
+
+void Router::ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why) {
+  if (out->acked) return;
+  out->acked = true;
+  ++counters_.acks[static_cast<std::size_t>(status)];
+  if (status == proto::AckStatus::delivered) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - out->accepted).count();
+    (out->local_done ? delivery_latency_local_ : delivery_latency_remote_).Observe(seconds);
+  }
+  if (!out->ref) return;
+  if (auto s = out->sender.lock()) {
+    s->deliver(std::make_shared<const std::string>(proto::encode_ack(*out->ref, out->id, status, to_string(why))));
+  }
+}
+
+void Router::finish(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why) {
+  // Whatever failed last, a message once handed to a node that died may have arrived there: the
+  // reason says so (docs/protocol.md, ack reasons).
+  if (status == proto::AckStatus::failed && out->uncertain) why = Fail::node_down;
+  ack(out, status, why);
+  if (out->done) return;
+  out->done = true;
+  inflight_.erase(out->id);
+  for (auto& n : out->pending_nodes) untrack_pending(n, *out);
+  out->pending_nodes.clear();
+  auto f = flows_.find(out->to);
+  if (f == flows_.end()) return;
+  Flow& flow = f->second;
+  if (out->in_barrier) {
+    out->in_barrier = false;
+    if (--flow.barrier == 0 && !flow.held.empty()) schedule_release(flow, out->to);
+  }
+  erase_flow_if_idle(out->to);
+}
+
+void Router::complete(const std::shared_ptr<Outgoing>& out) {
+  if (out->done || !out->pending_nodes.empty()) return;
+  if (out->bounced && !out->retried) {
+    // A stale route: ask the master afresh (bypassing the cache) and retry once. Nodes that
+    // already delivered it drop the retry by message id.
+    out->retried = true;
+    out->bounced = false;
+    return start_lookup(out->to, out);
+  }
+  if (out->delivered) return finish(out, proto::AckStatus::delivered);
+  finish(out, proto::AckStatus::failed, out->uncertain ? Fail::node_down : Fail::moved);
+}
+
+void Router::answer_presence(PendingPresence& p, const std::vector<bool>* online) {
+  auto s = p.session.lock();
+  if (!s) return;
+  if (!online) {
+    ++counters_.errors_internal;
+    s->deliver(std::make_shared<const std::string>(
+        proto::encode_error(proto::ErrorCode::internal, "presence unavailable: master unreachable", p.ref)));
+    return;
+  }
+  std::vector<std::pair<std::string, bool>> users;
+  users.reserve(p.users.size());
+  for (std::size_t i = 0; i < p.users.size(); ++i) {
+    users.emplace_back(p.users[i], (*online)[i] || local_.count(p.users[i]) > 0);
+  }
+  s->deliver(std::make_shared<const std::string>(proto::encode_presence(p.ref, users)));
+}
+
+void Router::presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame) {
+  asio::post(strand_, [self = shared_from_this(), from = std::move(from), f = std::move(frame)]() mutable {
+    self->do_presence(std::move(from), std::move(f));
+  });
+}
+
+void Router::do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame) {
+  const int64_t now = steady_ms();
+  PendingPresence p{from, std::move(frame.id), std::move(frame.users), now + opt_.delivery_timeout_ms};
+  if (!hello_ok_ || master_lost(now)) {
+    // Without the master only local users can be answered for sure: say so.
+    return answer_presence(p, nullptr);
+  }
+  const uint64_t seq = ++seq_;
+  if (!master_.send_to_master(cluster::PresenceQuery{seq, p.users})) return answer_presence(p, nullptr);
+  presence_.emplace(seq, std::move(p));
+}
+
+// ---------------------------------------------------------------- metrics
+
+void Router::sample(std::function<void(NodeSample)> done) {
+  asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
+    NodeSample s;
+    s.ready = self->ready_.load();
+    s.sessions = self->session_count_.load();
+    s.users = self->local_.size();
+    for (auto& [user, sessions] : self->local_) {
+      for (auto& session : sessions) s.send_queue_bytes += session->queued_bytes();
+    }
+    s.cache_entries = self->cache_.size();
+    s.deliveries_in_flight = self->inflight_.size();
+    s.lookups_in_flight = self->lookups_.size();
+    const Counters& c = self->counters_;
+    s.messages_accepted = c.messages_accepted;
+    s.messages_local = c.messages_local;
+    s.messages_remote = c.messages_remote;
+    s.messages_bounced = c.bounces;
+    s.deliveries_received = c.received;
+    s.acks = c.acks;
+    s.bound_hits = c.bound_hits;
+    const auto& cache = self->cache_.stats();
+    s.cache_hits = cache.hits;
+    s.cache_misses = cache.misses;
+    s.cache_evictions = cache.evictions;
+    s.cache_expirations = cache.expirations;
+    s.cache_invalidations = cache.invalidations;
+    s.lookups = c.lookups;
+    s.lookup_timeouts = c.lookup_timeouts;
+    s.errors[static_cast<std::size_t>(proto::ErrorCode::internal)] = c.errors_internal;
+    done(std::move(s));
+  });
+}
+
+}  // namespace wsg

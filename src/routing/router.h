@@ -1,0 +1,325 @@
+// Router: the node's routing state machine, on its own strand. It owns the local session
+// registry (user -> sessions on this node), the route cache, the peers' addresses, pending
+// lookups, in-flight deliveries and the node's registration at the master. Sessions and ZmqLinks
+// (on the same io_context) only post to it; nothing here blocks (the only lock is the latency histograms'
+// mutex, uncontended except while /metrics renders them).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "cache/delivered_ids.h"
+#include "cache/route_cache.h"
+#include "proto/client_protocol.h"
+#include "proto/cluster_codec.h"
+#include "telemetry/logging.h"
+#include "telemetry/metrics.h"
+#include "routing/master_link.h"
+#include "routing/peer_link.h"
+#include "routing/local_session.h"
+
+namespace wsg {
+
+class Router : public std::enable_shared_from_this<Router> {
+ public:
+  struct Options {
+    std::string node_id;
+    uint64_t incarnation = 0;
+    std::string ws_url;
+    std::string events;               // advertised PULL address
+    int64_t heartbeat_ms = 1000;
+    int64_t delivery_timeout_ms = 2000;
+    std::size_t cache_capacity = 100000;
+    int64_t cache_ttl_ms = 30000;
+    std::size_t max_inflight = 262144;          // deliveries awaiting receipts
+    std::size_t max_queued_per_lookup = 10000;  // sends waiting on one user's lookup
+    std::size_t max_pending_lookups = 100000;   // users being looked up at once
+    std::size_t register_batch = 1000;          // sessions per REGISTER/UNREGISTER
+    // Delivered message ids are remembered for dedup_ms (a retry can only arrive while its sender
+    // still has the message in flight, i.e. within delivery_timeout_ms), at most dedup_window of them.
+    std::size_t dedup_window = 100000;
+    int64_t dedup_ms = 0;                       // 0 = 2 x delivery_timeout_ms + 1 s
+    // Outbox coalescing: a peer batch goes out at once when the previous flush is at least this
+    // old, else at previous flush + this (so under load each wake-up of libzmq's I/O threads and
+    // of the peer carries many messages; an isolated message is never delayed). 0 = never wait.
+    std::chrono::microseconds outbox_coalesce{200};
+    // Where the latency histograms are observed (on the router strand). Null: a private one.
+    std::shared_ptr<NodeMetrics> metrics;
+  };
+
+  // Called once, on the router strand, when the master refuses this node (duplicate id).
+  using FatalHandler = std::function<void(const std::string& reason)>;
+
+  Router(boost::asio::io_context& ioc, Options options, MasterLink& master, PeerLink& peers,
+         FatalHandler on_fatal);
+
+  // Sends HELLO and starts the heartbeat and sweep timers.
+  void start();
+  // Closes every session with 1001 "drain", unregisters them, then calls `done` (on the strand)
+  // once no session is left or `timeout_ms` passed.
+  void drain(int64_t timeout_ms, std::function<void()> done);
+  void stop_timers();
+
+  // --- from sessions (any thread) ---
+  // Registers at the master; `on_registered` runs (on the router strand) once the master
+  // acknowledged, or once the registration was queued for replay while the master is away.
+  void add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered);
+  void remove_session(std::shared_ptr<LocalSession> session);
+  void send(std::shared_ptr<LocalSession> from, proto::SendFrame frame);
+  void presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame);
+
+  // --- metrics (any thread)
+  // Fills the router's part of a NodeSample on the router strand and calls `done` there with it
+  // (/metrics: the caller renders it on its own thread). Costs one pass over the sessions.
+  void sample(std::function<void(NodeSample)> done);
+
+  // --- from ZmqLinks (the router's thread) ---
+  void on_master_message(cluster::Message message);
+  void on_peer_message(cluster::Message message);
+  // A batch read in one turn: one post, handled in order.
+  void on_master_messages(std::vector<cluster::Message> batch);
+  void on_peer_messages(std::vector<cluster::Message> batch);
+
+  // Readable from any thread.
+  bool ready() const { return ready_.load(); }              // accepted by the master, link alive
+  std::size_t session_count() const { return session_count_.load(); }
+
+ private:
+  struct Outgoing;
+  struct Flow;
+  struct LookupState {
+    uint64_t seq = 0;
+    std::vector<std::shared_ptr<Outgoing>> waiting;
+  };
+  struct PendingPresence {
+    std::weak_ptr<LocalSession> session;
+    std::optional<std::string> ref;
+    std::vector<std::string> users;
+    int64_t deadline_ms;
+  };
+  struct PendingLookup {
+    std::string user;
+    int64_t deadline_ms;
+    std::chrono::steady_clock::time_point sent;
+  };
+  struct PendingWelcome {
+    std::function<void()> callback;
+    int64_t deadline_ms;
+  };
+
+  static int64_t steady_ms();
+  static int64_t wall_ms();
+
+  void do_add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered);
+  void do_remove_session(const std::shared_ptr<LocalSession>& session);
+  void do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame);
+  void do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame);
+  void handle_master(cluster::Message& message);
+  void handle_peer(cluster::Message& message);
+
+  // Registration at the master.
+  void send_hello();
+  void on_hello_reply(const cluster::HelloReply& reply);
+  void check_epoch(uint64_t epoch);
+  // Any message from the master: after a silence long enough to count as lost, replay.
+  void heard_from_master();
+  void queue_register(const LocalSession& s);
+  void queue_unregister(const LocalSession& s);
+  void schedule_flush();
+  void flush_registrations();
+  void on_ack(const cluster::Ack& ack);
+  void replay_sessions();
+
+  // Delivery.
+  std::size_t deliver_local(const std::string& user, const std::shared_ptr<const std::string>& frame);
+  // Local delivery, then route() — or held behind the user's barrier.
+  void dispatch(const std::shared_ptr<Outgoing>& out);
+  void dispatch_now(const std::shared_ptr<Outgoing>& out);
+  // The user's route changed (invalidated, bounced, node down, a local session came or went):
+  // messages to it still awaiting receipts become a barrier later messages wait behind.
+  void route_changed(const std::string& user);
+  // Dispatches up to kReleaseBatch held messages of a user whose barrier is lifted; posts itself
+  // again while more are held.
+  void release_held(const std::string& user);
+  void schedule_release(Flow& flow, const std::string& user);
+  void erase_flow_if_idle(const std::string& user);
+  // Messages handed to `node` whose receipt is awaited (for on_node_down).
+  void track_pending(const std::string& node, const std::shared_ptr<Outgoing>& out);
+  void untrack_pending(const std::string& node, const Outgoing& out);
+  // Retries up to kRetryBatch messages of retry_queue_; posts itself again while more wait.
+  void retry_some();
+  // Cached route, else a lookup (single-flight per user).
+  void route(const std::shared_ptr<Outgoing>& out);
+  void route_to(const std::shared_ptr<Outgoing>& out, const std::vector<std::string>& nodes);
+  void start_lookup(const std::string& user, std::shared_ptr<Outgoing> out);
+  void on_lookup_reply(cluster::LookupReply& reply);
+  void on_deliver(const cluster::Deliver& deliver);
+  // Per-peer outbox: DELIVER and RECEIPT items queued during this strand turn go out as one
+  // ZeroMQ message per peer and kind, flushed by a post at the end of the turn (or at once when a
+  // batch reaches kOutboxItems items / kOutboxBytes bytes).
+  void queue_deliver(const std::string& node, const std::string& events, const std::shared_ptr<Outgoing>& out);
+  void queue_receipt(const std::string& node, const std::string& events, cluster::ReceiptItem item);
+  void schedule_outbox_flush();
+  void flush_outbox();
+  void flush_peer(const std::string& node);
+  void remember_delivered(const std::string& msg_id);
+  void on_receipt(const cluster::Receipt& receipt);
+  void on_node_down(const std::string& node_id);
+  // Why a message is acked `failed` (the ack's `reason`, docs/protocol.md).
+  enum class Fail : uint8_t { none, timeout, node_down, master_unreachable, peer_unreachable, overloaded, moved };
+  static std::string_view to_string(Fail why);
+  // Sends the ack once (if the sender gave an id).
+  void ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why = Fail::none);
+  // Acks if not yet acked and forgets the delivery.
+  void finish(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why = Fail::none);
+  // Receipts for a DELIVER from an origin not (yet) vouched for by the master.
+  void hold_receipts(const cluster::Deliver& deliver, std::vector<cluster::ReceiptItem> items);
+  bool verify_reply(const cluster::LookupReply& reply);
+  void sweep_unverified(int64_t now);
+  // Forgets an origin's held receipts (counted as dropped unless they were sent).
+  void forget_unverified(const std::string& origin, bool count_dropped);
+  // No receipt pending any more: retry once after a bounce, else finish.
+  void complete(const std::shared_ptr<Outgoing>& out);
+  void answer_presence(PendingPresence& p, const std::vector<bool>* online);
+
+  void arm_heartbeat();
+  void arm_sweep();
+  void sweep();
+  void sweep_deadlines(int64_t now);
+  bool master_lost(int64_t now) const;
+
+  boost::asio::io_context& ioc_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  Options opt_;
+  MasterLink& master_;
+  PeerLink& peers_link_;
+  FatalHandler on_fatal_;
+  boost::asio::steady_timer heartbeat_timer_;
+  boost::asio::steady_timer sweep_timer_;
+
+  // Master link state.
+  uint64_t epoch_ = 0;
+  bool hello_ok_ = false;
+  int64_t last_master_ms_ = 0;
+  int64_t hello_sent_ms_ = 0;
+  uint64_t seq_ = 0;
+  std::vector<cluster::SessionRef> reg_batch_;
+  std::vector<cluster::SessionRef> unreg_batch_;
+  bool flush_scheduled_ = false;
+  bool registrations_refused_ = false;  // a batch the link refused waits for the next heartbeat
+  std::unordered_map<uint64_t, std::vector<std::string>> reg_inflight_;  // seq -> session ids
+  std::unordered_map<std::string, PendingWelcome> pending_welcome_;     // session id -> welcome
+
+  // Local sessions.
+  std::unordered_map<std::string, std::vector<std::shared_ptr<LocalSession>>> local_;
+  std::atomic<std::size_t> session_count_{0};
+
+  // Routing.
+  RouteCache cache_;
+  std::unordered_map<std::string, std::string> peer_events_;  // node id -> events address
+  struct PeerOutbox {
+    std::string deliver_events;                        // where the DELIVERs go (peer_events_)
+    std::vector<cluster::DeliverItem> delivers;
+    std::vector<std::shared_ptr<Outgoing>> deliver_outs;  // parallel to `delivers`
+    std::size_t deliver_bytes = 0;
+    std::string receipt_events;                        // the origin's events address
+    std::vector<cluster::ReceiptItem> receipts;
+  };
+  static constexpr std::size_t kOutboxItems = 512;
+  static constexpr std::size_t kOutboxBytes = 256 * 1024;
+  std::unordered_map<std::string, PeerOutbox> outbox_;  // node id -> what waits for the turn's end
+  bool outbox_flush_scheduled_ = false;
+  boost::asio::steady_timer outbox_timer_;
+  std::chrono::steady_clock::time_point last_outbox_flush_{};
+  std::unordered_map<std::string, LookupState> lookups_;     // user -> lookup in flight
+  std::unordered_map<uint64_t, PendingLookup> lookup_seqs_;                   // seq -> the lookup
+  std::unordered_map<std::string, std::shared_ptr<Outgoing>> inflight_;        // msg id -> delivery
+  std::deque<std::pair<int64_t, std::weak_ptr<Outgoing>>> deadlines_;
+  // Per recipient user, while it has messages awaiting receipts or held behind a barrier. Every
+  // operation on it is O(1) amortised per message (docs/architecture.md, "Cost bounds"):
+  //  - `awaiting`: messages handed to peers, in routing order; settled ones popped from the front;
+  //  - a route change marks what is in `awaiting` and not yet marked (awaiting[0, marked) is done):
+  //    each message is marked at most once, and `barrier` counts the marked ones not yet settled;
+  //  - `held`: messages sent since, dispatched in order (kReleaseBatch per strand turn) once
+  //    `barrier` reaches zero, so none overtakes an earlier one at a session that appeared meanwhile.
+  struct Flow {
+    std::deque<std::shared_ptr<Outgoing>> awaiting;
+    std::size_t marked = 0;
+    std::size_t barrier = 0;
+    std::deque<std::shared_ptr<Outgoing>> held;
+    bool release_posted = false;
+  };
+  std::unordered_map<std::string, Flow> flows_;
+  // Per peer node, the messages whose receipt from it is awaited (by message sequence number):
+  // a node's death touches only these.
+  std::unordered_map<std::string, std::unordered_map<uint64_t, std::shared_ptr<Outgoing>>> pending_by_node_;
+  // Messages whose node died under them, retried kRetryBatch per strand turn, in send order.
+  std::deque<std::shared_ptr<Outgoing>> retry_queue_;
+  bool retry_posted_ = false;
+  static constexpr std::size_t kReleaseBatch = 512;
+  static constexpr std::size_t kRetryBatch = 512;
+  static constexpr std::size_t kSweepBatch = 4096;
+  // Receipts for a DELIVER whose origin the master has not named to us yet: held (bounded) until a
+  // lookup of the sender's user shows the origin node at that events address, then sent; dropped
+  // if it does not. Only nodes the master vouches for ever get a socket from us.
+  struct Unverified {
+    std::string events;
+    std::vector<cluster::ReceiptItem> receipts;
+    uint64_t seq = 0;          // the verifying lookup
+    int64_t deadline_ms = 0;
+  };
+  std::unordered_map<std::string, Unverified> unverified_;   // origin node id -> held receipts
+  std::unordered_map<uint64_t, std::string> verify_seqs_;    // lookup seq -> origin node id
+  std::deque<std::pair<uint64_t, std::string>> unverified_order_;  // (seq, origin), oldest first
+  std::size_t unverified_receipts_ = 0;                      // held in all of unverified_
+  // A full table evicts its oldest entry: a real peer is verified within one master round trip
+  // (its sender is registered), so made-up origins can push it out only at a rate of
+  // kMaxUnverifiedOrigins new origins per round trip.
+  static constexpr std::size_t kMaxUnverifiedOrigins = 1024;
+  static constexpr std::size_t kMaxUnverifiedReceipts = 65536;  // in all
+  std::unordered_map<uint64_t, PendingPresence> presence_;
+  DeliveredIds delivered_ids_{opt_.dedup_window};  // dedup of DELIVERs: ids delivered here lately
+  uint64_t msg_counter_ = 0;
+
+  bool draining_ = false;
+  std::function<void()> drain_done_;
+  bool stopped_ = false;
+  std::atomic<bool> ready_{false};
+
+  // Metrics: plain counters (this strand only), read by sample(); histograms observed here.
+  struct Counters {
+    uint64_t messages_accepted = 0;
+    uint64_t messages_local = 0;
+    uint64_t messages_remote = 0;
+    uint64_t bounces = 0;
+    uint64_t lookups = 0;
+    uint64_t lookup_timeouts = 0;
+    uint64_t errors_internal = 0;
+    std::array<uint64_t, NodeSample::kReceivedCount> received{};
+    std::array<uint64_t, kAckStatusCount> acks{};
+    std::array<uint64_t, NodeSample::kBoundCount> bound_hits{};
+  };
+  Counters counters_;
+  std::shared_ptr<NodeMetrics> metrics_;
+  prometheus::Histogram& lookup_latency_;
+  prometheus::Histogram& delivery_latency_local_;
+  prometheus::Histogram& delivery_latency_remote_;
+  logging::Throttle bound_warning_{std::chrono::seconds(10)};
+  logging::Throttle unverified_warning_{std::chrono::seconds(10)};
+};
+
+}  // namespace wsg
