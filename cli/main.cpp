@@ -10,8 +10,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <iostream>
@@ -22,16 +22,16 @@
 
 #include <CLI/CLI.hpp>
 
-#include "proto/client_protocol.h"
 #include "config/config.h"
+#include "config/config_secrets.h"
 #include "config/curve.h"
+#include "config/secrets.h"
+#include "proto/client_protocol.h"
 #include "proto/jwt.h"
-#include "telemetry/logging.h"
 #include "roles/master/master.h"
 #include "roles/node/node.h"
 #include "roles/status/status.h"
-#include "config/config_secrets.h"
-#include "config/secrets.h"
+#include "telemetry/logging.h"
 #include "text/suggest.h"
 #include "text/text_quote.h"
 
@@ -95,22 +95,23 @@ struct Common {
 };
 
 void add_common(CLI::App* app, Common& common, Overrides& overrides) {
-  app->add_option("--config", common.config_file, "TOML configuration file (flags override it)")
-      ->type_name("FILE");
-  overrides.add<std::string>(app, "--log-level", "log.level: trace|debug|info|warn|error|critical|off",
-                             [](wsg::Config& c, const std::string& v) { c.log.level = v; })
+  app->add_option("--config", common.config_file, "TOML configuration file (flags override it)")->type_name("FILE");
+  overrides
+      .add<std::string>(app, "--log-level", "log.level: trace|debug|info|warn|error|critical|off",
+                        [](wsg::Config& c, const std::string& v) { c.log.level = v; })
       ->type_name("LEVEL");
 }
 
 // --curve-secret-key-file FILE: the cluster secret comes from FILE, whatever the config file says.
 void add_curve_flag(CLI::App* app, Overrides& overrides) {
-  overrides.add<std::string>(app, "--curve-secret-key-file",
-                             "cluster.curve_secret_key_file: file holding the cluster's CURVE secret key "
-                             "(see wsg keygen)",
-                             [](wsg::Config& c, const std::string& v) {
-                               c.cluster.curve_secret_key.clear();
-                               c.cluster.curve_secret_key_file = v;
-                             })
+  overrides
+      .add<std::string>(app, "--curve-secret-key-file",
+                        "cluster.curve_secret_key_file: file holding the cluster's CURVE secret key "
+                        "(see wsg keygen)",
+                        [](wsg::Config& c, const std::string& v) {
+                          c.cluster.curve_secret_key.clear();
+                          c.cluster.curve_secret_key_file = v;
+                        })
       ->type_name("FILE");
 }
 
@@ -132,7 +133,8 @@ int run_keygen(const std::string& secret_file) {
       return kExitFatal;
     }
     const std::string text = keys.secret_key + "\n";
-    const bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    const bool ok =
+        ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
     const int err = errno;
     if (::close(fd) != 0 || !ok) {
       std::cerr << "wsg: error: cannot write '" << secret_file << "': " << std::strerror(err) << "\n";
@@ -200,9 +202,10 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  CLI::App app{"wsg: a horizontally scalable WebSocket messaging service.\n"
-               "Run a master and one or more nodes; clients connect to any node.",
-               "wsg"};
+  CLI::App app{
+      "wsg: a horizontally scalable WebSocket messaging service.\n"
+      "Run a master and one or more nodes; clients connect to any node.",
+      "wsg"};
   app.set_version_flag("--version", std::string("wsg ") + WSG_VERSION);
   app.require_subcommand(0, 1);
   // Subcommands copy the footer they are created with: each is given its own below, so that the
@@ -222,15 +225,18 @@ int main(int argc, char** argv) {
   master->footer("--role=master is accepted as an alias of this subcommand.\n" + keys_footer);
   add_common(master, master_common, overrides);
   add_curve_flag(master, overrides);
-  overrides.add<std::string>(master, "--bind", "master.bind: ZeroMQ address to bind",
-                             [](wsg::Config& c, const std::string& v) { c.master.bind = v; })
+  overrides
+      .add<std::string>(master, "--bind", "master.bind: ZeroMQ address to bind",
+                        [](wsg::Config& c, const std::string& v) { c.master.bind = v; })
       ->type_name("ADDR")
       ->default_str(defaults.master.bind);
-  overrides.add<int64_t>(master, "--node-timeout-ms", "master.node_timeout_ms: declare a silent node dead after N ms",
-                         [](wsg::Config& c, int64_t v) { c.master.node_timeout_ms = v; })
+  overrides
+      .add<int64_t>(master, "--node-timeout-ms", "master.node_timeout_ms: declare a silent node dead after N ms",
+                    [](wsg::Config& c, int64_t v) { c.master.node_timeout_ms = v; })
       ->type_name("N");
-  overrides.add<std::string>(master, "--metrics-listen", "metrics.listen: HTTP address for /metrics and /healthz",
-                             [](wsg::Config& c, const std::string& v) { c.metrics.listen = v; })
+  overrides
+      .add<std::string>(master, "--metrics-listen", "metrics.listen: HTTP address for /metrics and /healthz",
+                        [](wsg::Config& c, const std::string& v) { c.metrics.listen = v; })
       ->type_name("HOST:PORT");
 
   // wsg node
@@ -239,40 +245,49 @@ int main(int argc, char** argv) {
   node->footer("--role=node is accepted as an alias of this subcommand.\n" + keys_footer);
   add_common(node, node_common, overrides);
   add_curve_flag(node, overrides);
-  overrides.add<std::string>(node, "--id", "node.id: unique node id (default node-<port>)",
-                             [](wsg::Config& c, const std::string& v) { c.node.id = v; })
+  overrides
+      .add<std::string>(node, "--id", "node.id: unique node id (default node-<port>)",
+                        [](wsg::Config& c, const std::string& v) { c.node.id = v; })
       ->type_name("ID");
-  overrides.add<std::string>(node, "--listen", "node.listen: HTTP/WebSocket address",
-                             [](wsg::Config& c, const std::string& v) { c.node.listen = v; })
+  overrides
+      .add<std::string>(node, "--listen", "node.listen: HTTP/WebSocket address",
+                        [](wsg::Config& c, const std::string& v) { c.node.listen = v; })
       ->type_name("HOST:PORT")
       ->default_str(defaults.node.listen);
-  overrides.add<std::string>(node, "--master", "cluster.master: the master's ZeroMQ address",
-                             [](wsg::Config& c, const std::string& v) { c.cluster.master = v; })
+  overrides
+      .add<std::string>(node, "--master", "cluster.master: the master's ZeroMQ address",
+                        [](wsg::Config& c, const std::string& v) { c.cluster.master = v; })
       ->type_name("ADDR")
       ->default_str(defaults.cluster.master);
-  overrides.add<std::string>(node, "--events-bind", "cluster.events_bind: ZeroMQ PULL address to bind",
-                             [](wsg::Config& c, const std::string& v) { c.cluster.events_bind = v; })
+  overrides
+      .add<std::string>(node, "--events-bind", "cluster.events_bind: ZeroMQ PULL address to bind",
+                        [](wsg::Config& c, const std::string& v) { c.cluster.events_bind = v; })
       ->type_name("ADDR")
       ->default_str(defaults.cluster.events_bind);
-  overrides.add<std::string>(node, "--events-advertise",
-                             "cluster.events_advertise: events address given to other nodes",
-                             [](wsg::Config& c, const std::string& v) { c.cluster.events_advertise = v; })
+  overrides
+      .add<std::string>(node, "--events-advertise", "cluster.events_advertise: events address given to other nodes",
+                        [](wsg::Config& c, const std::string& v) { c.cluster.events_advertise = v; })
       ->type_name("ADDR");
-  overrides.add<int>(node, "--threads", "node.threads: I/O threads (0 = one per core)",
-                     [](wsg::Config& c, int v) { c.node.threads = v; })
+  overrides
+      .add<int>(node, "--threads", "node.threads: I/O threads (0 = one per core)",
+                [](wsg::Config& c, int v) { c.node.threads = v; })
       ->type_name("N");
-  overrides.add<std::string>(node, "--static-dir", "http.static_dir: serve static files from DIR",
-                             [](wsg::Config& c, const std::string& v) { c.http.static_dir = v; })
+  overrides
+      .add<std::string>(node, "--static-dir", "http.static_dir: serve static files from DIR",
+                        [](wsg::Config& c, const std::string& v) { c.http.static_dir = v; })
       ->type_name("DIR");
-  overrides.add<int64_t>(node, "--heartbeat-ms", "cluster.heartbeat_ms: heartbeat period to the master",
-                         [](wsg::Config& c, int64_t v) { c.cluster.heartbeat_ms = v; })
+  overrides
+      .add<int64_t>(node, "--heartbeat-ms", "cluster.heartbeat_ms: heartbeat period to the master",
+                    [](wsg::Config& c, int64_t v) { c.cluster.heartbeat_ms = v; })
       ->type_name("N");
-  overrides.add<int64_t>(node, "--delivery-timeout-ms",
-                         "cluster.delivery_timeout_ms: ack 'failed' when unconfirmed after N ms",
-                         [](wsg::Config& c, int64_t v) { c.cluster.delivery_timeout_ms = v; })
+  overrides
+      .add<int64_t>(node, "--delivery-timeout-ms",
+                    "cluster.delivery_timeout_ms: ack 'failed' when unconfirmed after N ms",
+                    [](wsg::Config& c, int64_t v) { c.cluster.delivery_timeout_ms = v; })
       ->type_name("N");
-  overrides.add<int64_t>(node, "--max-connections", "limits.max_connections: 0 = no limit but the fd limit",
-                         [](wsg::Config& c, int64_t v) { c.limits.max_connections = v; })
+  overrides
+      .add<int64_t>(node, "--max-connections", "limits.max_connections: 0 = no limit but the fd limit",
+                    [](wsg::Config& c, int64_t v) { c.limits.max_connections = v; })
       ->type_name("N");
 
   // wsg status
@@ -282,10 +297,11 @@ int main(int argc, char** argv) {
   status->footer(keys_footer);
   add_common(status, status_common, overrides);
   add_curve_flag(status, overrides);
-  CLI::Option* status_master =
-      status->add_option("--master", status_options.master, "The master's ZeroMQ address (default "
-                                                            "cluster.master of --config, else tcp://127.0.0.1:5555)")
-          ->type_name("ADDR");
+  CLI::Option* status_master = status
+                                   ->add_option("--master", status_options.master,
+                                                "The master's ZeroMQ address (default "
+                                                "cluster.master of --config, else tcp://127.0.0.1:5555)")
+                                   ->type_name("ADDR");
   status->add_flag("--json", status_options.json, "Print JSON instead of a table");
   status->add_option("--user", status_options.user, "Print the sessions of user ID")->type_name("ID");
   status->add_option("--timeout-ms", status_options.timeout_ms, "Give up (exit 1) after N ms without an answer")
@@ -306,13 +322,15 @@ int main(int argc, char** argv) {
   std::string keygen_secret_file;
   CLI::App* keygen = app.add_subcommand("keygen", "Print a new cluster CURVE key pair as TOML lines to paste");
   keygen->footer("See wsg(1).");
-  keygen->add_option("--secret-file", keygen_secret_file,
-                     "Write the secret key to a new file PATH (mode 0600) and print its path instead")
+  keygen
+      ->add_option("--secret-file", keygen_secret_file,
+                   "Write the secret key to a new file PATH (mode 0600) and print its path instead")
       ->type_name("PATH");
 
   // wsg check-config FILE
   std::string check_file;
-  CLI::App* check = app.add_subcommand("check-config", "Validate a configuration file and print the effective settings");
+  CLI::App* check =
+      app.add_subcommand("check-config", "Validate a configuration file and print the effective settings");
   check->footer(keys_footer);
   check->add_option("FILE", check_file, "TOML configuration file")->required();
 
@@ -361,23 +379,24 @@ int main(int argc, char** argv) {
   }
   if (token->parsed()) {
     // The one order of precedence for secrets (secrets.h): the flag, then the environment.
-    const auto secret = wsg::secrets::resolve({"--secret", token_secret_opt->count() > 0 ? token_secret : "", "",
-                                               "", wsg::secrets::kJwtSecretEnv});
+    const auto secret = wsg::secrets::resolve(
+        {"--secret", token_secret_opt->count() > 0 ? token_secret : "", "", "", wsg::secrets::kJwtSecretEnv});
     if (!secret || secret->value.empty()) {
       std::cerr << "wsg: error: --secret is required (or set " << wsg::secrets::kJwtSecretEnv << ")\n";
       return kExitUsage;
     }
     token_secret = secret->value;
     if (!wsg::proto::valid_user_id(token_user)) {
-      std::cerr << "wsg: error: --user '" << token_user << "' is not a valid user id (1-128 bytes of [A-Za-z0-9._@:-])\n";
+      std::cerr << "wsg: error: --user '" << token_user
+                << "' is not a valid user id (1-128 bytes of [A-Za-z0-9._@:-])\n";
       return kExitUsage;
     }
     if (token_ttl < 0) {
       std::cerr << "wsg: error: --ttl must be 0 or positive (got " << token_ttl << ")\n";
       return kExitUsage;
     }
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     std::cout << wsg::jwt::mint(token_user, token_secret, static_cast<int64_t>(now), token_ttl) << "\n";
     return 0;
   }

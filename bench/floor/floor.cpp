@@ -43,8 +43,8 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
-constexpr std::size_t kMaxMessageBytes = 64 * 1024;       // wsg's limits.max_message_bytes default
-constexpr std::size_t kSendQueueBytes = 1024 * 1024;      // wsg's limits.send_queue_bytes default
+constexpr std::size_t kMaxMessageBytes = 64 * 1024;   // wsg's limits.max_message_bytes default
+constexpr std::size_t kSendQueueBytes = 1024 * 1024;  // wsg's limits.send_queue_bytes default
 constexpr auto kHandshakeTimeout = std::chrono::seconds(30);
 
 using Frame = std::shared_ptr<const std::string>;
@@ -82,8 +82,8 @@ class Registry {
 bool valid_user(std::string_view u) {
   if (u.empty() || u.size() > 128) return false;
   for (char c : u) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '@' || c == ':' || c == '-';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '@' || c == ':' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -123,9 +123,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void start(http::request<http::string_body> req) {
     beast::get_lowest_layer(ws_).expires_never();
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-      res.set(http::field::server, "wsg-floor");
-    }));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "wsg-floor"); }));
     ws_.read_message_max(kMaxMessageBytes);
     ws_.text(true);
     ws_.async_accept(req, beast::bind_front_handler(&Session::on_accept, shared_from_this()));
@@ -133,8 +132,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // From any thread: queue `frame` for this session, on its strand.
   void send(Frame frame) {
-    net::post(ws_.get_executor(),
-              beast::bind_front_handler(&Session::on_send, shared_from_this(), std::move(frame)));
+    net::post(ws_.get_executor(), beast::bind_front_handler(&Session::on_send, shared_from_this(), std::move(frame)));
   }
 
  private:
@@ -147,9 +145,7 @@ class Session : public std::enable_shared_from_this<Session> {
     do_read();
   }
 
-  void do_read() {
-    ws_.async_read(buffer_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
-  }
+  void do_read() { ws_.async_read(buffer_, beast::bind_front_handler(&Session::on_read, shared_from_this())); }
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec) return;  // closed, timed out or failed: the destructor leaves the registry
@@ -177,8 +173,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void do_write() {
     writing_ = true;
-    ws_.async_write(net::buffer(*queue_.front()),
-                    beast::bind_front_handler(&Session::on_write, shared_from_this()));
+    ws_.async_write(net::buffer(*queue_.front()), beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
@@ -230,12 +225,10 @@ void Registry::relay(std::string_view to, const Frame& frame) {
 // Reads the HTTP upgrade request; answers anything else with a plain status.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, Registry& registry)
-      : stream_(std::move(socket)), registry_(registry) {}
+  HttpSession(tcp::socket&& socket, Registry& registry) : stream_(std::move(socket)), registry_(registry) {}
 
   void run() {
-    net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
   }
 
  private:
@@ -244,8 +237,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->header_limit(8 * 1024);
     parser_->body_limit(0);
     stream_.expires_after(kHandshakeTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -266,8 +258,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       }
     }
     if (!valid_user(user)) return reply(req, http::status::bad_request);
-    std::make_shared<Session>(stream_.release_socket(), registry_, std::move(user))
-        ->start(std::move(req));
+    std::make_shared<Session>(stream_.release_socket(), registry_, std::move(user))->start(std::move(req));
   }
 
   void reply(const http::request<http::string_body>& req, http::status status) {
@@ -312,8 +303,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
  private:
   void do_accept() {
-    acceptor_.async_accept(net::make_strand(ioc_),
-                           beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+    acceptor_.async_accept(net::make_strand(ioc_), beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
   }
 
   void on_accept(beast::error_code ec, tcp::socket socket) {

@@ -80,9 +80,8 @@ void Client::fail(const std::string& kind, const std::string& detail) {
 void Client::on_connect(const boost::system::error_code& ec) {
   if (state_ != State::connecting) return;
   if (ec) return fail(ec == beast::error::timeout ? "timeout" : "connect", ec.message());
-  ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-    req.set(beast::http::field::user_agent, "wsg-bench");
-  }));
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::request_type& req) { req.set(beast::http::field::user_agent, "wsg-bench"); }));
   std::string target = endpoint_.target;
   target += (target.find('?') == std::string::npos ? "?user=" : "&user=");
   target += user_;
@@ -103,9 +102,8 @@ void Client::on_handshake(const boost::system::error_code& ec) {
 }
 
 void Client::read() {
-  ws_.async_read(buffer_, [self = shared_from_this()](const boost::system::error_code& e, std::size_t) {
-    self->on_read(e);
-  });
+  ws_.async_read(buffer_,
+                 [self = shared_from_this()](const boost::system::error_code& e, std::size_t) { self->on_read(e); });
 }
 
 void Client::on_read(const boost::system::error_code& ec) {
@@ -118,7 +116,8 @@ void Client::on_read(const boost::system::error_code& ec) {
     if (state_ == State::closing) return;
     std::string detail = ec.message();
     if (ec == websocket::error::closed && ws_.reason().code != websocket::close_code::none)
-      detail = "closed by the peer: " + std::to_string(ws_.reason().code) + " " + std::string(ws_.reason().reason.data(), ws_.reason().reason.size());
+      detail = "closed by the peer: " + std::to_string(ws_.reason().code) + " " +
+               std::string(ws_.reason().reason.data(), ws_.reason().reason.size());
     return finish(false, detail);
   }
   const auto data = buffer_.cdata();
@@ -156,16 +155,16 @@ void Client::write_next() {
     return;
   }
   writing_ = true;
-  ws_.async_write(net::buffer(queue_.front()), [self = shared_from_this()](const boost::system::error_code& ec,
-                                                                           std::size_t) {
-    self->queued_bytes_ -= self->queue_.front().size();
-    self->queue_.pop_front();
-    if (ec) {
-      self->writing_ = false;
-      return;  // the read side reports the broken connection
-    }
-    self->write_next();
-  });
+  ws_.async_write(net::buffer(queue_.front()),
+                  [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                    self->queued_bytes_ -= self->queue_.front().size();
+                    self->queue_.pop_front();
+                    if (ec) {
+                      self->writing_ = false;
+                      return;  // the read side reports the broken connection
+                    }
+                    self->write_next();
+                  });
 }
 
 void Client::close(std::chrono::nanoseconds timeout) {

@@ -42,11 +42,11 @@ constexpr int64_t kReportGraceNs = 10 * kSecond;
 struct Link {
   int64_t k = 0;
   std::unique_ptr<Channel> channel;
-  pid_t pid = -1;               // worker process, or -1 for the in-process worker thread
+  pid_t pid = -1;  // worker process, or -1 for the in-process worker thread
   std::thread thread;
-  int fds[2] = {-1, -1};        // descriptors this process closes at the end
+  int fds[2] = {-1, -1};  // descriptors this process closes at the end
   std::optional<json::object> ready, sent, report;
-  bool gone = false;            // end of stream (or unreadable)
+  bool gone = false;  // end of stream (or unreadable)
 
   bool finished() const { return report.has_value() || gone; }
 };
@@ -204,8 +204,7 @@ int run_coordinator(const Options& o) {
   std::vector<Link> links(static_cast<std::size_t>(o.procs));
   for (std::size_t k = 0; k < links.size(); ++k) links[k].k = static_cast<int64_t>(k);
   try {
-    if (o.procs == 1)
-      start_thread_worker(links[0], o);
+    if (o.procs == 1) start_thread_worker(links[0], o);
     else
       for (auto& l : links) start_process_worker(l, o);
   } catch (const std::exception& e) {
@@ -241,7 +240,8 @@ int run_coordinator(const Options& o) {
   } else if (idle) {
     const int64_t hold_end = std::min(deadline, mono_ns() + static_cast<int64_t>(o.hold * 1e9));
     const int64_t hold_start = mono_ns();
-    pump(links, hold_end, [] { return false; }, f.problems);
+    pump(
+        links, hold_end, [] { return false; }, f.problems);
     sample(f.servers, false);  // sessions still open
     f.window_s = static_cast<double>(mono_ns() - hold_start) / 1e9;
     send_all(links, {{"cmd", "close"}});
@@ -250,7 +250,8 @@ int run_coordinator(const Options& o) {
     const int64_t start = storm ? warm : warm + static_cast<int64_t>(o.warmup * 1e9);
     const int64_t end = storm ? start : start + static_cast<int64_t>(o.duration * 1e9);
     send_all(links, {{"cmd", "start"}, {"warm_ns", warm}, {"start_ns", start}, {"end_ns", end}});
-    pump(links, start, [] { return false; }, f.problems);
+    pump(
+        links, start, [] { return false; }, f.problems);
     sample(f.servers, true);
     pump(links, deadline, all(&Link::sent), f.problems);
     sample(f.servers, false);
@@ -278,7 +279,8 @@ int run_coordinator(const Options& o) {
         f.problems.push_back("worker " + std::to_string(l.k) + ": " + e.what());
       }
     } else {
-      f.problems.push_back("worker " + std::to_string(l.k) + (l.gone ? " exited without a report" : " did not report in time"));
+      f.problems.push_back("worker " + std::to_string(l.k) +
+                           (l.gone ? " exited without a report" : " did not report in time"));
       if (l.pid > 0) ::kill(l.pid, SIGKILL);
     }
   }

@@ -16,8 +16,8 @@ namespace wsg::bench {
 
 class Histogram {
  public:
-  static constexpr int kSubBits = 7;                          // 128 sub-buckets per octave
-  static constexpr int kMaxExponent = 36;                     // values < 2^36 are tracked
+  static constexpr int kSubBits = 7;       // 128 sub-buckets per octave
+  static constexpr int kMaxExponent = 36;  // values < 2^36 are tracked
   static constexpr std::size_t kBuckets = (1u << kSubBits) * (kMaxExponent - kSubBits + 1);
 
   Histogram();

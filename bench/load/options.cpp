@@ -252,10 +252,11 @@ std::vector<std::string> Options::worker_args(int64_t k) const {
 
 Options parse_options(const std::vector<std::string>& args) {
   Options o;
-  CLI::App app{"wsg-bench: load generator for wsg (the client protocol of docs/protocol.md over ws://).\n"
-               "Scenarios: idle (hold sessions, sample server RSS), local and remote (message latency and\n"
-               "throughput between user pairs on one node or across two), storm (connect/welcome/close rate).",
-               "wsg-bench"};
+  CLI::App app{
+      "wsg-bench: load generator for wsg (the client protocol of docs/protocol.md over ws://).\n"
+      "Scenarios: idle (hold sessions, sample server RSS), local and remote (message latency and\n"
+      "throughput between user pairs on one node or across two), storm (connect/welcome/close rate).",
+      "wsg-bench"};
   app.add_option("SCENARIO", o.scenario, "idle | local | remote | storm")->required();
   app.add_option("--ws", o.ws, "Node endpoint, repeatable, e.g. ws://127.0.0.1:8080/ws (?user=ID is appended)")
       ->type_name("URL");
@@ -265,16 +266,20 @@ Options parse_options(const std::vector<std::string>& args) {
   app.add_option("--rate", o.rate, "Open loop: total messages/s over all pairs (0 = closed loop, the default)")
       ->type_name("R");
   app.add_option("--window", o.window, "Closed loop: messages in flight per pair (default 1)")->type_name("W");
-  app.add_option("--duration", o.duration, "Measured seconds of local and remote (default 10; idle and storm ignore it)")->type_name("S");
-  app.add_option("--warmup", o.warmup, "Seconds of traffic before the measured window of local and remote (default 2; idle and storm ignore it)")->type_name("S");
+  app.add_option("--duration", o.duration,
+                 "Measured seconds of local and remote (default 10; idle and storm ignore it)")
+      ->type_name("S");
+  app.add_option(
+         "--warmup", o.warmup,
+         "Seconds of traffic before the measured window of local and remote (default 2; idle and storm ignore it)")
+      ->type_name("S");
   app.add_option("--max-messages", o.max_messages, "Stop after N measured messages (0 = no bound)")->type_name("N");
   app.add_option("--body-bytes", o.body_bytes, "Approximate message body size (default 64)")->type_name("N");
   app.add_flag("--ack", o.ack, "Ask for acks (send frames carry an id)");
   app.add_option("--concurrency", o.concurrency, "Connection attempts in flight (default 200)")->type_name("C");
   app.add_option("--hold", o.hold, "idle: seconds to hold the sessions before sampling RSS (default 2)")
       ->type_name("S");
-  app.add_option("--source-ips", o.source_ips, "Local source addresses A or A-B (default 127.0.0.1)")
-      ->type_name("A-B");
+  app.add_option("--source-ips", o.source_ips, "Local source addresses A or A-B (default 127.0.0.1)")->type_name("A-B");
   app.add_option("--procs", o.procs, "Worker processes (default 1; forced up to keep each under 19000 sockets)")
       ->type_name("P");
   app.add_option("--threads", o.threads, "I/O threads per process (default 1)")->type_name("T");

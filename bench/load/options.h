@@ -22,9 +22,9 @@ struct HelpRequested {
 // A parsed ws:// URL. The user id is appended to `target` as ?user=ID (&user=ID after a query).
 struct WsUrl {
   std::string url;
-  std::string host;  // as written, brackets removed from an IPv6 literal
-  std::string port;  // default "80"
-  std::string target;  // path and query, default "/"
+  std::string host;         // as written, brackets removed from an IPv6 literal
+  std::string port;         // default "80"
+  std::string target;       // path and query, default "/"
   std::string host_header;  // host[:port] as written
 };
 WsUrl parse_ws_url(const std::string& url);  // throws UsageError
@@ -39,11 +39,11 @@ struct ServerPid {
 inline constexpr int64_t kMaxSocketsPerProcess = 19000;
 
 struct Options {
-  std::string scenario;              // idle | local | remote | storm
+  std::string scenario;  // idle | local | remote | storm
   std::vector<std::string> ws;
   int64_t sessions = 1000;
   int64_t pairs = 100;
-  double rate = 0;                   // messages/s in total; 0 = closed loop
+  double rate = 0;  // messages/s in total; 0 = closed loop
   int64_t window = 1;
   double duration = 10;
   double warmup = 2;
@@ -55,10 +55,10 @@ struct Options {
   std::string source_ips = "127.0.0.1";
   int64_t procs = 1;
   int64_t threads = 1;
-  std::vector<std::string> pid;      // NAME=PID as given
-  std::string user_prefix;           // default b<random>-
-  std::string json_file;             // "" = none, "-" = stdout
-  double timeout = 0;                // 0 on the command line = default (duration + warmup + 60)
+  std::vector<std::string> pid;  // NAME=PID as given
+  std::string user_prefix;       // default b<random>-
+  std::string json_file;         // "" = none, "-" = stdout
+  double timeout = 0;            // 0 on the command line = default (duration + warmup + 60)
   bool floor = false;
 
   // Hidden: --worker K/P (a worker process of a multi-process run).
@@ -68,7 +68,7 @@ struct Options {
   // Derived by validate().
   std::vector<WsUrl> urls;
   std::vector<ServerPid> servers;
-  std::vector<uint32_t> sources;     // IPv4 source addresses, host byte order
+  std::vector<uint32_t> sources;  // IPv4 source addresses, host byte order
   int64_t procs_requested = 1;
 
   bool open_loop() const { return rate > 0; }

@@ -9,9 +9,9 @@ namespace wsg::bench {
 
 struct ProcSample {
   bool ok = false;
-  double cpu_s = 0;      // utime + stime, seconds
-  int64_t rss_kib = 0;   // VmRSS
-  std::string error;     // when !ok
+  double cpu_s = 0;     // utime + stime, seconds
+  int64_t rss_kib = 0;  // VmRSS
+  std::string error;    // when !ok
 };
 
 ProcSample sample_process(int pid);

@@ -144,8 +144,8 @@ std::string iso_now() {
   std::tm tm{};
   ::gmtime_r(&secs, &tm);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
   return buf;
 }
 
@@ -165,8 +165,11 @@ json::object build_report(const Options& options, const RunFacts& f) {
   r["started_at"] = f.started_at;
   r["window_s"] = round3(f.window_s);
   r["processes"] = f.processes;
-  r["sessions"] = json::object{{"opened", t.opened}, {"failed", t.failed}, {"failures", counts_json(t.failures)},
-                               {"closed_by_peer", t.closed_by_peer}, {"unclean_closes", t.unclean_closes}};
+  r["sessions"] = json::object{{"opened", t.opened},
+                               {"failed", t.failed},
+                               {"failures", counts_json(t.failures)},
+                               {"closed_by_peer", t.closed_by_peer},
+                               {"unclean_closes", t.unclean_closes}};
   r["messages"] = json::object{
       {"sent", t.sent},
       {"delivered", t.delivered},
@@ -197,18 +200,18 @@ json::object build_report(const Options& options, const RunFacts& f) {
     const double cpu = ok ? s.end.cpu_s - s.start.cpu_s : 0.0;
     cpu_total_s += cpu;
     if (ok) rss_delta_total += s.end.rss_kib - s.start.rss_kib;
-    servers.push_back(json::object{
-        {"name", s.server.name},
-        {"pid", s.server.pid},
-        {"cpu_s", number_or_null(ok, cpu)},
-        {"rss_start_kib", s.start.ok ? json::value(s.start.rss_kib) : json::value(nullptr)},
-        {"rss_end_kib", s.end.ok ? json::value(s.end.rss_kib) : json::value(nullptr)},
-        {"rss_delta_kib", ok ? json::value(s.end.rss_kib - s.start.rss_kib) : json::value(nullptr)}});
+    servers.push_back(
+        json::object{{"name", s.server.name},
+                     {"pid", s.server.pid},
+                     {"cpu_s", number_or_null(ok, cpu)},
+                     {"rss_start_kib", s.start.ok ? json::value(s.start.rss_kib) : json::value(nullptr)},
+                     {"rss_end_kib", s.end.ok ? json::value(s.end.rss_kib) : json::value(nullptr)},
+                     {"rss_delta_kib", ok ? json::value(s.end.rss_kib - s.start.rss_kib) : json::value(nullptr)}});
   }
   r["servers"] = std::move(servers);
-  r["server_cpu_us_per_msg"] =
-      (cpu_ok && t.delivered > 0) ? json::value(round3(cpu_total_s * 1e6 / static_cast<double>(t.delivered)))
-                                  : json::value(nullptr);
+  r["server_cpu_us_per_msg"] = (cpu_ok && t.delivered > 0)
+                                   ? json::value(round3(cpu_total_s * 1e6 / static_cast<double>(t.delivered)))
+                                   : json::value(nullptr);
 
   if (scenario == "idle") {
     const bool rss_ok = cpu_ok && t.opened > 0;
@@ -223,9 +226,9 @@ json::object build_report(const Options& options, const RunFacts& f) {
         {"welcomed", t.welcomed},
         {"sessions_per_s", f.window_s > 0 ? round3(static_cast<double>(t.welcomed) / f.window_s) : 0.0},
         {"connect_latency_us", latency_json(t.connect)},
-        {"server_cpu_us_per_session",
-         (cpu_ok && t.welcomed > 0) ? json::value(round3(cpu_total_s * 1e6 / static_cast<double>(t.welcomed)))
-                                    : json::value(nullptr)}};
+        {"server_cpu_us_per_session", (cpu_ok && t.welcomed > 0)
+                                          ? json::value(round3(cpu_total_s * 1e6 / static_cast<double>(t.welcomed)))
+                                          : json::value(nullptr)}};
   } else {
     r["connect_latency_us"] = latency_json(t.connect);
   }
@@ -237,12 +240,14 @@ json::object build_report(const Options& options, const RunFacts& f) {
   if (scenario == "storm" && t.welcomed == 0) problems.push_back("no session welcomed");
   if (messaging) {
     if (t.delivered == 0) problems.push_back("no message delivered in the measured window");
-    if (t.lost() > 0) problems.push_back(std::to_string(t.lost()) + " messages lost (sent in the window, not received)");
+    if (t.lost() > 0)
+      problems.push_back(std::to_string(t.lost()) + " messages lost (sent in the window, not received)");
     if (t.duplicates > 0) problems.push_back(std::to_string(t.duplicates) + " duplicate messages");
     if (t.out_of_order > 0) problems.push_back(std::to_string(t.out_of_order) + " messages out of order");
     if (t.send_skipped > 0)
-      problems.push_back(std::to_string(t.send_skipped) + " sends skipped: a sender's queue was full (the server "
-                                                          "does not keep up with --rate)");
+      problems.push_back(std::to_string(t.send_skipped) +
+                         " sends skipped: a sender's queue was full (the server "
+                         "does not keep up with --rate)");
     if (t.acks_offline + t.acks_failed > 0)
       problems.push_back(std::to_string(t.acks_offline) + " acks offline, " + std::to_string(t.acks_failed) +
                          " acks failed");
@@ -289,8 +294,8 @@ std::string summary_text(const json::object& r) {
   if (scenario == "local" || scenario == "remote") {
     s << "  window:     " << num(r.at("window_s")) << " s\n";
     s << "  messages:   sent " << num(messages.at("sent")) << ", delivered " << num(messages.at("delivered"))
-      << ", lost " << num(messages.at("lost")) << ", duplicates " << num(messages.at("duplicates"))
-      << ", out of order " << num(messages.at("out_of_order")) << ", errors " << num(messages.at("errors")) << "\n";
+      << ", lost " << num(messages.at("lost")) << ", duplicates " << num(messages.at("duplicates")) << ", out of order "
+      << num(messages.at("out_of_order")) << ", errors " << num(messages.at("errors")) << "\n";
     const auto& acks = messages.at("acks").as_object();
     if (r.at("options").as_object().at("ack").as_bool())
       s << "  acks:       delivered " << num(acks.at("delivered")) << ", offline " << num(acks.at("offline"))
@@ -302,13 +307,13 @@ std::string summary_text(const json::object& r) {
   }
   if (scenario == "idle") {
     const auto& idle = r.at("idle").as_object();
-    s << "  idle:       " << num(idle.at("sessions")) << " sessions, RSS +" << num(idle.at("rss_delta_kib"))
-      << " KiB, " << num(idle.at("kib_per_session")) << " KiB per session\n";
+    s << "  idle:       " << num(idle.at("sessions")) << " sessions, RSS +" << num(idle.at("rss_delta_kib")) << " KiB, "
+      << num(idle.at("kib_per_session")) << " KiB per session\n";
   }
   if (scenario == "storm") {
     const auto& storm = r.at("storm").as_object();
-    s << "  storm:      " << num(storm.at("welcomed")) << " welcomed in " << num(r.at("window_s")) << " s = "
-      << num(storm.at("sessions_per_s")) << " sessions/s\n";
+    s << "  storm:      " << num(storm.at("welcomed")) << " welcomed in " << num(r.at("window_s"))
+      << " s = " << num(storm.at("sessions_per_s")) << " sessions/s\n";
     s << "  connect:    " << latency_line(storm.at("connect_latency_us").as_object()) << "\n";
   }
   for (const auto& sv : r.at("servers").as_array()) {

@@ -26,14 +26,14 @@ struct WorkerResult {
   uint64_t errors = 0;                       // error frames from the server
   std::map<std::string, uint64_t> error_codes;
   uint64_t acks_delivered = 0, acks_offline = 0, acks_failed = 0;  // for messages of the window
-  uint64_t send_skipped = 0;                 // open loop: not sent, the session's queue was full
-  uint64_t closed_by_peer = 0;               // open sessions the server closed (or lost) during the run
-  uint64_t unclean_closes = 0;               // our close handshake did not complete
-  uint64_t welcomed = 0;                     // storm: sessions welcomed
-  int64_t end_ns = 0;                        // end of the measured window (CLOCK_MONOTONIC)
-  Histogram latency;                         // message latency, ns
-  Histogram connect;                         // connect -> welcome, ns
-  Histogram send_lag;                        // open loop: actual send time - scheduled time, ns
+  uint64_t send_skipped = 0;                                       // open loop: not sent, the session's queue was full
+  uint64_t closed_by_peer = 0;  // open sessions the server closed (or lost) during the run
+  uint64_t unclean_closes = 0;  // our close handshake did not complete
+  uint64_t welcomed = 0;        // storm: sessions welcomed
+  int64_t end_ns = 0;           // end of the measured window (CLOCK_MONOTONIC)
+  Histogram latency;            // message latency, ns
+  Histogram connect;            // connect -> welcome, ns
+  Histogram send_lag;           // open loop: actual send time - scheduled time, ns
   std::vector<std::string> problems;
 
   uint64_t lost() const { return sent > delivered ? sent - delivered : 0; }
@@ -49,7 +49,7 @@ struct ServerResult {
 };
 
 struct RunFacts {
-  std::string started_at;    // ISO-8601 UTC
+  std::string started_at;  // ISO-8601 UTC
   double window_s = 0;
   int64_t processes = 1;
   WorkerResult total;

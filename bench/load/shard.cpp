@@ -224,8 +224,7 @@ void Shard::on_welcome(Client& c) {
 void Shard::on_failed(Client& c, const std::string& kind, const std::string& detail) {
   ++result_.failed;
   ++result_.failures[closing_ ? "aborted" : kind];
-  if (result_.failed <= 3)
-    result_.problems.push_back("session " + c.user() + ": " + kind + ": " + detail);
+  if (result_.failed <= 3) result_.problems.push_back("session " + c.user() + ": " + kind + ": " + detail);
   ++finished_;
   --connecting_;
   --live_;
@@ -413,10 +412,8 @@ void Shard::check_drained() {
 void Shard::on_frame(Client& c, std::string_view text) {
   if (closing_ || storm_ || pairs_.empty()) return;
   Pair& p = pairs_[c.tag() / 2];
-  if (c.tag() % 2 == 1)
-    on_recipient_frame(p, text);
-  else
-    on_sender_frame(p, text);
+  if (c.tag() % 2 == 1) on_recipient_frame(p, text);
+  else on_sender_frame(p, text);
 }
 
 void Shard::count_error(const json::object& frame) {
@@ -487,12 +484,9 @@ void Shard::on_sender_frame(Pair& p, std::string_view text) {
   if (type == "ack") {
     if (!has_ref || !in_window(p, seq)) return;
     const std::string_view status = string_field(*o, "status");
-    if (status == "delivered")
-      ++result_.acks_delivered;
-    else if (status == "offline")
-      ++result_.acks_offline;
-    else
-      ++result_.acks_failed;
+    if (status == "delivered") ++result_.acks_delivered;
+    else if (status == "offline") ++result_.acks_offline;
+    else ++result_.acks_failed;
     --acks_outstanding_;
     check_drained();
   } else if (type == "error") {
@@ -521,10 +515,8 @@ void Shard::close_all() {
     next_spec_ = specs_.size();
     for (auto& c : slots_) {
       if (!c) continue;
-      if (c->is_open())
-        c->close(std::chrono::nanoseconds(kCloseTimeoutNs));
-      else if (c->state() == Client::State::connecting)
-        c->abort();
+      if (c->is_open()) c->close(std::chrono::nanoseconds(kCloseTimeoutNs));
+      else if (c->state() == Client::State::connecting) c->abort();
     }
     check_closed();
   });

@@ -49,7 +49,7 @@ struct SessionSpec {
   std::size_t url = 0;
   std::string user;
   uint32_t source = 0;
-  std::size_t slot = 0;   // index in the shard's slots (pair sessions: 2 * pair + role)
+  std::size_t slot = 0;  // index in the shard's slots (pair sessions: 2 * pair + role)
 };
 
 class Shard final : public ClientEvents {
@@ -65,13 +65,13 @@ class Shard final : public ClientEvents {
   void run();  // the thread's body: runs the io_context until released
 
   // Called from the worker's thread (posted to the shard's).
-  void start_connecting();                                    // idle, local, remote
+  void start_connecting();                                                // idle, local, remote
   void start_traffic(int64_t warm_ns, int64_t start_ns, int64_t end_ns);  // local, remote
-  void start_storm(int64_t start_ns);                         // storm
-  void close_all();                                           // polite close of every session
-  void abort_all();                                           // close every socket now
-  void release();                                             // let run() return when idle
-  void stop();                                                // stop the io_context now
+  void start_storm(int64_t start_ns);                                     // storm
+  void close_all();                                                       // polite close of every session
+  void abort_all();                                                       // close every socket now
+  void release();                                                         // let run() return when idle
+  void stop();                                                            // stop the io_context now
 
   // After run() returned.
   WorkerResult& result() { return result_; }
@@ -84,18 +84,18 @@ class Shard final : public ClientEvents {
 
  private:
   struct Pair {
-    int64_t index = 0;               // global pair index (the body's "p")
-    std::string frame_prefix;        // {"type":"send","to":"RECIPIENT","body":{"t":
+    int64_t index = 0;         // global pair index (the body's "p")
+    std::string frame_prefix;  // {"type":"send","to":"RECIPIENT","body":{"t":
     int64_t next_seq = 0;
     int64_t in_flight = 0;
-    int64_t window_first = -1;       // first and last seq sent in the measured window
+    int64_t window_first = -1;  // first and last seq sent in the measured window
     int64_t window_last = -1;
     int64_t window_sent = 0;
-    int64_t quota = -1;              // in-window messages allowed (-1 = no bound)
+    int64_t quota = -1;  // in-window messages allowed (-1 = no bound)
     std::vector<bool> received;
     int64_t max_seen = -1;
-    bool ready = false;              // both sessions welcomed
-    bool exhausted = false;          // quota reached
+    bool ready = false;      // both sessions welcomed
+    bool exhausted = false;  // quota reached
   };
 
   void launch_next();
@@ -126,14 +126,14 @@ class Shard final : public ClientEvents {
   boost::asio::steady_timer end_timer_;
   boost::asio::steady_timer pace_timer_;
 
-  std::vector<SessionSpec> specs_;                 // in launch order
+  std::vector<SessionSpec> specs_;  // in launch order
   std::vector<std::shared_ptr<Client>> slots_;
   std::vector<Pair> pairs_;
-  std::vector<Pair*> active_;                      // pairs whose sessions are both open
+  std::vector<Pair*> active_;  // pairs whose sessions are both open
   std::size_t next_spec_ = 0;
-  int64_t connecting_ = 0;                         // attempts in flight
-  int64_t finished_ = 0;                           // attempts finished (welcomed or failed)
-  int64_t live_ = 0;                               // clients started and not done
+  int64_t connecting_ = 0;  // attempts in flight
+  int64_t finished_ = 0;    // attempts finished (welcomed or failed)
+  int64_t live_ = 0;        // clients started and not done
   bool connect_reported_ = false;
 
   bool storm_ = false;
@@ -145,10 +145,10 @@ class Shard final : public ClientEvents {
   bool closing_ = false;
   bool closed_reported_ = false;
   int64_t warm_ns_ = 0, start_ns_ = 0, end_ns_ = 0;
-  double interval_ns_ = 0;                         // open loop: between two sends of this shard
-  uint64_t paced_ = 0;                             // open loop: messages scheduled so far
+  double interval_ns_ = 0;  // open loop: between two sends of this shard
+  uint64_t paced_ = 0;      // open loop: messages scheduled so far
   std::size_t exhausted_ = 0;
-  int64_t outstanding_ = 0;                        // in-window messages not received yet
+  int64_t outstanding_ = 0;  // in-window messages not received yet
   int64_t acks_outstanding_ = 0;
   std::string padding_;
   std::vector<unsigned char> parse_buffer_;

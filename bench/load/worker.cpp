@@ -65,8 +65,8 @@ int run_worker(const Options& o, int64_t k, int64_t p, Channel& channel) {
   const int64_t concurrency = std::max<int64_t>(1, share(o.concurrency, p, k));
   std::vector<std::unique_ptr<Shard>> shards;
   for (int64_t s = 0; s < threads; ++s)
-    shards.push_back(std::make_unique<Shard>(o, endpoints, control,
-                                             std::max<int64_t>(1, share(concurrency, threads, s)), deadline));
+    shards.push_back(
+        std::make_unique<Shard>(o, endpoints, control, std::max<int64_t>(1, share(concurrency, threads, s)), deadline));
   int64_t local = 0;
   const auto& src = o.sources;
   for (int64_t u = k; u < o.units(); u += p, ++local) {
@@ -74,8 +74,7 @@ int run_worker(const Options& o, int64_t k, int64_t p, Channel& channel) {
     if (pairs)
       shard.add_pair(u, src[static_cast<std::size_t>((2 * u) % static_cast<int64_t>(src.size()))],
                      src[static_cast<std::size_t>((2 * u + 1) % static_cast<int64_t>(src.size()))]);
-    else
-      shard.add_session(u, src[static_cast<std::size_t>(u % static_cast<int64_t>(src.size()))]);
+    else shard.add_session(u, src[static_cast<std::size_t>(u % static_cast<int64_t>(src.size()))]);
   }
 
   std::vector<std::thread> io;
@@ -111,10 +110,8 @@ int run_worker(const Options& o, int64_t k, int64_t p, Channel& channel) {
       const int64_t start = json::value_to<int64_t>(cmd->at("start_ns"));
       const int64_t end = json::value_to<int64_t>(cmd->at("end_ns"));
       for (auto& s : shards) {
-        if (storm)
-          s->start_storm(start);
-        else
-          s->start_traffic(warm, start, end);
+        if (storm) s->start_storm(start);
+        else s->start_traffic(warm, start, end);
       }
       if (!control.wait(Control::sending_done, n, deadline)) {
         timed_out(storm ? "during the storm" : "during the measured window");

@@ -22,8 +22,6 @@ namespace wsg::bench {
 int run_worker(const Options& options, int64_t k, int64_t p, Channel& channel);
 
 // total split in `parts` shares; share i.
-inline int64_t share(int64_t total, int64_t parts, int64_t i) {
-  return total / parts + (i < total % parts ? 1 : 0);
-}
+inline int64_t share(int64_t total, int64_t parts, int64_t i) { return total / parts + (i < total % parts ? 1 : 0); }
 
 }  // namespace wsg::bench

@@ -52,8 +52,8 @@ class DeliveredIds {
   std::size_t window_;
   boost::unordered_flat_set<Key, KeyHash> keys_;
   boost::unordered_flat_set<std::string> strings_;
-  std::deque<Entry> order_;                 // oldest first
-  std::deque<std::string> strings_order_;   // the string ids of order_, in the same order
+  std::deque<Entry> order_;                // oldest first
+  std::deque<std::string> strings_order_;  // the string ids of order_, in the same order
 };
 
 }  // namespace wsg

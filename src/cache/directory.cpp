@@ -5,9 +5,8 @@
 
 namespace wsg {
 
-Directory::HelloResult Directory::hello(const std::string& node_id, uint64_t incarnation,
-                                        const std::string& ws_url, const std::string& events,
-                                        int64_t now_ms) {
+Directory::HelloResult Directory::hello(const std::string& node_id, uint64_t incarnation, const std::string& ws_url,
+                                        const std::string& events, int64_t now_ms) {
   auto it = nodes_.find(node_id);
   if (it == nodes_.end()) {
     NodeInfo info;
@@ -46,8 +45,7 @@ bool Directory::is_alive(std::string_view node_id) const {
   return it != nodes_.end() && it->second.alive;
 }
 
-bool Directory::register_session(const std::string& node_id, const std::string& user,
-                                 const std::string& session) {
+bool Directory::register_session(const std::string& node_id, const std::string& user, const std::string& session) {
   auto nit = nodes_.find(node_id);
   if (nit == nodes_.end() || !nit->second.alive) return false;
 
@@ -65,8 +63,7 @@ bool Directory::register_session(const std::string& node_id, const std::string& 
   return true;
 }
 
-bool Directory::unregister_session(const std::string& node_id, const std::string& user,
-                                   const std::string& session) {
+bool Directory::unregister_session(const std::string& node_id, const std::string& user, const std::string& session) {
   auto uit = users_.find(user);
   if (uit == users_.end()) return false;
   auto& user_nodes = uit->second.by_node;

@@ -26,7 +26,7 @@ class Directory {
     std::string ws_url;
     std::string events;
     bool alive = true;
-    int64_t last_heartbeat_ms = 0;   // absolute time of the last message from the node
+    int64_t last_heartbeat_ms = 0;  // absolute time of the last message from the node
     std::size_t sessions = 0;
   };
 

@@ -68,7 +68,7 @@ class RouteCache {
 
   std::size_t capacity_;
   int64_t ttl_ms_;
-  List lru_;   // front = most recently used
+  List lru_;  // front = most recently used
   // Keys view Entry::user inside lru_ (std::list nodes never move), so a user id is stored once
   // and a get() with a string_view never builds a std::string.
   std::unordered_map<std::string_view, List::iterator, Hash, Eq> map_;

@@ -13,68 +13,68 @@
 namespace wsg {
 
 struct MasterConfig {
-  std::string bind = "tcp://127.0.0.1:5555";   // master.bind
-  int64_t node_timeout_ms = 3000;              // master.node_timeout_ms
+  std::string bind = "tcp://127.0.0.1:5555";  // master.bind
+  int64_t node_timeout_ms = 3000;             // master.node_timeout_ms
 };
 
 struct MetricsConfig {
-  std::string listen;                          // metrics.listen ("" = off)
+  std::string listen;  // metrics.listen ("" = off)
 };
 
 struct NodeConfig {
-  std::string id;                              // node.id ("" = "node-<port>")
-  std::string listen = "127.0.0.1:8080";       // node.listen (HOST:PORT)
-  int threads = 0;                             // node.threads (0 = cores)
-  int64_t shutdown_timeout_ms = 5000;          // node.shutdown_timeout_ms
+  std::string id;                         // node.id ("" = "node-<port>")
+  std::string listen = "127.0.0.1:8080";  // node.listen (HOST:PORT)
+  int threads = 0;                        // node.threads (0 = cores)
+  int64_t shutdown_timeout_ms = 5000;     // node.shutdown_timeout_ms
 };
 
 struct ClusterConfig {
-  std::string master = "tcp://127.0.0.1:5555";      // cluster.master
-  std::string events_bind = "tcp://127.0.0.1:6001"; // cluster.events_bind
-  std::string events_advertise;                     // cluster.events_advertise ("" = the bound address)
-  int64_t heartbeat_ms = 1000;                      // cluster.heartbeat_ms
-  int64_t delivery_timeout_ms = 2000;               // cluster.delivery_timeout_ms
+  std::string master = "tcp://127.0.0.1:5555";       // cluster.master
+  std::string events_bind = "tcp://127.0.0.1:6001";  // cluster.events_bind
+  std::string events_advertise;                      // cluster.events_advertise ("" = the bound address)
+  int64_t heartbeat_ms = 1000;                       // cluster.heartbeat_ms
+  int64_t delivery_timeout_ms = 2000;                // cluster.delivery_timeout_ms
   // ZeroMQ CURVE on every cluster link (src/curve.h). One key pair for the whole cluster; the
   // secret comes from one of the first two keys or $WSG_CURVE_SECRET_KEY. None set: plain text.
-  std::string curve_secret_key;                     // cluster.curve_secret_key (Z85, 40 chars)
-  std::string curve_secret_key_file;                // cluster.curve_secret_key_file (a file holding it)
-  std::string curve_public_key;                     // cluster.curve_public_key (optional; must match)
+  std::string curve_secret_key;       // cluster.curve_secret_key (Z85, 40 chars)
+  std::string curve_secret_key_file;  // cluster.curve_secret_key_file (a file holding it)
+  std::string curve_public_key;       // cluster.curve_public_key (optional; must match)
 };
 
 struct CacheConfig {
-  int64_t capacity = 100000;                   // cache.capacity
-  int64_t ttl_ms = 30000;                      // cache.ttl_ms
+  int64_t capacity = 100000;  // cache.capacity
+  int64_t ttl_ms = 30000;     // cache.ttl_ms
 };
 
 struct AuthConfig {
-  std::string mode = "insecure";               // auth.mode: "insecure" | "jwt"
-  std::string secret;                          // auth.secret
-  std::string secret_file;                     // auth.secret_file
+  std::string mode = "insecure";  // auth.mode: "insecure" | "jwt"
+  std::string secret;             // auth.secret
+  std::string secret_file;        // auth.secret_file
 };
 
 struct LimitsConfig {
-  int64_t max_message_bytes = 64 * 1024;       // limits.max_message_bytes
-  int64_t max_connections = 0;                 // limits.max_connections (0 = no limit but the fd limit)
-  int64_t max_sessions_per_user = 16;          // limits.max_sessions_per_user (per node; 0 = no limit)
-  int64_t send_queue_bytes = 1024 * 1024;      // limits.send_queue_bytes
-  int64_t messages_per_second = 1000;          // limits.messages_per_second (0 disables)
-  int64_t burst = 5000;                        // limits.burst
+  int64_t max_message_bytes = 64 * 1024;   // limits.max_message_bytes
+  int64_t max_connections = 0;             // limits.max_connections (0 = no limit but the fd limit)
+  int64_t max_sessions_per_user = 16;      // limits.max_sessions_per_user (per node; 0 = no limit)
+  int64_t send_queue_bytes = 1024 * 1024;  // limits.send_queue_bytes
+  int64_t messages_per_second = 1000;      // limits.messages_per_second (0 disables)
+  int64_t burst = 5000;                    // limits.burst
 };
 
 struct HttpConfig {
-  std::vector<std::string> allowed_origins;    // http.allowed_origins (empty allows all)
-  std::string static_dir;                      // http.static_dir ("" = no static files)
-  bool compression = false;                    // http.compression (permessage-deflate)
+  std::vector<std::string> allowed_origins;  // http.allowed_origins (empty allows all)
+  std::string static_dir;                    // http.static_dir ("" = no static files)
+  bool compression = false;                  // http.compression (permessage-deflate)
 };
 
 struct TlsConfig {
-  std::string cert;                            // tls.cert
-  std::string key;                             // tls.key
+  std::string cert;  // tls.cert
+  std::string key;   // tls.key
 };
 
 struct LogConfig {
-  std::string level = "info";                  // log.level: trace|debug|info|warn|error|critical|off
-  std::string format = "text";                 // log.format: text|json
+  std::string level = "info";   // log.level: trace|debug|info|warn|error|critical|off
+  std::string format = "text";  // log.format: text|json
 };
 
 struct Config {

@@ -11,7 +11,8 @@ Secret jwt_secret(const AuthConfig& auth) {
   auto secret = resolve({"auth.secret", auth.secret, "auth.secret_file", auth.secret_file, kJwtSecretEnv});
   if (!secret)
     throw ConfigError(std::string("key 'auth.mode': auth.mode \"jwt\" needs auth.secret, auth.secret_file or the "
-                                  "environment variable ") + kJwtSecretEnv);
+                                  "environment variable ") +
+                      kJwtSecretEnv);
   if (secret->value.empty()) throw ConfigError(secret->origin + ": the secret is empty");
   return std::move(*secret);
 }
@@ -26,8 +27,10 @@ std::optional<KeyPair> cluster_keys(const ClusterConfig& cluster) {
                                  cluster.curve_secret_key_file, kSecretEnv});
   if (!found) {
     if (!cluster.curve_public_key.empty())
-      throw ConfigError("key 'cluster.curve_public_key': set without a secret key (set cluster.curve_secret_key, "
-                        "cluster.curve_secret_key_file or " + std::string(kSecretEnv) + ")");
+      throw ConfigError(
+          "key 'cluster.curve_public_key': set without a secret key (set cluster.curve_secret_key, "
+          "cluster.curve_secret_key_file or " +
+          std::string(kSecretEnv) + ")");
     return std::nullopt;
   }
   std::string secret = std::move(found->value);

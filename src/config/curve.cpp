@@ -4,7 +4,6 @@
 
 #include <zmq.h>
 
-
 namespace wsg::curve {
 
 namespace {
@@ -47,7 +46,8 @@ std::optional<std::string> public_key_of(std::string_view secret) {
 }
 
 KeyPair generate() {
-  if (!available()) throw std::runtime_error("this libzmq was built without CURVE support (zmq_has(\"curve\") is false)");
+  if (!available())
+    throw std::runtime_error("this libzmq was built without CURVE support (zmq_has(\"curve\") is false)");
   char pub[kKeyChars + 1] = {};
   char sec[kKeyChars + 1] = {};
   if (zmq_curve_keypair(pub, sec) != 0)

@@ -7,7 +7,6 @@
 #include <fstream>
 #include <system_error>
 
-
 namespace wsg::secrets {
 
 std::string trim(std::string_view s) {

@@ -34,9 +34,9 @@ std::string read_file(std::string_view key, const std::string& path);
 struct Sources {
   std::string_view value_key;  // e.g. "auth.secret"
   std::string_view value;
-  std::string_view file_key;   // e.g. "auth.secret_file"
+  std::string_view file_key;  // e.g. "auth.secret_file"
   std::string_view file;
-  const char* env = nullptr;   // e.g. "WSG_JWT_SECRET"
+  const char* env = nullptr;  // e.g. "WSG_JWT_SECRET"
 };
 
 struct Secret {

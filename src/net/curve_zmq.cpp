@@ -146,8 +146,8 @@ std::string RefusalDetector::describe(const HandshakeMonitor::Event& e) {
         return "handshake with " + e.endpoint + " failed: cryptographic error (different CURVE keys)";
       return "handshake with " + e.endpoint + " failed: protocol error " + hex(e.value);
     case HandshakeMonitor::Kind::failed_no_detail:
-      return "handshake with " + e.endpoint + " failed (connection closed during the handshake: " +
-             zmq_strerror(static_cast<int>(e.value)) + ")";
+      return "handshake with " + e.endpoint +
+             " failed (connection closed during the handshake: " + zmq_strerror(static_cast<int>(e.value)) + ")";
     case HandshakeMonitor::Kind::other: break;
   }
   return "socket event on " + e.endpoint;
@@ -159,14 +159,12 @@ std::optional<std::string> RefusalDetector::on_event(const HandshakeMonitor::Eve
   // race: the client may see the mismatch, or only a connection closed during the handshake. The
   // messages therefore name the likely causes whatever the event.
   const std::string where = " (" + e.endpoint + ")";
-  const std::string set_key = "set cluster.curve_secret_key (or cluster.curve_secret_key_file, "
-                              "--curve-secret-key-file, or WSG_CURVE_SECRET_KEY) to the cluster's secret key";
+  const std::string set_key =
+      "set cluster.curve_secret_key (or cluster.curve_secret_key_file, "
+      "--curve-secret-key-file, or WSG_CURVE_SECRET_KEY) to the cluster's secret key";
   switch (e.kind) {
-    case Kind::succeeded:
-      failures_ = 0;
-      return std::nullopt;
-    case Kind::other:
-      return std::nullopt;
+    case Kind::succeeded: failures_ = 0; return std::nullopt;
+    case Kind::other: return std::nullopt;
     case Kind::failed_auth:
       if (curve_)
         return peer_ + where + " refused our CURVE key (ZAP status " + std::to_string(e.value) +
@@ -175,19 +173,19 @@ std::optional<std::string> RefusalDetector::on_event(const HandshakeMonitor::Eve
     case Kind::failed_protocol:
       if (e.value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
         if (curve_)
-          return peer_ + where + " refused our CURVE key: it does not use CURVE; check cluster.curve_secret_key "
+          return peer_ + where +
+                 " refused our CURVE key: it does not use CURVE; check cluster.curve_secret_key "
                  "(give it the same key, or remove ours)";
         return peer_ + where + " refused us: it requires CURVE; " + set_key;
       }
       break;
-    case Kind::failed_no_detail:
-      break;
+    case Kind::failed_no_detail: break;
   }
   if (++failures_ < kMaxFailures) return std::nullopt;
   const std::string count = std::to_string(failures_) + " handshakes in a row failed; last: " + describe(e);
   if (curve_)
-    return peer_ + where + " refused our CURVE key: check cluster.curve_secret_key (it must be the same as " +
-           peer_ + "'s, which must have one) (" + count + ")";
+    return peer_ + where + " refused our CURVE key: check cluster.curve_secret_key (it must be the same as " + peer_ +
+           "'s, which must have one) (" + count + ")";
   return peer_ + where + " refused us: it probably requires CURVE; " + set_key + " (" + count + ")";
 }
 

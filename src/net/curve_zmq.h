@@ -59,7 +59,7 @@ class HandshakeMonitor {
   enum class Kind { succeeded, failed_auth, failed_protocol, failed_no_detail, other };
   struct Event {
     Kind kind = Kind::other;
-    uint32_t value = 0;      // ZAP status code, protocol error code or errno, by kind
+    uint32_t value = 0;  // ZAP status code, protocol error code or errno, by kind
     std::string endpoint;
   };
 

@@ -1,9 +1,9 @@
 #include "net/http_session.h"
 
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
@@ -14,12 +14,12 @@
 #include <string_view>
 #include <variant>
 
-#include "proto/client_protocol.h"
-#include "proto/jwt.h"
-#include "telemetry/logging.h"
 #include "net/node_metrics.h"
 #include "net/static_files.h"
 #include "net/ws_session.h"
+#include "proto/client_protocol.h"
+#include "proto/jwt.h"
+#include "telemetry/logging.h"
 
 namespace wsg {
 
@@ -183,9 +183,12 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (path == "/healthz") {
     const bool draining = ctx_->draining.load();
     const bool ready = ctx_->router->ready();
-    std::string body = std::string("{\"status\":\"") + (draining ? "draining" : ready ? "ok" : "master_unreachable") +
-                       "\",\"node\":\"" + ctx_->node_id + "\",\"sessions\":" +
-                       std::to_string(ctx_->router->session_count()) + "}\n";
+    std::string body = std::string("{\"status\":\"") +
+                       (draining ? "draining"
+                        : ready  ? "ok"
+                                 : "master_unreachable") +
+                       "\",\"node\":\"" + ctx_->node_id +
+                       "\",\"sessions\":" + std::to_string(ctx_->router->session_count()) + "}\n";
     return send(plain(!draining && ready ? http::status::ok : http::status::service_unavailable, std::move(body),
                       "application/json"));
   }
@@ -246,8 +249,8 @@ void HttpSession<Stream>::upgrade() {
       token = std::string(rest);
     }
     if (token.empty()) return send(plain(http::status::unauthorized, "missing token\n"));
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     auto result = jwt::verify(token, ctx_->jwt_secret, static_cast<int64_t>(now));
     if (const auto* refused = std::get_if<jwt::Refused>(&result)) {
       return send(plain(http::status::unauthorized, "invalid token: " + refused->reason + "\n"));
@@ -331,12 +334,13 @@ void HttpSession<Stream>::do_drain() {
   // Bounded by kDrainLimit bytes and by the deadline do_shutdown set; ends at the client's FIN.
   buffer_.consume(buffer_.size());
   if (drained_ >= kDrainLimit) return;
-  stream_.async_read_some(buffer_.prepare(4096), [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
-    if (ec) return;
-    self->drained_ += n;
-    self->buffer_.commit(n);
-    self->do_drain();
-  });
+  stream_.async_read_some(buffer_.prepare(4096),
+                          [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                            if (ec) return;
+                            self->drained_ += n;
+                            self->buffer_.commit(n);
+                            self->do_drain();
+                          });
 }
 
 template <class Stream>

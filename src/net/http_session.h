@@ -4,8 +4,8 @@
 //
 // A class template on the stream, as in Beast's advanced_server_flex example: PlainHttpSession
 // (ClientStream: a TCP stream under a ByteBudget, net/byte_budget.h) when the node serves plain
-// HTTP, TlsHttpSession (beast::ssl_stream over a ClientStream) when it serves TLS. The TLS handshake runs first, under the same deadline as the
-// first request; a client whose first bytes are not a TLS handshake gets a plain 400 instead.
+// HTTP, TlsHttpSession (beast::ssl_stream over a ClientStream) when it serves TLS. The TLS handshake runs first, under
+// the same deadline as the first request; a client whose first bytes are not a TLS handshake gets a plain 400 instead.
 // Both are instantiated explicitly in http_session.cpp.
 #pragma once
 
@@ -48,8 +48,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   // sends a TCP reset, which can destroy the answer before the client reads it.
   void refuse_unread(boost::beast::http::status status, std::string body);
   void do_drain();
-  boost::beast::http::response<boost::beast::http::string_body> plain(
-      boost::beast::http::status status, std::string body, const char* content_type = "text/plain");
+  boost::beast::http::response<boost::beast::http::string_body> plain(boost::beast::http::status status,
+                                                                      std::string body,
+                                                                      const char* content_type = "text/plain");
 
   Stream stream_;
   boost::beast::flat_buffer buffer_;

@@ -5,8 +5,8 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/strand.hpp>
 
-#include "telemetry/logging.h"
 #include "net/http_session.h"
+#include "telemetry/logging.h"
 
 namespace wsg {
 
@@ -14,7 +14,10 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 
 Listener::Listener(IoPool& pool, asio::ip::tcp::endpoint endpoint, std::shared_ptr<SessionContext> ctx)
-    : pool_(pool), acceptor_(asio::make_strand(pool.main())), retry_timer_(acceptor_.get_executor()), ctx_(std::move(ctx)) {
+    : pool_(pool),
+      acceptor_(asio::make_strand(pool.main())),
+      retry_timer_(acceptor_.get_executor()),
+      ctx_(std::move(ctx)) {
   beast::error_code ec;
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
@@ -59,8 +62,7 @@ void Listener::on_accept(beast::error_code ec, asio::ip::tcp::socket socket) {
     beast::error_code opt_ec;
     socket.set_option(asio::ip::tcp::no_delay(true), opt_ec);
     if (ctx_->tls) {
-      std::make_shared<TlsHttpSession>(beast::ssl_stream<ClientStream>(std::move(socket), *ctx_->tls), ctx_)
-          ->run();
+      std::make_shared<TlsHttpSession>(beast::ssl_stream<ClientStream>(std::move(socket), *ctx_->tls), ctx_)->run();
     } else {
       std::make_shared<PlainHttpSession>(ClientStream(std::move(socket)), ctx_)->run();
     }

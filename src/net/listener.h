@@ -17,8 +17,7 @@ namespace wsg {
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   // Binds and listens; throws std::runtime_error (start-up only).
-  Listener(IoPool& pool, boost::asio::ip::tcp::endpoint endpoint,
-           std::shared_ptr<SessionContext> ctx);
+  Listener(IoPool& pool, boost::asio::ip::tcp::endpoint endpoint, std::shared_ptr<SessionContext> ctx);
   void run();
   void stop();
   boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }

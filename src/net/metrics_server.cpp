@@ -12,8 +12,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "telemetry/logging.h"
 #include "net/listen_address.h"
+#include "telemetry/logging.h"
 
 namespace wsg {
 

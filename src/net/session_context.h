@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "config/config.h"
-#include "telemetry/metrics.h"
 #include "routing/router.h"
+#include "telemetry/metrics.h"
 
 namespace boost::asio::ssl {
 class context;
@@ -67,8 +67,8 @@ struct SessionContext {
   // Set when http.static_dir is: the files served for paths other than /ws and /healthz.
   std::shared_ptr<const StaticFiles> static_files;
 
-  std::atomic<int64_t> connections{0};     // open WebSocket sessions (counted at upgrade)
-  UserSessions user_sessions;              // the same, per user
+  std::atomic<int64_t> connections{0};  // open WebSocket sessions (counted at upgrade)
+  UserSessions user_sessions;           // the same, per user
   std::atomic<uint64_t> session_counter{0};
   std::atomic<bool> draining{false};
 

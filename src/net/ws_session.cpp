@@ -19,8 +19,8 @@ namespace asio = boost::asio;
 namespace {
 
 int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -54,8 +54,7 @@ void WsSession<Stream>::fail(beast::error_code ec, const char* what) {
     else close_cause_ = CloseReason::error;
   }
   if (ec != websocket::error::closed && ec != asio::error::operation_aborted && ec != asio::error::eof &&
-      ec != beast::error::timeout && ec != asio::error::connection_reset &&
-      ec != asio::ssl::error::stream_truncated) {
+      ec != beast::error::timeout && ec != asio::error::connection_reset && ec != asio::ssl::error::stream_truncated) {
     logging::get("ws")->debug("session {} ({}): {}: {}", session_id_, user_, what, ec.message());
   }
   leave();
@@ -84,9 +83,8 @@ void WsSession<Stream>::run(http::request<http::string_body> req) {
   timeouts.idle_timeout = std::chrono::seconds(60);
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-    res.set(http::field::server, "wsg/" WSG_VERSION);
-  }));
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "wsg/" WSG_VERSION); }));
   ws_.read_message_max(static_cast<std::size_t>(ctx_->limits.max_message_bytes));
   ws_.auto_fragment(false);
   if (ctx_->http.compression) {
@@ -116,9 +114,8 @@ void WsSession<Stream>::run(http::request<http::string_body> req) {
     if (!self) return;
     logging::get("ws")->debug("session {} ({}): byte budget used up without a complete message", self->session_id_,
                               self->user_);
-    asio::post(self->ws_.get_executor(), [self] {
-      self->do_close(websocket::close_code::policy_error, "rate", CloseReason::rate);
-    });
+    asio::post(self->ws_.get_executor(),
+               [self] { self->do_close(websocket::close_code::policy_error, "rate", CloseReason::rate); });
   });
   ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, this->shared_from_this()));
 }
@@ -130,9 +127,8 @@ void WsSession<Stream>::on_accept(beast::error_code ec) {
   ctx_->sessions_opened.fetch_add(1, std::memory_order_relaxed);
   registered_ = true;
   auto self = this->shared_from_this();
-  ctx_->router->add_session(self, [self] {
-    asio::dispatch(self->ws_.get_executor(), [self] { self->on_registered(); });
-  });
+  ctx_->router->add_session(self,
+                            [self] { asio::dispatch(self->ws_.get_executor(), [self] { self->on_registered(); }); });
 }
 
 template <class Stream>
@@ -173,8 +169,9 @@ template <class Stream>
 bool WsSession<Stream>::take_token(int64_t now) {
   const auto& l = ctx_->limits;
   if (l.messages_per_second <= 0) return true;
-  tokens_ = std::min<double>(static_cast<double>(l.burst),
-                             tokens_ + static_cast<double>(now - last_refill_us_) * static_cast<double>(l.messages_per_second) / 1e6);
+  tokens_ =
+      std::min<double>(static_cast<double>(l.burst), tokens_ + static_cast<double>(now - last_refill_us_) *
+                                                                   static_cast<double>(l.messages_per_second) / 1e6);
   last_refill_us_ = now;
   if (tokens_ >= 1.0) {
     tokens_ -= 1.0;
@@ -214,10 +211,12 @@ void WsSession<Stream>::handle_frame(std::string_view text) {
   const int64_t now = now_us();
   if (!take_token(now)) {
     const std::optional<std::string>* ref = nullptr;
-    std::visit([&](auto& f) {
-      if constexpr (std::is_same_v<std::decay_t<decltype(f)>, proto::DecodeError>) ref = &f.ref;
-      else ref = &f.id;
-    }, decoded);
+    std::visit(
+        [&](auto& f) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(f)>, proto::DecodeError>) ref = &f.ref;
+          else ref = &f.id;
+        },
+        decoded);
     // A client far over its limit (more than `burst` refusals within kRateWindowUs) is closed.
     if (refuse(now)) return do_close(websocket::close_code::policy_error, "rate", CloseReason::rate);
     return send_error(proto::ErrorCode::rate_limited, "rate limit exceeded", *ref);

@@ -8,10 +8,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <optional>
-#include <string_view>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -19,12 +19,12 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket.hpp>
 
-#include "proto/client_protocol.h"
-#include "telemetry/metrics.h"
-#include "net/send_queue.h"
 #include "net/byte_budget.h"
+#include "net/send_queue.h"
 #include "net/session_context.h"
+#include "proto/client_protocol.h"
 #include "routing/local_session.h"
+#include "telemetry/metrics.h"
 
 namespace wsg {
 
@@ -99,14 +99,14 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   std::string session_id_;
   SendQueue queue_;  // allocates nothing while empty (std::deque would: ~600 bytes per session)
   std::atomic<std::size_t> queued_bytes_{0};
-  bool opened_ = false;       // the upgrade completed: counted as opened, and as closed at the end
+  bool opened_ = false;                     // the upgrade completed: counted as opened, and as closed at the end
   std::optional<CloseReason> close_cause_;  // the first reason the session started to end
-  bool registered_ = false;   // added to the router (must be removed)
-  bool welcomed_ = false;     // the welcome is queued first; nothing is written before it
-  bool closing_ = false;      // a close is under way: no more reads or writes
+  bool registered_ = false;                 // added to the router (must be removed)
+  bool welcomed_ = false;                   // the welcome is queued first; nothing is written before it
+  bool closing_ = false;                    // a close is under way: no more reads or writes
   bool close_pending_ = false;
   bool close_deadline_armed_ = false;
-  bool left_ = false;         // leave() ran: the session is over
+  bool left_ = false;  // leave() ran: the session is over
   uint64_t close_timer_gen_ = 0;
   boost::beast::websocket::close_reason close_reason_;
   double tokens_ = 0;

@@ -9,14 +9,14 @@
 #include <stdexcept>
 #include <unordered_map>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <zmq.hpp>
 
-#include "text/host_port.h"
-#include "telemetry/logging.h"
 #include "net/curve_zmq.h"
+#include "telemetry/logging.h"
+#include "text/host_port.h"
 
 namespace wsg {
 
@@ -153,7 +153,8 @@ std::string ZmqLinks::Impl::start() {
     dealer.set(zmq::sockopt::reconnect_ivl_max, 1000);
     monitor = std::make_unique<curve::HandshakeMonitor>(ctx, dealer, "master");
     dealer.connect(options.master);
-    watch(dealer, [this] { receive(dealer, Source::master); }, &dealer_watch);
+    watch(
+        dealer, [this] { receive(dealer, Source::master); }, &dealer_watch);
     watch(pull, [this] { receive(pull, Source::peer); });
     watch(monitor->socket(), [this] { watch_handshakes(); });
     if (zap) watch(zap->socket(), [this] { answer_zap(); });
@@ -280,8 +281,10 @@ void ZmqLinks::Impl::evict_one() {
   erase_peer(victim, linger);
   stats.peer_evictions.fetch_add(1, std::memory_order_relaxed);
   if (uint64_t held = 0; eviction_warning.allow(held)) {
-    log->warn("closed the PUSH to peer {} (least recently used): at most {} peer sockets are kept open "
-              "({} more closed since the last warning)", logging::printable(victim), options.max_peers, held);
+    log->warn(
+        "closed the PUSH to peer {} (least recently used): at most {} peer sockets are kept open "
+        "({} more closed since the last warning)",
+        logging::printable(victim), options.max_peers, held);
   }
 }
 
@@ -295,8 +298,10 @@ zmq::socket_t* ZmqLinks::Impl::peer_socket(const std::string& id, const std::str
   }
   if (!valid_peer_endpoint(events)) {
     if (uint64_t held = 0; address_warning.allow(held)) {
-      log->warn("not connecting to peer {}: '{}' is not tcp://HOST:PORT, ipc://PATH or inproc://NAME "
-                "({} more refused since the last warning)", logging::printable(id), logging::printable(events), held);
+      log->warn(
+          "not connecting to peer {}: '{}' is not tcp://HOST:PORT, ipc://PATH or inproc://NAME "
+          "({} more refused since the last warning)",
+          logging::printable(id), logging::printable(events), held);
     }
     return nullptr;
   }
@@ -411,8 +416,8 @@ void ZmqLinks::stop() { impl_->close(); }
 namespace {
 
 template <class F>
-bool post_bounded(asio::io_context& ioc, std::atomic<std::size_t>& posted, std::size_t capacity,
-                  ZmqLinkStats& stats, F f) {
+bool post_bounded(asio::io_context& ioc, std::atomic<std::size_t>& posted, std::size_t capacity, ZmqLinkStats& stats,
+                  F f) {
   if (posted.fetch_add(1, std::memory_order_relaxed) >= capacity) {
     posted.fetch_sub(1, std::memory_order_relaxed);
     stats.queue_drops.fetch_add(1, std::memory_order_relaxed);
@@ -435,13 +440,13 @@ bool ZmqLinks::send_to_master(const cluster::Message& message) {
                       [impl = impl_.get(), b = std::move(*bytes)] { impl->to_master(b); });
 }
 
-bool ZmqLinks::send_to_peer(const std::string& node_id, const std::string& events,
-                            const cluster::Message& message) {
+bool ZmqLinks::send_to_peer(const std::string& node_id, const std::string& events, const cluster::Message& message) {
   auto bytes = encode_bounded(message);
   if (!bytes) return false;
   if (ioc_.get_executor().running_in_this_thread()) return impl_->to_peer(node_id, events, *bytes);
-  return post_bounded(ioc_, posted_, impl_->options.queue_capacity, stats_,
-                      [impl = impl_.get(), node_id, events, b = std::move(*bytes)] { impl->to_peer(node_id, events, b); });
+  return post_bounded(
+      ioc_, posted_, impl_->options.queue_capacity, stats_,
+      [impl = impl_.get(), node_id, events, b = std::move(*bytes)] { impl->to_peer(node_id, events, b); });
 }
 
 void ZmqLinks::drop_peer(const std::string& node_id) {

@@ -19,8 +19,8 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "proto/cluster_codec.h"
 #include "config/curve.h"
+#include "proto/cluster_codec.h"
 #include "routing/master_link.h"
 #include "routing/peer_link.h"
 
@@ -28,9 +28,9 @@ namespace wsg {
 
 // Written by the owning thread (and by other threads for queue_drops), read by /metrics.
 struct ZmqLinkStats {
-  std::atomic<uint64_t> queue_drops{0};   // posted from another thread beyond the bound, or after stop()
-  std::atomic<uint64_t> hwm_drops{0};     // ZeroMQ high-water mark reached: message dropped
-  std::atomic<uint64_t> bad_messages{0};  // inbound messages that failed to decode
+  std::atomic<uint64_t> queue_drops{0};     // posted from another thread beyond the bound, or after stop()
+  std::atomic<uint64_t> hwm_drops{0};       // ZeroMQ high-water mark reached: message dropped
+  std::atomic<uint64_t> bad_messages{0};    // inbound messages that failed to decode
   std::atomic<uint64_t> peer_evictions{0};  // PUSH sockets closed to make room (Options::max_peers)
 };
 
@@ -44,13 +44,13 @@ class ZmqLinks final : public MasterLink, public PeerLink {
   static constexpr std::size_t kDefaultMaxPeers = 128;
 
   struct Options {
-    std::string master;           // cluster.master
-    std::string events_bind;      // cluster.events_bind (tcp://host:* picks a free port)
-    std::string routing_id;       // the DEALER's routing id (node id + incarnation)
-    int send_hwm = 10000;         // ZMQ_SNDHWM of the DEALER and of every PUSH
-    int recv_hwm = 100000;        // ZMQ_RCVHWM of the PULL and of the DEALER
+    std::string master;                  // cluster.master
+    std::string events_bind;             // cluster.events_bind (tcp://host:* picks a free port)
+    std::string routing_id;              // the DEALER's routing id (node id + incarnation)
+    int send_hwm = 10000;                // ZMQ_SNDHWM of the DEALER and of every PUSH
+    int recv_hwm = 100000;               // ZMQ_RCVHWM of the PULL and of the DEALER
     std::size_t queue_capacity = 65536;  // sends posted from other threads, not yet on a socket
-    int linger_ms = 1000;         // flush time at stop()
+    int linger_ms = 1000;                // flush time at stop()
     // At most this many peer PUSH sockets are open; opening one more closes the least recently
     // used (with evict_linger_ms for what it still holds). Made-up origins in DELIVERs cannot use
     // up the node's sockets and file descriptors (libzmq's ZMQ_MAX_SOCKETS is 1023 per context).
@@ -87,8 +87,7 @@ class ZmqLinks final : public MasterLink, public PeerLink {
   void stop();
 
   bool send_to_master(const cluster::Message& message) override;
-  bool send_to_peer(const std::string& node_id, const std::string& events,
-                    const cluster::Message& message) override;
+  bool send_to_peer(const std::string& node_id, const std::string& events, const cluster::Message& message) override;
   void drop_peer(const std::string& node_id) override;
 
   const Stats& stats() const { return stats_; }

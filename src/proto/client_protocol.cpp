@@ -86,9 +86,7 @@ constexpr std::array<unsigned char, 256> make_scan_table() {
 }
 constexpr std::array<unsigned char, 256> kScan = make_scan_table();
 
-unsigned char scan_class(std::string_view t, std::size_t i) {
-  return kScan[static_cast<unsigned char>(t[i])];
-}
+unsigned char scan_class(std::string_view t, std::size_t i) { return kScan[static_cast<unsigned char>(t[i])]; }
 
 std::size_t skip_ws(std::string_view t, std::size_t i) {
   while (i < t.size() && (scan_class(t, i) & kScanWs) != 0) ++i;
@@ -539,8 +537,7 @@ DecodeResult decode_impl(std::string_view text) {
     return make_error(ErrorCode::unknown_type, "unknown frame type", id);
   }
   if (id_invalid) {
-    return make_error(ErrorCode::bad_request, "field 'id' must be a string of at most 64 bytes",
-                      std::nullopt);
+    return make_error(ErrorCode::bad_request, "field 'id' must be a string of at most 64 bytes", std::nullopt);
   }
 
   if (type == "ping") {
@@ -558,8 +555,8 @@ DecodeResult decode_impl(std::string_view text) {
       return make_error(ErrorCode::bad_request, "missing field 'body'", id);
     }
     if (f.to_text.too_long || !valid_user_id(f.to_text.view())) {
-      return make_error(ErrorCode::bad_recipient,
-                        "field 'to' is not a valid user id (1-128 bytes of [A-Za-z0-9._@:-])", id);
+      return make_error(ErrorCode::bad_recipient, "field 'to' is not a valid user id (1-128 bytes of [A-Za-z0-9._@:-])",
+                        id);
     }
     // The body exactly as the client wrote it. The parser has validated the whole frame, so the
     // slice is valid JSON text (valid UTF-8, whitespace only of the four JSON kinds). Duplicate
@@ -589,12 +586,11 @@ DecodeResult decode_impl(std::string_view text) {
   // Structure first (every element a string), then validity: an ill-typed element is bad_request
   // even when an earlier element is an invalid id.
   if (f.first_non_string != kNone) {
-    return make_error(ErrorCode::bad_request,
-                      "users[" + std::to_string(f.first_non_string) + "] must be a string", id);
+    return make_error(ErrorCode::bad_request, "users[" + std::to_string(f.first_non_string) + "] must be a string", id);
   }
   if (f.first_invalid != kNone) {
-    return make_error(ErrorCode::bad_recipient,
-                      "users[" + std::to_string(f.first_invalid) + "] is not a valid user id", id);
+    return make_error(ErrorCode::bad_recipient, "users[" + std::to_string(f.first_invalid) + "] is not a valid user id",
+                      id);
   }
   PresenceFrame out;
   out.users = std::move(f.user_names);  // first-seen order, duplicates dropped
@@ -628,8 +624,8 @@ std::string encode_welcome(std::string_view user, std::string_view session, std:
   return out;
 }
 
-std::string encode_message(std::string_view id, std::string_view from, std::string_view to,
-                           std::string_view body, int64_t ts_ms) {
+std::string encode_message(std::string_view id, std::string_view from, std::string_view to, std::string_view body,
+                           int64_t ts_ms) {
   std::string out;
   out.reserve(64 + estimate(id) + estimate(from) + estimate(to) + body.size() + 20);
   out.append("{\"type\":\"message\"");
@@ -692,8 +688,7 @@ std::string encode_pong(const std::optional<std::string>& ref) {
   return out;
 }
 
-std::string encode_error(ErrorCode code, std::string_view message,
-                         const std::optional<std::string>& ref) {
+std::string encode_error(ErrorCode code, std::string_view message, const std::optional<std::string>& ref) {
   std::string out;
   out.reserve(56 + estimate(message) + (ref ? estimate(*ref) : 0));
   out.append("{\"type\":\"error\"");

@@ -129,18 +129,15 @@ const char* string_problem(Str kind, std::string_view s) {
     case Str::user_or_empty:
       if (s.empty()) return nullptr;
       [[fallthrough]];
-    case Str::user:
-      return proto::valid_user_id(s) ? nullptr : "user id not 1-128 bytes of [A-Za-z0-9._@:-]";
+    case Str::user: return proto::valid_user_id(s) ? nullptr : "user id not 1-128 bytes of [A-Za-z0-9._@:-]";
     case Str::token:
       if (s.empty()) return "empty session or message id";
       return all_of(s, kTokenChar) ? nullptr : "session or message id not of [A-Za-z0-9._@:-]";
     case Str::address:
       if (s.empty()) return "empty address";
       return all_of(s, kAddressChar) ? nullptr : "address not printable ASCII";
-    case Str::text:
-      return utf8_with(s, kTextAscii) ? nullptr : "text not UTF-8 without control characters";
-    case Str::json:
-      return utf8_with(s, kJsonAscii) ? nullptr : "JSON text not UTF-8 or with a raw control character";
+    case Str::text: return utf8_with(s, kTextAscii) ? nullptr : "text not UTF-8 without control characters";
+    case Str::json: return utf8_with(s, kJsonAscii) ? nullptr : "JSON text not UTF-8 or with a raw control character";
   }
   return "unknown string kind";
 }
@@ -151,35 +148,114 @@ const char* string_problem(Str kind, std::string_view s) {
 template <class M, class T>
 concept Is = std::same_as<std::remove_const_t<M>, T>;
 
-#define WSG_DESCRIBE(T) \
-  template <class M, class F> requires Is<M, T> constexpr void fields(M& m, F& f)
+#define WSG_DESCRIBE(T)       \
+  template <class M, class F> \
+  requires Is<M, T>           \
+  constexpr void fields(M& m, F& f)
 
-WSG_DESCRIBE(SessionRef) { f(m.user, Str::user); f(m.session, Str::token); }
-WSG_DESCRIBE(NodeAddr) { f(m.id, Str::node_id); f(m.events, Str::address); }
-WSG_DESCRIBE(DeliverItem) {
-  f(m.msg_id, Str::token); f(m.from, Str::user); f(m.to, Str::user); f(m.ts_ms); f(m.body, Str::json);
+WSG_DESCRIBE(SessionRef) {
+  f(m.user, Str::user);
+  f(m.session, Str::token);
 }
-WSG_DESCRIBE(ReceiptItem) { f(m.msg_id, Str::token); f(m.status); }
+WSG_DESCRIBE(NodeAddr) {
+  f(m.id, Str::node_id);
+  f(m.events, Str::address);
+}
+WSG_DESCRIBE(DeliverItem) {
+  f(m.msg_id, Str::token);
+  f(m.from, Str::user);
+  f(m.to, Str::user);
+  f(m.ts_ms);
+  f(m.body, Str::json);
+}
+WSG_DESCRIBE(ReceiptItem) {
+  f(m.msg_id, Str::token);
+  f(m.status);
+}
 
-WSG_DESCRIBE(Hello) { f(m.node_id, Str::node_id); f(m.incarnation); f(m.ws_url, Str::address); f(m.events, Str::address); }
-WSG_DESCRIBE(HelloReply) { f(m.epoch); f(m.accepted); f(m.reason, Str::text); }
-WSG_DESCRIBE(RegisterSessions) { f(m.seq); f(m.sessions); }
-WSG_DESCRIBE(UnregisterSessions) { f(m.seq); f(m.sessions); }
-WSG_DESCRIBE(Ack) { f(m.epoch); f(m.seq); f(m.ok); }
-WSG_DESCRIBE(Lookup) { f(m.seq); f(m.user, Str::user); }
-WSG_DESCRIBE(LookupReply) { f(m.epoch); f(m.seq); f(m.user, Str::user); f(m.nodes); }
-WSG_DESCRIBE(Heartbeat) { f(m.node_id, Str::node_id); f(m.sessions); f(m.messages); }
-WSG_DESCRIBE(HeartbeatReply) { f(m.epoch); f(m.known); }
-WSG_DESCRIBE(Invalidate) { f(m.epoch); f(m.user, Str::user); }
-WSG_DESCRIBE(NodeDown) { f(m.epoch); f(m.node_id, Str::node_id); }
-WSG_DESCRIBE(StatusQuery) { f(m.seq); f(m.user, Str::user_or_empty); }
-WSG_DESCRIBE(StatusReply) { f(m.epoch); f(m.seq); f(m.json, Str::json); }
-WSG_DESCRIBE(PresenceQuery) { f(m.seq); f(m.users, Str::user); }
-WSG_DESCRIBE(PresenceReply) { f(m.epoch); f(m.seq); f(m.online); }
-WSG_DESCRIBE(Deliver) { f(m.origin_node, Str::node_id); f(m.origin_events, Str::address); f(m.items); }
-WSG_DESCRIBE(Receipt) { f(m.origin_node, Str::node_id); f(m.items); }
+WSG_DESCRIBE(Hello) {
+  f(m.node_id, Str::node_id);
+  f(m.incarnation);
+  f(m.ws_url, Str::address);
+  f(m.events, Str::address);
+}
+WSG_DESCRIBE(HelloReply) {
+  f(m.epoch);
+  f(m.accepted);
+  f(m.reason, Str::text);
+}
+WSG_DESCRIBE(RegisterSessions) {
+  f(m.seq);
+  f(m.sessions);
+}
+WSG_DESCRIBE(UnregisterSessions) {
+  f(m.seq);
+  f(m.sessions);
+}
+WSG_DESCRIBE(Ack) {
+  f(m.epoch);
+  f(m.seq);
+  f(m.ok);
+}
+WSG_DESCRIBE(Lookup) {
+  f(m.seq);
+  f(m.user, Str::user);
+}
+WSG_DESCRIBE(LookupReply) {
+  f(m.epoch);
+  f(m.seq);
+  f(m.user, Str::user);
+  f(m.nodes);
+}
+WSG_DESCRIBE(Heartbeat) {
+  f(m.node_id, Str::node_id);
+  f(m.sessions);
+  f(m.messages);
+}
+WSG_DESCRIBE(HeartbeatReply) {
+  f(m.epoch);
+  f(m.known);
+}
+WSG_DESCRIBE(Invalidate) {
+  f(m.epoch);
+  f(m.user, Str::user);
+}
+WSG_DESCRIBE(NodeDown) {
+  f(m.epoch);
+  f(m.node_id, Str::node_id);
+}
+WSG_DESCRIBE(StatusQuery) {
+  f(m.seq);
+  f(m.user, Str::user_or_empty);
+}
+WSG_DESCRIBE(StatusReply) {
+  f(m.epoch);
+  f(m.seq);
+  f(m.json, Str::json);
+}
+WSG_DESCRIBE(PresenceQuery) {
+  f(m.seq);
+  f(m.users, Str::user);
+}
+WSG_DESCRIBE(PresenceReply) {
+  f(m.epoch);
+  f(m.seq);
+  f(m.online);
+}
+WSG_DESCRIBE(Deliver) {
+  f(m.origin_node, Str::node_id);
+  f(m.origin_events, Str::address);
+  f(m.items);
+}
+WSG_DESCRIBE(Receipt) {
+  f(m.origin_node, Str::node_id);
+  f(m.items);
+}
 WSG_DESCRIBE(InvalidateAck) { f(m.user, Str::user); }
-WSG_DESCRIBE(Leave) { f(m.node_id, Str::node_id); f(m.incarnation); }
+WSG_DESCRIBE(Leave) {
+  f(m.node_id, Str::node_id);
+  f(m.incarnation);
+}
 
 #undef WSG_DESCRIBE
 
@@ -188,14 +264,15 @@ struct AnyVisitor {
   constexpr void operator()(A&&...) {}
 };
 template <class T>
-concept Described = requires(T& t, AnyVisitor& v) { fields(t, v); };
+concept Described = requires(T& t, AnyVisitor& v) {
+  fields(t, v);
+};
 
 // ---- Message types ----------------------------------------------------------------------------
 
 // Type number N is variant alternative N-1; checked here so that reordering either breaks the build.
 template <Type t, class T>
-constexpr bool kMaps =
-    std::is_same_v<std::variant_alternative_t<static_cast<std::size_t>(t) - 1, Message>, T>;
+constexpr bool kMaps = std::is_same_v<std::variant_alternative_t<static_cast<std::size_t>(t) - 1, Message>, T>;
 static_assert(kMaps<Type::hello, Hello> && kMaps<Type::hello_reply, HelloReply> &&
               kMaps<Type::register_sessions, RegisterSessions> &&
               kMaps<Type::unregister_sessions, UnregisterSessions> && kMaps<Type::ack, Ack> &&
@@ -203,19 +280,17 @@ static_assert(kMaps<Type::hello, Hello> && kMaps<Type::hello_reply, HelloReply> 
               kMaps<Type::heartbeat, Heartbeat> && kMaps<Type::heartbeat_reply, HeartbeatReply> &&
               kMaps<Type::invalidate, Invalidate> && kMaps<Type::node_down, NodeDown> &&
               kMaps<Type::status, StatusQuery> && kMaps<Type::status_reply, StatusReply> &&
-              kMaps<Type::presence, PresenceQuery> &&
-              kMaps<Type::presence_reply, PresenceReply> && kMaps<Type::deliver, Deliver> &&
-              kMaps<Type::receipt, Receipt> && kMaps<Type::invalidate_ack, InvalidateAck> &&
-              kMaps<Type::leave, Leave>);
+              kMaps<Type::presence, PresenceQuery> && kMaps<Type::presence_reply, PresenceReply> &&
+              kMaps<Type::deliver, Deliver> && kMaps<Type::receipt, Receipt> &&
+              kMaps<Type::invalidate_ack, InvalidateAck> && kMaps<Type::leave, Leave>);
 constexpr std::size_t kTypeCount = std::variant_size_v<Message>;
 static_assert(kTypeCount == static_cast<std::size_t>(Type::leave));
 
 // For error messages, indexed by type - 1 (the names docs/wire-encoding.md uses).
 constexpr std::array<const char*, kTypeCount> kTypeNames = {
-    "HELLO",        "HELLO_REPLY", "REGISTER",        "UNREGISTER", "ACK",
-    "LOOKUP",       "LOOKUP_REPLY", "HEARTBEAT",      "HEARTBEAT_REPLY", "INVALIDATE",
-    "NODE_DOWN",    "STATUS",      "STATUS_REPLY",    "PRESENCE",   "PRESENCE_REPLY",
-    "DELIVER",      "RECEIPT",     "INVALIDATE_ACK",  "LEAVE",
+    "HELLO",          "HELLO_REPLY",     "REGISTER",   "UNREGISTER",     "ACK",    "LOOKUP",       "LOOKUP_REPLY",
+    "HEARTBEAT",      "HEARTBEAT_REPLY", "INVALIDATE", "NODE_DOWN",      "STATUS", "STATUS_REPLY", "PRESENCE",
+    "PRESENCE_REPLY", "DELIVER",         "RECEIPT",    "INVALIDATE_ACK", "LEAVE",
 };
 
 // ---- Sizer ------------------------------------------------------------------------------------
@@ -347,8 +422,7 @@ class Reader {
   void operator()(ReceiptStatus& v) {
     if (!need(1)) return;
     const auto b = static_cast<uint8_t>(*p_++);
-    if (b != static_cast<uint8_t>(ReceiptStatus::delivered) &&
-        b != static_cast<uint8_t>(ReceiptStatus::not_here))
+    if (b != static_cast<uint8_t>(ReceiptStatus::delivered) && b != static_cast<uint8_t>(ReceiptStatus::not_here))
       return fail("unknown receipt status");
     v = static_cast<ReceiptStatus>(b);
   }

@@ -23,12 +23,12 @@
 namespace wsg::cluster {
 
 inline constexpr uint8_t kWireVersion = 1;
-inline constexpr uint32_t kMaxString = 4096;           // reasons (HELLO_REPLY)
-inline constexpr uint32_t kMaxBody = 16 * 1024 * 1024; // message bodies and status JSON
-inline constexpr uint32_t kMaxItems = 65536;           // entries of one list
-inline constexpr uint32_t kMaxNodeIdBytes = 64;        // node ids: [A-Za-z0-9._-]
-inline constexpr uint32_t kMaxTokenBytes = 128;        // session and message ids: [A-Za-z0-9._@:-]
-inline constexpr uint32_t kMaxAddressBytes = 512;      // ws_url, events: printable ASCII, no space
+inline constexpr uint32_t kMaxString = 4096;            // reasons (HELLO_REPLY)
+inline constexpr uint32_t kMaxBody = 16 * 1024 * 1024;  // message bodies and status JSON
+inline constexpr uint32_t kMaxItems = 65536;            // entries of one list
+inline constexpr uint32_t kMaxNodeIdBytes = 64;         // node ids: [A-Za-z0-9._-]
+inline constexpr uint32_t kMaxTokenBytes = 128;         // session and message ids: [A-Za-z0-9._@:-]
+inline constexpr uint32_t kMaxAddressBytes = 512;       // ws_url, events: printable ASCII, no space
 // (user ids follow the client protocol's rule, proto::valid_user_id: 1..128 of [A-Za-z0-9._@:-].)
 
 // Bounds on one ZeroMQ message, set as ZMQ_MAXMSGSIZE on every cluster socket (docs/security.md,
@@ -46,9 +46,7 @@ inline constexpr int64_t kMaxToStatusBytes = kMaxBody + 64 * 1024;
 //   kOutboxBytes), so it is at most that plus one item, whose body is at most the sender's
 //   limits.max_message_bytes (every node of a cluster must use the same value); RECEIPT batches
 //   of 512 items are under 70 KB.
-inline constexpr int64_t max_peer_message_bytes(int64_t max_message_bytes) {
-  return max_message_bytes + 512 * 1024;
-}
+inline constexpr int64_t max_peer_message_bytes(int64_t max_message_bytes) { return max_message_bytes + 512 * 1024; }
 // Handshake bound (ZMQ_HANDSHAKE_IVL) of every cluster socket: a connection that has not finished
 // its ZMTP (and CURVE) handshake by then is closed, so pending handshakes cannot pile up for long.
 inline constexpr int kHandshakeMs = 5000;
@@ -82,7 +80,7 @@ struct SessionRef {
 };
 struct NodeAddr {
   std::string id;
-  std::string events;   // ZeroMQ address of the node's PULL socket
+  std::string events;  // ZeroMQ address of the node's PULL socket
   bool operator==(const NodeAddr&) const = default;
 };
 
@@ -139,7 +137,7 @@ struct LookupReply {
 struct Heartbeat {
   std::string node_id;
   uint64_t sessions = 0;
-  uint64_t messages = 0;    // messages accepted since start
+  uint64_t messages = 0;  // messages accepted since start
   bool operator==(const Heartbeat&) const = default;
 };
 // master -> node; known=false: the master does not know this node (re-HELLO and replay).
@@ -193,7 +191,7 @@ struct DeliverItem {
   std::string from;
   std::string to;
   int64_t ts_ms = 0;
-  std::string body;     // JSON text, forwarded verbatim
+  std::string body;  // JSON text, forwarded verbatim
   bool operator==(const DeliverItem&) const = default;
 };
 struct Deliver {
@@ -209,7 +207,7 @@ struct ReceiptItem {
   bool operator==(const ReceiptItem&) const = default;
 };
 struct Receipt {
-  std::string origin_node;   // the node that sends the receipt
+  std::string origin_node;  // the node that sends the receipt
   std::vector<ReceiptItem> items;
   bool operator==(const Receipt&) const = default;
 };
@@ -231,10 +229,9 @@ struct Leave {
   bool operator==(const Leave&) const = default;
 };
 
-using Message = std::variant<Hello, HelloReply, RegisterSessions, UnregisterSessions, Ack, Lookup,
-                             LookupReply, Heartbeat, HeartbeatReply, Invalidate, NodeDown,
-                             StatusQuery, StatusReply, PresenceQuery, PresenceReply, Deliver,
-                             Receipt, InvalidateAck, Leave>;
+using Message = std::variant<Hello, HelloReply, RegisterSessions, UnregisterSessions, Ack, Lookup, LookupReply,
+                             Heartbeat, HeartbeatReply, Invalidate, NodeDown, StatusQuery, StatusReply, PresenceQuery,
+                             PresenceReply, Deliver, Receipt, InvalidateAck, Leave>;
 
 Type type_of(const Message& m);
 // The message's bytes, or nullopt (and in `error`, when given, the type and a short reason) when a

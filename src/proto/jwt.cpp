@@ -47,7 +47,7 @@ bool numeric_date(const json::value& v, int64_t& out) {
   if (v.is_uint64()) {
     const auto u = v.as_uint64();
     out = u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? std::numeric_limits<int64_t>::max()
-                                                                          : static_cast<int64_t>(u);
+                                                                         : static_cast<int64_t>(u);
     return true;
   }
   if (v.is_double()) {
@@ -68,7 +68,8 @@ std::string base64url_encode(std::string_view data) {
   out.reserve((data.size() * 4 + 2) / 3);
   std::size_t i = 0;
   for (; i + 3 <= data.size(); i += 3) {
-    const uint32_t n = (uint32_t(uint8_t(data[i])) << 16) | (uint32_t(uint8_t(data[i + 1])) << 8) | uint8_t(data[i + 2]);
+    const uint32_t n =
+        (uint32_t(uint8_t(data[i])) << 16) | (uint32_t(uint8_t(data[i + 1])) << 8) | uint8_t(data[i + 2]);
     out += kAlphabet[(n >> 18) & 63];
     out += kAlphabet[(n >> 12) & 63];
     out += kAlphabet[(n >> 6) & 63];
@@ -178,8 +179,8 @@ std::string mint(std::string_view user, std::string_view secret, int64_t now_s, 
   payload["sub"] = user;
   payload["iat"] = now_s;
   if (ttl_s > 0) {
-    payload["exp"] = ttl_s > std::numeric_limits<int64_t>::max() - now_s ? std::numeric_limits<int64_t>::max()
-                                                                          : now_s + ttl_s;
+    payload["exp"] =
+        ttl_s > std::numeric_limits<int64_t>::max() - now_s ? std::numeric_limits<int64_t>::max() : now_s + ttl_s;
   }
   const std::string signing_input =
       base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url_encode(json::serialize(payload));

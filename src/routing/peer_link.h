@@ -13,8 +13,7 @@ class PeerLink {
   virtual ~PeerLink() = default;
   // Queues a message for node `node_id` whose PULL socket is at `events` (connected lazily,
   // reconnected when the address changes). Returns false when it was dropped.
-  virtual bool send_to_peer(const std::string& node_id, const std::string& events,
-                            const cluster::Message& message) = 0;
+  virtual bool send_to_peer(const std::string& node_id, const std::string& events, const cluster::Message& message) = 0;
   // Forgets a peer (it died): closes its socket and drops what was queued for it.
   virtual void drop_peer(const std::string& node_id) = 0;
 };

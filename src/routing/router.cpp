@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include <boost/asio/post.hpp>
 #include <fmt/format.h>
 #include <prometheus/histogram.h>
+#include <boost/asio/post.hpp>
 
 #include "telemetry/logging.h"
 
@@ -14,7 +14,7 @@ namespace asio = boost::asio;
 
 // One message accepted from a local sender, followed until it is acked (or needs no ack).
 struct Router::Outgoing {
-  uint64_t seq = 0;              // send order on this node (the id's counter)
+  uint64_t seq = 0;  // send order on this node (the id's counter)
   std::string id;
   std::string from;
   std::string to;
@@ -24,15 +24,15 @@ struct Router::Outgoing {
   std::optional<std::string> ref;
   int64_t deadline_ms = 0;
   std::chrono::steady_clock::time_point accepted;  // for wsg_delivery_latency_seconds
-  bool delivered = false;        // at least one session got it (local or remote receipt)
-  bool local_done = false;       // written to this node's sessions of the recipient
-  bool acked = false;            // the ack went out (or none is owed)
-  bool done = false;             // settled: no longer in flight
-  bool retried = false;          // a fresh lookup after a bounce was made
-  bool bounced = false;          // some node answered not_here
-  bool uncertain = false;        // handed to a node that died before its receipt: may have arrived
-  bool in_barrier = false;       // counted in its Flow's barrier
-  std::vector<std::string> pending_nodes;  // nodes whose receipt is awaited
+  bool delivered = false;                          // at least one session got it (local or remote receipt)
+  bool local_done = false;                         // written to this node's sessions of the recipient
+  bool acked = false;                              // the ack went out (or none is owed)
+  bool done = false;                               // settled: no longer in flight
+  bool retried = false;                            // a fresh lookup after a bounce was made
+  bool bounced = false;                            // some node answered not_here
+  bool uncertain = false;                          // handed to a node that died before its receipt: may have arrived
+  bool in_barrier = false;                         // counted in its Flow's barrier
+  std::vector<std::string> pending_nodes;          // nodes whose receipt is awaited
 };
 
 std::string_view Router::to_string(Fail why) {
@@ -48,8 +48,7 @@ std::string_view Router::to_string(Fail why) {
   return {};
 }
 
-Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerLink& peers,
-               FatalHandler on_fatal)
+Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerLink& peers, FatalHandler on_fatal)
     : ioc_(ioc),
       strand_(asio::make_strand(ioc)),
       opt_(std::move(options)),
@@ -66,13 +65,13 @@ Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerL
       delivery_latency_remote_(metrics_->delivery_latency_remote()) {}
 
 int64_t Router::steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 int64_t Router::wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 void Router::start() {
@@ -122,10 +121,10 @@ void Router::drain(int64_t timeout_ms, std::function<void()> done) {
 // ---------------------------------------------------------------- sessions
 
 void Router::add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered) {
-  asio::post(strand_, [self = shared_from_this(), session = std::move(session),
-                       cb = std::move(on_registered)]() mutable {
-    self->do_add_session(std::move(session), std::move(cb));
-  });
+  asio::post(strand_,
+             [self = shared_from_this(), session = std::move(session), cb = std::move(on_registered)]() mutable {
+               self->do_add_session(std::move(session), std::move(cb));
+             });
 }
 
 void Router::do_add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered) {
@@ -136,8 +135,7 @@ void Router::do_add_session(std::shared_ptr<LocalSession> session, std::function
   local_[session->user()].push_back(session);
   ++session_count_;
   const int64_t now = steady_ms();
-  pending_welcome_[session->session_id()] =
-      PendingWelcome{std::move(on_registered), now + opt_.delivery_timeout_ms};
+  pending_welcome_[session->session_id()] = PendingWelcome{std::move(on_registered), now + opt_.delivery_timeout_ms};
   // The cached route of this user (ours or anyone's) no longer matches: the master
   // invalidates the other nodes; our own copy we drop here.
   cache_.erase(session->user());
@@ -155,9 +153,7 @@ void Router::do_add_session(std::shared_ptr<LocalSession> session, std::function
 }
 
 void Router::remove_session(std::shared_ptr<LocalSession> session) {
-  asio::post(strand_, [self = shared_from_this(), session = std::move(session)] {
-    self->do_remove_session(session);
-  });
+  asio::post(strand_, [self = shared_from_this(), session = std::move(session)] { self->do_remove_session(session); });
 }
 
 void Router::do_remove_session(const std::shared_ptr<LocalSession>& session) {
@@ -346,8 +342,8 @@ void Router::arm_heartbeat() {
         self->registrations_refused_ = false;
         self->flush_registrations();
       }
-      self->master_.send_to_master(cluster::Heartbeat{self->opt_.node_id, self->session_count_.load(),
-                                                      self->counters_.messages_accepted});
+      self->master_.send_to_master(
+          cluster::Heartbeat{self->opt_.node_id, self->session_count_.load(), self->counters_.messages_accepted});
     }
     if (self->master_lost(now)) {
       if (self->ready_) logging::get("router")->warn("master unreachable");
@@ -431,15 +427,11 @@ void Router::sweep() {
 // ---------------------------------------------------------------- cluster input
 
 void Router::on_master_message(cluster::Message message) {
-  asio::post(strand_, [self = shared_from_this(), m = std::move(message)]() mutable {
-    self->handle_master(m);
-  });
+  asio::post(strand_, [self = shared_from_this(), m = std::move(message)]() mutable { self->handle_master(m); });
 }
 
 void Router::on_peer_message(cluster::Message message) {
-  asio::post(strand_, [self = shared_from_this(), m = std::move(message)]() mutable {
-    self->handle_peer(m);
-  });
+  asio::post(strand_, [self = shared_from_this(), m = std::move(message)]() mutable { self->handle_peer(m); });
 }
 
 void Router::on_master_messages(std::vector<cluster::Message> batch) {
@@ -535,8 +527,10 @@ void Router::do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame)
     // Bound hit: refuse to track more deliveries; the sender learns `failed`.
     ++counters_.bound_hits[NodeSample::bound_in_flight];
     if (uint64_t held = 0; bound_warning_.allow(held)) {
-      logging::get("router")->warn("in-flight bound ({}) reached: message {} refused ({} more refused since the "
-                                   "last warning)", opt_.max_inflight, out->id, held);
+      logging::get("router")->warn(
+          "in-flight bound ({}) reached: message {} refused ({} more refused since the "
+          "last warning)",
+          opt_.max_inflight, out->id, held);
     }
     finish(out, proto::AckStatus::failed, Fail::overloaded);
     return;
@@ -565,8 +559,8 @@ void Router::dispatch(const std::shared_ptr<Outgoing>& out) {
 }
 
 void Router::dispatch_now(const std::shared_ptr<Outgoing>& out) {
-  auto msg = std::make_shared<const std::string>(
-      proto::encode_message(out->id, out->from, out->to, out->body, out->ts_ms));
+  auto msg =
+      std::make_shared<const std::string>(proto::encode_message(out->id, out->from, out->to, out->body, out->ts_ms));
   if (deliver_local(out->to, msg) > 0) {
     ++counters_.messages_local;
     out->local_done = true;
@@ -645,8 +639,7 @@ void Router::route(const std::shared_ptr<Outgoing>& out) {
   // behind it, so they cannot overtake the ones it carries.
   if (lookups_.count(out->to)) return start_lookup(out->to, out);
   if (auto* nodes = cache_.get(out->to, steady_ms())) {
-    bool remote = std::any_of(nodes->begin(), nodes->end(),
-                              [&](const std::string& n) { return n != opt_.node_id; });
+    bool remote = std::any_of(nodes->begin(), nodes->end(), [&](const std::string& n) { return n != opt_.node_id; });
     if (remote || out->delivered) {
       auto copy = *nodes;
       return route_to(out, copy);
@@ -817,8 +810,9 @@ void Router::hold_receipts(const cluster::Deliver& deliver, std::vector<cluster:
       counters_.bound_hits[NodeSample::bound_unverified_receipts] += items.size();
       return;
     }
-    it = unverified_.emplace(deliver.origin_node, Unverified{deliver.origin_events, {}, seq,
-                                                              now + opt_.delivery_timeout_ms}).first;
+    it = unverified_
+             .emplace(deliver.origin_node, Unverified{deliver.origin_events, {}, seq, now + opt_.delivery_timeout_ms})
+             .first;
     verify_seqs_[seq] = deliver.origin_node;
     unverified_order_.emplace_back(seq, deliver.origin_node);
   }
@@ -860,9 +854,10 @@ bool Router::verify_reply(const cluster::LookupReply& reply) {
     const std::size_t n = it->second.receipts.size();
     forget_unverified(origin, true);
     if (uint64_t skipped = 0; unverified_warning_.allow(skipped)) {
-      logging::get("router")->warn("dropped {} receipts for '{}': the master does not know that node at that "
-                                   "address ({} more such origins since the last warning)",
-                                   n, logging::printable(origin), skipped);
+      logging::get("router")->warn(
+          "dropped {} receipts for '{}': the master does not know that node at that "
+          "address ({} more such origins since the last warning)",
+          n, logging::printable(origin), skipped);
     }
     return true;
   }
@@ -889,8 +884,8 @@ void Router::sweep_unverified(int64_t now) {
 }
 
 void Router::queue_deliver(const std::string& node, const std::string& events, const std::shared_ptr<Outgoing>& out) {
-  if (auto it = outbox_.find(node); it != outbox_.end() && !it->second.delivers.empty() &&
-                                     it->second.deliver_events != events) {
+  if (auto it = outbox_.find(node);
+      it != outbox_.end() && !it->second.delivers.empty() && it->second.deliver_events != events) {
     flush_peer(node);  // the peer moved: what is queued goes to the old address first
   }
   auto& box = outbox_[node];
@@ -903,8 +898,8 @@ void Router::queue_deliver(const std::string& node, const std::string& events, c
 }
 
 void Router::queue_receipt(const std::string& node, const std::string& events, cluster::ReceiptItem item) {
-  if (auto it = outbox_.find(node); it != outbox_.end() && !it->second.receipts.empty() &&
-                                     it->second.receipt_events != events) {
+  if (auto it = outbox_.find(node);
+      it != outbox_.end() && !it->second.receipts.empty() && it->second.receipt_events != events) {
     flush_peer(node);
   }
   auto& box = outbox_[node];

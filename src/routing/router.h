@@ -26,11 +26,11 @@
 #include "cache/route_cache.h"
 #include "proto/client_protocol.h"
 #include "proto/cluster_codec.h"
-#include "telemetry/logging.h"
-#include "telemetry/metrics.h"
+#include "routing/local_session.h"
 #include "routing/master_link.h"
 #include "routing/peer_link.h"
-#include "routing/local_session.h"
+#include "telemetry/logging.h"
+#include "telemetry/metrics.h"
 
 namespace wsg {
 
@@ -40,7 +40,7 @@ class Router : public std::enable_shared_from_this<Router> {
     std::string node_id;
     uint64_t incarnation = 0;
     std::string ws_url;
-    std::string events;               // advertised PULL address
+    std::string events;  // advertised PULL address
     int64_t heartbeat_ms = 1000;
     int64_t delivery_timeout_ms = 2000;
     std::size_t cache_capacity = 100000;
@@ -52,7 +52,7 @@ class Router : public std::enable_shared_from_this<Router> {
     // Delivered message ids are remembered for dedup_ms (a retry can only arrive while its sender
     // still has the message in flight, i.e. within delivery_timeout_ms), at most dedup_window of them.
     std::size_t dedup_window = 100000;
-    int64_t dedup_ms = 0;                       // 0 = 2 x delivery_timeout_ms + 1 s
+    int64_t dedup_ms = 0;  // 0 = 2 x delivery_timeout_ms + 1 s
     // Outbox coalescing: a peer batch goes out at once when the previous flush is at least this
     // old, else at previous flush + this (so under load each wake-up of libzmq's I/O threads and
     // of the peer carries many messages; an isolated message is never delayed). 0 = never wait.
@@ -64,8 +64,7 @@ class Router : public std::enable_shared_from_this<Router> {
   // Called once, on the router strand, when the master refuses this node (duplicate id).
   using FatalHandler = std::function<void(const std::string& reason)>;
 
-  Router(boost::asio::io_context& ioc, Options options, MasterLink& master, PeerLink& peers,
-         FatalHandler on_fatal);
+  Router(boost::asio::io_context& ioc, Options options, MasterLink& master, PeerLink& peers, FatalHandler on_fatal);
 
   // Sends HELLO and starts the heartbeat and sweep timers.
   void start();
@@ -95,7 +94,7 @@ class Router : public std::enable_shared_from_this<Router> {
   void on_peer_messages(std::vector<cluster::Message> batch);
 
   // Readable from any thread.
-  bool ready() const { return ready_.load(); }              // accepted by the master, link alive
+  bool ready() const { return ready_.load(); }  // accepted by the master, link alive
   std::size_t session_count() const { return session_count_.load(); }
 
  private:
@@ -222,7 +221,7 @@ class Router : public std::enable_shared_from_this<Router> {
   bool flush_scheduled_ = false;
   bool registrations_refused_ = false;  // a batch the link refused waits for the next heartbeat
   std::unordered_map<uint64_t, std::vector<std::string>> reg_inflight_;  // seq -> session ids
-  std::unordered_map<std::string, PendingWelcome> pending_welcome_;     // session id -> welcome
+  std::unordered_map<std::string, PendingWelcome> pending_welcome_;      // session id -> welcome
 
   // Local sessions.
   std::unordered_map<std::string, std::vector<std::shared_ptr<LocalSession>>> local_;
@@ -232,11 +231,11 @@ class Router : public std::enable_shared_from_this<Router> {
   RouteCache cache_;
   std::unordered_map<std::string, std::string> peer_events_;  // node id -> events address
   struct PeerOutbox {
-    std::string deliver_events;                        // where the DELIVERs go (peer_events_)
+    std::string deliver_events;  // where the DELIVERs go (peer_events_)
     std::vector<cluster::DeliverItem> delivers;
     std::vector<std::shared_ptr<Outgoing>> deliver_outs;  // parallel to `delivers`
     std::size_t deliver_bytes = 0;
-    std::string receipt_events;                        // the origin's events address
+    std::string receipt_events;  // the origin's events address
     std::vector<cluster::ReceiptItem> receipts;
   };
   static constexpr std::size_t kOutboxItems = 512;
@@ -245,9 +244,9 @@ class Router : public std::enable_shared_from_this<Router> {
   bool outbox_flush_scheduled_ = false;
   boost::asio::steady_timer outbox_timer_;
   std::chrono::steady_clock::time_point last_outbox_flush_{};
-  std::unordered_map<std::string, LookupState> lookups_;     // user -> lookup in flight
-  std::unordered_map<uint64_t, PendingLookup> lookup_seqs_;                   // seq -> the lookup
-  std::unordered_map<std::string, std::shared_ptr<Outgoing>> inflight_;        // msg id -> delivery
+  std::unordered_map<std::string, LookupState> lookups_;                 // user -> lookup in flight
+  std::unordered_map<uint64_t, PendingLookup> lookup_seqs_;              // seq -> the lookup
+  std::unordered_map<std::string, std::shared_ptr<Outgoing>> inflight_;  // msg id -> delivery
   std::deque<std::pair<int64_t, std::weak_ptr<Outgoing>>> deadlines_;
   // Per recipient user, while it has messages awaiting receipts or held behind a barrier. Every
   // operation on it is O(1) amortised per message (docs/architecture.md, "Cost bounds"):
@@ -279,13 +278,13 @@ class Router : public std::enable_shared_from_this<Router> {
   struct Unverified {
     std::string events;
     std::vector<cluster::ReceiptItem> receipts;
-    uint64_t seq = 0;          // the verifying lookup
+    uint64_t seq = 0;  // the verifying lookup
     int64_t deadline_ms = 0;
   };
-  std::unordered_map<std::string, Unverified> unverified_;   // origin node id -> held receipts
-  std::unordered_map<uint64_t, std::string> verify_seqs_;    // lookup seq -> origin node id
+  std::unordered_map<std::string, Unverified> unverified_;         // origin node id -> held receipts
+  std::unordered_map<uint64_t, std::string> verify_seqs_;          // lookup seq -> origin node id
   std::deque<std::pair<uint64_t, std::string>> unverified_order_;  // (seq, origin), oldest first
-  std::size_t unverified_receipts_ = 0;                      // held in all of unverified_
+  std::size_t unverified_receipts_ = 0;                            // held in all of unverified_
   // A full table evicts its oldest entry: a real peer is verified within one master round trip
   // (its sender is registered), so made-up origins can push it out only at a rate of
   // kMaxUnverifiedOrigins new origins per round trip.

@@ -50,8 +50,8 @@ static_assert(kCloseReasonCount == static_cast<std::size_t>(CloseReason::error) 
 static_assert(kMasterRequestCount == static_cast<std::size_t>(MasterRequest::leave) + 1);
 
 // Seconds, from 100 µs (a lookup on loopback) to the default delivery timeout and past it.
-const pm::Histogram::BucketBoundaries kLatencyBuckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                                      0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5, 5};
+const pm::Histogram::BucketBoundaries kLatencyBuckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                      0.05,   0.1,     0.25,   0.5,   1,      2.5,   5};
 
 pm::Family<pm::Counter>& counters(pm::Registry& r, const std::string& name, const std::string& help) {
   return pm::BuildCounter().Name(name).Help(help).Register(r);
@@ -177,7 +177,8 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<pm::Registry>()), m_(std
     m.errors[i] = &errors.Add({{"code", std::string(proto::to_string(static_cast<proto::ErrorCode>(i)))}});
 
   m.cache_hits = &counter(r, "wsg_route_cache_hits_total", "Route cache look-ups that found a live entry.");
-  m.cache_misses = &counter(r, "wsg_route_cache_misses_total", "Route cache look-ups that found none (or an expired one).");
+  m.cache_misses =
+      &counter(r, "wsg_route_cache_misses_total", "Route cache look-ups that found none (or an expired one).");
   auto& evictions = counters(r, "wsg_route_cache_evictions_total",
                              "Route cache entries dropped by the cache itself: capacity (LRU) or expired (TTL).");
   m.cache_evicted_capacity = &evictions.Add({{"reason", "capacity"}});
@@ -195,14 +196,16 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<pm::Registry>()), m_(std
                          .Add({}, kLatencyBuckets);
   auto& delivery = pm::BuildHistogram()
                        .Name("wsg_delivery_latency_seconds")
-                       .Help("Time from accepting a message to its first delivered confirmation, in seconds: local "
-                             "(queued to a session here) or remote (a peer's receipt).")
+                       .Help(
+                           "Time from accepting a message to its first delivered confirmation, in seconds: local "
+                           "(queued to a session here) or remote (a peer's receipt).")
                        .Register(r);
   delivery_local_ = &delivery.Add({{"path", "local"}}, kLatencyBuckets);
   delivery_remote_ = &delivery.Add({{"path", "remote"}}, kLatencyBuckets);
 
   auto& drops = counters(r, "wsg_zmq_dropped_total",
-                         "Cluster messages dropped on the way out: queue_full (sends posted to the router's thread from another, over 65,536) "
+                         "Cluster messages dropped on the way out: queue_full (sends posted to the router's thread "
+                         "from another, over 65,536) "
                          "or hwm (ZeroMQ high-water mark, or an unreachable peer address).");
   m.zmq_queue_full = &drops.Add({{"reason", "queue_full"}});
   m.zmq_hwm = &drops.Add({{"reason", "hwm"}});
@@ -279,15 +282,17 @@ MasterMetrics::MasterMetrics() : registry_(std::make_shared<pm::Registry>()), m_
   auto& requests = counters(r, "wsg_master_requests_total", "Requests the master handled, by type.");
   for (std::size_t i = 0; i < kMasterRequestCount; ++i)
     m.requests[i] = &requests.Add({{"type", to_string(static_cast<MasterRequest>(i))}});
-  auto& lookups = counters(r, "wsg_master_lookups_total", "LOOKUPs answered, by result: online (the user has "
-                                                          "sessions) or offline.");
+  auto& lookups = counters(r, "wsg_master_lookups_total",
+                           "LOOKUPs answered, by result: online (the user has "
+                           "sessions) or offline.");
   m.lookups_online = &lookups.Add({{"result", "online"}});
   m.lookups_offline = &lookups.Add({{"result", "offline"}});
   m.invalidations_sent = &counter(r, "wsg_master_invalidations_sent_total", "INVALIDATE messages sent to nodes.");
   m.invalidation_wait_timeouts =
       &counter(r, "wsg_master_invalidation_wait_timeouts_total",
                "Registrations acked after the 50 ms wait without every INVALIDATE confirmed.");
-  m.hello_refused = &counter(r, "wsg_master_hello_refused_total", "HELLOs refused: the node id belongs to a live node.");
+  m.hello_refused =
+      &counter(r, "wsg_master_hello_refused_total", "HELLOs refused: the node id belongs to a live node.");
   auto& deaths = counters(r, "wsg_master_node_deaths_total",
                           "Nodes declared dead: timeout (no message for master.node_timeout_ms) or left (drained).");
   m.deaths_timeout = &deaths.Add({{"reason", "timeout"}});

@@ -62,20 +62,26 @@ struct NodeSample {
   uint64_t deliveries_in_flight = 0;
   uint64_t lookups_in_flight = 0;
   uint64_t messages_accepted = 0;
-  uint64_t messages_local = 0;     // written to this node's sessions of the recipient (once per message)
-  uint64_t messages_remote = 0;    // a DELIVER pushed to a peer node (once per node)
-  uint64_t messages_bounced = 0;   // a peer answered not_here
+  uint64_t messages_local = 0;    // written to this node's sessions of the recipient (once per message)
+  uint64_t messages_remote = 0;   // a DELIVER pushed to a peer node (once per node)
+  uint64_t messages_bounced = 0;  // a peer answered not_here
   enum Received : std::size_t { received_delivered, received_not_here, received_duplicate, kReceivedCount };
   std::array<uint64_t, kReceivedCount> deliveries_received{};  // DELIVER items from peers, by outcome
   std::array<uint64_t, kAckStatusCount> acks{};                // by proto::AckStatus
-  enum Bound : std::size_t { bound_in_flight, bound_lookup_queue, bound_lookups, bound_unverified_receipts, kBoundCount };
+  enum Bound : std::size_t {
+    bound_in_flight,
+    bound_lookup_queue,
+    bound_lookups,
+    bound_unverified_receipts,
+    kBoundCount
+  };
   std::array<uint64_t, kBoundCount> bound_hits{};
   uint64_t cache_hits = 0;
   uint64_t cache_misses = 0;
-  uint64_t cache_evictions = 0;      // capacity
-  uint64_t cache_expirations = 0;    // TTL
+  uint64_t cache_evictions = 0;    // capacity
+  uint64_t cache_expirations = 0;  // TTL
   uint64_t cache_invalidations = 0;
-  uint64_t lookups = 0;              // LOOKUPs sent to the master
+  uint64_t lookups = 0;  // LOOKUPs sent to the master
   uint64_t lookup_timeouts = 0;
   // --- router strand and sessions (added up)
   std::array<uint64_t, kErrorCodeCount> errors{};  // error frames sent, by proto::ErrorCode
@@ -121,7 +127,15 @@ class NodeMetrics {
 
 // The master's request types (wsg_master_requests_total{type}).
 enum class MasterRequest : std::size_t {
-  hello, register_sessions, unregister_sessions, lookup, heartbeat, presence, status, invalidate_ack, leave,
+  hello,
+  register_sessions,
+  unregister_sessions,
+  lookup,
+  heartbeat,
+  presence,
+  status,
+  invalidate_ack,
+  leave,
 };
 inline constexpr std::size_t kMasterRequestCount = 9;
 const char* to_string(MasterRequest type);
@@ -136,14 +150,14 @@ struct MasterSample {
   uint64_t sessions = 0;
   uint64_t users = 0;
   std::array<uint64_t, kMasterRequestCount> requests{};
-  uint64_t lookups_online = 0;      // the user had sessions
+  uint64_t lookups_online = 0;  // the user had sessions
   uint64_t lookups_offline = 0;
   uint64_t invalidations_sent = 0;
   uint64_t invalidation_wait_timeouts = 0;  // registrations acked before every watcher confirmed
   uint64_t hello_refused = 0;               // duplicate node ids
   uint64_t node_deaths_timeout = 0;
   uint64_t node_deaths_left = 0;
-  uint64_t refused_connections = 0;         // CURVE handshakes refused (ZAP, mechanism mismatch)
+  uint64_t refused_connections = 0;  // CURVE handshakes refused (ZAP, mechanism mismatch)
   uint64_t malformed = 0;
 };
 

@@ -47,7 +47,8 @@ std::optional<HostPort> parse_host_port(std::string_view s, std::string& why, Wi
     host = s.substr(1, close - 1);
     if (host.empty()) return fail(quoted + " has an empty host" + expected);
     for (char c : host)
-      if (!is_hex(c) && c != ':' && c != '.' && c != '%') return fail(quoted + " has an invalid IPv6 address" + expected);
+      if (!is_hex(c) && c != ':' && c != '.' && c != '%')
+        return fail(quoted + " has an invalid IPv6 address" + expected);
     if (close + 1 >= s.size() || s[close + 1] != ':') return fail(quoted + " has no port" + expected);
     port = s.substr(close + 2);
     out.bracketed = true;

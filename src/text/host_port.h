@@ -12,8 +12,8 @@
 namespace wsg {
 
 struct HostPort {
-  std::string host;     // without brackets: "127.0.0.1", "::1", "localhost", "*"
-  uint16_t port = 0;    // 1 to 65535
+  std::string host;        // without brackets: "127.0.0.1", "::1", "localhost", "*"
+  uint16_t port = 0;       // 1 to 65535
   bool bracketed = false;  // written as [IPv6]:PORT
 };
 
@@ -24,7 +24,6 @@ enum class Wildcard { refuse, allow };
 // IPv6 address in brackets ([::1]:8080); PORT is 1 to 65535 (port 0, "any free port", is refused:
 // a node's default id is node-<port> and its clients need a known port). nullopt when `text` is
 // not one, with the reason in `why` (it quotes `text`).
-std::optional<HostPort> parse_host_port(std::string_view text, std::string& why,
-                                        Wildcard wildcard = Wildcard::refuse);
+std::optional<HostPort> parse_host_port(std::string_view text, std::string& why, Wildcard wildcard = Wildcard::refuse);
 
 }  // namespace wsg

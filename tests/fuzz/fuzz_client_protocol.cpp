@@ -23,13 +23,12 @@
 namespace json = boost::json;
 using namespace wsg::proto;
 
-#define FUZZ_CHECK(cond)                                                                   \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      std::fprintf(stderr, "fuzz_client_protocol: check failed: %s (%s:%d)\n", #cond,      \
-                   __FILE__, __LINE__);                                                    \
-      std::abort();                                                                        \
-    }                                                                                      \
+#define FUZZ_CHECK(cond)                                                                                   \
+  do {                                                                                                     \
+    if (!(cond)) {                                                                                         \
+      std::fprintf(stderr, "fuzz_client_protocol: check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
+      std::abort();                                                                                        \
+    }                                                                                                      \
   } while (0)
 
 namespace {
@@ -56,8 +55,8 @@ std::optional<json::value> parse(std::string_view text) {
 bool user_id_ok(std::string_view s) {
   if (s.empty() || s.size() > 128) return false;
   for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '@' || c == ':' || c == '-';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '@' || c == ':' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -131,8 +130,8 @@ bool same_value(const json::value& a, const json::value& b) {
 
 // What the decoder must answer, from the frame rules applied to json::parse's tree.
 struct Expected {
-  std::optional<ErrorCode> code;     // a refusal, or nullopt for a frame
-  std::optional<std::string> ref;    // a refusal's ref, or the frame's id
+  std::optional<ErrorCode> code;   // a refusal, or nullopt for a frame
+  std::optional<std::string> ref;  // a refusal's ref, or the frame's id
   std::string type;
   std::string to;
   const json::value* body = nullptr;
@@ -246,8 +245,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     FUZZ_CHECK(parsed_body.has_value());
     FUZZ_CHECK(want.body != nullptr && same_value(*parsed_body, *want.body));
     // Forwarded verbatim inside a message frame, it is still the same value.
-    const json::object message =
-        parse_encoded(encode_message("m1", "alice", send->to, body, 1700000000000), "message");
+    const json::object message = parse_encoded(encode_message("m1", "alice", send->to, body, 1700000000000), "message");
     FUZZ_CHECK(same_value(message.at("body"), *want.body));
     FUZZ_CHECK(message.at("to").as_string() == send->to);
   } else if (const auto* presence = std::get_if<PresenceFrame>(&got)) {

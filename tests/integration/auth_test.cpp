@@ -28,7 +28,8 @@ const std::string kForgedToken =
     "LlGCJX_PhUVe9wZsbflZuP1q2LOFHnal3Go3uwIlITg";
 
 // A cluster of `nodes` nodes in jwt mode, the secret given by a config file.
-ClusterOptions jwt_cluster(int nodes, const std::string& auth_toml = "[auth]\nmode = \"jwt\"\nsecret = \"" + kSecret + "\"\n") {
+ClusterOptions jwt_cluster(int nodes,
+                           const std::string& auth_toml = "[auth]\nmode = \"jwt\"\nsecret = \"" + kSecret + "\"\n") {
   const auto config = write_file("jwt.toml", auth_toml);
   ClusterOptions o;
   o.nodes = nodes;
@@ -157,16 +158,19 @@ TEST_CASE("wsg token mints a token the node accepts", "[integration]") {
 }
 
 TEST_CASE("wsg token refuses an invalid user or a missing secret with exit code 2", "[integration]") {
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"token", "--secret", "s", "--user", "bad user"},
-           {"token", "--secret", "s", "--user", ""},
-           {"token", "--secret", "s"},
-           {"token", "--secret", "s", "--user", "a", "--ttl", "-1"}}) {
-    auto r = run_command("/usr/bin/env", [&] {
-      std::vector<std::string> a{"-u", "WSG_JWT_SECRET", wsg_binary()};
-      a.insert(a.end(), args.begin(), args.end());
-      return a;
-    }(), 5000ms);
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"token", "--secret", "s", "--user", "bad user"},
+                                             {"token", "--secret", "s", "--user", ""},
+                                             {"token", "--secret", "s"},
+                                             {"token", "--secret", "s", "--user", "a", "--ttl", "-1"}}) {
+    auto r = run_command(
+        "/usr/bin/env",
+        [&] {
+          std::vector<std::string> a{"-u", "WSG_JWT_SECRET", wsg_binary()};
+          a.insert(a.end(), args.begin(), args.end());
+          return a;
+        }(),
+        5000ms);
     INFO("args " << args.size() << " out " << r.out << " err " << r.err);
     CHECK(r.exit_code == 2);
     CHECK(r.out.empty());
@@ -190,7 +194,8 @@ TEST_CASE("jwt mode: two users exchange a message across nodes", "[integration]"
   check_message(expect_frame(*a, "message"), "bob", "alice", json::value("hi alice"), t0, unix_ms());
 }
 
-TEST_CASE("jwt mode: the secret from auth.secret_file - an unreadable file stops the node with exit 2", "[integration]") {
+TEST_CASE("jwt mode: the secret from auth.secret_file - an unreadable file stops the node with exit 2",
+          "[integration]") {
   const auto secret_file = write_file("jwt.secret", kSecret + "\n");
   Cluster c(jwt_cluster(1, "[auth]\nmode = \"jwt\"\nsecret_file = \"" + secret_file.string() + "\"\n"));
   join(c, 0, "alice", "/ws?token=" + kAliceToken);
@@ -200,8 +205,7 @@ TEST_CASE("jwt mode: the secret from auth.secret_file - an unreadable file stops
   const auto bad = write_file("bad.toml", "[auth]\nmode = \"jwt\"\nsecret_file = \"" + missing + "\"\n");
   auto r = run_command(wsg_binary(),
                        {"node", "--config", bad.string(), "--listen", "127.0.0.1:" + std::to_string(free_port()),
-                        "--master", c.master_addr(), "--events-bind",
-                        "tcp://127.0.0.1:" + std::to_string(free_port())},
+                        "--master", c.master_addr(), "--events-bind", "tcp://127.0.0.1:" + std::to_string(free_port())},
                        10000ms);
   INFO("out " << r.out << " err " << r.err);
   CHECK(r.exit_code == 2);

@@ -23,7 +23,8 @@ ClusterOptions bench_cluster() {
   ClusterOptions o;
   o.nodes = 2;
   o.log_level = "info";
-  for (int i = 1; i <= 2; ++i) o.node_specs.push_back(NodeSpec{"node-" + std::to_string(i), {"--config", config.string()}});
+  for (int i = 1; i <= 2; ++i)
+    o.node_specs.push_back(NodeSpec{"node-" + std::to_string(i), {"--config", config.string()}});
   return o;
 }
 
@@ -93,9 +94,9 @@ void check_common(const json::object& r, const std::string& scenario, const std:
   CHECK(str(r, "scenario") == scenario);
   CHECK(str(r, "mode") == mode);
   const auto& options = obj(r, "options");
-  for (const char* key : {"ws", "sessions", "pairs", "rate", "window", "duration", "warmup", "max_messages",
-                          "body_bytes", "ack", "concurrency", "hold", "source_ips", "procs", "threads", "pid",
-                          "user_prefix", "json", "timeout", "floor"})
+  for (const char* key : {"ws",           "sessions",   "pairs",       "rate",        "window",  "duration",   "warmup",
+                          "max_messages", "body_bytes", "ack",         "concurrency", "hold",    "source_ips", "procs",
+                          "threads",      "pid",        "user_prefix", "json",        "timeout", "floor"})
     CHECK(options.contains(key));
   CHECK(str(r, "started_at").size() >= 20);
   CHECK(str(r, "started_at").back() == 'Z');
@@ -154,11 +155,12 @@ void check_sessions_closed(Cluster& c) {
 
 }  // namespace
 
-TEST_CASE("wsg-bench remote closed loop: every message delivered once, in order, with server CPU", "[integration][bench]") {
+TEST_CASE("wsg-bench remote closed loop: every message delivered once, in order, with server CPU",
+          "[integration][bench]") {
   Cluster c(bench_cluster());
   const auto b = run_bench({"remote", "--ws", ws_url(c, 0), "--ws", ws_url(c, 1), "--pairs", "4", "--duration", "1",
-                            "--warmup", "0.5", "--pid", "node-1=" + std::to_string(c.node(0).process->pid()),
-                            "--pid", "node-2=" + std::to_string(c.node(1).process->pid())});
+                            "--warmup", "0.5", "--pid", "node-1=" + std::to_string(c.node(0).process->pid()), "--pid",
+                            "node-2=" + std::to_string(c.node(1).process->pid())});
   INFO("summary:\n" << b.err);
   CHECK(b.exit_code == 0);
   check_common(b.report, "remote", "closed");
@@ -197,9 +199,9 @@ TEST_CASE("wsg-bench remote open loop with acks: scheduled sends, every ack deli
 
 TEST_CASE("wsg-bench local closed loop with a window and a message bound", "[integration][bench]") {
   Cluster c(bench_cluster());
-  const auto b = run_bench({"local", "--ws", ws_url(c, 0), "--ws", ws_url(c, 1), "--pairs", "4", "--window", "4",
-                            "--threads", "2", "--max-messages", "400", "--duration", "5", "--warmup", "0.2",
-                            "--body-bytes", "512"});
+  const auto b =
+      run_bench({"local", "--ws", ws_url(c, 0), "--ws", ws_url(c, 1), "--pairs", "4", "--window", "4", "--threads", "2",
+                 "--max-messages", "400", "--duration", "5", "--warmup", "0.2", "--body-bytes", "512"});
   INFO("summary:\n" << b.err);
   CHECK(b.exit_code == 0);
   check_common(b.report, "local", "closed");
@@ -229,8 +231,8 @@ TEST_CASE("wsg-bench idle: sessions held, node RSS sampled, all closed afterward
 
 TEST_CASE("wsg-bench storm: every session connected, welcomed and closed", "[integration][bench]") {
   Cluster c(bench_cluster());
-  const auto b = run_bench({"storm", "--ws", ws_url(c, 0), "--ws", ws_url(c, 1), "--sessions", "200",
-                            "--concurrency", "20"});
+  const auto b =
+      run_bench({"storm", "--ws", ws_url(c, 0), "--ws", ws_url(c, 1), "--sessions", "200", "--concurrency", "20"});
   INFO("summary:\n" << b.err);
   CHECK(b.exit_code == 0);
   check_common(b.report, "storm", "storm");

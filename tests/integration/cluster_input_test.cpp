@@ -88,7 +88,9 @@ TEST_CASE("cluster input: two HELLOs with a 4,090-byte node id do not stop the m
   // Hand-made: encode() itself refuses an id this long now.
   auto hello = [&](uint64_t incarnation) {
     std::string b{char(cluster::kWireVersion), char(cluster::Type::hello)};
-    auto le = [&b](uint64_t v, int n) { for (int i = 0; i < n; ++i) b += char(v >> (8 * i)); };
+    auto le = [&b](uint64_t v, int n) {
+      for (int i = 0; i < n; ++i) b += char(v >> (8 * i));
+    };
     le(id.size(), 4);
     b += id;
     le(incarnation, 8);
@@ -185,8 +187,10 @@ TEST_CASE("cluster input: DELIVERs from 1,100 made-up origins leave a node's soc
     for (int i = 0; i < 1100; ++i) {
       // Each names an origin whose events address nobody listens on: every receipt needs a PUSH.
       const std::string n = std::to_string(i);
-      push.send(cluster::encode(cluster::Deliver{
-          "fake-" + n, "tcp://127.0.0.1:" + std::to_string(1 + i), {{"fake-msg-" + n, "mallory", "ghost", 0, "{}"}}}).value());
+      push.send(cluster::encode(cluster::Deliver{"fake-" + n,
+                                                 "tcp://127.0.0.1:" + std::to_string(1 + i),
+                                                 {{"fake-msg-" + n, "mallory", "ghost", 0, "{}"}}})
+                    .value());
     }
     // Every DELIVER was handled once the node counted 1,100 `not_here` results (no "ghost" here).
     const bool handled = poll_until(

@@ -11,9 +11,7 @@
 
 namespace wsg::it::ops {
 
-int64_t ms_since(Clock::time_point t) {
-  return std::chrono::duration_cast<ms>(Clock::now() - t).count();
-}
+int64_t ms_since(Clock::time_point t) { return std::chrono::duration_cast<ms>(Clock::now() - t).count(); }
 
 std::vector<std::string> master_flags(const Timings& t) {
   return {"--node-timeout-ms", std::to_string(t.node_timeout_ms)};
@@ -72,8 +70,8 @@ std::unique_ptr<Process> restart_master(Cluster& c, const std::vector<std::strin
   bool ready = poll_until(
       [&] {
         if (!p->running())
-          throw std::runtime_error("restarted master exited with code " +
-                                   std::to_string(p->exit_code().value_or(-1)) + "; log:\n" + tail_file(log, 20));
+          throw std::runtime_error("restarted master exited with code " + std::to_string(p->exit_code().value_or(-1)) +
+                                   "; log:\n" + tail_file(log, 20));
         auto r = c.run_status({"--json", "--timeout-ms", "500"}, ms(2000));
         last = r.err;
         return r.exit_code && *r.exit_code == 0;
@@ -90,11 +88,16 @@ ExtraNode start_node(Cluster& c, const std::string& id, const std::vector<std::s
   h.ws_port = free_port();
   h.events_port = free_port();
   std::vector<std::string> args{"node",
-                                "--id", id,
-                                "--listen", "127.0.0.1:" + std::to_string(h.ws_port),
-                                "--master", c.master_addr(),
-                                "--events-bind", "tcp://127.0.0.1:" + std::to_string(h.events_port),
-                                "--log-level", log_level()};
+                                "--id",
+                                id,
+                                "--listen",
+                                "127.0.0.1:" + std::to_string(h.ws_port),
+                                "--master",
+                                c.master_addr(),
+                                "--events-bind",
+                                "tcp://127.0.0.1:" + std::to_string(h.events_port),
+                                "--log-level",
+                                log_level()};
   for (const auto& a : extra_args) args.push_back(a);
   const auto log = test_dir() / (id + "-extra-" + std::to_string(n) + ".log");
   register_log(log);
@@ -104,11 +107,11 @@ ExtraNode start_node(Cluster& c, const std::string& id, const std::vector<std::s
 
 bool wait_node_ready(ExtraNode& n, ms timeout) {
   return poll_until(
-      [&] {
-        if (!n.process->running()) return false;
-        return http_get(n.ws_port, "/healthz", {}, ms(1000)).status == 200;
-      },
-      timeout) &&
+             [&] {
+               if (!n.process->running()) return false;
+               return http_get(n.ws_port, "/healthz", {}, ms(1000)).status == 200;
+             },
+             timeout) &&
          n.process->running();
 }
 
@@ -229,7 +232,6 @@ std::set<std::pair<std::string, std::string>> user_sessions(Cluster& c, const st
   }
   return out;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Ledger

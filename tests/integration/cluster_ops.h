@@ -31,17 +31,16 @@ int64_t ms_since(Clock::time_point t);
 // Short failure timings, as flags (docs/architecture.md, "Failures", with small numbers so a test
 // takes seconds).
 struct Timings {
-  int node_timeout_ms = 1000;       // master.node_timeout_ms
-  int heartbeat_ms = 200;           // cluster.heartbeat_ms
-  int delivery_timeout_ms = 1000;   // cluster.delivery_timeout_ms
+  int node_timeout_ms = 1000;      // master.node_timeout_ms
+  int heartbeat_ms = 200;          // cluster.heartbeat_ms
+  int delivery_timeout_ms = 1000;  // cluster.delivery_timeout_ms
 };
 std::vector<std::string> master_flags(const Timings& t);
 std::vector<std::string> node_flags(const Timings& t);
 
 // Cluster options with `nodes` nodes (ids node-1..node-N) on `t`; `extra[i]` is appended to the
 // flags of node i (e.g. a --config file); a timing flag given there replaces the default one.
-ClusterOptions fast_cluster(int nodes, const Timings& t = {},
-                            const std::vector<std::vector<std::string>>& extra = {});
+ClusterOptions fast_cluster(int nodes, const Timings& t = {}, const std::vector<std::vector<std::string>>& extra = {});
 
 // Writes `text` to test_dir()/name and returns the path.
 std::filesystem::path write_file(const std::string& name, const std::string& text);
@@ -97,8 +96,8 @@ class Freeze {
 
 // GET /healthz on a node: HTTP status and the JSON body's fields.
 struct Health {
-  int http = 0;                 // 0: no answer
-  std::string status;           // "ok" | "draining" | "master_unreachable" | ""
+  int http = 0;        // 0: no answer
+  std::string status;  // "ok" | "draining" | "master_unreachable" | ""
   int64_t sessions = -1;
 };
 Health health(uint16_t port);

@@ -122,10 +122,8 @@ TEST_CASE("coherence: a user who moves to another node loses none of 200 message
     const std::string key = "move" + std::to_string(move_no);
     INFO("move " << move_no << ": bob from " << bob.node << " to " << c.node_id(to)
                  << (polite ? " (close)" : " (TCP dropped)"));
-    if (polite)
-      bob->close();
-    else
-      bob->drop();
+    if (polite) bob->close();
+    else bob->drop();
     auto moved = join(c, to, "bob");
     // right after the new welcome
     for (int i = 0; i < kCount; ++i) sender.send("bob", tagged(key, i), key + "-" + std::to_string(i));
@@ -163,8 +161,8 @@ TEST_CASE("coherence: a user who moves to another node loses none of 200 message
     std::vector<std::string> missing;
     for (int i = 0; i < kCount; ++i)
       if (!distinct.count(i)) missing.push_back(std::to_string(i));
-    INFO("bob received " << got.size() << " messages, " << distinct.size() << " distinct; missing: "
-                         << join_refs(missing));
+    INFO("bob received " << got.size() << " messages, " << distinct.size()
+                         << " distinct; missing: " << join_refs(missing));
     CHECK(all);
     CHECK(missing.empty());
     CHECK(got.size() == distinct.size());  // none twice
@@ -181,18 +179,19 @@ TEST_CASE("coherence: a user who moves to another node loses none of 200 message
   CHECK(sender.unknown_acks().empty());
 }
 
-TEST_CASE("coherence: a DELIVER to a stale route is answered not_here then retried after a fresh lookup and delivered once",
-          "[integration][failures]") {
+TEST_CASE(
+    "coherence: a DELIVER to a stale route is answered not_here then retried after a fresh lookup and delivered once",
+    "[integration][failures]") {
   // The stale route has to be real: the master would otherwise invalidate node-1's route before
   // bob's new session is welcomed. So the master is frozen (SIGSTOP) while bob moves, and node-2
   // is frozen while node-1 routes a message with its stale cache; the master is thawed and
   // learns the move; node-2 then thaws and can only answer not_here.
   Timings t;
-  t.node_timeout_ms = 5000;   // no node is declared dead while the master or node-2 is frozen
+  t.node_timeout_ms = 5000;  // no node is declared dead while the master or node-2 is frozen
   Cluster c(fast_cluster(3, t,
-                         {{"--delivery-timeout-ms", "8000"},     // node-1: the message waits
+                         {{"--delivery-timeout-ms", "8000"},  // node-1: the message waits
                           {},
-                          {"--delivery-timeout-ms", "300"}}));   // node-3: welcome soon, master frozen
+                          {"--delivery-timeout-ms", "300"}}));  // node-3: welcome soon, master frozen
   auto alice = join(c, 0, "alice");
   Ledger sender(alice);
   auto bob2 = join(c, 1, "bob");
@@ -321,9 +320,10 @@ TEST_CASE("coherence: a message retried after not_here is not overtaken by later
     const auto t1 = Clock::now();
     sender.pump_until([&] { return sender.acked("fifo-1"); }, ms(2000));
     if (auto m = bob3->next(ms(sender.acked("fifo-1") ? 1000 : 0))) order.push_back(tag_n(*m, "fifo"));
-    overtake_note = sender.acked("fifo-1") ? "fifo-1 acked " + sender.ack("fifo-1").status + " " +
-                                                 std::to_string(ms_since(t1)) + " ms after its send, node-2 still frozen"
-                                           : "fifo-1 not acked while node-2 was frozen (2 s)";
+    overtake_note = sender.acked("fifo-1")
+                        ? "fifo-1 acked " + sender.ack("fifo-1").status + " " + std::to_string(ms_since(t1)) +
+                              " ms after its send, node-2 still frozen"
+                        : "fifo-1 not acked while node-2 was frozen (2 s)";
     overtake_note += "; frames at bob's node-3 session before fifo-1 was sent: " + std::to_string(early);
   }
   REQUIRE(sender.wait_all_acked(ms(8000)));

@@ -173,16 +173,14 @@ TEST_CASE("curve: a cluster sharing one key delivers across nodes and status lis
   CHECK(master_count(st, "sessions") == 2);
 
   // The key may come from the environment too.
-  auto env = run_command("/usr/bin/env",
-                         {"WSG_CURVE_SECRET_KEY=" + k.secret, wsg_binary(), "status", "--master", c.master_addr(),
-                          "--json"},
-                         5000ms);
+  auto env = run_command(
+      "/usr/bin/env",
+      {"WSG_CURVE_SECRET_KEY=" + k.secret, wsg_binary(), "status", "--master", c.master_addr(), "--json"}, 5000ms);
   INFO("status with the key in the environment: " << env.out << env.err);
   CHECK(env.exit_code == std::optional<int>(0));
 }
 
-TEST_CASE("curve: a node or a status with another key or none is refused and exits non-zero",
-          "[integration][curve]") {
+TEST_CASE("curve: a node or a status with another key or none is refused and exits non-zero", "[integration][curve]") {
   const Keys k = keygen("cluster.key");
   const Keys other = keygen("other.key");
   Cluster c(curve_cluster(1, k));
@@ -205,11 +203,14 @@ TEST_CASE("curve: a node or a status with another key or none is refused and exi
     std::vector<std::string> full{"status", "--master", c.master_addr(), "--json", "--timeout-ms", "8000"};
     full.insert(full.end(), args.begin(), args.end());
     const auto t0 = Clock::now();
-    auto r = run_command("/usr/bin/env", [&] {
-      std::vector<std::string> v{"-u", "WSG_CURVE_SECRET_KEY", wsg_binary()};
-      v.insert(v.end(), full.begin(), full.end());
-      return v;
-    }(), 10000ms);
+    auto r = run_command(
+        "/usr/bin/env",
+        [&] {
+          std::vector<std::string> v{"-u", "WSG_CURVE_SECRET_KEY", wsg_binary()};
+          v.insert(v.end(), full.begin(), full.end());
+          return v;
+        }(),
+        10000ms);
     INFO("status " << (args.empty() ? "without a key" : "with another key") << ": exit "
                    << (r.exit_code ? std::to_string(*r.exit_code) : "timeout") << " after " << ms_since(t0)
                    << " ms; stdout: " << r.out << " stderr: " << r.err);
@@ -273,8 +274,8 @@ TEST_CASE("curve: a malformed or mismatched key stops master and node with exit 
                       inline_cfg.string() + ":3: key 'cluster.curve_public_key'");
 
   // A bad key in the environment names the variable.
-  auto r = run_command("/usr/bin/env",
-                       {"WSG_CURVE_SECRET_KEY=short", wsg_binary(), "master", "--bind", master}, 5000ms);
+  auto r =
+      run_command("/usr/bin/env", {"WSG_CURVE_SECRET_KEY=short", wsg_binary(), "master", "--bind", master}, 5000ms);
   INFO("master with a bad WSG_CURVE_SECRET_KEY: " << r.err);
   CHECK(r.exit_code == std::optional<int>(2));
   CHECK(r.err.find("WSG_CURVE_SECRET_KEY") != std::string::npos);

@@ -92,10 +92,12 @@ TEST_CASE("bodies arrive intact whatever the layout of the send frame", "[integr
   };
   const std::vector<Case> cases = {
       // body first, whitespace everywhere
-      {"{ \"body\" : { \"k\" : [ 1 , 2 ] , \"s\" : \"}\\\"{,]\" } ,\n\t\"type\" : \"send\" , \"to\" : \"TO\" , \"id\" : \"ID\" }",
+      {"{ \"body\" : { \"k\" : [ 1 , 2 ] , \"s\" : \"}\\\"{,]\" } ,\n\t\"type\" : \"send\" , \"to\" : \"TO\" , \"id\" "
+       ": \"ID\" }",
        R"({"k":[1,2],"s":"}\"{,]"})"},
       // pretty-printed over several lines, body in the middle
-      {"{\n  \"type\": \"send\",\n  \"body\": [\n    \"a\",\n    {\"b\": null}\n  ],\n  \"to\": \"TO\",\n  \"id\": \"ID\"\n}\n",
+      {"{\n  \"type\": \"send\",\n  \"body\": [\n    \"a\",\n    {\"b\": null}\n  ],\n  \"to\": \"TO\",\n  \"id\": "
+       "\"ID\"\n}\n",
        R"(["a",{"b":null}])"},
       // escapes that look like structure
       {R"({"type":"send","to":"TO","id":"ID","body":"\"body\":\"x\",\"to\":\"mallory\""})",

@@ -23,8 +23,9 @@ TEST_CASE("error bad_json for text that is not JSON", "[integration]") {
   Cluster c(1);
   auto alice = join(c, 0, "alice");
   auto bob = join(c, 0, "bob");
-  for (const std::string& text : std::vector<std::string>{"{not json", "", "{\"type\":\"send\",\"to\":\"bob\",\"id\":\"x\",",
-                                 "send bob hello", "{\"type\":\"ping\"} trailing"}) {
+  for (const std::string& text :
+       std::vector<std::string>{"{not json", "", "{\"type\":\"send\",\"to\":\"bob\",\"id\":\"x\",", "send bob hello",
+                                "{\"type\":\"ping\"} trailing"}) {
     INFO("frame: " << text);
     alice->send_text(text);
     expect_error(*alice, "bad_json", std::nullopt);
@@ -54,20 +55,20 @@ TEST_CASE("error bad_request for missing or ill-typed fields", "[integration]") 
   json::array users101;
   for (int i = 0; i < 101; ++i) users101.push_back(json::value("u" + std::to_string(i)));
   const std::vector<Case> cases = {
-      {R"({"type":"send","body":1,"id":"r1"})", "r1"},                          // missing to
-      {R"({"type":"send","to":"bob","id":"r2"})", "r2"},                        // missing body
-      {R"({"type":"send","to":"bob","body":1,"id":7})", std::nullopt},          // id not a string
-      {R"({"type":"send","to":"bob","body":1,"id":null})", std::nullopt},       // id not a string
-      {R"({"type":"send","to":"bob","body":1,"id":")" + id65 + R"("})", std::nullopt},  // 65-byte id
-      {R"({"type":"send","to":42,"body":1,"id":"r5"})", "r5"},                  // to not a string
-      {R"({"type":"send","to":["bob"],"body":1,"id":"r6"})", "r6"},             // to not a string
-      {R"({"to":"bob","body":1,"id":"r7"})", "r7"},                             // missing type
-      {R"({"type":7,"id":"r8"})", "r8"},                                        // type not a string
-      {R"({"type":"presence","users":"bob","id":"r9"})", "r9"},                 // users not an array
-      {R"({"type":"presence","id":"r10"})", "r10"},                             // users missing
-      {R"({"type":"presence","users":[1,2],"id":"r11"})", "r11"},               // names not strings
+      {R"({"type":"send","body":1,"id":"r1"})", "r1"},                                            // missing to
+      {R"({"type":"send","to":"bob","id":"r2"})", "r2"},                                          // missing body
+      {R"({"type":"send","to":"bob","body":1,"id":7})", std::nullopt},                            // id not a string
+      {R"({"type":"send","to":"bob","body":1,"id":null})", std::nullopt},                         // id not a string
+      {R"({"type":"send","to":"bob","body":1,"id":")" + id65 + R"("})", std::nullopt},            // 65-byte id
+      {R"({"type":"send","to":42,"body":1,"id":"r5"})", "r5"},                                    // to not a string
+      {R"({"type":"send","to":["bob"],"body":1,"id":"r6"})", "r6"},                               // to not a string
+      {R"({"to":"bob","body":1,"id":"r7"})", "r7"},                                               // missing type
+      {R"({"type":7,"id":"r8"})", "r8"},                                                          // type not a string
+      {R"({"type":"presence","users":"bob","id":"r9"})", "r9"},                                   // users not an array
+      {R"({"type":"presence","id":"r10"})", "r10"},                                               // users missing
+      {R"({"type":"presence","users":[1,2],"id":"r11"})", "r11"},                                 // names not strings
       {R"({"type":"presence","users":)" + json::serialize(users101) + R"(,"id":"r12"})", "r12"},  // > 100 names
-      {R"({"type":"ping","id":5})", std::nullopt},                              // id not a string
+      {R"({"type":"ping","id":5})", std::nullopt},                                                // id not a string
   };
   for (const auto& cs : cases) {
     INFO("frame: " << cs.frame.substr(0, 200));
@@ -126,8 +127,8 @@ TEST_CASE("error bad_recipient for an invalid user id", "[integration]") {
   auto bob = join(c, 0, "bob");
   int n = 0;
   for (const std::string& to : std::vector<std::string>{std::string(""), std::string("bad user"), std::string("a/b"),
-                               std::string("h\xc3\xa9llo"), std::string("bob\n"), std::string(129, 'a'),
-                               std::string("bob,carol")}) {
+                                                        std::string("h\xc3\xa9llo"), std::string("bob\n"),
+                                                        std::string(129, 'a'), std::string("bob,carol")}) {
     const std::string ref = "br" + std::to_string(n++);
     INFO("to: '" << to << "'");
     alice->send_json(send_frame(to, "hi", ref));

@@ -13,11 +13,11 @@ TEST_CASE("python websockets client exchanges messages across nodes", "[integrat
   REQUIRE(probe.exit_code == std::optional<int>(0));
 
   Cluster c;
-  auto r = run_command(python,
-                       {script.string(), "--node1", "ws://127.0.0.1:" + std::to_string(c.ws_port(0)),
-                        "--node2", "ws://127.0.0.1:" + std::to_string(c.ws_port(1)), "--node1-id",
-                        c.node_id(0), "--node2-id", c.node_id(1)},
-                       30000ms);
+  auto r = run_command(
+      python,
+      {script.string(), "--node1", "ws://127.0.0.1:" + std::to_string(c.ws_port(0)), "--node2",
+       "ws://127.0.0.1:" + std::to_string(c.ws_port(1)), "--node1-id", c.node_id(0), "--node2-id", c.node_id(1)},
+      30000ms);
   INFO("python_client.py stdout:\n" << r.out << "stderr:\n" << r.err);
   REQUIRE(r.exit_code.has_value());
   CHECK(*r.exit_code == 0);

@@ -34,8 +34,8 @@ TEST_CASE("messages to a killed node's users get failed or offline acks and neve
       [&] {
         auto st = c.status_json();
         const auto* n = find_node(st, "node-2");
-        return n && n->contains("alive") && n->at("alive") == json::value(false) &&
-               master_count(st, "sessions") == 1 && master_count(st, "users") == 1;
+        return n && n->contains("alive") && n->at("alive") == json::value(false) && master_count(st, "sessions") == 1 &&
+               master_count(st, "users") == 1;
       },
       6000ms);
   INFO("status: " << dump(c.status_json()));

@@ -96,8 +96,7 @@ TEST_CASE("failures: kill -9 of a node makes its users offline within node_timeo
         if (!starts_with(ref, user + "-") || !l->acked(ref)) continue;
         // acks are unique (checked at the end); take the first one's status and time
         if (l->acked_twice().empty() && l->ack(ref).status == "offline") {
-          first_offline_ms[user] =
-              std::chrono::duration_cast<ms>(l->ack(ref).at - t0).count();
+          first_offline_ms[user] = std::chrono::duration_cast<ms>(l->ack(ref).at - t0).count();
           break;
         }
       }
@@ -127,8 +126,8 @@ TEST_CASE("failures: kill -9 of a node makes its users offline within node_timeo
   {
     std::ostringstream os;
     for (auto& [u, t_ms] : first_offline_ms) os << u << " " << t_ms << " ms; ";
-    WARN("after the kill: node-2 shown dead in status at " << dead_ms << " ms; first offline acks: " << os.str()
-                                                           << "(" << i << " rounds of sends)");
+    WARN("after the kill: node-2 shown dead in status at " << dead_ms << " ms; first offline acks: " << os.str() << "("
+                                                           << i << " rounds of sends)");
   }
   INFO("node-2 shown dead with its sessions gone " << dead_ms << " ms after the kill: " << dead_status);
   CHECK(dead_ms >= 0);
@@ -219,15 +218,14 @@ TEST_CASE("failures: kill -9 of a node makes its users offline within node_timeo
   CHECK(problems.empty());
 }
 
-TEST_CASE("failures: kill -9 of the master and a restart on the same address",
-          "[integration][failures]") {
+TEST_CASE("failures: kill -9 of the master and a restart on the same address", "[integration][failures]") {
   const Timings t;  // heartbeat 200 ms: a node sees the master lost after 1.5 s
   Cluster c(fast_cluster(2, t));
   auto alice = join(c, 0, "alice");  // node-1
   auto bob = join(c, 1, "bob");      // node-2
   auto carol = join(c, 1, "carol");  // node-2, never looked up before the outage
   Ledger la(alice), lb(bob), lc(carol);
-  la.send("bob", tagged("warm", 1), "warm-ab");   // node-1 caches bob
+  la.send("bob", tagged("warm", 1), "warm-ab");    // node-1 caches bob
   lb.send("alice", tagged("warm", 2), "warm-ba");  // node-2 caches alice
   REQUIRE(la.wait_all_acked(ms(3000)));
   REQUIRE(lb.wait_all_acked(ms(3000)));
@@ -283,8 +281,8 @@ TEST_CASE("failures: kill -9 of the master and a restart on the same address",
     for (const auto& ref : l->sent())
       if ((starts_with(ref, "ab-") || starts_with(ref, "ba-")) && l->ack(ref).status != "delivered")
         cached_not_delivered.push_back(l->describe(ref));
-  INFO("cached deliveries during the outage (" << 2 * i << " in all) not acked delivered: "
-                                               << list(cached_not_delivered));
+  INFO("cached deliveries during the outage (" << 2 * i
+                                               << " in all) not acked delivered: " << list(cached_not_delivered));
   CHECK(cached_not_delivered.empty());
   CHECK(lb.pump_until([&] { return lb.messages_tagged("ab").size() >= static_cast<std::size_t>(i); }, ms(3000)));
   CHECK(la.pump_until([&] { return la.messages_tagged("ba").size() >= static_cast<std::size_t>(i); }, ms(3000)));
@@ -301,15 +299,15 @@ TEST_CASE("failures: kill -9 of the master and a restart on the same address",
         st = c.status_json();
         const auto* n1 = find_node(st, "node-1");
         const auto* n2 = find_node(st, "node-2");
-        return num(st.at("master").as_object(), "epoch") != epoch0 && n1 && n2 && alive_flag(*n1) &&
-               alive_flag(*n2) && num(*n1, "sessions") == 2 && num(*n2, "sessions") == 2 &&
-               master_count(st, "sessions") == 4 && master_count(st, "users") == 4;
+        return num(st.at("master").as_object(), "epoch") != epoch0 && n1 && n2 && alive_flag(*n1) && alive_flag(*n2) &&
+               num(*n1, "sessions") == 2 && num(*n2, "sessions") == 2 && master_count(st, "sessions") == 4 &&
+               master_count(st, "users") == 4;
       },
       ms(4000));
   const int64_t back_ms = ms_since(tr);
-  WARN("master outage: node-1 /healthz 503 after the kill; lookup-1 failed after " << la.ack_latency("lookup-1")
-       << " ms, lookup-2 after " << la.ack_latency("lookup-2") << " ms; restarted master answering after " << ready_ms
-       << " ms, every session back after " << back_ms << " ms");
+  WARN("master outage: node-1 /healthz 503 after the kill; lookup-1 failed after "
+       << la.ack_latency("lookup-1") << " ms, lookup-2 after " << la.ack_latency("lookup-2")
+       << " ms; restarted master answering after " << ready_ms << " ms, every session back after " << back_ms << " ms");
   INFO("restarted master answering after " << ready_ms << " ms; every session back after " << back_ms
                                            << " ms; status: " << dump(st));
   REQUIRE(back);
@@ -353,8 +351,7 @@ TEST_CASE("failures: kill -9 of the master and a restart on the same address",
   CHECK(problems.empty());
 }
 
-TEST_CASE("failures: a second node with a live node's id exits non-zero naming the id",
-          "[integration][failures]") {
+TEST_CASE("failures: a second node with a live node's id exits non-zero naming the id", "[integration][failures]") {
   const std::string id = "edge-7.dup";
   ClusterOptions o;
   o.nodes = 1;
@@ -400,10 +397,12 @@ TEST_CASE("failures: a second node with a live node's id exits non-zero naming t
   expect_ack(*alice, "c1", "delivered");
 }
 
-TEST_CASE("failures: SIGTERM drains a node with several sessions within node.shutdown_timeout_ms and the master exits 0",
-          "[integration][failures]") {
+TEST_CASE(
+    "failures: SIGTERM drains a node with several sessions within node.shutdown_timeout_ms and the master exits 0",
+    "[integration][failures]") {
   constexpr int kShutdownMs = 2000;
-  const auto conf = write_file("node-1-drain.toml", "[node]\nshutdown_timeout_ms = " + std::to_string(kShutdownMs) + "\n");
+  const auto conf =
+      write_file("node-1-drain.toml", "[node]\nshutdown_timeout_ms = " + std::to_string(kShutdownMs) + "\n");
   Cluster c(fast_cluster(2, Timings{}, {{"--config", conf.string()}}));
   std::vector<Session> on1;
   for (const char* u : {"u1", "u2", "u3", "u4", "u5"}) on1.push_back(join(c, 0, u));

@@ -82,7 +82,8 @@ void stream(Ledger& sender, const std::string& to, int rate, ms duration, int64_
   while (Clock::now() < end) {
     const auto due = start + std::chrono::microseconds(1000000LL * sent_here / rate);
     if (Clock::now() < due) {
-      sender.pump_until([&] { return Clock::now() >= due; }, std::chrono::duration_cast<ms>(due - Clock::now()) + ms(1));
+      sender.pump_until([&] { return Clock::now() >= due; },
+                        std::chrono::duration_cast<ms>(due - Clock::now()) + ms(1));
       continue;
     }
     sender.send(to, tagged("f", n), "f-" + std::to_string(n));
@@ -97,7 +98,7 @@ void stream(Ledger& sender, const std::string& to, int rate, ms duration, int64_
 void run_faults(int rate) {
   const Timings t{3000, 1000, 2000};  // the defaults: node timeout, heartbeat, delivery timeout
   Cluster c(fast_cluster(3, t));
-  auto alice = join(c, 0, "alice");  // node-1: the sender
+  auto alice = join(c, 0, "alice");                          // node-1: the sender
   auto bob1 = std::make_unique<Session>(join(c, 1, "bob"));  // node-2
   Ledger la(alice);
   auto lb1 = std::make_unique<Ledger>(*bob1);
@@ -183,7 +184,8 @@ void run_faults(int rate) {
     const auto& status = la.ack(ref).status;
     if (status == "offline" && received.count(k)) offline_but_received.push_back(la.describe(ref));
     // bob2 was welcomed before message first_after_bob2 was sent and stayed connected to the end.
-    if (status == "delivered" && k >= first_after_bob2 && !received.count(k)) delivered_but_lost.push_back(la.describe(ref));
+    if (status == "delivered" && k >= first_after_bob2 && !received.count(k))
+      delivered_but_lost.push_back(la.describe(ref));
   }
   INFO("acked offline, yet received: " << list(offline_but_received));
   CHECK(offline_but_received.empty());

@@ -20,9 +20,8 @@ struct Floor {
     const auto err = test_dir() / "floor.err";
     register_log(out);
     register_log(err);
-    process = std::make_unique<Process>("wsg-floor", WSG_FLOOR_BINARY,
-                                        std::vector<std::string>{"--listen", "127.0.0.1:0", "--threads", "2"},
-                                        out, err);
+    process = std::make_unique<Process>(
+        "wsg-floor", WSG_FLOOR_BINARY, std::vector<std::string>{"--listen", "127.0.0.1:0", "--threads", "2"}, out, err);
     const std::string prefix = "listening 127.0.0.1:";
     const bool up = poll_until(
         [&] {
@@ -77,8 +76,7 @@ TEST_CASE("wsg-floor relays a send frame verbatim to every session of the recipi
   CHECK(*self == to_self);
 
   // FIFO per sender and recipient session, in both directions.
-  for (int i = 0; i < 200; ++i)
-    bob2->send_text(R"({"type":"send","to":"alice","body":)" + std::to_string(i) + "}");
+  for (int i = 0; i < 200; ++i) bob2->send_text(R"({"type":"send","to":"alice","body":)" + std::to_string(i) + "}");
   for (int i = 0; i < 200; ++i) {
     auto got = alice->next_raw();
     REQUIRE(got.has_value());

@@ -23,8 +23,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 
 struct RawExchange {
-  std::string received;        // everything the node sent until the end of the connection
-  beast::error_code end;       // how it ended: eof for a clean close, connection_reset for a reset
+  std::string received;   // everything the node sent until the end of the connection
+  beast::error_code end;  // how it ended: eof for a clean close, connection_reset for a reset
 };
 
 // Writes `request` as is on a new TCP connection, then reads until the node ends the connection
@@ -67,7 +67,8 @@ std::string upgrade_request(const std::string& target, const std::string& extra_
                             const std::string& key = "dGhlIHNhbXBsZSBub25jZQ==") {
   return "GET " + target +
          " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n"
-         "Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n" + extra_headers + "\r\n";
+         "Sec-WebSocket-Key: " +
+         key + "\r\nSec-WebSocket-Version: 13\r\n" + extra_headers + "\r\n";
 }
 
 ClusterOptions jwt_cluster() {
@@ -108,8 +109,8 @@ TEST_CASE("a 10 KB token in ?token= or Authorization gets 431 and a clean close,
 
 TEST_CASE("a Sec-WebSocket-Key that is not the base64 of 16 bytes gets 400 and no upgrade", "[integration]") {
   Cluster c(1);
-  for (const std::string key : {"abc", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZQ=!", "dGhlIHNhbXBs*SBub25jZQ==",
-                                "dGhlIHNhbXBsZSBub25jZSE="}) {
+  for (const std::string key : {"abc", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZQ=!",
+                                "dGhlIHNhbXBs*SBub25jZQ==", "dGhlIHNhbXBsZSBub25jZSE="}) {
     auto r = raw_exchange(c.ws_port(0), upgrade_request("/ws?user=alice", "", key), 2000ms);
     INFO("key '" << key << "': " << r.received);
     CHECK(r.received.rfind("HTTP/1.1 400 ", 0) == 0);
@@ -158,8 +159,10 @@ TEST_CASE("limits.max_sessions_per_user: the 17th session of a user on a node ge
 TEST_CASE("a request body over 16 KiB gets 413 and a clean close, not a reset", "[integration]") {
   Cluster c(1);
   const std::string body(20 * 1024, 'x');
-  auto r = raw_exchange(c.ws_port(0), "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
-                                      "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  auto r = raw_exchange(c.ws_port(0),
+                        "POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                        "Content-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body);
   INFO("ended with '" << r.end.message() << "' after: " << r.received);
   CHECK(r.received.rfind("HTTP/1.1 413 ", 0) == 0);
   CHECK(r.received.find("16 KiB") != std::string::npos);

@@ -25,9 +25,9 @@ TEST_CASE("welcome names the user the session and the node", "[integration]") {
 TEST_CASE("handshake with a missing or invalid user id is refused with 400", "[integration]") {
   Cluster c(1);
   const std::string too_long(129, 'a');
-  for (const std::string& target : std::vector<std::string>{"/ws", "/ws?", "/ws?user=", "/ws?foo=alice", "/ws?user=bad%20user",
-                                   "/ws?user=a/b", "/ws?user=%C3%A9", "/ws?user=a%2Cb",
-                                   "/ws?user=" + too_long}) {
+  for (const std::string& target :
+       std::vector<std::string>{"/ws", "/ws?", "/ws?user=", "/ws?foo=alice", "/ws?user=bad%20user", "/ws?user=a/b",
+                                "/ws?user=%C3%A9", "/ws?user=a%2Cb", "/ws?user=" + too_long}) {
     WsClient ws;
     auto r = ws.connect(c.ws_port(0), target);
     INFO("target " << target << ": http " << r.http_status << " " << r.error);
@@ -51,7 +51,8 @@ TEST_CASE("valid user ids at the edges of the syntax are accepted", "[integratio
 
 TEST_CASE("unknown paths answer 404 and healthz answers 200 with JSON", "[integration]") {
   Cluster c(1);
-  for (const std::string& target : std::vector<std::string>{"/nope?user=alice", "/", "/ws/extra?user=alice", "/wss?user=alice"}) {
+  for (const std::string& target :
+       std::vector<std::string>{"/nope?user=alice", "/", "/ws/extra?user=alice", "/wss?user=alice"}) {
     WsClient ws;
     auto r = ws.connect(c.ws_port(0), target);
     INFO("websocket upgrade on " << target << ": http " << r.http_status << " " << r.error);

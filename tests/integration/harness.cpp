@@ -152,8 +152,7 @@ std::string tail_file(const fs::path& path, std::size_t lines) {
 }
 
 int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -202,8 +201,8 @@ Process::Process(std::string name, std::string binary, std::vector<std::string> 
   spawn(std::move(args));
 }
 
-Process::Process(std::string name, std::string binary, std::vector<std::string> args,
-                 fs::path stdout_file, fs::path stderr_file)
+Process::Process(std::string name, std::string binary, std::vector<std::string> args, fs::path stdout_file,
+                 fs::path stderr_file)
     : name_(std::move(name)),
       binary_(std::move(binary)),
       stdout_(std::move(stdout_file)),
@@ -541,33 +540,32 @@ ConnectResult WsClient::connect(uint16_t port, const std::string& target,
         promise->set_value(r);
         return;
       }
-      impl->ws.async_handshake(
-          impl->handshake_res, "127.0.0.1:" + std::to_string(port), target,
-          [impl, promise](beast::error_code ec) {
-            ConnectResult r;
-            r.http_status = impl->handshake_res.result_int();
-            r.body = impl->handshake_res.body();
-            if (ec) {
-              r.error = "handshake: " + ec.message();
-              beast::error_code ignored;
-              beast::get_lowest_layer(impl->ws).socket().close(ignored);
-              promise->set_value(r);
-              return;
-            }
-            beast::get_lowest_layer(impl->ws).expires_never();
-            websocket::stream_base::timeout opt{};
-            opt.handshake_timeout = std::chrono::seconds(3);  // bounds the closing handshake
-            opt.idle_timeout = websocket::stream_base::none();
-            opt.keep_alive_pings = false;
-            impl->ws.set_option(opt);
-            r.connected = true;
-            {
-              std::lock_guard lk(impl->m);
-              impl->connected = true;
-            }
-            impl->do_read();
-            promise->set_value(r);
-          });
+      impl->ws.async_handshake(impl->handshake_res, "127.0.0.1:" + std::to_string(port), target,
+                               [impl, promise](beast::error_code ec) {
+                                 ConnectResult r;
+                                 r.http_status = impl->handshake_res.result_int();
+                                 r.body = impl->handshake_res.body();
+                                 if (ec) {
+                                   r.error = "handshake: " + ec.message();
+                                   beast::error_code ignored;
+                                   beast::get_lowest_layer(impl->ws).socket().close(ignored);
+                                   promise->set_value(r);
+                                   return;
+                                 }
+                                 beast::get_lowest_layer(impl->ws).expires_never();
+                                 websocket::stream_base::timeout opt{};
+                                 opt.handshake_timeout = std::chrono::seconds(3);  // bounds the closing handshake
+                                 opt.idle_timeout = websocket::stream_base::none();
+                                 opt.keep_alive_pings = false;
+                                 impl->ws.set_option(opt);
+                                 r.connected = true;
+                                 {
+                                   std::lock_guard lk(impl->m);
+                                   impl->connected = true;
+                                 }
+                                 impl->do_read();
+                                 promise->set_value(r);
+                               });
     });
   });
   if (future.wait_for(timeout + 1000ms) != std::future_status::ready) {
@@ -655,10 +653,8 @@ void WsClient::close(std::chrono::milliseconds timeout) {
   }
   Impl* impl = impl_.get();
   net::post(impl->ioc, [impl] {
-    if (impl->writing)
-      impl->close_requested = true;
-    else
-      impl->do_close();
+    if (impl->writing) impl->close_requested = true;
+    else impl->do_close();
   });
   if (!expect_close(timeout)) drop();
 }
@@ -726,11 +722,16 @@ void Cluster::start(int attempt) {
     h.ws_port = free_port();
     h.events_port = free_port();
     std::vector<std::string> args{"node",
-                                  "--id", h.id,
-                                  "--listen", "127.0.0.1:" + std::to_string(h.ws_port),
-                                  "--master", master_addr(),
-                                  "--events-bind", "tcp://127.0.0.1:" + std::to_string(h.events_port),
-                                  "--log-level", options_.log_level};
+                                  "--id",
+                                  h.id,
+                                  "--listen",
+                                  "127.0.0.1:" + std::to_string(h.ws_port),
+                                  "--master",
+                                  master_addr(),
+                                  "--events-bind",
+                                  "tcp://127.0.0.1:" + std::to_string(h.events_port),
+                                  "--log-level",
+                                  options_.log_level};
     if (spec)
       for (const auto& a : spec->extra_args) args.push_back(a);
     const fs::path nlog = dir / (h.id + suffix + ".log");
@@ -756,8 +757,9 @@ void Cluster::start(int attempt) {
       kStartTimeout);
   if (!ready) throw std::runtime_error("master not ready within the deadline; last status stderr: " + last);
 
-  for (std::size_t i = 0; i < nodes_.size(); ++i) wait_node_ready(i, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                                        std::max(deadline - Clock::now(), Clock::duration(2s))));
+  for (std::size_t i = 0; i < nodes_.size(); ++i)
+    wait_node_ready(i, std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::max(deadline - Clock::now(), Clock::duration(2s))));
 }
 
 void Cluster::wait_node_ready(std::size_t i, std::chrono::milliseconds timeout) {

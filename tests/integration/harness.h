@@ -59,11 +59,10 @@ bool poll_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 class Process {
  public:
   // Starts `binary args...`; stdout and stderr both go to `log` (appended).
-  Process(std::string name, std::string binary, std::vector<std::string> args,
-          std::filesystem::path log);
+  Process(std::string name, std::string binary, std::vector<std::string> args, std::filesystem::path log);
   // Same, with stdout to its own file (for commands whose output is parsed).
-  Process(std::string name, std::string binary, std::vector<std::string> args,
-          std::filesystem::path stdout_file, std::filesystem::path stderr_file);
+  Process(std::string name, std::string binary, std::vector<std::string> args, std::filesystem::path stdout_file,
+          std::filesystem::path stderr_file);
   ~Process();  // SIGKILL + reap when still running
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
@@ -74,9 +73,9 @@ class Process {
   const std::filesystem::path& stdout_path() const { return stdout_; }
   std::string command_line() const;
 
-  bool running();                 // false once the child has exited (reaps it)
-  void terminate();               // SIGTERM
-  void kill();                    // SIGKILL
+  bool running();    // false once the child has exited (reaps it)
+  void terminate();  // SIGTERM
+  void kill();       // SIGKILL
   // Exit code (128+N when killed by signal N), or nullopt when still running at the deadline.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
   std::optional<int> exit_code() const { return exit_code_; }
@@ -94,7 +93,7 @@ class Process {
 };
 
 struct RunResult {
-  std::optional<int> exit_code;   // nullopt: killed at the deadline
+  std::optional<int> exit_code;  // nullopt: killed at the deadline
   std::string out;
   std::string err;
 };
@@ -106,7 +105,7 @@ RunResult run_command(const std::string& binary, const std::vector<std::string>&
 // HTTP
 
 struct HttpResponse {
-  int status = 0;                 // 0: no answer (connect failure, timeout); see `error`
+  int status = 0;  // 0: no answer (connect failure, timeout); see `error`
   std::string body;
   std::map<std::string, std::string> headers;  // lower-case names
   std::string error;
@@ -119,14 +118,14 @@ HttpResponse http_get(uint16_t port, const std::string& target,
 // WebSocket client
 
 struct ConnectResult {
-  bool connected = false;         // the upgrade succeeded
-  int http_status = 0;            // 101 when connected, the refusal's status otherwise, 0 if none
-  std::string body;               // body of a refused handshake
-  std::string error;              // description when not connected
+  bool connected = false;  // the upgrade succeeded
+  int http_status = 0;     // 101 when connected, the refusal's status otherwise, 0 if none
+  std::string body;        // body of a refused handshake
+  std::string error;       // description when not connected
 };
 
 struct CloseInfo {
-  int code = 0;                   // close code from the peer's close frame; 1006 if none (TCP lost)
+  int code = 0;  // close code from the peer's close frame; 1006 if none (TCP lost)
   std::string reason;
 };
 
@@ -137,7 +136,7 @@ std::string masked_frame(unsigned char first_byte, std::string_view payload);
 class WsClient {
  public:
   WsClient();
-  ~WsClient();                    // closes (briefly, politely) and joins the I/O thread
+  ~WsClient();  // closes (briefly, politely) and joins the I/O thread
   WsClient(const WsClient&) = delete;
   WsClient& operator=(const WsClient&) = delete;
 
@@ -145,7 +144,7 @@ class WsClient {
                         const std::vector<std::pair<std::string, std::string>>& headers = {},
                         std::chrono::milliseconds timeout = kFrameTimeout);
 
-  void send_text(std::string text);         // queued, written in order by the I/O thread
+  void send_text(std::string text);  // queued, written in order by the I/O thread
   void send_json(const boost::json::object& frame);
   void send_binary(std::string data);
   // Writes a text frame straight to the TCP socket (masked, as a client must), outside Beast's
@@ -164,7 +163,7 @@ class WsClient {
   std::optional<boost::json::object> next(std::chrono::milliseconds timeout = kFrameTimeout);
   // Raw text of the next frame (same rules as next()).
   std::optional<std::string> next_raw(std::chrono::milliseconds timeout = kFrameTimeout);
-  std::size_t pending();                    // frames received and not consumed yet
+  std::size_t pending();  // frames received and not consumed yet
 
   // Waits until the peer closed the connection; nullopt on timeout. Queued frames are kept.
   std::optional<CloseInfo> expect_close(std::chrono::milliseconds timeout = kFrameTimeout);
@@ -175,7 +174,7 @@ class WsClient {
   // Abrupt disconnect: the TCP socket is shut, no close frame.
   void drop();
 
-  std::string write_error();                // first write error ("" when none)
+  std::string write_error();  // first write error ("" when none)
 
  private:
   struct Impl;
@@ -186,16 +185,16 @@ class WsClient {
 // Cluster
 
 struct NodeSpec {
-  std::string id;                             // default node-K
-  std::vector<std::string> extra_args;        // e.g. {"--delivery-timeout-ms", "500"}
+  std::string id;                       // default node-K
+  std::vector<std::string> extra_args;  // e.g. {"--delivery-timeout-ms", "500"}
 };
 
 struct ClusterOptions {
   int nodes = 2;
-  std::vector<NodeSpec> node_specs;           // optional per-node overrides (index = node index)
+  std::vector<NodeSpec> node_specs;  // optional per-node overrides (index = node index)
   std::vector<std::string> master_args;
-  std::string log_level = "debug";            // WSG_IT_LOG_LEVEL overrides
-  std::vector<std::string> status_args;       // added to every `wsg status` (e.g. the cluster key)
+  std::string log_level = "debug";       // WSG_IT_LOG_LEVEL overrides
+  std::vector<std::string> status_args;  // added to every `wsg status` (e.g. the cluster key)
 };
 
 struct NodeHandle {
@@ -216,7 +215,7 @@ class Cluster {
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
-  std::string master_addr() const;             // tcp://127.0.0.1:MPORT
+  std::string master_addr() const;  // tcp://127.0.0.1:MPORT
   uint16_t master_port() const { return master_port_; }
   Process& master() { return *master_; }
   std::size_t size() const { return nodes_.size(); }
@@ -247,10 +246,10 @@ class Cluster {
 // ---------------------------------------------------------------------------------------------
 // JSON helpers
 
-boost::json::object parse_object(const std::string& text);   // throws on anything but an object
+boost::json::object parse_object(const std::string& text);       // throws on anything but an object
 std::string str(const boost::json::object& o, const char* key);  // "" when missing / not a string
 bool has(const boost::json::object& o, const char* key);
-int64_t num(const boost::json::object& o, const char* key);   // integral value; throws otherwise
+int64_t num(const boost::json::object& o, const char* key);  // integral value; throws otherwise
 std::string dump(const boost::json::value& v);
 
 }  // namespace wsg::it

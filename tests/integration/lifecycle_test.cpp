@@ -50,8 +50,8 @@ TEST_CASE("a second node with an id already in use exits non-zero", "[integratio
   const auto log = test_dir() / "duplicate-node-1.log";
   register_log(log);
   Process dup("duplicate", wsg_binary(),
-              {"node", "--id", "node-1", "--listen", "127.0.0.1:" + std::to_string(ws), "--master",
-               c.master_addr(), "--events-bind", "tcp://127.0.0.1:" + std::to_string(ev)},
+              {"node", "--id", "node-1", "--listen", "127.0.0.1:" + std::to_string(ws), "--master", c.master_addr(),
+               "--events-bind", "tcp://127.0.0.1:" + std::to_string(ev)},
               log);
   auto code = dup.wait_exit(8000ms);
   REQUIRE(code.has_value());

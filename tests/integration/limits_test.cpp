@@ -99,8 +99,9 @@ TEST_CASE("http.allowed_origins: a foreign Origin gets 403 and no upgrade while 
   CHECK(str(m, "from") == "bob");
 }
 
-TEST_CASE("rate limit: frames past the burst get rate_limited with their ref and a client far past it is closed 1008 rate",
-          "[integration]") {
+TEST_CASE(
+    "rate limit: frames past the burst get rate_limited with their ref and a client far past it is closed 1008 rate",
+    "[integration]") {
   Cluster c(config_cluster(1, "rate.toml", "[limits]\nmessages_per_second = 10\nburst = 20\n"));
 
   SECTION("a short burst over the limit is refused frame by frame; the connection stays") {
@@ -210,7 +211,7 @@ TEST_CASE("slow reader: a client that stops reading is closed while a fast reade
   // once flooding stops, the node must still close the never-reader within a bound
   if (!gone) gone = poll_until([&] { return health(c.ws_port(0)).sessions == 1; }, 15000ms);
   INFO("waited " << ms_since(t0) << " ms in all; node-1 sessions " << health(c.ws_port(0)).sessions
-       << "; fast reader closed " << fast->closed() << ", got " << got.messages_tagged("flood").size());
+                 << "; fast reader closed " << fast->closed() << ", got " << got.messages_tagged("flood").size());
   if (fast->closed()) {
     auto ci = fast->expect_close(0ms);
     if (ci) WARN("fast reader closed " << ci->code << " " << ci->reason);
@@ -311,8 +312,7 @@ bool await_ref(WsClient& ws, const std::string& ref, std::chrono::milliseconds t
 
 }  // namespace
 
-TEST_CASE("rate limit at the default settings: a sustained flood is closed 1008 rate within seconds",
-          "[integration]") {
+TEST_CASE("rate limit at the default settings: a sustained flood is closed 1008 rate within seconds", "[integration]") {
   Cluster c(1);  // limits.messages_per_second 1000, limits.burst 5000
   auto a = join(c, 0, "alice");
   auto b = join(c, 0, "bob");

@@ -17,7 +17,9 @@ TEST_CASE("2000 cross-node messages arrive in order with no loss or duplicate", 
   const int64_t t0 = unix_ms();
   const auto started = Clock::now();
   for (int i = 0; i < kCount; ++i) {
-    json::object f{{"type", "send"}, {"to", "bob"}, {"id", "m" + std::to_string(i)},
+    json::object f{{"type", "send"},
+                   {"to", "bob"},
+                   {"id", "m" + std::to_string(i)},
                    {"body", {{"seq", i}, {"pad", "abcdefghijklmnopqrstuvwxyz"}}}};
     alice->send_json(f);
   }
@@ -138,8 +140,7 @@ TEST_CASE("concurrent senders on both nodes keep per-sender order at every sessi
   }
 }
 
-TEST_CASE("a burst of messages crosses the router outbox's batch cuts in order, each acked once",
-          "[integration]") {
+TEST_CASE("a burst of messages crosses the router outbox's batch cuts in order, each acked once", "[integration]") {
   // 1,500 messages of ~0.5 KiB sent back to back: the router's per-peer outbox cuts its DELIVER
   // batches at 512 items and at 256 KiB, so this crosses batch boundaries of both kinds, and the
   // receipts come back batched too. Order, bodies and acks must come through unchanged. (The total,
@@ -150,8 +151,8 @@ TEST_CASE("a burst of messages crosses the router outbox's batch cuts in order, 
   auto bob = join(c, 1, "bob");
   const std::string pad(450, 'x');
   for (int i = 0; i < kCount; ++i) {
-    json::object f{{"type", "send"}, {"to", "bob"}, {"id", "b" + std::to_string(i)},
-                   {"body", {{"seq", i}, {"pad", pad}}}};
+    json::object f{
+        {"type", "send"}, {"to", "bob"}, {"id", "b" + std::to_string(i)}, {"body", {{"seq", i}, {"pad", pad}}}};
     alice->send_json(f);
   }
   std::string problem;
@@ -160,9 +161,9 @@ TEST_CASE("a burst of messages crosses the router outbox's batch cuts in order, 
   while (received < kCount && Clock::now() < deadline) {
     auto m = bob->next(5000ms);
     if (!m) break;
-    if (problem.empty() && (str(*m, "type") != "message" || !m->at("body").is_object() ||
-                            num(m->at("body").as_object(), "seq") != received ||
-                            str(m->at("body").as_object(), "pad") != pad)) {
+    if (problem.empty() &&
+        (str(*m, "type") != "message" || !m->at("body").is_object() ||
+         num(m->at("body").as_object(), "seq") != received || str(m->at("body").as_object(), "pad") != pad)) {
       problem = "frame #" + std::to_string(received) + " unexpected: " + dump(*m).substr(0, 200);
     }
     ++received;

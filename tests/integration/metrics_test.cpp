@@ -146,14 +146,16 @@ TEST_CASE("node metrics: sessions opened and closed by reason", "[integration][m
     CHECK(ce->code == 1009);
   }
   Series after;
-  const bool settled = poll_until([&] {
-    after = scrape(port);
-    return get(after, "wsg_sessions") == 0 &&
-           delta(after, before, "wsg_sessions_closed_total{reason=\"too_large\"}") == 1 &&
-           delta(after, before, "wsg_sessions_closed_total{reason=\"client\"}") == 1 &&
-           delta(after, before, "wsg_sessions_closed_total{reason=\"lost\"}") == 1 &&
-           delta(after, before, "wsg_sessions_closed_total{reason=\"binary\"}") == 1;
-  }, 5000ms);
+  const bool settled = poll_until(
+      [&] {
+        after = scrape(port);
+        return get(after, "wsg_sessions") == 0 &&
+               delta(after, before, "wsg_sessions_closed_total{reason=\"too_large\"}") == 1 &&
+               delta(after, before, "wsg_sessions_closed_total{reason=\"client\"}") == 1 &&
+               delta(after, before, "wsg_sessions_closed_total{reason=\"lost\"}") == 1 &&
+               delta(after, before, "wsg_sessions_closed_total{reason=\"binary\"}") == 1;
+      },
+      5000ms);
   INFO("client " << delta(after, before, "wsg_sessions_closed_total{reason=\"client\"}") << ", lost "
                  << delta(after, before, "wsg_sessions_closed_total{reason=\"lost\"}") << ", binary "
                  << delta(after, before, "wsg_sessions_closed_total{reason=\"binary\"}") << ", too_large "
@@ -173,15 +175,17 @@ TEST_CASE("node metrics: a TLS node serves /metrics over https", "[integration][
   const auto files = tls::make_self_signed(test_dir(), "metrics-node");
   const tls::ClientOptions opt{files.cert};
   Cluster c(1);
-  const auto config = ops::write_file("tls-metrics.toml", "[tls]\ncert = \"" + files.cert.string() + "\"\nkey = \"" +
-                                                              files.key.string() + "\"\n");
+  const auto config = ops::write_file(
+      "tls-metrics.toml", "[tls]\ncert = \"" + files.cert.string() + "\"\nkey = \"" + files.key.string() + "\"\n");
   auto n = ops::start_node(c, "tls-metrics", {"--config", config.string()});
   HttpResponse r;
-  const bool answered = poll_until([&] {
-    if (!n.process->running()) return true;
-    r = tls::https_get(n.ws_port, "/metrics", opt, 1000ms);
-    return r.status == 200;
-  }, kStartTimeout);
+  const bool answered = poll_until(
+      [&] {
+        if (!n.process->running()) return true;
+        r = tls::https_get(n.ws_port, "/metrics", opt, 1000ms);
+        return r.status == 200;
+      },
+      kStartTimeout);
   INFO("https /metrics: " << r.status << " " << r.error);
   REQUIRE(n.process->running());
   REQUIRE(answered);
@@ -225,10 +229,12 @@ TEST_CASE("master metrics.listen serves /metrics and /healthz", "[integration][m
 
   // both nodes said HELLO and are alive (the sample is at most one loop tick old: poll)
   Series before;
-  CHECK(poll_until([&] {
-    before = scrape(mport);
-    return get(before, "wsg_master_nodes{state=\"alive\"}") == 2;
-  }, 3000ms));
+  CHECK(poll_until(
+      [&] {
+        before = scrape(mport);
+        return get(before, "wsg_master_nodes{state=\"alive\"}") == 2;
+      },
+      3000ms));
   CHECK(get(before, "wsg_master_nodes{state=\"dead\"}") == 0);
   CHECK(get(before, "wsg_master_requests_total{type=\"hello\"}") >= 2);
   CHECK(build_info(before, "master") == 1);
@@ -244,12 +250,14 @@ TEST_CASE("master metrics.listen serves /metrics and /healthz", "[integration][m
   // DELIVER from node-1, asks where alice (the sender) is before it opens a socket to node-1 for
   // the receipt (only nodes the master vouches for get one: docs/security.md): online too.
   Series after;
-  CHECK(poll_until([&] {
-    after = scrape(mport);
-    return get(after, "wsg_master_sessions") == 2 &&
-           delta(after, before, "wsg_master_lookups_total{result=\"online\"}") == 2 &&
-           delta(after, before, "wsg_master_lookups_total{result=\"offline\"}") == 1;
-  }, 3000ms));
+  CHECK(poll_until(
+      [&] {
+        after = scrape(mport);
+        return get(after, "wsg_master_sessions") == 2 &&
+               delta(after, before, "wsg_master_lookups_total{result=\"online\"}") == 2 &&
+               delta(after, before, "wsg_master_lookups_total{result=\"offline\"}") == 1;
+      },
+      3000ms));
   CHECK(get(after, "wsg_master_users") == 2);
   CHECK(delta(after, before, "wsg_master_requests_total{type=\"lookup\"}") == 3);
   CHECK(delta(after, before, "wsg_master_requests_total{type=\"register\"}") >= 2);
@@ -286,7 +294,8 @@ TEST_CASE("json logs: one object per line from named loggers, nothing per messag
   auto info_lines = [](const std::filesystem::path& log) {
     int n = 0;
     for (const auto& line : ops::own_log_lines(log)) {
-      if (line.find("\"level\":\"debug\"") == std::string::npos && line.find("\"level\":\"trace\"") == std::string::npos)
+      if (line.find("\"level\":\"debug\"") == std::string::npos &&
+          line.find("\"level\":\"trace\"") == std::string::npos)
         ++n;
     }
     return n;

@@ -164,18 +164,28 @@ TEST_CASE("static files: traversal attempts hidden files and symlinks out of the
   Cluster c(one_node_serving(root));
   const uint16_t port = c.ws_port(0);
 
-  const std::vector<std::string> bad = {
-      "/../secret.txt", "/../../../../etc/passwd", "/%2e%2e/secret.txt", "/%2E%2E/secret.txt",
-      "/%2e%2e%2fsecret.txt", "/sub/%2e%2e/%2e%2e/secret.txt", "/..%2f..%2fetc%2fpasswd", "/sub/..",
-      "/./index.html", "/..%5csecret.txt", "/sub%5c..%5c..%5csecret.txt", "/index.html%00.txt", "/%00"};
+  const std::vector<std::string> bad = {"/../secret.txt",
+                                        "/../../../../etc/passwd",
+                                        "/%2e%2e/secret.txt",
+                                        "/%2E%2E/secret.txt",
+                                        "/%2e%2e%2fsecret.txt",
+                                        "/sub/%2e%2e/%2e%2e/secret.txt",
+                                        "/..%2f..%2fetc%2fpasswd",
+                                        "/sub/..",
+                                        "/./index.html",
+                                        "/..%5csecret.txt",
+                                        "/sub%5c..%5c..%5csecret.txt",
+                                        "/index.html%00.txt",
+                                        "/%00"};
   for (const std::string& target : bad) {
     auto r = http_get(port, target);
     INFO("GET " << target << ": " << r.status << " " << r.error << " " << r.body);
     CHECK(r.status == 400);
     CHECK(r.body.find("secret") == std::string::npos);
   }
-  const std::vector<std::string> missing = {"/out", "/up/secret.txt", "/up/www-other/x.txt", "/sibling", "/.env",
-                                            "/sub/", "/sub", "/missing", "/secret.txt", "/www-other/x.txt"};
+  const std::vector<std::string> missing = {
+      "/out", "/up/secret.txt", "/up/www-other/x.txt", "/sibling",        "/.env", "/sub/",
+      "/sub", "/missing",       "/secret.txt",         "/www-other/x.txt"};
   for (const std::string& target : missing) {
     auto r = http_get(port, target);
     INFO("GET " << target << ": " << r.status << " " << r.error << " " << r.body);
@@ -200,8 +210,8 @@ TEST_CASE("a node whose http.static_dir is not a directory exits 2 naming the ke
                           "tcp://127.0.0.1:" + std::to_string(free_port()), "--events-bind",
                           "tcp://127.0.0.1:" + std::to_string(free_port()), "--static-dir", p.string()},
                          10000ms);
-    INFO("static_dir " << p << ": exit " << (r.exit_code ? std::to_string(*r.exit_code) : "none") << " stderr: "
-                       << r.err);
+    INFO("static_dir " << p << ": exit " << (r.exit_code ? std::to_string(*r.exit_code) : "none")
+                       << " stderr: " << r.err);
     REQUIRE(r.exit_code.has_value());
     CHECK(*r.exit_code == 2);
     CHECK(r.err.find("http.static_dir") != std::string::npos);

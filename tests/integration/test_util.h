@@ -18,8 +18,8 @@ namespace json = boost::json;
 struct Session {
   std::unique_ptr<WsClient> ws;
   std::string user;
-  std::string session;   // from the welcome
-  std::string node;      // from the welcome
+  std::string session;  // from the welcome
+  std::string node;     // from the welcome
   WsClient* operator->() { return ws.get(); }
   WsClient& operator*() { return *ws; }
 };
@@ -33,8 +33,8 @@ inline Session join_port(uint16_t port, const std::string& user, const std::stri
   s.user = user;
   const std::string t = target.empty() ? "/ws?user=" + user : target;
   auto r = s.ws->connect(port, t);
-  INFO("connecting " << t << " to " << node_id << " (port " << port << "): http " << r.http_status << " "
-                     << r.error << " " << r.body);
+  INFO("connecting " << t << " to " << node_id << " (port " << port << "): http " << r.http_status << " " << r.error
+                     << " " << r.body);
   REQUIRE(r.connected);
   auto w = s.ws->next();
   REQUIRE(w.has_value());
@@ -49,8 +49,7 @@ inline Session join_port(uint16_t port, const std::string& user, const std::stri
 }
 
 // The same for node `node_index` of a Cluster.
-inline Session join(Cluster& c, std::size_t node_index, const std::string& user,
-                    const std::string& target = "") {
+inline Session join(Cluster& c, std::size_t node_index, const std::string& user, const std::string& target = "") {
   return join_port(c.ws_port(node_index), user, c.node_id(node_index), target);
 }
 
@@ -84,18 +83,15 @@ inline json::object expect_ack(WsClient& ws, const std::string& ref, const std::
 }
 
 // Next frame must be an error with `code`; `ref` when given, else no ref at all.
-inline json::object expect_error(WsClient& ws, const std::string& code,
-                                 std::optional<std::string> ref,
+inline json::object expect_error(WsClient& ws, const std::string& code, std::optional<std::string> ref,
                                  std::chrono::milliseconds timeout = kFrameTimeout) {
   auto e = expect_frame(ws, "error", timeout);
   INFO("error frame: " << dump(e));
   CHECK(str(e, "code") == code);
   CHECK(e.contains("message"));
   CHECK((e.contains("message") && e.at("message").is_string()));
-  if (ref)
-    CHECK(str(e, "ref") == *ref);
-  else
-    CHECK(!e.contains("ref"));
+  if (ref) CHECK(str(e, "ref") == *ref);
+  else CHECK(!e.contains("ref"));
   return e;
 }
 

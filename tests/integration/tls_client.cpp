@@ -85,8 +85,10 @@ CertFiles make_self_signed(const fs::path& dir, const std::string& name) {
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
   X509_set_pubkey(cert.get(), key.get());
   X509_NAME* subject = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("wsg tests"), -1, -1, 0);
-  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("wsg tests"), -1, -1,
+                             0);
+  X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1,
+                             0);
   X509_set_issuer_name(cert.get(), subject);
   add_ext(cert.get(), NID_basic_constraints, "critical,CA:TRUE");
   add_ext(cert.get(), NID_subject_key_identifier, "hash");
@@ -242,14 +244,14 @@ ConnectResult TlsWsClient::connect(uint16_t port, const std::string& target, ms 
     r.error = "connect: " + ec.message();
     return r;
   }
-  if (auto ec = run_op(i.ioc, [&](auto h) { ws.next_layer().async_handshake(ssl::stream_base::client, std::move(h)); })) {
+  if (auto ec =
+          run_op(i.ioc, [&](auto h) { ws.next_layer().async_handshake(ssl::stream_base::client, std::move(h)); })) {
     r.error = "tls handshake: " + ec.message();
     return r;
   }
   websocket::response_type res;
-  auto ec = run_op(i.ioc, [&](auto h) {
-    ws.async_handshake(res, i.opt.host + ":" + std::to_string(port), target, std::move(h));
-  });
+  auto ec = run_op(
+      i.ioc, [&](auto h) { ws.async_handshake(res, i.opt.host + ":" + std::to_string(port), target, std::move(h)); });
   r.http_status = res.result_int();
   r.body = res.body();
   if (ec) {

@@ -28,9 +28,9 @@ struct CertFiles {
 CertFiles make_self_signed(const std::filesystem::path& dir, const std::string& name);
 
 struct ClientOptions {
-  std::filesystem::path ca;           // the only certificate trusted (verify file)
-  std::string host = "localhost";     // SNI and the name the certificate must match
-  bool max_tls_1_1 = false;           // offer TLS 1.0/1.1 only (to check the node refuses them)
+  std::filesystem::path ca;        // the only certificate trusted (verify file)
+  std::string host = "localhost";  // SNI and the name the certificate must match
+  bool max_tls_1_1 = false;        // offer TLS 1.0/1.1 only (to check the node refuses them)
 };
 
 // GET over TLS with peer verification. status 0 and `error` set when there was no answer.
@@ -47,8 +47,7 @@ class TlsWsClient {
   TlsWsClient& operator=(const TlsWsClient&) = delete;
 
   // TCP connect, TLS handshake (peer verified), WebSocket upgrade. `error` says which step failed.
-  ConnectResult connect(uint16_t port, const std::string& target,
-                        std::chrono::milliseconds timeout = kFrameTimeout);
+  ConnectResult connect(uint16_t port, const std::string& target, std::chrono::milliseconds timeout = kFrameTimeout);
   // false (see error()) when the write failed.
   bool send_text(const std::string& text, std::chrono::milliseconds timeout = kFrameTimeout);
   bool send_json(const boost::json::object& frame, std::chrono::milliseconds timeout = kFrameTimeout);

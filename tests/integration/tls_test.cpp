@@ -53,8 +53,14 @@ json::object expect_tls_frame(TlsWsClient& ws, const std::string& type) {
 
 // `wsg node ...` with `extra` (a --config file), run to its end: it must fail at start-up.
 RunResult run_node_expecting_failure(const std::vector<std::string>& extra) {
-  std::vector<std::string> args{"node", "--id", "bad-tls", "--listen", "127.0.0.1:" + std::to_string(free_port()),
-                                "--master", "tcp://127.0.0.1:" + std::to_string(free_port()), "--events-bind",
+  std::vector<std::string> args{"node",
+                                "--id",
+                                "bad-tls",
+                                "--listen",
+                                "127.0.0.1:" + std::to_string(free_port()),
+                                "--master",
+                                "tcp://127.0.0.1:" + std::to_string(free_port()),
+                                "--events-bind",
                                 "tcp://127.0.0.1:" + std::to_string(free_port())};
   args.insert(args.end(), extra.begin(), extra.end());
   return run_command(wsg_binary(), args, 10000ms);
@@ -207,8 +213,8 @@ TEST_CASE("tls: a client that connects and never completes the handshake is drop
   auto t = start_tls_node(c, "tls-1", files);
 
   const auto t0 = Clock::now();
-  tls::SilentClient tcp_only(t.ws_port, nullptr);         // never sends a ClientHello
-  tls::SilentClient tls_only(t.ws_port, &opt);            // TLS handshake, then no HTTP request
+  tls::SilentClient tcp_only(t.ws_port, nullptr);  // never sends a ClientHello
+  tls::SilentClient tls_only(t.ws_port, &opt);     // TLS handshake, then no HTTP request
   REQUIRE(tcp_only.connected());
   INFO("tls-only: " << tls_only.error());
   REQUIRE(tls_only.connected());
@@ -267,8 +273,8 @@ TEST_CASE("tls: a missing or unreadable certificate or key stops the node with e
   const auto missing = (test_dir() / "no-such.key").string();
 
   SECTION("missing key file") {
-    const auto cfg = write_file("missing-key.toml", "[tls]\ncert = \"" + files.cert.string() + "\"\nkey = \"" +
-                                                        missing + "\"\n");
+    const auto cfg =
+        write_file("missing-key.toml", "[tls]\ncert = \"" + files.cert.string() + "\"\nkey = \"" + missing + "\"\n");
     auto r = run_node_expecting_failure({"--config", cfg.string()});
     INFO("exit " << (r.exit_code ? *r.exit_code : -1) << " out " << r.out << " err " << r.err);
     CHECK(r.exit_code == 2);
@@ -277,8 +283,8 @@ TEST_CASE("tls: a missing or unreadable certificate or key stops the node with e
   }
   SECTION("certificate file that is not PEM") {
     const auto junk = write_file("junk.crt", "not a certificate\n");
-    const auto cfg = write_file("junk-cert.toml", "[tls]\ncert = \"" + junk.string() + "\"\nkey = \"" +
-                                                      files.key.string() + "\"\n");
+    const auto cfg =
+        write_file("junk-cert.toml", "[tls]\ncert = \"" + junk.string() + "\"\nkey = \"" + files.key.string() + "\"\n");
     auto r = run_node_expecting_failure({"--config", cfg.string()});
     INFO("exit " << (r.exit_code ? *r.exit_code : -1) << " out " << r.out << " err " << r.err);
     CHECK(r.exit_code == 2);
@@ -296,8 +302,8 @@ TEST_CASE("tls: a missing or unreadable certificate or key stops the node with e
 TEST_CASE("tls: a key that does not match the certificate stops the node with exit 2", "[integration][tls]") {
   const auto a = tls::make_self_signed(test_dir(), "a");
   const auto b = tls::make_self_signed(test_dir(), "b");
-  const auto cfg = write_file("mismatch.toml", "[tls]\ncert = \"" + a.cert.string() + "\"\nkey = \"" +
-                                                   b.key.string() + "\"\n");
+  const auto cfg =
+      write_file("mismatch.toml", "[tls]\ncert = \"" + a.cert.string() + "\"\nkey = \"" + b.key.string() + "\"\n");
   auto r = run_node_expecting_failure({"--config", cfg.string()});
   INFO("exit " << (r.exit_code ? *r.exit_code : -1) << " out " << r.out << " err " << r.err);
   CHECK(r.exit_code == 2);

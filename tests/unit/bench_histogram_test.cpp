@@ -98,7 +98,7 @@ TEST_CASE("bench histogram: count, min, max and mean are exact; empty is all zer
   CHECK(h.percentile(100) == 123456789);  // clamped to the exact max
   CHECK(h.percentile(0) == 1000);         // and to the exact min
   Histogram big;
-  big.record(uint64_t{1} << 45);          // beyond 2^36: last bucket, max still exact
+  big.record(uint64_t{1} << 45);  // beyond 2^36: last bucket, max still exact
   CHECK(big.max() == uint64_t{1} << 45);
   CHECK(big.percentile(50) == uint64_t{1} << 45);
 }

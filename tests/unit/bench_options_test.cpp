@@ -65,12 +65,44 @@ TEST_CASE("bench options: defaults", "[bench]") {
 }
 
 TEST_CASE("bench options: every option is parsed", "[bench]") {
-  const Options o = parse_options(args({"local", "--sessions", "7", "--pairs", "3", "--rate", "250.5", "--window",
-                                        "4", "--duration", "1.5", "--warmup", "0.5", "--max-messages", "1000",
-                                        "--body-bytes", "200", "--ack", "--concurrency", "20", "--hold", "0",
-                                        "--source-ips", "127.0.0.1-127.0.0.4", "--procs", "2", "--threads", "3",
-                                        "--pid", "node-1=123", "--pid", "master=45", "--user-prefix", "x.y-",
-                                        "--json", "-", "--timeout", "30"}));
+  const Options o = parse_options(args({"local",
+                                        "--sessions",
+                                        "7",
+                                        "--pairs",
+                                        "3",
+                                        "--rate",
+                                        "250.5",
+                                        "--window",
+                                        "4",
+                                        "--duration",
+                                        "1.5",
+                                        "--warmup",
+                                        "0.5",
+                                        "--max-messages",
+                                        "1000",
+                                        "--body-bytes",
+                                        "200",
+                                        "--ack",
+                                        "--concurrency",
+                                        "20",
+                                        "--hold",
+                                        "0",
+                                        "--source-ips",
+                                        "127.0.0.1-127.0.0.4",
+                                        "--procs",
+                                        "2",
+                                        "--threads",
+                                        "3",
+                                        "--pid",
+                                        "node-1=123",
+                                        "--pid",
+                                        "master=45",
+                                        "--user-prefix",
+                                        "x.y-",
+                                        "--json",
+                                        "-",
+                                        "--timeout",
+                                        "30"}));
   CHECK(o.scenario == "local");
   CHECK(o.sessions == 7);
   CHECK(o.pairs == 3);
@@ -150,7 +182,7 @@ TEST_CASE("bench options: processes are forced up to keep each under 19000 socke
   CHECK(parse_options(args({"idle", "--sessions", "19001"})).procs == 2);
   CHECK(parse_options(args({"idle", "--sessions", "100000", "--procs", "2"})).procs == 6);
   CHECK(parse_options(args({"idle", "--sessions", "100000", "--procs", "8"})).procs == 8);
-  CHECK(parse_options(args({"remote", "--pairs", "10000"})).procs == 2);  // 2 sockets per pair
+  CHECK(parse_options(args({"remote", "--pairs", "10000"})).procs == 2);      // 2 sockets per pair
   CHECK(parse_options(args({"storm", "--sessions", "1000000"})).procs == 1);  // only --concurrency in flight
   // Never more processes than pairs or sessions to share.
   const Options few = parse_options(args({"remote", "--pairs", "2", "--procs", "4"}));
@@ -159,9 +191,11 @@ TEST_CASE("bench options: processes are forced up to keep each under 19000 socke
 }
 
 TEST_CASE("bench options: a worker's arguments reproduce the effective options", "[bench]") {
-  const Options o = parse_options(args({"remote", "--pairs", "9", "--rate", "333.25", "--warmup", "0.5", "--ack",
-                                        "--procs", "3", "--threads", "2", "--pid", "n=1", "--json", "x.json",
-                                        "--source-ips", "127.0.0.1-127.0.0.2", "--body-bytes", "10"}));
+  const Options o =
+      parse_options(args({"remote",       "--pairs", "9",       "--rate", "333.25",       "--warmup",
+                          "0.5",          "--ack",   "--procs", "3",      "--threads",    "2",
+                          "--pid",        "n=1",     "--json",  "x.json", "--source-ips", "127.0.0.1-127.0.0.2",
+                          "--body-bytes", "10"}));
   const Options w = parse_options(o.worker_args(2));
   CHECK(w.is_worker());
   CHECK(w.worker_index == 2);
@@ -178,13 +212,14 @@ TEST_CASE("bench options: a worker's arguments reproduce the effective options",
   CHECK(w.sources == o.sources);
   CHECK(w.user_prefix == o.user_prefix);  // every worker uses the same users
   CHECK(w.timeout == o.timeout);
-  CHECK(w.servers.empty());               // the coordinator samples the servers
+  CHECK(w.servers.empty());  // the coordinator samples the servers
   CHECK(w.json_file.empty());
   // to_json names every option with its effective value.
   const auto j = o.to_json();
-  for (const char* key : {"scenario", "ws", "sessions", "pairs", "rate", "window", "duration", "warmup",
-                          "max_messages", "body_bytes", "ack", "concurrency", "hold", "source_ips", "procs",
-                          "threads", "pid", "user_prefix", "json", "timeout", "floor"})
+  for (const char* key :
+       {"scenario", "ws",           "sessions",   "pairs",       "rate",        "window",  "duration",
+        "warmup",   "max_messages", "body_bytes", "ack",         "concurrency", "hold",    "source_ips",
+        "procs",    "threads",      "pid",        "user_prefix", "json",        "timeout", "floor"})
     CHECK(j.contains(key));
   CHECK(boost::json::value_to<int64_t>(j.at("procs")) == 3);
 }
@@ -227,9 +262,9 @@ TEST_CASE("bench report: the fixed keys, ok and problems", "[bench]") {
   s1.rss_kib = 1500;
   f.servers.push_back(ServerResult{o.servers[0], s0, s1});
   auto r = build_report(o, f);
-  for (const char* key : {"tool", "version", "scenario", "mode", "options", "started_at", "window_s", "processes",
-                          "sessions", "messages", "throughput_msgs_per_s", "latency_us", "servers",
-                          "server_cpu_us_per_msg", "ok", "problems"})
+  for (const char* key :
+       {"tool", "version", "scenario", "mode", "options", "started_at", "window_s", "processes", "sessions", "messages",
+        "throughput_msgs_per_s", "latency_us", "servers", "server_cpu_us_per_msg", "ok", "problems"})
     CHECK(r.contains(key));
   CHECK(r.at("tool").as_string() == "wsg-bench");
   CHECK(boost::json::value_to<int64_t>(r.at("version")) == 1);

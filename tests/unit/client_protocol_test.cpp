@@ -92,8 +92,8 @@ TEST_CASE("decode presence", "[client_protocol]") {
 }
 
 TEST_CASE("decode presence drops duplicate names, keeping first-seen order", "[client_protocol]") {
-  const auto& f = expect<PresenceFrame>(
-      decode_client_frame(R"({"type":"presence","users":["carol","bob","carol","bob","dave"]})"));
+  const auto& f =
+      expect<PresenceFrame>(decode_client_frame(R"({"type":"presence","users":["carol","bob","carol","bob","dave"]})"));
   CHECK(f.users == std::vector<std::string>{"carol", "bob", "dave"});
 }
 
@@ -106,20 +106,19 @@ TEST_CASE("decode ping with and without id", "[client_protocol]") {
 }
 
 TEST_CASE("decode tolerates whitespace and field order", "[client_protocol]") {
-  const auto& f = expect<SendFrame>(
-      decode_client_frame(" \n\t{ \"id\" : \"c9\" , \"body\" : [ 1 , 2 ] , \"to\" : \"bob\" , \"type\" : \"send\" }\r\n"));
+  const auto& f = expect<SendFrame>(decode_client_frame(
+      " \n\t{ \"id\" : \"c9\" , \"body\" : [ 1 , 2 ] , \"to\" : \"bob\" , \"type\" : \"send\" }\r\n"));
   CHECK(f.to == "bob");
   CHECK(f.body == "[ 1 , 2 ]");  // verbatim, without the whitespace around the value
   CHECK(*f.id == "c9");
 }
 
 TEST_CASE("unknown fields are ignored", "[client_protocol]") {
-  const auto& s = expect<SendFrame>(decode_client_frame(
-      R"({"type":"send","to":"bob","body":1,"id":"c1","prio":9,"meta":{"x":[1,{"y":null}]}})"));
+  const auto& s = expect<SendFrame>(
+      decode_client_frame(R"({"type":"send","to":"bob","body":1,"id":"c1","prio":9,"meta":{"x":[1,{"y":null}]}})"));
   CHECK(s.to == "bob");
   CHECK(s.body == "1");
-  const auto& p = expect<PresenceFrame>(
-      decode_client_frame(R"({"type":"presence","users":["bob"],"extra":"yes"})"));
+  const auto& p = expect<PresenceFrame>(decode_client_frame(R"({"type":"presence","users":["bob"],"extra":"yes"})"));
   CHECK(p.users.size() == 1);
   const auto& g = expect<PingFrame>(decode_client_frame(R"({"type":"ping","id":"p","ts":123})"));
   CHECK(*g.id == "p");
@@ -167,8 +166,8 @@ TEST_CASE("send body whitespace inside the value is kept", "[client_protocol]") 
       decode_client_frame("{\"type\":\"send\",\"to\":\"bob\",\"body\": { \"a\" : [ 1 , 2 ] ,\n \"b\" : \" x y \" } }"));
   CHECK(f.body == "{ \"a\" : [ 1 , 2 ] ,\n \"b\" : \" x y \" }");
   // Whitespace around the value (before it, and before the next ',' or '}') is not part of it.
-  const auto& g = expect<SendFrame>(decode_client_frame(
-      "{\"type\":\"send\",\"body\"\r\n:\t [\t1,\r\n2 ]\n\t ,\"to\":\"bob\"}"));
+  const auto& g =
+      expect<SendFrame>(decode_client_frame("{\"type\":\"send\",\"body\"\r\n:\t [\t1,\r\n2 ]\n\t ,\"to\":\"bob\"}"));
   CHECK(g.body == "[\t1,\r\n2 ]");
   const auto& h = expect<SendFrame>(decode_client_frame("{\"type\":\"send\",\"to\":\"bob\",\"body\": 7 \n}"));
   CHECK(h.body == "7");
@@ -176,10 +175,20 @@ TEST_CASE("send body whitespace inside the value is kept", "[client_protocol]") 
 
 TEST_CASE("send body numbers keep their spelling", "[client_protocol]") {
   const char* numbers[] = {
-      "2.5", "1e3", "1E3", "1E+3", "-0", "-0.0", "0.10", "1.50e-02", "12345678901234567890123",
-      "-12345678901234567890123.4567890123456789", "[2.5,1e3,-0,12345678901234567890123]",
+      "2.5",
+      "1e3",
+      "1E3",
+      "1E+3",
+      "-0",
+      "-0.0",
+      "0.10",
+      "1.50e-02",
+      "12345678901234567890123",
+      "-12345678901234567890123.4567890123456789",
+      "[2.5,1e3,-0,12345678901234567890123]",
       R"({"n":1.0,"m":[0e0,100]})",
-      "1e999", "-1e999",  // beyond a double: re-serialising them wrote Infinity, which is not JSON
+      "1e999",
+      "-1e999",  // beyond a double: re-serialising them wrote Infinity, which is not JSON
   };
   for (const char* n : numbers) {
     INFO("body: " << n);
@@ -196,11 +205,11 @@ TEST_CASE("send body numbers keep their spelling", "[client_protocol]") {
 TEST_CASE("send body strings with escapes are kept verbatim", "[client_protocol]") {
   // Each body is followed by more members: a scanner that mis-skips an escape would run into them.
   const char* bodies[] = {
-      R"("\\")",                            // one escaped backslash: the closing quote is real
-      R"("\"")",                            // one escaped quote
-      R"("\\\"")",                          // backslash, then quote
+      R"("\\")",    // one escaped backslash: the closing quote is real
+      R"("\"")",    // one escaped quote
+      R"("\\\"")",  // backslash, then quote
       R"("a \"b\" \\ \/ \b\f\n\r\t \u00e9 \u00E9 é \ud83d\ude00 😀")",
-      R"("\",\"body\":1,\"x\":\"")",        // looks like members, but is one string
+      R"("\",\"body\":1,\"x\":\"")",  // looks like members, but is one string
       R"(["\\",{"k\"":"\\\""},"]}"])",
   };
   for (const char* b : bodies) {
@@ -219,8 +228,8 @@ TEST_CASE("send body strings with escapes are kept verbatim", "[client_protocol]
 TEST_CASE("send body nested structures are kept verbatim", "[client_protocol]") {
   const std::string body =
       R"({"a" : [ {"b":[[],[[ ]]],"c":{"d":"}]}]}]","e" :{}}}, [ 1.0 ] ],"body":"inner","f":[{"body":2}] })";
-  const auto& f = expect<SendFrame>(
-      decode_client_frame(R"({"type":"send","to":"bob","body":)" + body + R"(,"id":"c1"})"));
+  const auto& f =
+      expect<SendFrame>(decode_client_frame(R"({"type":"send","to":"bob","body":)" + body + R"(,"id":"c1"})"));
   CHECK(f.body == body);
   // 62 levels (the most a body may have) are copied whole too.
   std::string deep;
@@ -239,7 +248,8 @@ TEST_CASE("send body is found wherever it is among the members", "[client_protoc
       R"({"type":"send","body":)" + body + R"(,"to":"bob","id":"c1"})",
       R"({"type":"send","to":"bob","id":"c1","body":)" + body + "}",
       R"({"meta":{"body":2.0},"bodyx":3.0,"bod":4.0,"Body":5.0,"note":"\"body\":6.0","list":[{"body":7.0}],)"
-      R"("type":"send","to":"bob","body":)" + body + R"(,"after":{"body":8.0},"id":"c1"})",
+      R"("type":"send","to":"bob","body":)" +
+          body + R"(,"after":{"body":8.0},"id":"c1"})",
       R"({"type":"send","to":"bob","x":"\\","body":)" + body + R"(,"y":"\\\"body\":9"})",
   };
   for (const auto& frame : frames) {
@@ -249,8 +259,8 @@ TEST_CASE("send body is found wherever it is among the members", "[client_protoc
     CHECK(f.to == "bob");
   }
   // A "body" only inside another member is still a missing body.
-  const auto& e = expect_error(
-      decode_client_frame(R"({"type":"send","to":"bob","meta":{"body":1},"id":"c1"})"), ErrorCode::bad_request);
+  const auto& e = expect_error(decode_client_frame(R"({"type":"send","to":"bob","meta":{"body":1},"id":"c1"})"),
+                               ErrorCode::bad_request);
   CHECK(e.ref == std::optional<std::string>("c1"));
 }
 
@@ -287,8 +297,8 @@ TEST_CASE("send with duplicate body members uses the last, as Boost.JSON does", 
     CHECK(f.body == "[ 2.0 ]");
   }
   // The other members follow the same rule, so duplicates are consistent across the frame.
-  const auto& g = expect<SendFrame>(
-      decode_client_frame(R"({"type":"send","to":"carol","body":1,"to":"bob","id":"a","id":"b"})"));
+  const auto& g =
+      expect<SendFrame>(decode_client_frame(R"({"type":"send","to":"carol","body":1,"to":"bob","id":"a","id":"b"})"));
   CHECK(g.to == "bob");
   REQUIRE(g.id);
   CHECK(*g.id == "b");
@@ -334,8 +344,8 @@ TEST_CASE("nesting deeper than the limit is bad_json while reasonable nesting is
 }
 
 TEST_CASE("valid JSON that is not an object is bad_request", "[client_protocol]") {
-  for (const char* f : {"[]", R"(["type","ping"])", R"([{"type":"ping","id":"p1"}])", "null", "42",
-                        R"("ping")", "true"}) {
+  for (const char* f :
+       {"[]", R"(["type","ping"])", R"([{"type":"ping","id":"p1"}])", "null", "42", R"("ping")", "true"}) {
     INFO("frame: " << f);
     const auto& e = expect_error(decode_client_frame(f), ErrorCode::bad_request);
     CHECK(e.message == "frame must be a JSON object");
@@ -353,8 +363,8 @@ TEST_CASE("type missing or not a string is bad_request, carrying a valid id", "[
     const auto& e = expect_error(decode_client_frame(R"({"to":"bob"})"), ErrorCode::bad_request);
     CHECK_FALSE(e.ref);
   }
-  for (const char* f : {R"({"type":null,"id":"x1"})", R"({"type":1,"id":"x1"})",
-                        R"({"type":["send"],"id":"x1"})", R"({"type":{"v":"send"},"id":"x1"})"}) {
+  for (const char* f : {R"({"type":null,"id":"x1"})", R"({"type":1,"id":"x1"})", R"({"type":["send"],"id":"x1"})",
+                        R"({"type":{"v":"send"},"id":"x1"})"}) {
     INFO("frame: " << f);
     const auto& e = expect_error(decode_client_frame(f), ErrorCode::bad_request);
     REQUIRE(e.ref);
@@ -363,12 +373,10 @@ TEST_CASE("type missing or not a string is bad_request, carrying a valid id", "[
 }
 
 TEST_CASE("unknown type is unknown_type, carrying a valid id", "[client_protocol]") {
-  const auto& e = expect_error(decode_client_frame(R"({"type":"subscribe","id":"u1"})"),
-                               ErrorCode::unknown_type);
+  const auto& e = expect_error(decode_client_frame(R"({"type":"subscribe","id":"u1"})"), ErrorCode::unknown_type);
   REQUIRE(e.ref);
   CHECK(*e.ref == "u1");
-  const auto& e2 = expect_error(decode_client_frame(R"({"type":"SEND","to":"bob","body":1})"),
-                                ErrorCode::unknown_type);
+  const auto& e2 = expect_error(decode_client_frame(R"({"type":"SEND","to":"bob","body":1})"), ErrorCode::unknown_type);
   CHECK_FALSE(e2.ref);
   // Server->client types are not client frames.
   expect_error(decode_client_frame(R"({"type":"pong"})"), ErrorCode::unknown_type);
@@ -380,8 +388,8 @@ TEST_CASE("id must be a string of at most 64 bytes", "[client_protocol]") {
     const std::string id = ids(64);
     const auto& p = expect<PingFrame>(decode_client_frame(R"({"type":"ping","id":")" + id + "\"}"));
     CHECK(*p.id == id);
-    const auto& e = expect_error(
-        decode_client_frame(R"({"type":"send","to":"bob","id":")" + id + "\"}"), ErrorCode::bad_request);
+    const auto& e =
+        expect_error(decode_client_frame(R"({"type":"send","to":"bob","id":")" + id + "\"}"), ErrorCode::bad_request);
     REQUIRE(e.ref);
     CHECK(*e.ref == id);
   }
@@ -391,24 +399,22 @@ TEST_CASE("id must be a string of at most 64 bytes", "[client_protocol]") {
     for (int i = 0; i < 32; ++i) ok += "\xc3\xa9";
     big = ok + "\xc3\xa9";
     expect<PingFrame>(decode_client_frame(R"({"type":"ping","id":")" + ok + "\"}"));
-    const auto& e = expect_error(decode_client_frame(R"({"type":"ping","id":")" + big + "\"}"),
-                                 ErrorCode::bad_request);
+    const auto& e = expect_error(decode_client_frame(R"({"type":"ping","id":")" + big + "\"}"), ErrorCode::bad_request);
     CHECK_FALSE(e.ref);
   }
   SECTION("65 bytes is refused without ref, for every frame type") {
     const std::string id = ids(65);
-    for (const std::string& f : {R"({"type":"ping","id":")" + id + "\"}",
-                                R"({"type":"send","to":"bob","body":1,"id":")" + id + "\"}",
-                                R"({"type":"presence","users":["bob"],"id":")" + id + "\"}"}) {
+    for (const std::string& f :
+         {R"({"type":"ping","id":")" + id + "\"}", R"({"type":"send","to":"bob","body":1,"id":")" + id + "\"}",
+          R"({"type":"presence","users":["bob"],"id":")" + id + "\"}"}) {
       INFO("frame: " << f);
       const auto& e = expect_error(decode_client_frame(f), ErrorCode::bad_request);
       CHECK_FALSE(e.ref);
     }
   }
   SECTION("non-string ids are refused without ref") {
-    for (const char* f : {R"({"type":"ping","id":1})", R"({"type":"ping","id":null})",
-                          R"({"type":"ping","id":["p1"]})", R"({"type":"ping","id":{"a":"p1"}})",
-                          R"({"type":"send","to":"bob","body":1,"id":true})"}) {
+    for (const char* f : {R"({"type":"ping","id":1})", R"({"type":"ping","id":null})", R"({"type":"ping","id":["p1"]})",
+                          R"({"type":"ping","id":{"a":"p1"}})", R"({"type":"send","to":"bob","body":1,"id":true})"}) {
       INFO("frame: " << f);
       const auto& e = expect_error(decode_client_frame(f), ErrorCode::bad_request);
       CHECK_FALSE(e.ref);
@@ -422,10 +428,9 @@ TEST_CASE("id must be a string of at most 64 bytes", "[client_protocol]") {
 }
 
 TEST_CASE("send: 'to' missing or ill-typed is bad_request with ref", "[client_protocol]") {
-  for (const char* f : {R"({"type":"send","body":1,"id":"c1"})",
-                        R"({"type":"send","to":null,"body":1,"id":"c1"})",
-                        R"({"type":"send","to":7,"body":1,"id":"c1"})",
-                        R"({"type":"send","to":["bob"],"body":1,"id":"c1"})"}) {
+  for (const char* f :
+       {R"({"type":"send","body":1,"id":"c1"})", R"({"type":"send","to":null,"body":1,"id":"c1"})",
+        R"({"type":"send","to":7,"body":1,"id":"c1"})", R"({"type":"send","to":["bob"],"body":1,"id":"c1"})"}) {
     INFO("frame: " << f);
     const auto& e = expect_error(decode_client_frame(f), ErrorCode::bad_request);
     REQUIRE(e.ref);
@@ -434,34 +439,30 @@ TEST_CASE("send: 'to' missing or ill-typed is bad_request with ref", "[client_pr
 }
 
 TEST_CASE("send: body missing is bad_request with ref", "[client_protocol]") {
-  const auto& e = expect_error(decode_client_frame(R"({"type":"send","to":"bob","id":"c2"})"),
-                               ErrorCode::bad_request);
+  const auto& e = expect_error(decode_client_frame(R"({"type":"send","to":"bob","id":"c2"})"), ErrorCode::bad_request);
   REQUIRE(e.ref);
   CHECK(*e.ref == "c2");
 }
 
 TEST_CASE("send: invalid recipient is bad_recipient with ref", "[client_protocol]") {
-  for (const std::string& to : {std::string(""), std::string("bo b"), std::string("bob/1"),
-                               std::string("b\\u00e9b"), std::string("bob\\n"), ids(129, 'x')}) {
+  for (const std::string& to : {std::string(""), std::string("bo b"), std::string("bob/1"), std::string("b\\u00e9b"),
+                                std::string("bob\\n"), ids(129, 'x')}) {
     INFO("to: " << to);
-    const auto& e = expect_error(
-        decode_client_frame(R"({"type":"send","to":")" + to + R"(","body":1,"id":"c3"})"),
-        ErrorCode::bad_recipient);
+    const auto& e = expect_error(decode_client_frame(R"({"type":"send","to":")" + to + R"(","body":1,"id":"c3"})"),
+                                 ErrorCode::bad_recipient);
     REQUIRE(e.ref);
     CHECK(*e.ref == "c3");
   }
-  const auto& no_ref = expect_error(decode_client_frame(R"({"type":"send","to":"","body":1})"),
-                                    ErrorCode::bad_recipient);
+  const auto& no_ref =
+      expect_error(decode_client_frame(R"({"type":"send","to":"","body":1})"), ErrorCode::bad_recipient);
   CHECK_FALSE(no_ref.ref);
 }
 
 TEST_CASE("send: 128-byte user id accepted, 129 refused", "[client_protocol]") {
   const std::string u128 = ids(128, 'u');
-  const auto& f = expect<SendFrame>(
-      decode_client_frame(R"({"type":"send","to":")" + u128 + R"(","body":null})"));
+  const auto& f = expect<SendFrame>(decode_client_frame(R"({"type":"send","to":")" + u128 + R"(","body":null})"));
   CHECK(f.to == u128);
-  expect_error(decode_client_frame(R"({"type":"send","to":")" + u128 + R"(u","body":null})"),
-               ErrorCode::bad_recipient);
+  expect_error(decode_client_frame(R"({"type":"send","to":")" + u128 + R"(u","body":null})"), ErrorCode::bad_recipient);
 }
 
 TEST_CASE("valid_user_id", "[client_protocol]") {
@@ -478,23 +479,21 @@ TEST_CASE("valid_user_id", "[client_protocol]") {
   // Every allowed byte, and no other byte, is accepted.
   for (int c = 0; c < 256; ++c) {
     const char ch = static_cast<char>(c);
-    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                         ch == '.' || ch == '_' || ch == '@' || ch == ':' || ch == '-';
+    const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || ch == '.' ||
+                         ch == '_' || ch == '@' || ch == ':' || ch == '-';
     INFO("byte " << c);
     CHECK(valid_user_id(std::string_view(&ch, 1)) == allowed);
   }
 }
 
 TEST_CASE("presence: users missing or ill-typed is bad_request with ref", "[client_protocol]") {
-  for (const char* f : {R"({"type":"presence","id":"q1"})",
-                        R"({"type":"presence","users":"bob","id":"q1"})",
-                        R"({"type":"presence","users":null,"id":"q1"})",
-                        R"({"type":"presence","users":{"bob":1},"id":"q1"})",
-                        R"({"type":"presence","users":["bob",1],"id":"q1"})",
-                        R"({"type":"presence","users":["bob",null],"id":"q1"})",
-                        R"({"type":"presence","users":[["bob"]],"id":"q1"})",
-                        // structure is checked before validity
-                        R"({"type":"presence","users":["bad id",7],"id":"q1"})"}) {
+  for (const char* f :
+       {R"({"type":"presence","id":"q1"})", R"({"type":"presence","users":"bob","id":"q1"})",
+        R"({"type":"presence","users":null,"id":"q1"})", R"({"type":"presence","users":{"bob":1},"id":"q1"})",
+        R"({"type":"presence","users":["bob",1],"id":"q1"})", R"({"type":"presence","users":["bob",null],"id":"q1"})",
+        R"({"type":"presence","users":[["bob"]],"id":"q1"})",
+        // structure is checked before validity
+        R"({"type":"presence","users":["bad id",7],"id":"q1"})"}) {
     INFO("frame: " << f);
     const auto& e = expect_error(decode_client_frame(f), ErrorCode::bad_request);
     REQUIRE(e.ref);
@@ -521,16 +520,16 @@ TEST_CASE("presence: 100 users accepted, 101 refused", "[client_protocol]") {
 }
 
 TEST_CASE("presence: an invalid name is bad_recipient with ref", "[client_protocol]") {
-  for (const char* f : {R"({"type":"presence","users":["bob","no way"],"id":"q3"})",
-                        R"({"type":"presence","users":[""],"id":"q3"})",
-                        R"({"type":"presence","users":["bob","carol","x/y"],"id":"q3"})"}) {
+  for (const char* f :
+       {R"({"type":"presence","users":["bob","no way"],"id":"q3"})", R"({"type":"presence","users":[""],"id":"q3"})",
+        R"({"type":"presence","users":["bob","carol","x/y"],"id":"q3"})"}) {
     INFO("frame: " << f);
     const auto& e = expect_error(decode_client_frame(f), ErrorCode::bad_recipient);
     REQUIRE(e.ref);
     CHECK(*e.ref == "q3");
   }
-  const auto& e = expect_error(decode_client_frame(R"({"type":"presence","users":["bob","x y"]})"),
-                               ErrorCode::bad_recipient);
+  const auto& e =
+      expect_error(decode_client_frame(R"({"type":"presence","users":["bob","x y"]})"), ErrorCode::bad_recipient);
   CHECK_FALSE(e.ref);
   CHECK(e.message.find("users[1]") != std::string::npos);
 }
@@ -543,8 +542,7 @@ TEST_CASE("unknown type with an invalid id is unknown_type without ref", "[clien
 // ------------------------------------------------------------------------------------------------
 // Encoding
 
-TEST_CASE("repeated members count by their last occurrence and nested look-alikes do not count",
-          "[client_protocol]") {
+TEST_CASE("repeated members count by their last occurrence and nested look-alikes do not count", "[client_protocol]") {
   // id: an invalid first id does not stick, a valid first id does not survive an invalid last one.
   CHECK(*expect<PingFrame>(decode_client_frame(R"({"type":"ping","id":1,"id":"p2"})")).id == "p2");
   CHECK_FALSE(expect_error(decode_client_frame(R"({"type":"ping","id":"p1","id":7})"), ErrorCode::bad_request).ref);
@@ -562,25 +560,22 @@ TEST_CASE("repeated members count by their last occurrence and nested look-alike
     for (int i = 0; i < 101; ++i) u += (i ? ",\"u" : "\"u") + std::to_string(i) + "\"";
     return u + "]";
   }();
-  CHECK(expect<PresenceFrame>(decode_client_frame(
-            R"({"type":"presence","users":[1,"x y"],"users":["bob","bob","carol"]})")).users ==
-        std::vector<std::string>{"bob", "carol"});
-  CHECK(expect<PresenceFrame>(decode_client_frame(R"({"type":"presence","users":)" + many +
-                                                  R"(,"users":["bob"]})")).users ==
-        std::vector<std::string>{"bob"});
+  CHECK(expect<PresenceFrame>(
+            decode_client_frame(R"({"type":"presence","users":[1,"x y"],"users":["bob","bob","carol"]})"))
+            .users == std::vector<std::string>{"bob", "carol"});
+  CHECK(expect<PresenceFrame>(decode_client_frame(R"({"type":"presence","users":)" + many + R"(,"users":["bob"]})"))
+            .users == std::vector<std::string>{"bob"});
   expect_error(decode_client_frame(R"({"type":"presence","users":["bob"],"users":)" + many + "}"),
                ErrorCode::bad_request);
-  expect_error(decode_client_frame(R"({"type":"presence","users":["bob"],"users":"bob"})"),
-               ErrorCode::bad_request);
-  expect_error(decode_client_frame(R"({"type":"presence","users":["bob"],"users":["x y"]})"),
-               ErrorCode::bad_recipient);
-  CHECK(expect<PresenceFrame>(decode_client_frame(
-            R"({"type":"presence","users":["bob"],"x":{"users":[1]},"y":[{"users":"z"}]})")).users ==
-        std::vector<std::string>{"bob"});
+  expect_error(decode_client_frame(R"({"type":"presence","users":["bob"],"users":"bob"})"), ErrorCode::bad_request);
+  expect_error(decode_client_frame(R"({"type":"presence","users":["bob"],"users":["x y"]})"), ErrorCode::bad_recipient);
+  CHECK(expect<PresenceFrame>(
+            decode_client_frame(R"({"type":"presence","users":["bob"],"x":{"users":[1]},"y":[{"users":"z"}]})"))
+            .users == std::vector<std::string>{"bob"});
   // An element that is itself an array or object is one ill-typed element, whatever it holds.
-  const auto& e = expect_error(
-      decode_client_frame(R"({"type":"presence","users":["bob",["carol",1],{"a":"b"},"dave"],"id":"q"})"),
-      ErrorCode::bad_request);
+  const auto& e =
+      expect_error(decode_client_frame(R"({"type":"presence","users":["bob",["carol",1],{"a":"b"},"dave"],"id":"q"})"),
+                   ErrorCode::bad_request);
   CHECK(e.message == "users[1] must be a string");
   // 100 elements, one of them an array of names: still 100 elements (not 102), one ill-typed.
   std::string hundred = R"({"type":"presence","users":[["a","b"])";
@@ -594,8 +589,8 @@ TEST_CASE("escaped strings are decoded in type, to, id and users", "[client_prot
       decode_client_frame(R"({"t\u0079pe":"s\u0065nd","\u0074o":"\u0062ob","body":1,"id":"c\u0031"})"));
   CHECK(s.to == "bob");
   CHECK(*s.id == "c1");
-  CHECK(expect<PresenceFrame>(decode_client_frame(R"({"type":"presence","users":["\u0062ob","b\u006fb"]})"))
-            .users == std::vector<std::string>{"bob"});
+  CHECK(expect<PresenceFrame>(decode_client_frame(R"({"type":"presence","users":["\u0062ob","b\u006fb"]})")).users ==
+        std::vector<std::string>{"bob"});
   // Near misses of the known types and of 'presence' in length.
   for (const char* t : {"presenc", "presencee", R"(presence\u0000)", R"(p\u0000)", "sen", "Ping"}) {
     INFO("type: " << t);
@@ -608,10 +603,8 @@ TEST_CASE("escaped strings are decoded in type, to, id and users", "[client_prot
   const std::string to128 = ids(127, 'u') + R"(\u0075)";
   CHECK(expect<SendFrame>(decode_client_frame(R"({"type":"send","to":")" + to128 + R"(","body":1})")).to ==
         ids(128, 'u'));
-  expect_error(decode_client_frame(R"({"type":"send","to":")" + to128 + R"(u","body":1})"),
-               ErrorCode::bad_recipient);
-  expect_error(decode_client_frame(R"({"type":"presence","users":[")" + to128 + R"(u"]})"),
-               ErrorCode::bad_recipient);
+  expect_error(decode_client_frame(R"({"type":"send","to":")" + to128 + R"(u","body":1})"), ErrorCode::bad_recipient);
+  expect_error(decode_client_frame(R"({"type":"presence","users":[")" + to128 + R"(u"]})"), ErrorCode::bad_recipient);
 }
 
 TEST_CASE("to_string of codes and statuses", "[client_protocol]") {
@@ -668,8 +661,7 @@ TEST_CASE("encode_ack with every status", "[client_protocol]") {
     CHECK(str(o.at("id")) == "m-9");
     CHECK(str(o.at("status")) == std::string(to_string(st)));
   }
-  CHECK(encode_ack("c1", "m-9", AckStatus::offline) ==
-        R"({"type":"ack","ref":"c1","id":"m-9","status":"offline"})");
+  CHECK(encode_ack("c1", "m-9", AckStatus::offline) == R"({"type":"ack","ref":"c1","id":"m-9","status":"offline"})");
 }
 
 TEST_CASE("encode_ack with a failure reason adds the reason field", "[client_protocol]") {
@@ -749,8 +741,8 @@ TEST_CASE("encoders escape strings correctly", "[client_protocol]") {
     CHECK(str(o.at("ref")) == nasty);
   }
   SECTION("invalid UTF-8 is replaced, keeping the output valid JSON") {
-    const std::string bad = std::string("a\xff") + "b\xc3" + "c\xed\xa0\x80" + "d\xf8\x88\x80\x80\x80" +
-                            "e\xc0\xaf" + "\xe2\x82";  // stray, truncated, surrogate, 5-byte, overlong
+    const std::string bad = std::string("a\xff") + "b\xc3" + "c\xed\xa0\x80" + "d\xf8\x88\x80\x80\x80" + "e\xc0\xaf" +
+                            "\xe2\x82";  // stray, truncated, surrogate, 5-byte, overlong
     const auto o = parse_object(encode_error(ErrorCode::internal, bad, std::nullopt));
     const std::string m = str(o.at("message"));
     CHECK(m.find('a') == 0);

@@ -126,32 +126,32 @@ TEST_CASE("type_of numbers each alternative as the header declares", "[cluster_c
 
 TEST_CASE("golden encodings (v1 must not change silently)", "[cluster_codec]") {
   SECTION("LOOKUP") {
-    const std::string expected("\x01\x06"
-                               "\x08\x07\x06\x05\x04\x03\x02\x01"
-                               "\x02\x00\x00\x00"
-                               "al",
-                               16);
+    const std::string expected(
+        "\x01\x06"
+        "\x08\x07\x06\x05\x04\x03\x02\x01"
+        "\x02\x00\x00\x00"
+        "al",
+        16);
     CHECK(encode(Lookup{0x0102030405060708ULL, "al"}) == expected);
     CHECK(decode(expected) == std::optional<Message>(Lookup{0x0102030405060708ULL, "al"}));
   }
   SECTION("PRESENCE_REPLY (bools)") {
-    const std::string expected("\x01\x0f"
-                               "\x01\x00\x00\x00\x00\x00\x00\x00"
-                               "\xff\xff\xff\xff\xff\xff\xff\xff"
-                               "\x03\x00\x00\x00"
-                               "\x01\x00\x01",
-                               25);
+    const std::string expected(
+        "\x01\x0f"
+        "\x01\x00\x00\x00\x00\x00\x00\x00"
+        "\xff\xff\xff\xff\xff\xff\xff\xff"
+        "\x03\x00\x00\x00"
+        "\x01\x00\x01",
+        25);
     CHECK(encode(PresenceReply{1, kU64Max, {true, false, true}}) == expected);
   }
   SECTION("DELIVER (negative ts) and RECEIPT (status byte)") {
-    const std::string deliver = std::string("\x01\x10", 2) + str("n1") + str("tcp://h:1") +
-                                le32(1) + str("m") + str("a") + str("b") +
-                                std::string("\xfe\xff\xff\xff\xff\xff\xff\xff", 8) + str("{}");
+    const std::string deliver = std::string("\x01\x10", 2) + str("n1") + str("tcp://h:1") + le32(1) + str("m") +
+                                str("a") + str("b") + std::string("\xfe\xff\xff\xff\xff\xff\xff\xff", 8) + str("{}");
     CHECK(encode(Deliver{"n1", "tcp://h:1", {{"m", "a", "b", -2, "{}"}}}) == deliver);
-    const std::string receipt = std::string("\x01\x11", 2) + str("n2") + le32(2) + str("m") +
-                                std::string(1, '\x02') + str("k") + std::string(1, '\x01');
-    CHECK(encode(Receipt{"n2", {{"m", ReceiptStatus::not_here}, {"k", ReceiptStatus::delivered}}}) ==
-          receipt);
+    const std::string receipt = std::string("\x01\x11", 2) + str("n2") + le32(2) + str("m") + std::string(1, '\x02') +
+                                str("k") + std::string(1, '\x01');
+    CHECK(encode(Receipt{"n2", {{"m", ReceiptStatus::not_here}, {"k", ReceiptStatus::delivered}}}) == receipt);
   }
 }
 
@@ -161,8 +161,7 @@ TEST_CASE("every type's field layout is pinned", "[cluster_codec]") {
   const std::vector<std::pair<Message, std::string>> layouts = {
       {Hello{"n", 2, "w", "e"}, header(Type::hello) + str("n") + le64(2) + str("w") + str("e")},
       {HelloReply{3, true, "r"}, header(Type::hello_reply) + le64(3) + T + str("r")},
-      {RegisterSessions{4, {{"u", "s"}}},
-       header(Type::register_sessions) + le64(4) + le32(1) + str("u") + str("s")},
+      {RegisterSessions{4, {{"u", "s"}}}, header(Type::register_sessions) + le64(4) + le32(1) + str("u") + str("s")},
       {UnregisterSessions{5, {{"u", "s"}}},
        header(Type::unregister_sessions) + le64(5) + le32(1) + str("u") + str("s")},
       {Ack{6, 7, false}, header(Type::ack) + le64(6) + le64(7) + F},
@@ -176,11 +175,9 @@ TEST_CASE("every type's field layout is pinned", "[cluster_codec]") {
       {StatusQuery{16, "u"}, header(Type::status) + le64(16) + str("u")},
       {StatusReply{17, 18, "{}"}, header(Type::status_reply) + le64(17) + le64(18) + str("{}")},
       {PresenceQuery{19, {"a", "b"}}, header(Type::presence) + le64(19) + le32(2) + str("a") + str("b")},
-      {PresenceReply{20, 21, {false, true}},
-       header(Type::presence_reply) + le64(20) + le64(21) + le32(2) + F + T},
+      {PresenceReply{20, 21, {false, true}}, header(Type::presence_reply) + le64(20) + le64(21) + le32(2) + F + T},
       {Deliver{"n", "e", {{"m", "f", "t", 22, "b"}}},
-       header(Type::deliver) + str("n") + str("e") + le32(1) + str("m") + str("f") + str("t") +
-           le64(22) + str("b")},
+       header(Type::deliver) + str("n") + str("e") + le32(1) + str("m") + str("f") + str("t") + le64(22) + str("b")},
       {Receipt{"n", {{"m", ReceiptStatus::not_here}}},
        header(Type::receipt) + str("n") + le32(1) + str("m") + std::string(1, '\x02')},
       {InvalidateAck{"u"}, header(Type::invalidate_ack) + str("u")},
@@ -224,8 +221,7 @@ TEST_CASE("decode refuses every truncation of valid encodings", "[cluster_codec]
     for (std::size_t len = 0; len < bytes.size(); ++len) {
       std::string error;
       const auto r = decode(std::string_view(bytes).substr(0, len), &error);
-      INFO("type " << int(static_cast<uint8_t>(type_of(m))) << " prefix " << len << " of "
-                   << bytes.size());
+      INFO("type " << int(static_cast<uint8_t>(type_of(m))) << " prefix " << len << " of " << bytes.size());
       REQUIRE_FALSE(r.has_value());
       REQUIRE_FALSE(error.empty());
     }
@@ -241,7 +237,8 @@ TEST_CASE("decode refuses trailing bytes", "[cluster_codec]") {
 
 TEST_CASE("decode enforces string limits", "[cluster_codec]") {
   // HELLO_REPLY's reason is the one str still bounded by kMaxString (others have tighter rules).
-  const std::string at_limit = header(Type::hello_reply) + le64(1) + std::string(1, '\0') + str(std::string(kMaxString, 'r'));
+  const std::string at_limit =
+      header(Type::hello_reply) + le64(1) + std::string(1, '\0') + str(std::string(kMaxString, 'r'));
   REQUIRE(decode(at_limit).has_value());
   require_refused(header(Type::hello_reply) + le64(1) + std::string(1, '\0') + str(std::string(kMaxString + 1, 'r')),
                   "HELLO_REPLY: string over its length limit");
@@ -252,24 +249,22 @@ TEST_CASE("decode enforces string limits", "[cluster_codec]") {
   require_refused(header(Type::lookup) + le64(1) + le32(0xffffffffu), "string over its length limit");
 
   SECTION("bodies are bounded by kMaxBody") {
-    const std::string json_at_limit =
-        header(Type::status_reply) + le64(1) + le64(2) + str(std::string(kMaxBody, '{'));
+    const std::string json_at_limit = header(Type::status_reply) + le64(1) + le64(2) + str(std::string(kMaxBody, '{'));
     const auto ok = decode(json_at_limit);
     REQUIRE(ok.has_value());
     CHECK(std::get<StatusReply>(*ok).json.size() == kMaxBody);
 
-    const std::string json_over =
-        header(Type::status_reply) + le64(1) + le64(2) + str(std::string(kMaxBody + 1, '{'));
+    const std::string json_over = header(Type::status_reply) + le64(1) + le64(2) + str(std::string(kMaxBody + 1, '{'));
     require_refused(json_over, "string over its length limit");
 
-    const std::string body_over = header(Type::deliver) + str("n") + str("e") + le32(1) +
-                                  str("m") + str("a") + str("b") + le64(0) + le32(kMaxBody + 1);
+    const std::string body_over = header(Type::deliver) + str("n") + str("e") + le32(1) + str("m") + str("a") +
+                                  str("b") + le64(0) + le32(kMaxBody + 1);
     require_refused(body_over, "string over its length limit");
   }
   SECTION("a body over kMaxString but within kMaxBody is fine; other strings are not") {
     const std::string item_tail = str("a") + str("b") + le64(0);
-    const std::string long_body = header(Type::deliver) + str("n") + str("e") + le32(1) +
-                                  str("m") + item_tail + str(std::string(kMaxString + 1, 'b'));
+    const std::string long_body = header(Type::deliver) + str("n") + str("e") + le32(1) + str("m") + item_tail +
+                                  str(std::string(kMaxString + 1, 'b'));
     CHECK(decode(long_body).has_value());
     const std::string long_id = header(Type::deliver) + str("n") + str("e") + le32(1) +
                                 str(std::string(kMaxString + 1, 'm')) + item_tail + str("{}");
@@ -282,8 +277,7 @@ TEST_CASE("decode enforces list limits before allocating", "[cluster_codec]") {
   require_refused(prefix + le32(0xffffffffu), "list over kMaxItems");
   require_refused(prefix + le32(kMaxItems + 1), "list over kMaxItems");
   // A count the remaining bytes cannot hold (a SessionRef takes at least 8 bytes).
-  require_refused(prefix + le32(kMaxItems) + std::string(64, '\0'),
-                  "list count exceeds the remaining bytes");
+  require_refused(prefix + le32(kMaxItems) + std::string(64, '\0'), "list count exceeds the remaining bytes");
   require_refused(prefix + le32(2) + str("") + str("") + std::string(7, '\0'),
                   "list count exceeds the remaining bytes");
   CHECK(decode(prefix + le32(2) + str("u") + str("s") + str("v") + str("t")).has_value());
@@ -301,12 +295,9 @@ TEST_CASE("decode enforces list limits before allocating", "[cluster_codec]") {
 }
 
 TEST_CASE("decode refuses bad bool and enum bytes", "[cluster_codec]") {
-  require_refused(header(Type::ack) + le64(1) + le64(2) + std::string(1, '\x02'),
-                  "ACK: bool byte not 0 or 1");
-  require_refused(header(Type::heartbeat_reply) + le64(1) + std::string(1, '\xff'),
-                  "bool byte not 0 or 1");
-  require_refused(header(Type::presence_reply) + le64(1) + le64(2) + le32(2) + "\x01\x02",
-                  "bool byte not 0 or 1");
+  require_refused(header(Type::ack) + le64(1) + le64(2) + std::string(1, '\x02'), "ACK: bool byte not 0 or 1");
+  require_refused(header(Type::heartbeat_reply) + le64(1) + std::string(1, '\xff'), "bool byte not 0 or 1");
+  require_refused(header(Type::presence_reply) + le64(1) + le64(2) + le32(2) + "\x01\x02", "bool byte not 0 or 1");
   for (char status : {'\x00', '\x03', '\xff'}) {
     require_refused(header(Type::receipt) + str("n") + le32(1) + str("m") + std::string(1, status),
                     "RECEIPT: unknown receipt status");
@@ -391,7 +382,8 @@ TEST_CASE("a full router batch (512 DELIVER items, 512 receipts) round-trips in 
   Receipt r{"node-2", {}};
   for (int i = 0; i < 512; ++i) {
     const std::string id = "1f-" + std::to_string(i);
-    d.items.push_back({id, "alice", "bob" + std::to_string(i % 7), 1700000000000 + i, R"({"n":)" + std::to_string(i) + "}"});
+    d.items.push_back(
+        {id, "alice", "bob" + std::to_string(i % 7), 1700000000000 + i, R"({"n":)" + std::to_string(i) + "}"});
     r.items.push_back({id, i % 3 == 0 ? ReceiptStatus::not_here : ReceiptStatus::delivered});
   }
   for (const Message& m : {Message{d}, Message{r}}) {
@@ -423,7 +415,9 @@ std::string deliver_with(const std::string& body) {
   return header(Type::deliver) + str("n") + str("tcp://h:1") + le32(1) + str("m") + str("a") + str("b") + le64(0) +
          str(body);
 }
-std::string status_reply_with(const std::string& json) { return header(Type::status_reply) + le64(1) + le64(2) + str(json); }
+std::string status_reply_with(const std::string& json) {
+  return header(Type::status_reply) + le64(1) + le64(2) + str(json);
+}
 
 }  // namespace
 
@@ -433,7 +427,8 @@ TEST_CASE("decode refuses node ids that are empty, too long or outside [A-Za-z0-
   require_refused(node_down_with(std::string(kMaxNodeIdBytes + 1, 'n')), "NODE_DOWN: string over its length limit");
   require_refused(node_down_with(std::string(4090, 'n')), "string over its length limit");
   require_refused(node_down_with(""), "NODE_DOWN: empty node id");
-  for (const std::string& bad : std::vector<std::string>{"a b", "a\nb", "a\x1b[2Jb", "a:b", "a@b", "caf\xC3\xA9", "a/b", std::string("a\0b", 3)}) {
+  for (const std::string& bad : std::vector<std::string>{"a b", "a\nb", "a\x1b[2Jb", "a:b", "a@b", "caf\xC3\xA9", "a/b",
+                                                         std::string("a\0b", 3)}) {
     INFO(bad);
     require_refused(node_down_with(bad), "node id not of [A-Za-z0-9._-]");
     require_refused(hello_with(bad, "ws://h:1/ws", "tcp://h:2"), "HELLO: node id");
@@ -486,7 +481,8 @@ TEST_CASE("decode refuses addresses that are empty, too long or not printable AS
   CHECK(decode(hello_with("n", "w", std::string(kMaxAddressBytes, 'e'))).has_value());
   require_refused(hello_with("n", "w", std::string(kMaxAddressBytes + 1, 'e')), "HELLO: string over its length limit");
   require_refused(hello_with("n", "", "e"), "HELLO: empty address");
-  for (const std::string& bad : std::vector<std::string>{"tcp://h:1\xff\xfe", "tcp://h :1", "tcp://h:1\n", "tcp://\xC3\xA9:1", "\x7f"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"tcp://h:1\xff\xfe", "tcp://h :1", "tcp://h:1\n", "tcp://\xC3\xA9:1", "\x7f"}) {
     INFO(bad);
     require_refused(hello_with("n", "w", bad), "HELLO: address not printable ASCII");
     require_refused(hello_with("n", bad, "e"), "HELLO: address not printable ASCII");
@@ -497,7 +493,8 @@ TEST_CASE("decode refuses addresses that are empty, too long or not printable AS
 TEST_CASE("decode refuses reasons with invalid UTF-8 or control characters", "[cluster_codec]") {
   CHECK(decode(reply_with("")).has_value());
   CHECK(decode(reply_with("node id 'n' is already in use: " + kUtf8)).has_value());
-  for (const std::string& bad : std::vector<std::string>{"a\nb", "a\x1b[31m", "a\x7f", "\xff", "\xC0\x80", "\xED\xA0\x80", "\xF4\x90\x80\x80",
+  for (const std::string& bad :
+       std::vector<std::string>{"a\nb", "a\x1b[31m", "a\x7f", "\xff", "\xC0\x80", "\xED\xA0\x80", "\xF4\x90\x80\x80",
                                 "\xE2\x9C", std::string("a\0", 2)}) {
     INFO(bad);
     require_refused(reply_with(bad), "HELLO_REPLY: text not UTF-8 without control characters");
@@ -506,13 +503,15 @@ TEST_CASE("decode refuses reasons with invalid UTF-8 or control characters", "[c
 
 TEST_CASE("decode refuses bodies and status JSON that cannot be JSON text (invalid UTF-8, raw control bytes)",
           "[cluster_codec]") {
-  for (const std::string& ok : std::vector<std::string>{std::string("{}"), "\"" + kUtf8 + "\"", std::string("[1,\n\t2]\r\n"), std::string(""),
-                               std::string("\"\x7f\"")}) {
+  for (const std::string& ok :
+       std::vector<std::string>{std::string("{}"), "\"" + kUtf8 + "\"", std::string("[1,\n\t2]\r\n"), std::string(""),
+                                std::string("\"\x7f\"")}) {
     INFO(ok);
     CHECK(decode(deliver_with(ok)).has_value());
     CHECK(decode(status_reply_with(ok)).has_value());
   }
-  for (const std::string& bad : std::vector<std::string>{std::string("\"\xff\""), std::string("\"\xC0\xAF\""), std::string("\"\xED\xB0\x80\""),
+  for (const std::string& bad :
+       std::vector<std::string>{std::string("\"\xff\""), std::string("\"\xC0\xAF\""), std::string("\"\xED\xB0\x80\""),
                                 std::string("\"a\x01\""), std::string("{}\x1b"), std::string("\"\0\"", 3),
                                 std::string("\"\xF0\x9F\x98\"")}) {
     INFO(bad);

@@ -9,10 +9,10 @@
 
 #include "config/config.h"
 
-using wsg::Config;
-using wsg::ConfigError;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
+using wsg::Config;
+using wsg::ConfigError;
 
 namespace {
 
@@ -209,8 +209,8 @@ TEST_CASE("the earliest error in the file is reported", "[config]") {
 }
 
 TEST_CASE("a wrong type names the key, the line and the types", "[config]") {
-  const std::string msg = parse_error("[master]\nbind = \"tcp://127.0.0.1:5555\"\nnode_timeout_ms = \"3000\"\n",
-                                      "m.toml");
+  const std::string msg =
+      parse_error("[master]\nbind = \"tcp://127.0.0.1:5555\"\nnode_timeout_ms = \"3000\"\n", "m.toml");
   CHECK_THAT(msg, StartsWith("m.toml:3: key 'master.node_timeout_ms': "));
   CHECK_THAT(msg, Contains("expected an integer, got a string"));
 
@@ -244,7 +244,8 @@ TEST_CASE("out-of-range values are refused with their line", "[config]") {
 }
 
 TEST_CASE("unknown enum values are refused", "[config]") {
-  CHECK_THAT(parse_error("[auth]\nmode = \"oauth\"\n"), StartsWith("test.toml:2: key 'auth.mode': unknown mode 'oauth'"));
+  CHECK_THAT(parse_error("[auth]\nmode = \"oauth\"\n"),
+             StartsWith("test.toml:2: key 'auth.mode': unknown mode 'oauth'"));
   CHECK_THAT(parse_error("[log]\nformat = \"xml\"\n"), Contains("key 'log.format': unknown format 'xml'"));
   CHECK_THAT(parse_error("[log]\nlevel = \"verbose\"\n"), Contains("key 'log.level': unknown level 'verbose'"));
   for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"})
@@ -268,8 +269,8 @@ TEST_CASE("addresses must have the documented form", "[config]") {
 }
 
 TEST_CASE("http.allowed_origins is an array of origins", "[config]") {
-  const Config c = Config::parse("[http]\nallowed_origins = [\n  \"https://a.example\",\n  \"http://b.example:8080\",\n]\n",
-                                 "o.toml");
+  const Config c = Config::parse(
+      "[http]\nallowed_origins = [\n  \"https://a.example\",\n  \"http://b.example:8080\",\n]\n", "o.toml");
   REQUIRE(c.http.allowed_origins.size() == 2);
   CHECK(c.http.allowed_origins[0] == "https://a.example");
   CHECK(c.http.allowed_origins[1] == "http://b.example:8080");
@@ -312,9 +313,8 @@ TEST_CASE("cluster CURVE keys are checked when parsed", "[config]") {
   const std::string secret = "D:)Q[IlAW!ahhC2ac:9*A}h:p?([4%wOTJ%JR%cs";
   const std::string public_key = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
   const std::string other_public = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
-  const Config c = Config::parse("[cluster]\ncurve_secret_key = \"" + secret + "\"\ncurve_public_key = \"" +
-                                     public_key + "\"\n",
-                                 "test.toml");
+  const Config c = Config::parse(
+      "[cluster]\ncurve_secret_key = \"" + secret + "\"\ncurve_public_key = \"" + public_key + "\"\n", "test.toml");
   CHECK(c.cluster.curve_secret_key == secret);
   CHECK(c.cluster.curve_public_key == public_key);
   CHECK(Config{}.cluster.curve_secret_key.empty());
@@ -324,9 +324,9 @@ TEST_CASE("cluster CURVE keys are checked when parsed", "[config]") {
              StartsWith("test.toml:3: key 'cluster.curve_secret_key': a CURVE key is 40 characters"));
   CHECK_THAT(parse_error("[cluster]\ncurve_public_key = \"" + std::string(40, '#') + "\"\n"),
              StartsWith("test.toml:2: key 'cluster.curve_public_key'"));
-  CHECK_THAT(parse_error("[cluster]\ncurve_secret_key = \"" + secret + "\"\ncurve_public_key = \"" + other_public +
-                         "\"\n"),
-             StartsWith("test.toml:3: key 'cluster.curve_public_key': cluster.curve_public_key does not belong"));
+  CHECK_THAT(
+      parse_error("[cluster]\ncurve_secret_key = \"" + secret + "\"\ncurve_public_key = \"" + other_public + "\"\n"),
+      StartsWith("test.toml:3: key 'cluster.curve_public_key': cluster.curve_public_key does not belong"));
   CHECK_THAT(parse_error("[cluster]\ncurve_secret_key = \"" + secret + "\"\ncurve_secret_key_file = \"f\"\n"),
              Contains("set only one of cluster.curve_secret_key and cluster.curve_secret_key_file"));
   CHECK_THAT(parse_error("[cluster]\ncurve_secret = \"x\"\n"), Contains("unknown key"));
@@ -344,10 +344,8 @@ TEST_CASE("jwt mode needs a secret", "[config]") {
   CHECK_THAT(parse_error("[auth]\nmode = \"jwt\"\n"), StartsWith("test.toml:2: key 'auth.mode'"));
   ::setenv("WSG_JWT_SECRET", "from-the-environment", 1);
   CHECK(parse_error("[auth]\nmode = \"jwt\"\n").empty());
-  if (saved)
-    ::setenv("WSG_JWT_SECRET", saved_value.c_str(), 1);
-  else
-    ::unsetenv("WSG_JWT_SECRET");
+  if (saved) ::setenv("WSG_JWT_SECRET", saved_value.c_str(), 1);
+  else ::unsetenv("WSG_JWT_SECRET");
 }
 
 TEST_CASE("validate() checks values set after parsing (flags)", "[config]") {
@@ -480,14 +478,43 @@ TEST_CASE("to_toml() round-trips through parse()", "[config]") {
 
   // Every key is written, so the defaults round-trip too.
   const std::string defaults = Config{}.to_toml();
-  for (const char* key : {"[master]", "bind =", "node_timeout_ms =", "[metrics]", "[node]", "threads =",
-                          "shutdown_timeout_ms =", "[cluster]", "events_advertise =", "heartbeat_ms =",
-                          "delivery_timeout_ms =", "curve_secret_key =", "curve_secret_key_file =",
-                          "curve_public_key =", "[cache]", "capacity =", "ttl_ms =", "[auth]", "mode =",
-                          "secret =", "secret_file =", "[limits]", "max_message_bytes =", "max_connections =",
-                          "send_queue_bytes =", "messages_per_second =", "burst =", "[http]",
-                          "allowed_origins =", "static_dir =", "compression =", "[tls]", "cert =", "key =",
-                          "[log]", "level =", "format ="})
+  for (const char* key : {"[master]",
+                          "bind =",
+                          "node_timeout_ms =",
+                          "[metrics]",
+                          "[node]",
+                          "threads =",
+                          "shutdown_timeout_ms =",
+                          "[cluster]",
+                          "events_advertise =",
+                          "heartbeat_ms =",
+                          "delivery_timeout_ms =",
+                          "curve_secret_key =",
+                          "curve_secret_key_file =",
+                          "curve_public_key =",
+                          "[cache]",
+                          "capacity =",
+                          "ttl_ms =",
+                          "[auth]",
+                          "mode =",
+                          "secret =",
+                          "secret_file =",
+                          "[limits]",
+                          "max_message_bytes =",
+                          "max_connections =",
+                          "send_queue_bytes =",
+                          "messages_per_second =",
+                          "burst =",
+                          "[http]",
+                          "allowed_origins =",
+                          "static_dir =",
+                          "compression =",
+                          "[tls]",
+                          "cert =",
+                          "key =",
+                          "[log]",
+                          "level =",
+                          "format ="})
     CHECK_THAT(defaults, Contains(key));
   CHECK(Config::parse(defaults, "defaults.toml").to_toml() == defaults);
 }

@@ -60,7 +60,8 @@ class EnvGuard {
 };
 
 std::filesystem::path write_temp(const std::string& name, const std::string& text) {
-  const auto path = std::filesystem::temp_directory_path() / ("wsg-curve-test-" + std::to_string(::getpid()) + "-" + name);
+  const auto path =
+      std::filesystem::temp_directory_path() / ("wsg-curve-test-" + std::to_string(::getpid()) + "-" + name);
   FILE* f = std::fopen(path.string().c_str(), "w");
   REQUIRE(f != nullptr);
   std::fputs(text.c_str(), f);

@@ -310,13 +310,13 @@ TEST_CASE("directory: lookups that cannot be cached are not remembered", "[direc
   Directory d;
   hello(d, "n1");
   hello(d, "n2");
-  d.note_lookup("alice", "n2");     // alice offline: the node caches nothing
-  d.note_lookup("bob", "ghost");    // unknown node
+  d.note_lookup("alice", "n2");   // alice offline: the node caches nothing
+  d.note_lookup("bob", "ghost");  // unknown node
   REQUIRE(d.register_session("n1", "alice", "a1"));
   REQUIRE(d.register_session("n1", "bob", "b1"));
   CHECK(d.take_invalidations().empty());
   d.mark_dead("n2");
-  d.note_lookup("alice", "n2");     // dead node
+  d.note_lookup("alice", "n2");  // dead node
   REQUIRE(d.unregister_session("n1", "alice", "a1"));
   CHECK(d.take_invalidations().empty());
 }
@@ -332,8 +332,7 @@ TEST_CASE("directory: invalidations for several users are ordered by user", "[di
   d.note_lookup("alice", "n2");
   d.note_lookup("mike", "n3");
   for (auto u : {"zed", "alice", "mike", "quiet"}) REQUIRE(d.register_session("n2", u, std::string(u) + "-t"));
-  CHECK(d.take_invalidations() ==
-        Invalidations{{"alice", {"n2"}}, {"mike", {"n3"}}, {"zed", {"n2", "n3"}}});
+  CHECK(d.take_invalidations() == Invalidations{{"alice", {"n2"}}, {"mike", {"n3"}}, {"zed", {"n2", "n3"}}});
 }
 
 TEST_CASE("directory: watchers are bounded, past the bound everyone is invalidated", "[directory]") {
@@ -360,7 +359,7 @@ TEST_CASE("directory: watchers are bounded, past the bound everyone is invalidat
 
   // one more distinct watcher: everyone, including nodes that never looked alice up
   for (std::size_t i = 0; i <= max; ++i) d.note_lookup("bob", all[i]);
-  d.mark_dead(all[max + 4]);            // dead nodes are never targets
+  d.mark_dead(all[max + 4]);  // dead nodes are never targets
   std::vector<std::string> alive(all.begin(), all.begin() + static_cast<long>(max + 4));
   REQUIRE(d.register_session(all[2], "bob", "b2"));
   inv = d.take_invalidations();

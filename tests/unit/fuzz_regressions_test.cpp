@@ -6,10 +6,10 @@
 
 #include "config/config.h"
 
-using wsg::Config;
-using wsg::ConfigError;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
+using wsg::Config;
+using wsg::ConfigError;
 using namespace std::string_literals;
 
 namespace {
@@ -43,11 +43,20 @@ TEST_CASE("fuzz: a control character opening a table header key is a ConfigError
 // library, not in wsg; Debian's build of it (GCC 12) refuses the document, which these cases pin.
 TEST_CASE("fuzz: non-ASCII code points after a key or a value are a ConfigError", "[config][fuzz]") {
   // The minimised fuzz input: U+02AB right after the bare key "cap-2".
-  CHECK_THAT(parse_error("[cache]\ncap-2\xC9\xAB" "y = 1\n"), StartsWith("fuzz.toml:2:"));
+  CHECK_THAT(parse_error("[cache]\ncap-2\xC9\xAB"
+                         "y = 1\n"),
+             StartsWith("fuzz.toml:2:"));
   CHECK_THAT(parse_error("[node]\nid\xC3\xA9 = \"x\"\n"), StartsWith("fuzz.toml:2:"));
   CHECK_THAT(parse_error("\xEF\xAD\xBB["), StartsWith("fuzz.toml:1:"));
   CHECK_THAT(parse_error("[node]\nthreads = 4\xE3\x80\x81\n"), StartsWith("fuzz.toml:2:"));
   // Inside strings and comments such code points are ordinary text.
-  const Config c = Config::parse("[auth] # \xC3\xA9t\xC3\xA9\nsecret = \"s\xC3\xA9" "cr\xEF\xAD\xBB" "t\"\n", "fuzz.toml");
-  CHECK(c.auth.secret == "s\xC3\xA9" "cr\xEF\xAD\xBB" "t");
+  const Config c = Config::parse(
+      "[auth] # \xC3\xA9t\xC3\xA9\nsecret = \"s\xC3\xA9"
+      "cr\xEF\xAD\xBB"
+      "t\"\n",
+      "fuzz.toml");
+  CHECK(c.auth.secret ==
+        "s\xC3\xA9"
+        "cr\xEF\xAD\xBB"
+        "t");
 }

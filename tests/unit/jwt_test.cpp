@@ -58,9 +58,9 @@ TEST_CASE("base64url decode refuses bad characters, padding, lengths and stray b
   std::string out;
   CHECK(base64url_decode("Zm9v", out));
   CHECK(out == "foo");
-  CHECK_FALSE(base64url_decode("Zg==", out));   // padding
+  CHECK_FALSE(base64url_decode("Zg==", out));  // padding
   CHECK_FALSE(base64url_decode("Zg=", out));
-  CHECK_FALSE(base64url_decode("Z+8v", out));   // base64 (not url) alphabet
+  CHECK_FALSE(base64url_decode("Z+8v", out));  // base64 (not url) alphabet
   CHECK_FALSE(base64url_decode("Z/8v", out));
   CHECK_FALSE(base64url_decode("Zm9 ", out));
   CHECK_FALSE(base64url_decode(std::string("Zm\0v", 4), out));
@@ -151,7 +151,7 @@ TEST_CASE("malformed tokens are refused", "[jwt]") {
   refused(verify("a.b", kSecret, kNow));
   refused(verify(token + ".", kSecret, kNow));
   refused(verify(token + ".x", kSecret, kNow));
-  refused(verify(".." , kSecret, kNow));
+  refused(verify("..", kSecret, kNow));
   // bad base64url in each part
   const auto d1 = token.find('.');
   refused(verify("*" + token.substr(1), kSecret, kNow));

@@ -223,8 +223,8 @@ TEST_CASE("master metrics: the exposition holds every family and the sample's va
   s.node_deaths_left = 1;
   s.refused_connections = 4;
   const std::string text = m.render(s);
-  for (const char* gauge : {"wsg_build_info", "wsg_start_time_seconds", "wsg_master_nodes", "wsg_master_sessions",
-                            "wsg_master_users"}) {
+  for (const char* gauge :
+       {"wsg_build_info", "wsg_start_time_seconds", "wsg_master_nodes", "wsg_master_sessions", "wsg_master_users"}) {
     INFO(gauge);
     CHECK(has_family(text, gauge, "gauge"));
   }

@@ -134,7 +134,7 @@ TEST_CASE("route cache: TTL expiry, expires_ms is exclusive", "[route_cache]") {
   CHECK(c.get("a", 1100) == nullptr);
   CHECK(c.size() == 0);  // the expired entry was removed
   CHECK(c.stats().expirations == 1);
-  CHECK(c.stats().misses == 1);  // an expired get is a miss too
+  CHECK(c.stats().misses == 1);        // an expired get is a miss too
   CHECK(c.get("a", 1101) == nullptr);  // now a plain miss, no second expiration
   CHECK(c.stats().expirations == 1);
   CHECK(c.stats().misses == 2);
@@ -225,21 +225,21 @@ TEST_CASE("route cache: clear", "[route_cache]") {
 
 TEST_CASE("route cache: every stats counter is exact", "[route_cache]") {
   RouteCache c(2, 100);
-  c.get("x", 0);                   // miss
+  c.get("x", 0);  // miss
   c.put("a", {"n1"}, 0);
   c.put("b", {"n1", "n2"}, 0);
-  c.get("a", 10);                  // hit
-  c.get("a", 20);                  // hit
-  c.put("c", {"n2"}, 30);          // eviction (b)
-  c.get("b", 31);                  // miss
-  c.get("a", 100);                 // expiration + miss
+  c.get("a", 10);          // hit
+  c.get("a", 20);          // hit
+  c.put("c", {"n2"}, 30);  // eviction (b)
+  c.get("b", 31);          // miss
+  c.get("a", 100);         // expiration + miss
   c.put("d", {"n1"}, 110);
-  c.erase("c");                    // invalidation
-  c.erase("c");                    // nothing
+  c.erase("c");  // invalidation
+  c.erase("c");  // nothing
   c.put("e", {"n1"}, 120);
-  c.erase_node("n1");              // d and e dropped: 2 invalidations
+  c.erase_node("n1");  // d and e dropped: 2 invalidations
   c.put("f", {"n3"}, 130);
-  c.clear();                       // 1 invalidation
+  c.clear();  // 1 invalidation
   const auto& s = c.stats();
   CHECK(s.hits == 2);
   CHECK(s.misses == 3);

@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -16,9 +16,9 @@
 #include <boost/json.hpp>
 
 #include "proto/cluster_codec.h"
+#include "routing/local_session.h"
 #include "routing/master_link.h"
 #include "routing/peer_link.h"
-#include "routing/local_session.h"
 #include "routing/router.h"
 
 namespace asio = boost::asio;
@@ -135,7 +135,8 @@ struct Fixture {
     ioc.poll();
   }
   void send(const std::string& to, int n, const std::string& prefix = "m") {
-    for (int i = 0; i < n; ++i) router->send(alice, wsg::proto::SendFrame{to, std::to_string(i), prefix + std::to_string(i)});
+    for (int i = 0; i < n; ++i)
+      router->send(alice, wsg::proto::SendFrame{to, std::to_string(i), prefix + std::to_string(i)});
     run();
   }
   void answer_lookup(const cluster::Lookup& l, std::vector<cluster::NodeAddr> nodes) {
@@ -288,13 +289,14 @@ TEST_CASE("router: a route change holds later messages until the earlier ones ar
   f.run();
   CHECK(f.master.sent_of<cluster::InvalidateAck>().size() == 1);
   f.send("bob", 2, "b");
-  CHECK(f.master.take_lookups().empty());           // held: not even looked up yet
+  CHECK(f.master.take_lookups().empty());  // held: not even looked up yet
   CHECK(f.peers.delivered_ids("node-3").empty());
   // node-2 answers: two delivered, one not_here (bob left it).
   const auto ids = f.peers.delivered_ids("node-2");
-  f.router->on_peer_messages({cluster::Receipt{"node-2", {{ids[0], cluster::ReceiptStatus::delivered},
-                                                          {ids[1], cluster::ReceiptStatus::delivered},
-                                                          {ids[2], cluster::ReceiptStatus::not_here}}}});
+  f.router->on_peer_messages({cluster::Receipt{"node-2",
+                                               {{ids[0], cluster::ReceiptStatus::delivered},
+                                                {ids[1], cluster::ReceiptStatus::delivered},
+                                                {ids[2], cluster::ReceiptStatus::not_here}}}});
   f.run();
   // a2 is retried through a fresh lookup; b0, b1 still wait behind it, in the same lookup queue.
   lookups = f.master.take_lookups();

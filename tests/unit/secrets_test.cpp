@@ -1,7 +1,7 @@
 // secrets::read_file (every key or secret file), secrets::resolve (the one order of precedence:
 // value, then file, then environment) and secrets::jwt_secret.
-#include "config/config_secrets.h"
 #include "config/secrets.h"
+#include "config/config_secrets.h"
 
 #include <catch2/catch.hpp>
 
@@ -19,7 +19,8 @@ using Catch::Matchers::StartsWith;
 namespace {
 
 std::filesystem::path write_temp(const std::string& name, const std::string& text) {
-  const auto path = std::filesystem::temp_directory_path() / ("wsg-secrets-test-" + std::to_string(::getpid()) + "-" + name);
+  const auto path =
+      std::filesystem::temp_directory_path() / ("wsg-secrets-test-" + std::to_string(::getpid()) + "-" + name);
   std::ofstream(path, std::ios::binary) << text;
   return path;
 }

@@ -111,10 +111,22 @@ TEST_CASE("static files: / and paths ending in a slash serve index.html", "[stat
 TEST_CASE("static files: dot segments NUL and backslashes are bad requests", "[static]") {
   Tree t;
   const StaticFiles files(t.root);
-  const std::vector<std::string> paths = {
-      "/../secret.txt", "/..", "/../", "/sub/../app.js", "/sub/..", "/./app.js", "/.", "/sub/./style.css",
-      "/..%2fsecret.txt/../x", "/a\\..\\secret.txt", "/app.js\\", std::string("/app.js\0.txt", 12),
-      std::string("/\0", 2), "", "app.js", "../secret.txt"};
+  const std::vector<std::string> paths = {"/../secret.txt",
+                                          "/..",
+                                          "/../",
+                                          "/sub/../app.js",
+                                          "/sub/..",
+                                          "/./app.js",
+                                          "/.",
+                                          "/sub/./style.css",
+                                          "/..%2fsecret.txt/../x",
+                                          "/a\\..\\secret.txt",
+                                          "/app.js\\",
+                                          std::string("/app.js\0.txt", 12),
+                                          std::string("/\0", 2),
+                                          "",
+                                          "app.js",
+                                          "../secret.txt"};
   for (const std::string& path : paths) {
     INFO("path '" << path << "'");
     CHECK(files.resolve(path).outcome == Outcome::bad_request);
@@ -124,10 +136,21 @@ TEST_CASE("static files: dot segments NUL and backslashes are bad requests", "[s
 TEST_CASE("static files: missing hidden non-regular and escaping paths are not found", "[static]") {
   Tree t;
   const StaticFiles files(t.root);
-  const std::vector<std::string> paths = {
-      "/missing.html", "/sub/missing.css", "/sub", "/.hidden", "/.git/config", "/.git/", "/sub/.hidden", "/link-out",
-      "/dirlink-out/secret.txt", "/dirlink-out/www2/x.txt", "/sibling", "/fifo", "/app.js/", "/app.js/x",
-      "/www2/x.txt"};
+  const std::vector<std::string> paths = {"/missing.html",
+                                          "/sub/missing.css",
+                                          "/sub",
+                                          "/.hidden",
+                                          "/.git/config",
+                                          "/.git/",
+                                          "/sub/.hidden",
+                                          "/link-out",
+                                          "/dirlink-out/secret.txt",
+                                          "/dirlink-out/www2/x.txt",
+                                          "/sibling",
+                                          "/fifo",
+                                          "/app.js/",
+                                          "/app.js/x",
+                                          "/www2/x.txt"};
   for (const std::string& path : paths) {
     INFO("path '" << path << "'");
     CHECK(files.resolve(path).outcome == Outcome::not_found);
@@ -208,8 +231,7 @@ TEST_CASE("static files: errors 400 404 405 and the size bound", "[static]") {
   // the size bound: 100 bytes is over a 99-byte bound and within a 100-byte one
   const StaticFiles small(t.root, 99);
   CHECK(small.serve(request(http::verb::get, "/big.bin"), "/big.bin").result() == http::status::internal_server_error);
-  CHECK(small.serve(request(http::verb::head, "/big.bin"), "/big.bin").result() ==
-        http::status::internal_server_error);
+  CHECK(small.serve(request(http::verb::head, "/big.bin"), "/big.bin").result() == http::status::internal_server_error);
   const StaticFiles exact(t.root, 100);
   res = exact.serve(request(http::verb::get, "/big.bin"), "/big.bin");
   CHECK(res.result() == http::status::ok);

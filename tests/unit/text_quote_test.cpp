@@ -4,8 +4,8 @@
 
 #include <catch2/catch.hpp>
 
-#include <boost/json.hpp>
 #include <toml++/toml.h>
+#include <boost/json.hpp>
 
 #include <string>
 
@@ -48,11 +48,12 @@ TEST_CASE("json escaper: quotes, backslashes and control characters", "[text]") 
 
 TEST_CASE("json escaper: valid UTF-8 passes through, invalid bytes become U+FFFD", "[text]") {
   CHECK(json_escaped("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") == "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
-  CHECK(json_escaped("a\xFF" "b") == "a\\ufffdb");
-  CHECK(json_escaped("\xC0\xAF") == "\\ufffd\\ufffd");           // overlong '/'
-  CHECK(json_escaped("\xED\xA0\x80") == "\\ufffd\\ufffd\\ufffd");  // a UTF-16 surrogate
+  CHECK(json_escaped("a\xFF"
+                     "b") == "a\\ufffdb");
+  CHECK(json_escaped("\xC0\xAF") == "\\ufffd\\ufffd");                        // overlong '/'
+  CHECK(json_escaped("\xED\xA0\x80") == "\\ufffd\\ufffd\\ufffd");             // a UTF-16 surrogate
   CHECK(json_escaped("\xF4\x90\x80\x80") == "\\ufffd\\ufffd\\ufffd\\ufffd");  // above U+10FFFF
-  CHECK(json_escaped("\xE2\x82") == "\\ufffd\\ufffd");  // cut short
+  CHECK(json_escaped("\xE2\x82") == "\\ufffd\\ufffd");                        // cut short
   // Whatever the bytes, the result parses as a JSON string.
   for (std::string s : {std::string("x\x01y\"\\\n\xC3\xA9", 9), std::string("\xFF\xFE\x80"), std::string(1, '\0')})
     CHECK_NOTHROW(json_round_trip(s));

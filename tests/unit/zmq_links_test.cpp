@@ -16,8 +16,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <zmq.hpp>
 
-#include "proto/cluster_codec.h"
 #include "net/zmq_links.h"
+#include "proto/cluster_codec.h"
 
 namespace asio = boost::asio;
 namespace cluster = wsg::cluster;
@@ -240,11 +240,11 @@ TEST_CASE("zmq links: peer PUSH sockets are bounded, the least recently used is 
   asio::post(ioc, [&] {
     sent.push_back(a.send_to_peer("b", b_events, deliver(0)));
     for (int i = 1; i <= 3; ++i) sent.push_back(a.send_to_peer("f" + std::to_string(i), fake(i), deliver(100 + i)));
-    sent.push_back(a.send_to_peer("b", b_events, deliver(1)));  // b is now the most recently used
+    sent.push_back(a.send_to_peer("b", b_events, deliver(1)));    // b is now the most recently used
     sent.push_back(a.send_to_peer("f4", fake(4), deliver(104)));  // closes f1, the least recently used
-    sent.push_back(a.send_to_peer("b", b_events, deliver(2)));  // still open: no eviction
-    for (const std::string bad : {"", "tcp://127.0.0.1", "tcp://127.0.0.1:0", "tcp://127.0.0.1:65536",
-                                  "tcp://a b:1", "udp://127.0.0.1:1", "tcp://:1", "tcp://h:1\n"})
+    sent.push_back(a.send_to_peer("b", b_events, deliver(2)));    // still open: no eviction
+    for (const std::string bad : {"", "tcp://127.0.0.1", "tcp://127.0.0.1:0", "tcp://127.0.0.1:65536", "tcp://a b:1",
+                                  "udp://127.0.0.1:1", "tcp://:1", "tcp://h:1\n"})
       sent.push_back(a.send_to_peer("x", bad, deliver(200)));
   });
   REQUIRE(run_until_stopped(ioc, std::chrono::seconds(10)));

@@ -7,8 +7,8 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <random>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -16,14 +16,14 @@
 #include <boost/json.hpp>
 #include <zmq.hpp>
 
-#include "proto/cluster_codec.h"
+#include "cache/directory.h"
 #include "config/config_secrets.h"
 #include "config/curve.h"
-#include "telemetry/logging.h"
-#include "telemetry/metrics.h"
 #include "net/curve_zmq.h"
 #include "net/metrics_server.h"
-#include "cache/directory.h"
+#include "proto/cluster_codec.h"
+#include "telemetry/logging.h"
+#include "telemetry/metrics.h"
 
 namespace wsg {
 
@@ -33,8 +33,8 @@ std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop.store(true); }
 
 int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 // The master: one thread owns the ROUTER socket and the Directory. The only thing shared is the
@@ -76,11 +76,15 @@ class Master {
     log_->info("master listening on {} (epoch {:x})", cfg_.master.bind, epoch_);
     recovery_until_ms_ = steady_ms() + recovery_window_ms(cfg_.master.node_timeout_ms);
     if (keys) {
-      log_->info("cluster links use ZeroMQ CURVE: only holders of the cluster secret key get in (key from {}; "
-                 "cluster public key {})", keys->source, keys->public_key);
+      log_->info(
+          "cluster links use ZeroMQ CURVE: only holders of the cluster secret key get in (key from {}; "
+          "cluster public key {})",
+          keys->source, keys->public_key);
     } else {
-      log_->warn("cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see "
-                 "`wsg keygen`): keep {} on a private network", cfg_.master.bind);
+      log_->warn(
+          "cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see "
+          "`wsg keygen`): keep {} on a private network",
+          cfg_.master.bind);
     }
     publish(steady_ms(), true);
     if (!cfg_.metrics.listen.empty()) {
@@ -190,8 +194,10 @@ class Master {
     std::string last = last_refusal_;
     if (zap_ && zap_->refused() > reported_zap_refused_)
       last = "CURVE key of " + zap_->last_refused_address() + " is not the cluster's";
-    log_->warn("refused {} cluster connection(s) (a node or `wsg status` with another cluster key, or none?); "
-               "last: {}", refused_ - reported_refused_, last);
+    log_->warn(
+        "refused {} cluster connection(s) (a node or `wsg status` with another cluster key, or none?); "
+        "last: {}",
+        refused_ - reported_refused_, last);
     reported_refused_ = refused_;
     reported_zap_refused_ = zap_ ? zap_->refused() : 0;
     next_refusal_report_ms_ = now + 10000;
@@ -272,8 +278,8 @@ class Master {
       ++counters_.hello_refused;
       log_->warn("refused HELLO from a second node with id '{}'", logging::printable(m.node_id));
       // The id is at most kMaxNodeIdBytes (decode), so the reason stays far below kMaxString.
-      return reply(ident, cluster::HelloReply{
-                              epoch_, false, "node id '" + m.node_id + "' is already in use by a live node"});
+      return reply(ident,
+                   cluster::HelloReply{epoch_, false, "node id '" + m.node_id + "' is already in use by a live node"});
     }
     // Forget an older routing id of the same node.
     auto old = node_ident_.find(m.node_id);
@@ -492,8 +498,8 @@ class Master {
   std::unordered_map<std::string, std::string> node_ident_;  // node id -> routing id
   uint64_t bad_ = 0;
   // Declared after router_ and ctx_: destroyed (closed) before them.
-  std::unique_ptr<curve::ZapHandler> zap_;              // with CURVE only
-  std::unique_ptr<curve::HandshakeMonitor> monitor_;    // handshake failures on the ROUTER, for logs
+  std::unique_ptr<curve::ZapHandler> zap_;            // with CURVE only
+  std::unique_ptr<curve::HandshakeMonitor> monitor_;  // handshake failures on the ROUTER, for logs
   uint64_t refused_ = 0;
   uint64_t reported_refused_ = 0;
   uint64_t reported_zap_refused_ = 0;

@@ -9,9 +9,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "config/config_secrets.h"
 #include "config/curve.h"
-#include "telemetry/logging.h"
-#include "telemetry/metrics.h"
+#include "config/secrets.h"
 #include "net/io_pool.h"
 #include "net/listen_address.h"
 #include "net/listener.h"
@@ -20,8 +20,8 @@
 #include "net/tls.h"
 #include "net/zmq_links.h"
 #include "routing/router.h"
-#include "config/config_secrets.h"
-#include "config/secrets.h"
+#include "telemetry/logging.h"
+#include "telemetry/metrics.h"
 
 namespace wsg {
 
@@ -121,8 +121,10 @@ int run_node(const Config& config) {
   if (!config.cluster.events_advertise.empty()) {
     events = config.cluster.events_advertise;
   } else if (events.find("0.0.0.0") != std::string::npos) {
-    log->warn("cluster.events_bind is a wildcard address ({}); set cluster.events_advertise to an address other "
-              "nodes can reach", events);
+    log->warn(
+        "cluster.events_bind is a wildcard address ({}); set cluster.events_advertise to an address other "
+        "nodes can reach",
+        events);
   }
 
   // Listen first so the advertised WebSocket URL carries the address actually bound (a host name
@@ -146,14 +148,15 @@ int run_node(const Config& config) {
     return 1;
   }
   const auto bound = listener->local_endpoint();
-  const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
+  const std::string host =
+      bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
   const std::string ws_url = std::string(tls ? "wss://" : "ws://") + host + ":" + std::to_string(bound.port()) + "/ws";
 
   // The master drops a HELLO whose strings break the wire rules (docs/wire-encoding.md §5): say so
   // now instead of waiting for an answer that cannot come.
   // A ConfigError (exit 2) naming the key the value comes from.
-  const std::string events_key = config.cluster.events_advertise.empty() ? "cluster.events_bind"
-                                                                          : "cluster.events_advertise";
+  const std::string events_key =
+      config.cluster.events_advertise.empty() ? "cluster.events_bind" : "cluster.events_advertise";
   for (const auto& [key, what, value, ok] :
        {std::tuple{events_key, "events address", events, cluster::valid_address(events)},
         std::tuple{std::string("node.listen"), "WebSocket URL", ws_url, cluster::valid_address(ws_url)},
@@ -213,11 +216,13 @@ int run_node(const Config& config) {
     log->info("cluster links use ZeroMQ CURVE (key from {}; cluster public key {})", curve_keys->source,
               curve_keys->public_key);
   } else {
-    log->warn("cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see `wsg keygen`): "
-              "keep {} and the master's port on a private network", events);
+    log->warn(
+        "cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see `wsg keygen`): "
+        "keep {} and the master's port on a private network",
+        events);
   }
-  log->info("node {} serving {} (events {}, master {}, {} {})", node_id, ws_url, events, config.cluster.master,
-            threads, threads == 1 ? "thread" : "threads");
+  log->info("node {} serving {} (events {}, master {}, {} {})", node_id, ws_url, events, config.cluster.master, threads,
+            threads == 1 ? "thread" : "threads");
 
   pool.run();
 

@@ -5,13 +5,13 @@
 #include <iostream>
 #include <random>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 #include <zmq.hpp>
 
+#include "net/curve_zmq.h"
 #include "proto/cluster_codec.h"
 #include "telemetry/logging.h"
-#include "net/curve_zmq.h"
 
 namespace wsg {
 
