@@ -11,8 +11,8 @@ if [[ -z "$fmt" ]]; then
   echo "check-format: clang-format-14 not found (apt-get install clang-format-14, or scripts/setup.sh test)" >&2
   exit 2
 fi
-mapfile -t files < <(git ls-files -- 'src/*.h' 'src/*.cpp' 'cli/*.h' 'cli/*.cpp' 'tests/*.h' 'tests/*.cpp' \
-                                   'bench/*.h' 'bench/*.cpp' | grep -v '/node_modules/')
+mapfile -t files < <(find src cli tests bench -path '*/node_modules' -prune -o -type f \( -name '*.h' -o -name '*.cpp' \) \
+                       -print | sort)
 if [[ "${1:-}" == "--fix" ]]; then
   "$fmt" -i --style=file "${files[@]}"
   echo "check-format: formatted ${#files[@]} files"

@@ -4,7 +4,8 @@
 #          and curl (scripts/cluster.sh asks the nodes' /healthz with it). Used by scripts/cluster.sh.
 #   test   all of run, plus what only the test suite needs (the default, so that a plain
 #          `scripts/setup.sh` still installs everything): Catch2; clang-14 and libclang-rt-14-dev
-#          (the libFuzzer builds of scripts/fuzz.sh); python3-websockets (the external-client test);
+#          (the libFuzzer builds of scripts/fuzz.sh); clang-format-14 (scripts/check-format.sh);
+#          python3-websockets (the external-client test);
 #          Chromium, Node.js and npm (the browser test of the demo page).
 # Idempotent: runs `apt-get update` only when a package is missing.
 set -euo pipefail
@@ -28,7 +29,7 @@ PACKAGES=(
 if [ "$set_name" = test ]; then
   PACKAGES+=(
     catch2
-    clang-14 libclang-rt-14-dev
+    clang-14 libclang-rt-14-dev clang-format-14
     python3 python3-websockets
     chromium
   )

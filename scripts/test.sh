@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds wsg with its tests, and runs the whole test suite:
+#   0. the house rules, in seconds: every include runs down the layers of src/layers.txt
+#      (scripts/check-layers.sh) and every C++ file is formatted as .clang-format says
+#      (scripts/check-format.sh);
 #   1. Release build (warnings as errors): unit and integration tests;
 #   2. fuzz: clang-14 libFuzzer build, every seed corpus replayed, then each of the three decoder
 #      targets fuzzed deterministically: WSG_FUZZ_RUNS inputs (default 300,000) from a fixed seed
@@ -22,6 +25,10 @@ run_suite() {  # build dir, label, extra cmake args...
   echo "== $label done at +$(( $(date +%s) - start ))s"
 }
 
+bash scripts/setup.sh test
+echo "== house rules"
+bash scripts/check-layers.sh
+bash scripts/check-format.sh
 run_suite build-test "Release" -DCMAKE_BUILD_TYPE=Release
 WSG_FUZZ_RUNS="${WSG_FUZZ_RUNS:-300000}" WSG_FUZZ_SEED="${WSG_FUZZ_SEED:-1}" bash scripts/fuzz.sh all
 echo "== fuzz done at +$(( $(date +%s) - start ))s"
