@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# wsg side by side with Socket.IO + @socket.io/redis-adapter + Redis, on this machine, on loopback
-# (docs/benchmarks.md, target 2). The same user-to-user workload, closed loop: N pairs, sender on
-# server A, recipient on server B, W messages in flight per pair, warm-up, measured window.
+# wsg side by side with its peers, on this machine, on loopback (docs/benchmarks.md): the same
+# user-to-user workload, sender on server A, recipient on server B, warm-up, measured window;
+# closed loop (W messages in flight per pair) or, with --rate, open loop (R messages/s in all).
 #
-#   bash bench/compare/run.sh [--pairs N] [--window W] [--duration S] [--warmup S] [--body-bytes N]
-#        [--wsg PATH] [--bench PATH] [--floor PATH] [--no-floor] [--no-wsg] [--no-socketio]
-#        [--procs P] [--out FILE] [--keep]
+#   bash bench/compare/run.sh [--pairs N] [--window W] [--rate R] [--duration S] [--warmup S]
+#        [--body-bytes N] [--wsg PATH] [--bench PATH] [--floor PATH] [--no-floor] [--no-wsg]
+#        [--no-uws] [--no-socketio] [--procs P] [--out FILE] [--keep]
 #
-# 1. Socket.IO: redis-server (no persistence) + two server.js joined by the Redis adapter;
-#    client.js drives them and samples the CPU (utime+stime in /proc/PID/stat, CLK_TCK from
-#    getconf) of both servers AND redis over the measured window.
-# 2. wsg: a master and two nodes (the built wsg); `wsg-bench remote` with --pid for all three.
-# 3. The floor (unless --no-floor): wsg-floor, the bare Beast relay; `wsg-bench remote --floor`.
-# Then a table (msgs/s, p50/p99/p99.9, server CPU µs per delivered message) and the ratios, and a
-# JSON summary in --out (default: compare-results.json in the working directory).
+# 1. uWebSockets.js + Redis pub/sub (the strongest peer): redis-server (no persistence) + two
+#    uws_server.js, which speak the part of wsg's client protocol the load generator uses, so
+#    `wsg-bench remote` drives them as it drives wsg, with --pid for both servers AND redis.
+# 2. Socket.IO + @socket.io/redis-adapter: the same Redis + two server.js; client.js drives them
+#    (closed loop only: skipped with --rate) and samples the CPU (utime+stime in /proc/PID/stat,
+#    CLK_TCK from getconf) of both servers and redis over the measured window.
+# 3. wsg: a master and two nodes (the built wsg); `wsg-bench remote` with --pid for all three.
+# 4. The floor (unless --no-floor): wsg-floor, the bare Beast relay; `wsg-bench remote --floor`.
+# Then a table (msgs/s, p50/p99/p99.9, server CPU µs per delivered message) and the ratios of wsg
+# to each, and a JSON summary in --out (default: compare-results.json in the working directory).
 #
 # Installs what is missing: redis-server (apt-get, as root) and the npm packages (npm ci here).
 # wsg defaults to build-test/wsg; wsg-bench and wsg-floor are looked for next to it (and in its
@@ -24,15 +27,16 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
-pairs=100 window=1 duration=10 warmup=2 body_bytes=64 procs=1
+pairs=100 window=1 rate=0 duration=10 warmup=2 body_bytes=64 procs=1
 wsg="$root/build-test/wsg" bench="" floor="" out="compare-results.json"
-run_sio=1 run_wsg=1 run_floor=1 keep=0
+run_sio=1 run_uws=1 run_wsg=1 run_floor=1 keep=0
 
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case "$1" in
     --pairs) pairs="$2"; shift 2 ;;
     --window) window="$2"; shift 2 ;;
+    --rate) rate="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
     --body-bytes) body_bytes="$2"; shift 2 ;;
@@ -43,13 +47,14 @@ while (($#)); do
     --no-floor) run_floor=0; shift ;;
     --no-wsg) run_wsg=0; run_floor=0; shift ;;
     --no-socketio) run_sio=0; shift ;;
+    --no-uws) run_uws=0; shift ;;
     --out) out="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
     -h|--help) usage ;;
     *) echo "run.sh: unknown argument $1" >&2; usage ;;
   esac
 done
-for v in pairs window body_bytes procs; do
+for v in pairs window rate body_bytes procs; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "run.sh: --${v//_/-} needs a whole number" >&2; exit 2; }
 done
 for v in duration warmup; do
@@ -95,9 +100,22 @@ if ((run_floor)) && [ ! -x "$floor" ]; then
 fi
 
 common=(--pairs "$pairs" --window "$window" --duration "$duration" --warmup "$warmup" --body-bytes "$body_bytes")
+# wsg-bench's own shape: the same, plus the open loop's rate.
+bench_shape=("${common[@]}")
+((rate > 0)) && bench_shape+=(--rate "$rate")
+if ((run_sio)) && ((rate > 0)); then
+  echo "run.sh: client.js (Socket.IO) has no open loop: the socket.io run is skipped with --rate" >&2
+  skipped+=("socketio: no open loop in client.js")
+  run_sio=0
+fi
+if ((run_uws)) && [ ! -x "$bench" ]; then
+  echo "run.sh: WARNING: wsg-bench ($bench) not found: the uWebSockets.js run is skipped" >&2
+  skipped+=("uws: wsg-bench missing")
+  run_uws=0
+fi
 
-# ---- 1. Socket.IO + Redis -----------------------------------------------------------------------
-if ((run_sio)); then
+# ---- Redis and the npm packages, for both Node.js peers --------------------------------------------
+if ((run_sio || run_uws)); then
   if ! command -v redis-server >/dev/null 2>&1; then
     if [ "$(id -u)" -eq 0 ]; then
       bench_log "installing redis-server (apt-get)"
@@ -113,16 +131,41 @@ if ((run_sio)); then
     bench_log "npm ci in bench/compare"
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >&2)
   fi
+fi
 
+# A fresh redis-server for one run (no persistence); sets redis_port and redis_pid.
+start_redis() {
   redis_port="$(bench_free_port)"
-  bench_start redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no
+  bench_start "redis-$1" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no
   redis_pid=$started_pid
   for _ in $(seq 1 100); do
     [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break
     kill -0 "$redis_pid" 2>/dev/null || break
     sleep 0.05
   done
-  [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] || { echo "run.sh: redis did not start" >&2; tail "$work/redis.log" >&2; exit 2; }
+  [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] || { echo "run.sh: redis did not start" >&2; tail "$work/redis-$1.log" >&2; exit 2; }
+}
+
+# ---- 1. uWebSockets.js + Redis pub/sub --------------------------------------------------------------
+if ((run_uws)); then
+  start_redis uws
+  bench_start uws-1 node "$here/uws_server.js" 0 "redis://127.0.0.1:$redis_port" uws-1
+  uws1_pid=$started_pid
+  bench_start uws-2 node "$here/uws_server.js" 0 "redis://127.0.0.1:$redis_port" uws-2
+  uws2_pid=$started_pid
+  uws1_port="$(bench_wait_listening "$work/uws-1.log" "$uws1_pid" "uws_server.js uws-1")"
+  uws2_port="$(bench_wait_listening "$work/uws-2.log" "$uws2_pid" "uws_server.js uws-2")"
+  bench_log "uWebSockets.js: redis :$redis_port, servers :$uws1_port :$uws2_port; ${pairs} pairs x ${window}, rate ${rate}, ${warmup}+${duration} s"
+  timeout -k 5 "$run_bound" "$bench" remote --ws "ws://127.0.0.1:$uws1_port/ws" --ws "ws://127.0.0.1:$uws2_port/ws" \
+    "${bench_shape[@]}" --procs "$procs" --pid "uws-1=$uws1_pid" --pid "uws-2=$uws2_pid" --pid "redis=$redis_pid" \
+    --json "$work/uws.json" >&2 || true
+  bench_stop "$uws1_pid"; bench_stop "$uws2_pid"; bench_stop "$redis_pid"
+  [ -s "$work/uws.json" ] || echo '{"ok":false,"problems":["wsg-bench wrote no report"]}' >"$work/uws.json"
+fi
+
+# ---- 2. Socket.IO + Redis ---------------------------------------------------------------------------
+if ((run_sio)); then
+  start_redis sio
   bench_start sio-1 node "$here/server.js" 0 "redis://127.0.0.1:$redis_port" sio-1
   sio1_pid=$started_pid
   bench_start sio-2 node "$here/server.js" 0 "redis://127.0.0.1:$redis_port" sio-2
@@ -137,35 +180,35 @@ if ((run_sio)); then
   [ -s "$work/socketio.json" ] || echo '{"ok":false,"problems":["client.js wrote no report"]}' >"$work/socketio.json"
 fi
 
-# ---- 2. wsg: master + two nodes -------------------------------------------------------------------
+# ---- 3. wsg: master + two nodes -------------------------------------------------------------------
 if ((run_wsg)); then
   bench_wsg_cluster "$wsg" 2 0 wsg || exit 2
-  bench_log "wsg: master $cluster_master, nodes :${node_ports[0]} :${node_ports[1]}; ${pairs} pairs x ${window}, ${warmup}+${duration} s"
+  bench_log "wsg: master $cluster_master, nodes :${node_ports[0]} :${node_ports[1]}; ${pairs} pairs x ${window}, rate ${rate}, ${warmup}+${duration} s"
   timeout -k 5 "$run_bound" "$bench" remote --ws "ws://127.0.0.1:${node_ports[0]}/ws" --ws "ws://127.0.0.1:${node_ports[1]}/ws" \
-    "${common[@]}" "${cluster_pid_args[@]}" \
+    "${bench_shape[@]}" --procs "$procs" "${cluster_pid_args[@]}" \
     --json "$work/wsg.json" >&2 || true
   bench_wsg_cluster_stop
   [ -s "$work/wsg.json" ] || echo '{"ok":false,"problems":["wsg-bench wrote no report"]}' >"$work/wsg.json"
 fi
 
-# ---- 3. The floor ---------------------------------------------------------------------------------
+# ---- 4. The floor ---------------------------------------------------------------------------------
 if ((run_floor)); then
   bench_start floor "$floor" --listen 127.0.0.1:0
   floor_pid=$started_pid
   fport="$(bench_wait_listening "$work/floor.log" "$floor_pid" "wsg-floor")"
   bench_log "floor: wsg-floor :$fport; ${pairs} pairs x ${window}, ${warmup}+${duration} s"
   timeout -k 5 "$run_bound" "$bench" remote --floor --ws "ws://127.0.0.1:$fport/ws" --ws "ws://127.0.0.1:$fport/ws" \
-    "${common[@]}" --pid "floor=$floor_pid" --json "$work/floor.json" >&2 || true
+    "${bench_shape[@]}" --procs "$procs" --pid "floor=$floor_pid" --json "$work/floor.json" >&2 || true
   bench_stop "$floor_pid"
   [ -s "$work/floor.json" ] || echo '{"ok":false,"problems":["wsg-bench wrote no report"]}' >"$work/floor.json"
 fi
 
 # ---- Table, ratios, summary -----------------------------------------------------------------------
-python3 - "$work" "$out" "$pairs" "$window" "$duration" "$warmup" "$body_bytes" "${skipped[@]}" <<'EOF'
+WSG_COMPARE_DIR="$here" python3 - "$work" "$out" "$pairs" "$window" "$duration" "$warmup" "$body_bytes" "$rate" "${skipped[@]}" <<'EOF'
 import json, os, platform, subprocess, sys, datetime
 work, out = sys.argv[1], sys.argv[2]
-pairs, window, duration, warmup, body = sys.argv[3:8]
-skipped = sys.argv[8:]
+pairs, window, duration, warmup, body, rate = sys.argv[3:9]
+skipped = sys.argv[9:]
 
 def load(name):
     p = os.path.join(work, name + ".json")
@@ -177,8 +220,8 @@ def load(name):
     except ValueError as e:
         return {"ok": False, "problems": ["unreadable report: %s" % e]}
 
-runs = {"socketio": load("socketio"), "wsg": load("wsg"), "floor": load("floor")}
-labels = {"socketio": "socket.io+redis", "wsg": "wsg (2 nodes)", "floor": "wsg-floor"}
+runs = {"uws": load("uws"), "socketio": load("socketio"), "wsg": load("wsg"), "floor": load("floor")}
+labels = {"uws": "uWS.js+redis", "socketio": "socket.io+redis", "wsg": "wsg (2 nodes)", "floor": "wsg-floor"}
 
 def lat(r, k):
     return (r.get("latency_us") or {}).get(k)
@@ -207,13 +250,20 @@ def get(k, f):
 
 tp = lambda r: r.get("throughput_msgs_per_s")
 cpu = lambda r: r.get("server_cpu_us_per_msg")
+p50 = lambda r: lat(r, "p50")
 ratios = {
+    "wsg_over_uws_throughput": ratio(get("wsg", tp), get("uws", tp)),
+    "wsg_over_uws_cpu_per_msg": ratio(get("wsg", cpu), get("uws", cpu)),
+    "wsg_over_uws_p50": ratio(get("wsg", p50), get("uws", p50)),
     "wsg_over_floor_throughput": ratio(get("wsg", tp), get("floor", tp)),
     "wsg_over_socketio_throughput": ratio(get("wsg", tp), get("socketio", tp)),
     "socketio_over_wsg_cpu_per_msg": ratio(get("socketio", cpu), get("wsg", cpu)),
     "wsg_over_floor_cpu_per_msg": ratio(get("wsg", cpu), get("floor", cpu)),
 }
 print()
+print("wsg / uWS.js throughput:             %s" % fmt(ratios["wsg_over_uws_throughput"], 3))
+print("wsg / uWS.js CPU per message:        %s" % fmt(ratios["wsg_over_uws_cpu_per_msg"], 3))
+print("wsg / uWS.js p50 latency:            %s" % fmt(ratios["wsg_over_uws_p50"], 3))
 print("wsg / floor throughput:              %s" % fmt(ratios["wsg_over_floor_throughput"], 3))
 print("wsg / socket.io throughput:          %s" % fmt(ratios["wsg_over_socketio_throughput"], 3))
 print("socket.io / wsg CPU per message:     %s" % fmt(ratios["socketio_over_wsg_cpu_per_msg"], 3))
@@ -237,13 +287,20 @@ def machine():
 versions = {}
 try:
     versions["redis"] = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()
+    versions["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
 except OSError:
+    pass
+try:
+    with open(os.path.join(os.environ.get("WSG_COMPARE_DIR", "."), "package.json")) as f:
+        versions["npm"] = json.load(f).get("dependencies", {})
+except (OSError, ValueError):
     pass
 summary = {
     "tool": "wsg-compare", "version": 1,
     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     "machine": machine(), "versions": versions,
-    "options": {"pairs": int(pairs), "window": int(window), "duration": float(duration), "warmup": float(warmup),
+    "options": {"pairs": int(pairs), "window": int(window), "rate": int(rate), "duration": float(duration),
+                "warmup": float(warmup),
                 "body_bytes": int(body)},
     "runs": {k: v for k, v in runs.items() if v is not None},
     "skipped": skipped,
