@@ -291,3 +291,45 @@ TEST_CASE("wsg-bench cut short by --timeout still closes its sessions and report
   CHECK(Clock::now() - started < 25s);
   check_sessions_closed(c);
 }
+
+#ifdef WSG_MASTER_BENCH_BINARY
+TEST_CASE("wsg-master-bench registers, looks up and leaves through a real master", "[integration][bench]") {
+  Cluster c(bench_cluster());
+  auto r = run_command(WSG_MASTER_BENCH_BINARY, {"--master",        c.master_addr(),
+                                                 "--pid",           std::to_string(c.master().pid()),
+                                                 "--nodes",         "3",
+                                                 "--sessions",      "5000",
+                                                 "--batch",         "500",
+                                                 "--lookups",       "4000",
+                                                 "--lookup-window", "64",
+                                                 "--prefix",        "mbt-",
+                                                 "--json",          "-",
+                                                 "--timeout",       "60"},
+                       90s);
+  INFO("wsg-master-bench stderr:\n" << r.err << "\nstdout:\n" << r.out);
+  REQUIRE(r.exit_code.has_value());
+  CHECK(*r.exit_code == 0);
+  json::object report;
+  REQUIRE_NOTHROW(report = parse_object(r.out));
+  CHECK(report.at("ok").as_bool());
+  const auto& reg = obj(report, "register");
+  CHECK(number(reg, "sessions") == 5000);
+  CHECK(number(reg, "per_second") > 0);
+  CHECK(number(reg, "master_rss_kib_after") > 0);
+  const auto& lookup = obj(report, "lookup");
+  CHECK(number(lookup, "lookups") == 4000);
+  CHECK(number(lookup, "wrong_answers") == 0);
+  const auto& lat = obj(lookup, "latency_us");
+  CHECK(number(lat, "p50") <= number(lat, "p99"));
+  CHECK(number(obj(report, "status"), "json_bytes") > 0);
+  // Every synthetic node said LEAVE: the master holds none of their sessions any more, and the
+  // two real nodes are still there and alive.
+  const auto status = c.status_json();
+  CHECK(num(status.at("master").as_object(), "sessions") == 0);
+  int alive = 0;
+  for (const auto& n : status.at("nodes").as_array()) {
+    if (n.as_object().at("alive").as_bool()) ++alive;
+  }
+  CHECK(alive == 2);
+}
+#endif

@@ -1,0 +1,489 @@
+// wsg-master-bench: the master's own scale, measured (docs/benchmarks.md, "The master"). Speaks
+// the cluster protocol (docs/wire-encoding.md) as a set of synthetic nodes, with no WebSocket at
+// all, so what it measures is the master alone:
+//   1. N synthetic nodes HELLO;
+//   2. they REGISTER S sessions (user "<prefix>u<k>", session "<prefix>s<k>" on node k mod N) in
+//      batches, a window of batches in flight per node: registrations/s, and the master's RSS
+//      before and after (bytes per registered session) when --pid names it;
+//   3. they LOOKUP random registered users, a window of lookups in flight in all, for --lookups
+//      lookups or --lookup-seconds: lookups/s, round-trip latency (p50/p99/max), answers checked
+//      against the node that registered the user;
+//   4. one STATUS query (what `wsg status` asks for), its round trip and size;
+//   5. each node says LEAVE (the master forgets its sessions at once).
+// Every node HEARTBEATs every --heartbeat-ms meanwhile. With --pid the master's CPU time
+// (utime+stime, /proc/PID/stat) is sampled around phases 2 and 3: µs per registration and per
+// lookup.
+//
+//   wsg-master-bench --master tcp://127.0.0.1:5555 [--pid PID] [--nodes 10] [--sessions 100000]
+//                    [--batch 1000] [--window 4] [--lookups 200000] [--lookup-window 512]
+//                    [--lookup-seconds 30] [--heartbeat-ms 500] [--prefix S] [--json FILE]
+//                    [--timeout 300]
+//
+// One thread, one zmq_poll loop over the nodes' DEALER sockets; every wait is bounded by
+// --timeout. Exit 0 when every phase completed with every answer right, 1 otherwise, 2 on bad
+// usage. Plain-text cluster links only (no CURVE key).
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <zmq.hpp>
+
+#include "proto/cluster_codec.h"
+
+namespace {
+
+namespace cluster = wsg::cluster;
+using Clock = std::chrono::steady_clock;
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+struct Options {
+  std::string master = "tcp://127.0.0.1:5555";
+  int pid = 0;
+  int nodes = 10;
+  int64_t sessions = 100000;
+  int batch = 1000;
+  int window = 4;
+  int64_t lookups = 200000;
+  int lookup_window = 512;
+  double lookup_seconds = 30;
+  int heartbeat_ms = 500;
+  std::string prefix;
+  std::string json_file;
+  double timeout = 300;
+};
+
+// The master's RSS (KiB, VmRSS) and CPU time (µs, utime+stime); nullopt without --pid or when
+// the process is gone.
+std::optional<int64_t> rss_kib(int pid) {
+  if (pid <= 0) return std::nullopt;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return std::nullopt;
+}
+std::optional<int64_t> cpu_us(int pid) {
+  if (pid <= 0) return std::nullopt;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  int64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoll(field);
+    if (i == 15) stime = std::stoll(field);
+  }
+  const long tck = sysconf(_SC_CLK_TCK);
+  return (utime + stime) * 1000000 / (tck > 0 ? tck : 100);
+}
+
+// Log-bucketed latency histogram (1 % buckets), in nanoseconds.
+class Histogram {
+ public:
+  void record(int64_t ns) {
+    const double v = std::max<double>(1.0, static_cast<double>(ns));
+    const auto i = std::min<std::size_t>(kBuckets - 1, static_cast<std::size_t>(std::log(v) / std::log(1.01)));
+    ++counts_[i];
+    ++count_;
+    max_ = std::max(max_, ns);
+  }
+  std::optional<double> quantile_us(double q) const {
+    if (count_ == 0) return std::nullopt;
+    const uint64_t rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_))));
+    uint64_t seen = 0;
+    for (std::size_t i = 0; i < kBuckets; ++i) {
+      seen += counts_[i];
+      if (seen >= rank) return std::pow(1.01, static_cast<double>(i) + 0.5) / 1000.0;
+    }
+    return static_cast<double>(max_) / 1000.0;
+  }
+  double max_us() const { return static_cast<double>(max_) / 1000.0; }
+  uint64_t count() const { return count_; }
+
+ private:
+  static constexpr std::size_t kBuckets = 2600;
+  std::vector<uint64_t> counts_ = std::vector<uint64_t>(kBuckets, 0);
+  uint64_t count_ = 0;
+  int64_t max_ = 0;
+};
+
+struct Node {
+  std::string id;
+  zmq::socket_t socket;
+  int64_t next_heartbeat_ns = 0;
+  int64_t registered = 0;  // sessions acknowledged
+  int64_t next_user = 0;   // the next k (of this node's residue class) to put in a batch
+  int in_flight = 0;       // REGISTER batches awaiting their ACK
+  uint64_t incarnation = 0;
+  bool hello_ok = false;
+};
+
+class Bench {
+ public:
+  explicit Bench(Options o)
+      : o_(std::move(o)), ctx_(1), deadline_ns_(now_ns() + static_cast<int64_t>(o_.timeout * 1e9)) {}
+
+  int run() {
+    connect();
+    if (!phase_hello()) return finish(false);
+    const auto rss0 = rss_kib(o_.pid);
+    const auto cpu0 = cpu_us(o_.pid);
+    const int64_t t0 = now_ns();
+    if (!phase_register()) return finish(false);
+    const int64_t t1 = now_ns();
+    const auto rss1 = rss_kib(o_.pid);
+    const auto cpu1 = cpu_us(o_.pid);
+    reg_seconds_ = static_cast<double>(t1 - t0) / 1e9;
+    report_["register"] = boost::json::object{
+        {"sessions", o_.sessions},
+        {"seconds", reg_seconds_},
+        {"per_second", static_cast<double>(o_.sessions) / std::max(1e-9, reg_seconds_)},
+        {"master_rss_kib_before", rss0 ? boost::json::value(*rss0) : nullptr},
+        {"master_rss_kib_after", rss1 ? boost::json::value(*rss1) : nullptr},
+        {"master_rss_bytes_per_session", rss0 && rss1 ? boost::json::value(static_cast<double>(*rss1 - *rss0) * 1024.0 /
+                                                                           static_cast<double>(o_.sessions))
+                                                      : nullptr},
+        {"master_cpu_us_per_session",
+         cpu0 && cpu1 ? boost::json::value(static_cast<double>(*cpu1 - *cpu0) / static_cast<double>(o_.sessions))
+                      : nullptr}};
+    const int64_t t2 = now_ns();
+    if (!phase_lookup()) return finish(false);
+    const int64_t t3 = now_ns();
+    const auto rss2 = rss_kib(o_.pid);
+    const auto cpu2 = cpu_us(o_.pid);
+    const double lk_seconds = static_cast<double>(t3 - t2) / 1e9;
+    const auto q = [&](double x) -> boost::json::value {
+      auto v = latency_.quantile_us(x);
+      return v ? boost::json::value(*v) : nullptr;
+    };
+    report_["lookup"] = boost::json::object{
+        {"lookups", answered_},
+        {"wrong_answers", wrong_},
+        {"seconds", lk_seconds},
+        {"per_second", static_cast<double>(answered_) / std::max(1e-9, lk_seconds)},
+        {"window", o_.lookup_window},
+        {"latency_us", boost::json::object{{"p50", q(0.5)}, {"p99", q(0.99)}, {"max", latency_.max_us()}}},
+        {"master_rss_kib_after", rss2 ? boost::json::value(*rss2) : nullptr},
+        {"master_cpu_us_per_lookup",
+         cpu1 && cpu2 && answered_ > 0
+             ? boost::json::value(static_cast<double>(*cpu2 - *cpu1) / static_cast<double>(answered_))
+             : nullptr}};
+    if (!phase_status()) return finish(false);
+    phase_leave();
+    return finish(wrong_ == 0);
+  }
+
+ private:
+  void connect() {
+    for (int i = 0; i < o_.nodes; ++i) {
+      Node n{o_.prefix + "mb-" + std::to_string(i), zmq::socket_t(ctx_, zmq::socket_type::dealer)};
+      n.socket.set(zmq::sockopt::sndhwm, 100000);
+      n.socket.set(zmq::sockopt::rcvhwm, 100000);
+      // LEAVE at the end must reach the master: up to 2 s to flush at exit.
+      n.socket.set(zmq::sockopt::linger, 2000);
+      n.socket.connect(o_.master);
+      n.next_user = i;
+      nodes_.push_back(std::move(n));
+    }
+  }
+
+  bool send(Node& n, const cluster::Message& m) {
+    auto bytes = cluster::encode(m);
+    if (!bytes) return fail("encode refused a message");
+    // A full pipe (SNDHWM) is not expected with the windows used; wait for it boundedly.
+    while (!n.socket.send(zmq::buffer(*bytes), zmq::send_flags::dontwait)) {
+      if (now_ns() > deadline_ns_) return fail("send: timed out (the master's pipe stays full)");
+      poll(1);
+    }
+    return true;
+  }
+
+  bool fail(const std::string& why) {
+    if (problem_.empty()) problem_ = why;
+    return false;
+  }
+
+  // Reads what arrived (waiting up to `wait_ms`), heartbeats due nodes.
+  bool poll(int wait_ms) {
+    std::vector<zmq::pollitem_t> items;
+    for (auto& n : nodes_) items.push_back({n.socket.handle(), 0, ZMQ_POLLIN, 0});
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait_ms));
+    const int64_t now = now_ns();
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      Node& n = nodes_[i];
+      for (int k = 0; k < 4096; ++k) {
+        zmq::message_t msg;
+        if (!n.socket.recv(msg, zmq::recv_flags::dontwait)) break;
+        auto m = cluster::decode(std::string_view(msg.data<char>(), msg.size()));
+        if (!m) return fail("the master sent a message that does not decode");
+        if (!on_message(n, static_cast<int>(i), *m, now)) return false;
+      }
+      if (n.hello_ok && now >= n.next_heartbeat_ns) {
+        n.next_heartbeat_ns = now + static_cast<int64_t>(o_.heartbeat_ms) * 1000000;
+        if (!send(n, cluster::Heartbeat{n.id, static_cast<uint64_t>(n.registered), 0})) return false;
+      }
+    }
+    return true;
+  }
+
+  bool on_message(Node& n, int index, cluster::Message& m, int64_t now) {
+    if (auto* r = std::get_if<cluster::HelloReply>(&m)) {
+      if (!r->accepted) return fail("HELLO refused: " + r->reason);
+      n.hello_ok = true;
+      return true;
+    }
+    if (auto* a = std::get_if<cluster::Ack>(&m)) {
+      if (!a->ok) return fail("a REGISTER was refused (ok = false: the master forgot the node?)");
+      auto it = batches_.find(a->seq);
+      if (it == batches_.end()) return true;
+      n.registered += it->second;
+      acked_ += it->second;
+      --n.in_flight;
+      batches_.erase(it);
+      return true;
+    }
+    if (auto* h = std::get_if<cluster::HeartbeatReply>(&m)) {
+      if (!h->known) return fail("the master does not know node " + n.id + " (declared dead?)");
+      return true;
+    }
+    if (auto* r = std::get_if<cluster::LookupReply>(&m)) {
+      auto it = lookups_.find(r->seq);
+      if (it == lookups_.end()) return true;
+      latency_.record(now - it->second.sent_ns);
+      const std::string want = nodes_[static_cast<std::size_t>(it->second.node)].id;
+      const bool right = r->nodes.size() == 1 && r->nodes[0].id == want;
+      if (!right) ++wrong_;
+      ++answered_;
+      lookups_.erase(it);
+      (void)index;
+      return true;
+    }
+    if (auto* s = std::get_if<cluster::StatusReply>(&m)) {
+      if (s->seq == status_seq_) {
+        status_ns_ = now;
+        status_json_ = std::move(s->json);
+      }
+      return true;
+    }
+    // INVALIDATE, NODE_DOWN: not expected (each user registers once, no node dies); ignored.
+    return true;
+  }
+
+  bool phase_hello() {
+    for (auto& n : nodes_) {
+      n.incarnation = std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32);
+      if (!send(n, cluster::Hello{n.id, n.incarnation, "ws://127.0.0.1:1/ws", "tcp://127.0.0.1:1"})) return false;
+    }
+    while (!std::all_of(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.hello_ok; })) {
+      if (now_ns() > deadline_ns_) return fail("HELLO: no answer from the master at " + o_.master);
+      if (!poll(10)) return false;
+    }
+    return true;
+  }
+
+  std::string user(int64_t k) const { return o_.prefix + "u" + std::to_string(k); }
+
+  bool phase_register() {
+    const auto stride = static_cast<int64_t>(o_.nodes);
+    while (acked_ < o_.sessions) {
+      for (auto& n : nodes_) {
+        while (n.in_flight < o_.window && n.next_user < o_.sessions) {
+          cluster::RegisterSessions r{++seq_, {}};
+          r.sessions.reserve(static_cast<std::size_t>(o_.batch));
+          for (int b = 0; b < o_.batch && n.next_user < o_.sessions; ++b, n.next_user += stride) {
+            r.sessions.push_back({user(n.next_user), o_.prefix + "s" + std::to_string(n.next_user)});
+          }
+          batches_[r.seq] = static_cast<int64_t>(r.sessions.size());
+          ++n.in_flight;
+          if (!send(n, r)) return false;
+        }
+      }
+      if (now_ns() > deadline_ns_) return fail("REGISTER: timed out with " + std::to_string(acked_) + " acknowledged");
+      if (!poll(10)) return false;
+    }
+    return true;
+  }
+
+  bool phase_lookup() {
+    std::mt19937_64 rng(1);
+    std::uniform_int_distribution<int64_t> pick(0, o_.sessions - 1);
+    const int64_t end_ns = now_ns() + static_cast<int64_t>(o_.lookup_seconds * 1e9);
+    int64_t sent = 0;
+    std::size_t next_node = 0;
+    while (answered_ < sent || (sent < o_.lookups && now_ns() < end_ns)) {
+      while (static_cast<int64_t>(lookups_.size()) < o_.lookup_window && sent < o_.lookups && now_ns() < end_ns) {
+        const int64_t k = pick(rng);
+        Node& asker = nodes_[next_node];
+        next_node = (next_node + 1) % nodes_.size();
+        const uint64_t s = ++seq_;
+        lookups_[s] = PendingLookup{now_ns(), static_cast<int>(k % o_.nodes)};
+        ++sent;
+        if (!send(asker, cluster::Lookup{s, user(k)})) return false;
+      }
+      if (now_ns() > deadline_ns_)
+        return fail("LOOKUP: timed out with " + std::to_string(lookups_.size()) + " unanswered");
+      if (!poll(lookups_.empty() ? 0 : 10)) return false;
+    }
+    return true;
+  }
+
+  bool phase_status() {
+    status_seq_ = ++seq_;
+    const int64_t t = now_ns();
+    if (!send(nodes_[0], cluster::StatusQuery{status_seq_, ""})) return false;
+    while (status_ns_ == 0) {
+      if (now_ns() > deadline_ns_) return fail("STATUS: no answer");
+      if (!poll(10)) return false;
+    }
+    report_["status"] = boost::json::object{{"round_trip_ms", static_cast<double>(status_ns_ - t) / 1e6},
+                                            {"json_bytes", status_json_.size()}};
+    return true;
+  }
+
+  void phase_leave() {
+    for (auto& n : nodes_) {
+      (void)send(n, cluster::Leave{n.id, n.incarnation});
+    }
+  }
+
+  int finish(bool ok) {
+    report_["tool"] = "wsg-master-bench";
+    report_["options"] = boost::json::object{
+        {"master", o_.master}, {"nodes", o_.nodes},     {"sessions", o_.sessions},          {"batch", o_.batch},
+        {"window", o_.window}, {"lookups", o_.lookups}, {"lookup_window", o_.lookup_window}};
+    report_["ok"] = ok && problem_.empty();
+    report_["problem"] = problem_;
+    const std::string text = boost::json::serialize(report_);
+    if (!o_.json_file.empty()) {
+      if (o_.json_file == "-") {
+        std::cout << text << "\n";
+      } else {
+        std::ofstream(o_.json_file) << text << "\n";
+      }
+    }
+    summary();
+    return report_["ok"].as_bool() ? 0 : 1;
+  }
+
+  void summary() const {
+    auto num = [](const boost::json::object& o, const char* k) -> std::string {
+      const auto* v = o.if_contains(k);
+      if (!v || v->is_null()) return "-";
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.1f", v->to_number<double>());
+      return buf;
+    };
+    std::cerr << "wsg-master-bench: " << o_.nodes << " synthetic nodes, " << o_.sessions << " sessions\n";
+    if (const auto* r = report_.if_contains("register")) {
+      const auto& o = r->as_object();
+      std::cerr << "  register: " << num(o, "per_second") << " sessions/s (" << num(o, "seconds") << " s); master RSS "
+                << num(o, "master_rss_kib_before") << " -> " << num(o, "master_rss_kib_after")
+                << " KiB = " << num(o, "master_rss_bytes_per_session") << " bytes/session; master CPU "
+                << num(o, "master_cpu_us_per_session") << " us/session\n";
+    }
+    if (const auto* l = report_.if_contains("lookup")) {
+      const auto& o = l->as_object();
+      const auto& lat = o.at("latency_us").as_object();
+      std::cerr << "  lookup:   " << num(o, "per_second") << " lookups/s (" << num(o, "lookups") << " in "
+                << num(o, "seconds") << " s, window " << o_.lookup_window << "); round trip p50 " << num(lat, "p50")
+                << " p99 " << num(lat, "p99") << " max " << num(lat, "max") << " us; wrong answers "
+                << num(o, "wrong_answers") << "; master CPU " << num(o, "master_cpu_us_per_lookup") << " us/lookup\n";
+    }
+    if (const auto* s = report_.if_contains("status")) {
+      const auto& o = s->as_object();
+      std::cerr << "  status:   " << num(o, "round_trip_ms") << " ms, " << num(o, "json_bytes") << " bytes of JSON\n";
+    }
+    std::cerr << "  ok:       " << (report_.at("ok").as_bool() ? "yes" : "no") << "\n";
+    if (!problem_.empty()) std::cerr << "  problem:  " << problem_ << "\n";
+  }
+
+  struct PendingLookup {
+    int64_t sent_ns = 0;
+    int node = 0;  // the node that registered the user
+  };
+
+  Options o_;
+  zmq::context_t ctx_;
+  int64_t deadline_ns_;
+  std::vector<Node> nodes_;
+  uint64_t seq_ = 0;
+  std::unordered_map<uint64_t, int64_t> batches_;  // REGISTER seq -> sessions in it
+  int64_t acked_ = 0;
+  std::unordered_map<uint64_t, PendingLookup> lookups_;
+  int64_t answered_ = 0;
+  int64_t wrong_ = 0;
+  Histogram latency_;
+  uint64_t status_seq_ = 0;
+  int64_t status_ns_ = 0;
+  std::string status_json_;
+  double reg_seconds_ = 0;
+  std::string problem_;
+  boost::json::object report_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"wsg-master-bench: the master's scale, measured with synthetic nodes (docs/benchmarks.md)"};
+  app.add_option("--master", o.master, "The master's address")->capture_default_str();
+  app.add_option("--pid", o.pid, "The master's process id: its RSS and CPU are sampled");
+  app.add_option("--nodes", o.nodes, "Synthetic nodes")->capture_default_str()->check(CLI::Range(1, 1000));
+  app.add_option("--sessions", o.sessions, "Sessions to register (one user each)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{100'000'000}));
+  app.add_option("--batch", o.batch, "Sessions per REGISTER (the node's own batch is 1000)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--window", o.window, "REGISTER batches in flight per node")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--lookups", o.lookups, "Lookups to send")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
+  app.add_option("--lookup-window", o.lookup_window, "Lookups in flight in all")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--lookup-seconds", o.lookup_seconds, "Bound on the lookup phase")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--heartbeat-ms", o.heartbeat_ms, "Heartbeat period of each synthetic node")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 60000));
+  app.add_option("--prefix", o.prefix, "Prefix of node, user and session ids");
+  app.add_option("--json", o.json_file, "Write the JSON report to FILE ('-' = stdout)");
+  app.add_option("--timeout", o.timeout, "Hard bound on the whole run in seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 86400.0));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    return Bench(std::move(o)).run();
+  } catch (const std::exception& e) {  // zmq::error_t from a bad --master, mostly
+    std::cerr << "wsg-master-bench: " << e.what() << "\n";
+    return 2;
+  }
+}
