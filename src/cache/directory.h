@@ -1,15 +1,22 @@
 // The master's directory: which nodes are alive and which user has sessions on which node,
 // plus, per user, the nodes that looked the user up since its last change (to invalidate them).
 // No I/O, no clock of its own: owned by the master's single ZeroMQ thread.
+//
+// Memory (docs/architecture.md, "Master"): the master holds every session of the cluster, so a
+// session costs as little as it can. Users and sessions are records in slabs, found by index;
+// a user's sessions are a linked list through the session records; a node lists its sessions by
+// index (for its death); ids up to 23 bytes are stored inline; the watchers of a user are a
+// 64-bit mask of node indices (nodes past the 64th that watch a user spill into a side table).
+// About 120 bytes per session of a user with one session, instead of ~500 with node-based
+// standard containers.
 #pragma once
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <cstdint>
+#include <deque>
 #include <map>
-#include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace wsg {
@@ -29,6 +36,10 @@ class Directory {
     int64_t last_heartbeat_ms = 0;  // absolute time of the last message from the node
     std::size_t sessions = 0;
   };
+
+  Directory() = default;
+  Directory(const Directory&) = delete;
+  Directory& operator=(const Directory&) = delete;
 
   enum class HelloResult { accepted, duplicate };
   // A node (re)introduces itself. A live node with the same id and another incarnation makes
@@ -58,7 +69,7 @@ class Directory {
 
   // Remembers that `node_id` looked `user` up (it may now cache the route). Ignored when the
   // node is unknown or dead, or the user is offline: nodes never cache an empty route (an
-  // `offline` ack needs a fresh lookup), which keeps watchers_ bounded by the online users.
+  // `offline` ack needs a fresh lookup), which keeps the watchers bounded by the online users.
   // Past kMaxWatchersPerUser distinct nodes the user is watched by everyone.
   void note_lookup(const std::string& user, const std::string& node_id);
   // For every watched user whose node set changed since the last call: the alive nodes to send
@@ -73,41 +84,96 @@ class Directory {
   std::vector<std::string> expire(int64_t now_ms, int64_t timeout_ms);
 
   std::size_t session_count() const { return session_count_; }
-  std::size_t user_count() const { return users_.size(); }
+  std::size_t user_count() const { return user_count_; }
   // Every known node (alive or dead), ordered by id.
   std::vector<const NodeInfo*> nodes() const;
   const NodeInfo* node(std::string_view id) const;
 
  private:
-  struct StrHash {
-    using is_transparent = void;
+  using Index = uint32_t;
+  static constexpr Index kNone = UINT32_MAX;
+
+  // An id of up to 23 bytes in place, a longer one (user ids go up to 128 bytes) on the heap:
+  // 24 bytes either way. Its bytes never move while it lives (the records are in deques), so the
+  // user index can key on views of them.
+  class CompactId {
+   public:
+    CompactId() = default;
+    explicit CompactId(std::string_view s);
+    CompactId(const CompactId&) = delete;
+    CompactId& operator=(const CompactId&) = delete;
+    CompactId(CompactId&& other) noexcept;
+    CompactId& operator=(CompactId&& other) noexcept;
+    ~CompactId() { release(); }
+    std::string_view view() const;
+
+   private:
+    static constexpr unsigned char kHeap = 0xff;
+    void release() noexcept;
+    struct Heap {
+      char* data;
+      uint32_t size;
+    };
+    union {
+      char inline_[23];
+      Heap heap_;
+    };
+    unsigned char tag_ = 0;  // inline length 0..23, or kHeap
+  };
+
+  struct SessionRec {
+    CompactId id;
+    Index user = kNone;
+    Index node = kNone;
+    Index next = kNone;      // the user's next session (kNone: last; the free list when unused)
+    Index node_pos = kNone;  // where it sits in its node's `sessions`
+  };
+  struct UserRec {
+    CompactId name;
+    Index first = kNone;         // the user's first session (kNone: no session)
+    uint64_t near_watchers = 0;  // bit i: node index i (< 64) looked the user up
+    bool everyone = false;       // watched by every node
+    bool far_watchers = false;   // has an entry in far_watchers_ (node indices >= 64)
+    bool changed = false;        // in changed_
+    bool in_use = false;
+  };
+  struct NodeSlot {
+    NodeInfo info;
+    std::vector<Index> sessions;  // its sessions (for its death)
+  };
+  struct SvHash {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
-  template <class V>
-  using StrMap = std::unordered_map<std::string, V, StrHash, std::equal_to<>>;
-  using StrSet = std::unordered_set<std::string, StrHash, std::equal_to<>>;
 
-  struct UserEntry {
-    // node id -> sessions of this user on it (never an empty set)
-    std::map<std::string, std::set<std::string>, std::less<>> by_node;
-  };
-  struct Watchers {
-    std::set<std::string, std::less<>> nodes;  // empty when everyone
-    bool everyone = false;
-  };
-
+  Index find_node(std::string_view id) const;
+  Index find_user(std::string_view name) const;
+  Index add_user(std::string_view name);
+  // Frees the user's record when it has no session and no invalidation pending.
+  void maybe_free_user(Index u);
+  Index add_session(std::string_view id, Index user, Index node);
+  // Unlinks session `s` from its user's list (prev: the session before it, or kNone) and from its
+  // node, and frees it.
+  void remove_session(Index s, Index prev);
+  bool user_on_node(Index u, Index node) const;
+  bool watched(const UserRec& r) const { return r.near_watchers != 0 || r.everyone || r.far_watchers; }
+  std::size_t watcher_count(Index u) const;
+  void clear_watchers(Index u);
   // Records a change of the user's node set, if anyone watches the user.
-  void mark_changed(const std::string& user);
-  // Removes every session of the node (which must be known), marking the users changed.
-  void drop_sessions(NodeInfo& info);
+  void mark_changed(Index u);
+  // Removes every session of the node, marking the users changed.
+  void drop_sessions(Index node);
 
-  std::map<std::string, NodeInfo, std::less<>> nodes_;
-  StrMap<UserEntry> users_;
-  // node id -> (user -> sessions) for fast drops when a node dies (no empty maps or sets)
-  StrMap<StrMap<std::set<std::string>>> by_node_;
-  StrMap<Watchers> watchers_;
-  StrSet changed_;  // only users with a watchers_ entry
+  std::deque<NodeSlot> nodes_;                          // by node index, never removed
+  std::map<std::string, Index, std::less<>> node_ids_;  // id -> node index, ordered
+  std::deque<UserRec> users_;                           // by user index
+  std::vector<Index> free_users_;
+  boost::unordered_flat_map<std::string_view, Index, SvHash> user_index_;  // name (in users_) -> index
+  std::deque<SessionRec> sessions_;                                        // by session index
+  Index free_sessions_ = kNone;                                            // chained through `next`
+  boost::unordered_flat_map<Index, std::vector<Index>> far_watchers_;      // user -> node indices >= 64
+  std::vector<Index> changed_;                                             // users with `changed` set
   std::size_t session_count_ = 0;
+  std::size_t user_count_ = 0;  // users with at least one session
 };
 
 }  // namespace wsg

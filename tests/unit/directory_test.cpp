@@ -2,6 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <map>
+#include <random>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -370,4 +373,197 @@ TEST_CASE("directory: watchers are bounded, past the bound everyone is invalidat
   // "everyone" is cleared with the watchers: the next change invalidates nobody
   REQUIRE(d.unregister_session(all[2], "bob", "b2"));
   CHECK(d.take_invalidations().empty());
+}
+
+TEST_CASE("directory: ids longer than the inline 23 bytes round-trip", "[directory]") {
+  Directory d;
+  hello(d, "n1");
+  const std::string user(128, 'u');
+  const std::string session = std::string(100, 's') + "-1";
+  const std::string inline_user(23, 'v');  // exactly the inline capacity
+  REQUIRE(d.register_session("n1", user, session));
+  REQUIRE(d.register_session("n1", inline_user, "x"));
+  CHECK_FALSE(d.register_session("n1", user, session));
+  CHECK(d.sessions_of(user) == Sessions{{"n1", session}});
+  CHECK(d.sessions_of(inline_user) == Sessions{{"n1", "x"}});
+  CHECK(d.online(user));
+  CHECK(d.unregister_session("n1", user, session));
+  CHECK_FALSE(d.online(user));
+  CHECK(d.user_count() == 1);
+}
+
+TEST_CASE("directory: records are reused after users and sessions go", "[directory]") {
+  Directory d;
+  hello(d, "n1");
+  hello(d, "n2");
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 200; ++i)
+      REQUIRE(d.register_session(i % 2 ? "n1" : "n2", "user-" + std::to_string(i), "s" + std::to_string(round)));
+    CHECK(d.session_count() == 200);
+    CHECK(d.user_count() == 200);
+    for (int i = 0; i < 200; i += 2)
+      REQUIRE(d.unregister_session("n2", "user-" + std::to_string(i), "s" + std::to_string(round)));
+    d.mark_dead("n1");
+    CHECK(d.session_count() == 0);
+    CHECK(d.user_count() == 0);
+    hello(d, "n1", 1, 0);
+  }
+}
+
+// A model of the directory written the plain way (ordered maps and sets), driven with the real
+// one through the same random operations from a fixed seed: every answer must agree. 70 nodes,
+// so that watchers past the 64th node index (the side table) are exercised too.
+namespace {
+
+struct Model {
+  struct Node {
+    bool alive = true;
+    uint64_t inc = 0;
+  };
+  std::map<std::string, Node> nodes;
+  std::map<std::string, std::map<std::string, std::set<std::string>>> users;  // user -> node -> sessions
+  std::map<std::string, std::set<std::string>> watchers;                      // user -> nodes
+  std::set<std::string> everyone;
+  std::set<std::string> changed;
+
+  bool alive(const std::string& n) const { return nodes.count(n) && nodes.at(n).alive; }
+  void mark_changed(const std::string& u) {
+    if (watchers.count(u) || everyone.count(u)) changed.insert(u);
+  }
+  void drop(const std::string& n) {
+    for (auto it = users.begin(); it != users.end();) {
+      if (it->second.erase(n)) mark_changed(it->first);
+      it = it->second.empty() ? users.erase(it) : std::next(it);
+    }
+  }
+  bool reg(const std::string& n, const std::string& u, const std::string& s) {
+    if (!alive(n)) return false;
+    auto& by_node = users[u];
+    const bool node_new = !by_node.count(n);
+    if (!by_node[n].insert(s).second) return false;
+    if (node_new) mark_changed(u);
+    return true;
+  }
+  bool unreg(const std::string& n, const std::string& u, const std::string& s) {
+    auto uit = users.find(u);
+    if (uit == users.end() || !uit->second.count(n) || !uit->second[n].erase(s)) return false;
+    if (uit->second[n].empty()) {
+      uit->second.erase(n);
+      mark_changed(u);
+    }
+    if (uit->second.empty()) users.erase(uit);
+    return true;
+  }
+  void lookup(const std::string& u, const std::string& n) {
+    if (!alive(n) || !users.count(u) || everyone.count(u)) return;
+    auto& w = watchers[u];
+    if (w.size() >= Directory::kMaxWatchersPerUser && !w.count(n)) {
+      watchers.erase(u);
+      everyone.insert(u);
+      return;
+    }
+    w.insert(n);
+  }
+  Invalidations take() {
+    Invalidations out;
+    for (const auto& u : changed) {
+      std::vector<std::string> targets;
+      if (everyone.count(u)) {
+        for (const auto& [id, node] : nodes)
+          if (node.alive) targets.push_back(id);
+      } else if (watchers.count(u)) {
+        for (const auto& id : watchers[u])
+          if (alive(id)) targets.push_back(id);
+      }
+      watchers.erase(u);
+      everyone.erase(u);
+      if (!targets.empty()) out.emplace_back(u, targets);
+    }
+    changed.clear();
+    return out;
+  }
+  std::vector<std::string> nodes_for(const std::string& u) const {
+    std::vector<std::string> out;
+    if (auto it = users.find(u); it != users.end())
+      for (const auto& [n, s] : it->second)
+        if (alive(n)) out.push_back(n);
+    return out;
+  }
+  Sessions sessions_of(const std::string& u) const {
+    Sessions out;
+    if (auto it = users.find(u); it != users.end())
+      for (const auto& [n, ss] : it->second)
+        for (const auto& s : ss) out.emplace_back(n, s);
+    return out;
+  }
+  std::size_t session_count() const {
+    std::size_t c = 0;
+    for (const auto& [u, by_node] : users)
+      for (const auto& [n, ss] : by_node) c += ss.size();
+    return c;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("directory: agrees with a plain model over random operations", "[directory]") {
+  Directory d;
+  Model m;
+  std::mt19937 rng(12345);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  std::vector<std::string> node_ids;
+  for (int i = 0; i < 70; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "n%02d", i);
+    node_ids.emplace_back(id);
+    hello(d, id);
+    m.nodes[id] = Model::Node{true, 1};
+  }
+  auto user = [&] { return "user-" + std::to_string(pick(40)) + (pick(4) == 0 ? std::string(30, 'x') : ""); };
+  auto session = [&] { return "s" + std::to_string(pick(3)); };
+  for (int step = 0; step < 20000; ++step) {
+    const std::string n = node_ids[static_cast<std::size_t>(pick(70))];
+    const std::string u = user();
+    INFO("step " << step << " node " << n << " user " << u);
+    switch (pick(10)) {
+      case 0:
+      case 1:
+      case 2: {
+        const std::string s = session();
+        REQUIRE(d.register_session(n, u, s) == m.reg(n, u, s));
+        break;
+      }
+      case 3:
+      case 4: {
+        const std::string s = session();
+        REQUIRE(d.unregister_session(n, u, s) == m.unreg(n, u, s));
+        break;
+      }
+      case 5:
+      case 6:
+        d.note_lookup(u, n);
+        m.lookup(u, n);
+        break;
+      case 7: REQUIRE(d.take_invalidations() == m.take()); break;
+      case 8:
+        if (pick(20) == 0) {
+          d.mark_dead(n);
+          if (m.alive(n)) {
+            m.drop(n);
+            m.nodes[n].alive = false;
+          }
+        } else if (!m.alive(n)) {
+          hello(d, n, 2);
+          m.nodes[n] = Model::Node{true, 2};
+        }
+        break;
+      default:
+        REQUIRE(ids(d.nodes_for(u)) == m.nodes_for(u));
+        REQUIRE(d.sessions_of(u) == m.sessions_of(u));
+        REQUIRE(d.online(u) == (m.users.count(u) > 0));
+        break;
+    }
+    REQUIRE(d.session_count() == m.session_count());
+    REQUIRE(d.user_count() == m.users.size());
+  }
 }
