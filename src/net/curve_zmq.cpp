@@ -5,6 +5,8 @@
 
 #include <zmq.h>
 
+#include "net/zmq_socket.h"
+
 namespace wsg::curve {
 
 namespace {
@@ -46,24 +48,33 @@ int ZapHandler::handle_pending() {
   int refused_now = 0;
   // Bounded per call, like every other receive loop, so a flood of handshakes cannot starve the
   // owner's other sockets.
+  std::vector<zmq::message_t> frames;
   for (int i = 0; i < 256; ++i) {
-    std::vector<zmq::message_t> frames;
-    zmq::message_t first;
-    if (!socket_.recv(first, zmq::recv_flags::dontwait)) break;
-    frames.push_back(std::move(first));
-    while (frames.back().more()) {
-      zmq::message_t next;
-      // The rest of a multipart message is there once its first part is.
-      if (!socket_.recv(next, zmq::recv_flags::dontwait)) break;
-      frames.push_back(std::move(next));
+    // A request has 7 frames; with an 8th kept the check below refuses longer ones.
+    bool truncated = false;
+    const auto got = zsock::recv_multipart(socket_, frames, 8, &truncated);
+    if (got.result == zsock::RecvResult::would_block) break;
+    if (!got.received()) {  // the context is closing: nothing to answer
+      ++unanswered_;
+      last_error_ = got.reason();
+      break;
     }
     // RFC 27: version, request id, domain, address, identity, mechanism, credentials...
     const auto frame = [&](std::size_t i) { return i < frames.size() ? frames[i].to_string() : std::string(); };
     const std::string request_id = frame(1);
-    bool ok = frames.size() == 7 && frame(0) == "1.0" && frame(5) == "CURVE" && !cluster_public_.empty() &&
-              frame(6) == cluster_public_;
-    const char* status = ok ? "200" : "400";
-    const char* text = ok ? "OK" : "not a member of this cluster (wrong CURVE key)";
+    bool ok = !truncated && frames.size() == 7 && frame(0) == "1.0" && frame(5) == "CURVE" &&
+              !cluster_public_.empty() && frame(6) == cluster_public_;
+    const std::string_view status = ok ? "200" : "400";
+    const std::string_view text = ok ? "OK" : "not a member of this cluster (wrong CURVE key)";
+    // version, request id, status code, status text, user id, metadata
+    const auto sent = zsock::send_multipart(socket_, {"1.0", request_id, status, text, ok ? "cluster" : "", ""});
+    if (!sent.sent()) {
+      // Unanswered, libzmq fails the handshake after its handshake interval; the REP socket is
+      // broken (a closing context), so stop here.
+      ++unanswered_;
+      last_error_ = sent.reason();
+      break;
+    }
     if (ok) {
       ++accepted_;
     } else {
@@ -71,13 +82,6 @@ int ZapHandler::handle_pending() {
       ++refused_now;
       last_refused_address_ = frame(3);
     }
-    // version, request id, status code, status text, user id, metadata
-    socket_.send(zmq::str_buffer("1.0"), zmq::send_flags::sndmore);
-    socket_.send(zmq::buffer(request_id), zmq::send_flags::sndmore);
-    socket_.send(zmq::buffer(std::string_view(status)), zmq::send_flags::sndmore);
-    socket_.send(zmq::buffer(std::string_view(text)), zmq::send_flags::sndmore);
-    socket_.send(zmq::buffer(std::string_view(ok ? "cluster" : "")), zmq::send_flags::sndmore);
-    socket_.send(zmq::message_t(), zmq::send_flags::none);
   }
   return refused_now;
 }
@@ -106,11 +110,11 @@ HandshakeMonitor::~HandshakeMonitor() {
 
 std::vector<HandshakeMonitor::Event> HandshakeMonitor::read_pending() {
   std::vector<Event> out;
+  std::vector<zmq::message_t> frames;
   for (int i = 0; i < 256; ++i) {
-    zmq::message_t head;
-    if (!pair_.recv(head, zmq::recv_flags::dontwait)) break;
-    zmq::message_t endpoint;
-    if (head.more()) (void)pair_.recv(endpoint, zmq::recv_flags::dontwait);
+    // Nothing queued, or the monitor's context is closing: either way no more events now.
+    if (!zsock::recv_multipart(pair_, frames, 2).received()) break;
+    const zmq::message_t& head = frames[0];
     // Version 1 events: a 6-byte frame (16-bit event, 32-bit value, native order), then the endpoint.
     if (head.size() < 6) continue;
     uint16_t id = 0;
@@ -124,7 +128,7 @@ std::vector<HandshakeMonitor::Event> HandshakeMonitor::read_pending() {
       case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: e.kind = Kind::failed_no_detail; break;
       default: e.kind = Kind::other; break;
     }
-    e.endpoint = endpoint.to_string();
+    e.endpoint = frames.size() > 1 ? frames[1].to_string() : std::string();
     out.push_back(std::move(e));
   }
   return out;

@@ -2,6 +2,9 @@
 // ZAP handler that admits only holders of the cluster key, and a handshake monitor that tells a
 // client its server refused it.
 //
+// Past construction nothing here throws: the ZAP socket and the monitor are read and answered through
+// zmq_socket.h, and a refusal is counted (ZapHandler::unanswered) rather than thrown.
+//
 // Everything here belongs to the thread that owns the sockets of its context (the node's ZMQ
 // thread, the master's loop, `wsg status`): the ZAP socket and the monitor sockets are polled
 // next to the sockets they serve, and never touched from another thread.
@@ -42,13 +45,19 @@ class ZapHandler {
   uint64_t refused() const { return refused_; }
   // Address of the last refused client ("" when none).
   const std::string& last_refused_address() const { return last_refused_address_; }
+  // Requests read but not answered, or not readable: the socket refused (zmq_socket.h); libzmq
+  // then fails those handshakes after their interval. With the reason of the last one.
+  uint64_t unanswered() const { return unanswered_; }
+  const std::string& last_error() const { return last_error_; }
 
  private:
   zmq::socket_t socket_;
   std::string cluster_public_;  // 32 raw bytes
   uint64_t accepted_ = 0;
   uint64_t refused_ = 0;
+  uint64_t unanswered_ = 0;
   std::string last_refused_address_;
+  std::string last_error_;
 };
 
 // A socket monitor (zmq_socket_monitor) reporting the handshake events of one socket on an inproc

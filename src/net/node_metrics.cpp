@@ -19,6 +19,7 @@ void add_shared_counters(const SessionContext& ctx, NodeSample& s) {
   if (ctx.link_stats) {
     s.zmq_queue_drops = ctx.link_stats->queue_drops.load(std::memory_order_relaxed);
     s.zmq_hwm_drops = ctx.link_stats->hwm_drops.load(std::memory_order_relaxed);
+    s.zmq_send_failures = ctx.link_stats->send_failures.load(std::memory_order_relaxed);
     s.cluster_malformed = ctx.link_stats->bad_messages.load(std::memory_order_relaxed);
     s.zmq_peer_evictions = ctx.link_stats->peer_evictions.load(std::memory_order_relaxed);
   }

@@ -15,6 +15,7 @@
 #include <zmq.hpp>
 
 #include "net/curve_zmq.h"
+#include "net/zmq_socket.h"
 #include "telemetry/logging.h"
 #include "text/host_port.h"
 
@@ -93,6 +94,7 @@ struct ZmqLinks::Impl {
   void schedule_sweep();
 
   bool send_bytes(zmq::socket_t& s, const std::string& bytes);
+  void warn_io(const char* what, int error);
   bool to_master(const std::string& bytes);
   bool to_peer(const std::string& id, const std::string& events, const std::string& bytes);
   zmq::socket_t* peer_socket(const std::string& id, const std::string& events);
@@ -123,6 +125,7 @@ struct ZmqLinks::Impl {
   bool refused = false;
   std::chrono::steady_clock::time_point next_zap_warning{};
   logging::Throttle malformed_warning{std::chrono::seconds(10)};
+  logging::Throttle io_warning{std::chrono::seconds(10)};
   std::vector<std::unique_ptr<Watch>> watches;  // stable addresses: handlers hold Watch&
   Watch* dealer_watch = nullptr;
   asio::steady_timer sweep;
@@ -185,14 +188,14 @@ void ZmqLinks::Impl::drain(Watch& w) {
   w.posted = false;
   if (closed) return;
   for (int round = 0;; ++round) {
-    int events = 0;
-    try {
-      events = w.socket->get(zmq::sockopt::events);
-    } catch (const zmq::error_t& e) {
-      log->warn("ZMQ_EVENTS failed: {}", e.what());
+    int error = 0;
+    const auto events = zsock::events(*w.socket, &error);
+    if (!events) {
+      // Only a socket being closed refuses ZMQ_EVENTS: stop watching it (the sweep looks again).
+      warn_io("ZMQ_EVENTS failed", error);
       return;
     }
-    if (!(events & ZMQ_POLLIN)) break;
+    if (!(*events & ZMQ_POLLIN)) break;
     if (round == 1) return kick(w);
     w.read();
     if (closed) return;
@@ -226,14 +229,26 @@ void ZmqLinks::Impl::schedule_sweep() {
   });
 }
 
+// A refused send is a dropped message: counted by kind (a full high-water mark is the expected
+// one; anything else means the socket is broken, e.g. its context is closing) and reported to the
+// caller, whose delivery then ends `failed`.
 bool ZmqLinks::Impl::send_bytes(zmq::socket_t& s, const std::string& bytes) {
-  try {
-    if (s.send(zmq::buffer(bytes), zmq::send_flags::dontwait)) return true;
-  } catch (const zmq::error_t& e) {
-    log->warn("send failed: {}", e.what());
+  const auto st = zsock::send(s, bytes);
+  if (st.sent()) return true;
+  if (st.result == zsock::SendResult::would_block) {
+    stats.hwm_drops.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    stats.send_failures.fetch_add(1, std::memory_order_relaxed);
+    warn_io("send failed", st.error);
   }
-  stats.hwm_drops.fetch_add(1, std::memory_order_relaxed);
   return false;
+}
+
+// Socket errors past start-up are rare and repeat at the rate of the traffic: one warning per 10 s.
+void ZmqLinks::Impl::warn_io(const char* what, int error) {
+  if (uint64_t held = 0; io_warning.allow(held)) {
+    log->warn("{}: {} ({} more socket errors since the last warning)", what, zmq_strerror(error), held);
+  }
 }
 
 bool ZmqLinks::Impl::to_master(const std::string& bytes) {
@@ -253,12 +268,8 @@ bool ZmqLinks::Impl::to_master(const std::string& bytes) {
 void ZmqLinks::Impl::erase_peer(const std::string& id, int linger_ms) {
   auto it = peers.find(id);
   if (it == peers.end()) return;
-  if (it->second.socket) {
-    try {
-      it->second.socket->set(zmq::sockopt::linger, linger_ms);
-    } catch (const zmq::error_t&) {
-    }
-  }
+  // A socket that refuses the linger is closed with the one it has (0, set_common_options).
+  if (it->second.socket) zsock::set_linger(*it->second.socket, linger_ms);
   lru.erase(it->second.lru);
   peers.erase(it);
 }
@@ -339,14 +350,13 @@ void ZmqLinks::Impl::receive(zmq::socket_t& s, Source source) {
   std::vector<cluster::Message> batch;
   for (int i = 0; i < kBatch; ++i) {
     zmq::message_t msg;
-    zmq::recv_result_t got;
-    try {
-      got = s.recv(msg, zmq::recv_flags::dontwait);
-    } catch (const zmq::error_t& e) {
-      log->warn("recv failed: {}", e.what());
+    const auto st = zsock::recv(s, msg);
+    if (st.result == zsock::RecvResult::would_block) break;
+    if (!st.received()) {
+      // Nothing more can be read from this socket now: what was read is still handed over.
+      warn_io("recv failed", st.error);
       break;
     }
-    if (!got) break;
     std::string error;
     auto decoded = cluster::decode(std::string_view(msg.data<char>(), msg.size()), &error);
     if (!decoded) {
@@ -375,7 +385,15 @@ void ZmqLinks::Impl::watch_handshakes() {
 
 // Refused peers retry every second or so: one warning per 10 s at most.
 void ZmqLinks::Impl::answer_zap() {
-  if (zap->handle_pending() == 0) return;
+  const uint64_t unanswered = zap->unanswered();
+  const int refused_now = zap->handle_pending();
+  if (zap->unanswered() != unanswered) {
+    if (uint64_t held = 0; io_warning.allow(held)) {
+      log->warn("ZAP handler could not answer: {} ({} more socket errors since the last warning)", zap->last_error(),
+                held);
+    }
+  }
+  if (refused_now == 0) return;
   const auto now = std::chrono::steady_clock::now();
   if (now < next_zap_warning) return;
   next_zap_warning = now + std::chrono::seconds(10);
@@ -391,9 +409,10 @@ void ZmqLinks::Impl::close() {
   boost::system::error_code ignored;
   for (auto& w : watches) w->fd.close(ignored);  // the duplicates: deregistered from the reactor
   // Refused by the master: nothing sent to it will ever get through.
-  dealer.set(zmq::sockopt::linger, refused || !started ? 0 : options.linger_ms);
+  // Not thrown from here (a destructor): a socket that refuses keeps its linger of 0.
+  zsock::set_linger(dealer, refused || !started ? 0 : options.linger_ms);
   for (auto& [id, p] : peers) {
-    if (p.socket) p.socket->set(zmq::sockopt::linger, options.linger_ms);
+    if (p.socket) zsock::set_linger(*p.socket, options.linger_ms);
   }
   peers.clear();
   lru.clear();

@@ -7,6 +7,8 @@
 // every send on a socket that also receives, until it shows no more input), and handed to
 // `on_message` on that thread, a bounded batch per turn. libzmq's own I/O thread does the TCP work.
 // No thread of ours blocks on ZeroMQ, except stop(), which gives queued messages linger_ms to leave.
+// Past start(), nothing here throws: every send and receive goes through zmq_socket.h, and each
+// refused send is counted in ZmqLinkStats (wsg_zmq_dropped_total{reason}).
 #pragma once
 
 #include <atomic>
@@ -30,6 +32,7 @@ namespace wsg {
 struct ZmqLinkStats {
   std::atomic<uint64_t> queue_drops{0};     // posted from another thread beyond the bound, or after stop()
   std::atomic<uint64_t> hwm_drops{0};       // ZeroMQ high-water mark reached: message dropped
+  std::atomic<uint64_t> send_failures{0};   // the socket refused the send for another reason (zmq_socket.h)
   std::atomic<uint64_t> bad_messages{0};    // inbound messages that failed to decode
   std::atomic<uint64_t> peer_evictions{0};  // PUSH sockets closed to make room (Options::max_peers)
 };

@@ -126,6 +126,7 @@ struct NodeMetrics::Instruments {
   pm::Counter* lookup_timeouts;
   pm::Counter* zmq_queue_full;
   pm::Counter* zmq_hwm;
+  pm::Counter* zmq_failed;
   pm::Counter* zmq_peer_evictions;
   pm::Counter* malformed;
 };
@@ -206,9 +207,11 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<pm::Registry>()), m_(std
   auto& drops = counters(r, "wsg_zmq_dropped_total",
                          "Cluster messages dropped on the way out: queue_full (sends posted to the router's thread "
                          "from another, over 65,536) "
-                         "or hwm (ZeroMQ high-water mark, or an unreachable peer address).");
+                         "or hwm (ZeroMQ high-water mark, or an unreachable peer address), "
+                         "or failed (the socket refused the send for another reason).");
   m.zmq_queue_full = &drops.Add({{"reason", "queue_full"}});
   m.zmq_hwm = &drops.Add({{"reason", "hwm"}});
+  m.zmq_failed = &drops.Add({{"reason", "failed"}});
   m.zmq_peer_evictions = &counter(r, "wsg_zmq_peer_evictions_total",
                                   "Peer PUSH sockets closed because the bound on open peer sockets was reached.");
   m.malformed = &counter(r, "wsg_cluster_malformed_messages_total", "Inbound cluster messages that failed to decode.");
@@ -246,6 +249,7 @@ std::string NodeMetrics::render(const NodeSample& s) {
   mirror(m.lookup_timeouts, s.lookup_timeouts);
   mirror(m.zmq_queue_full, s.zmq_queue_drops);
   mirror(m.zmq_hwm, s.zmq_hwm_drops);
+  mirror(m.zmq_failed, s.zmq_send_failures);
   mirror(m.zmq_peer_evictions, s.zmq_peer_evictions);
   mirror(m.malformed, s.cluster_malformed);
   return serialize(*registry_);
@@ -268,6 +272,8 @@ struct MasterMetrics::Instruments {
   pm::Counter* deaths_left;
   pm::Counter* refused_connections;
   pm::Counter* malformed;
+  pm::Counter* replies_dropped_hwm;
+  pm::Counter* replies_dropped_failed;
 };
 
 MasterMetrics::MasterMetrics() : registry_(std::make_shared<pm::Registry>()), m_(std::make_unique<Instruments>()) {
@@ -301,6 +307,11 @@ MasterMetrics::MasterMetrics() : registry_(std::make_shared<pm::Registry>()), m_
                                    "Cluster connections refused at the CURVE handshake (another key, or none).");
   m.malformed = &counter(r, "wsg_master_malformed_messages_total",
                          "Messages dropped: undecodable, or of a type the master does not accept.");
+  auto& replies_dropped = counters(r, "wsg_master_replies_dropped_total",
+                                   "Messages to nodes the ROUTER refused to send: hwm (ZeroMQ high-water mark) or "
+                                   "failed (another socket error).");
+  m.replies_dropped_hwm = &replies_dropped.Add({{"reason", "hwm"}});
+  m.replies_dropped_failed = &replies_dropped.Add({{"reason", "failed"}});
 }
 
 MasterMetrics::~MasterMetrics() = default;
@@ -322,6 +333,8 @@ std::string MasterMetrics::render(const MasterSample& s) {
   mirror(m.deaths_left, s.node_deaths_left);
   mirror(m.refused_connections, s.refused_connections);
   mirror(m.malformed, s.malformed);
+  mirror(m.replies_dropped_hwm, s.replies_dropped_hwm);
+  mirror(m.replies_dropped_failed, s.replies_dropped_failed);
   return serialize(*registry_);
 }
 

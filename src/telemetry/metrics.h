@@ -92,6 +92,7 @@ struct NodeSample {
   // --- ZmqLinks (atomics in ZmqLinkStats)
   uint64_t zmq_queue_drops = 0;
   uint64_t zmq_hwm_drops = 0;
+  uint64_t zmq_send_failures = 0;  // sends the socket refused for another reason than its high-water mark
   uint64_t zmq_peer_evictions = 0;
   uint64_t cluster_malformed = 0;
 };
@@ -159,6 +160,9 @@ struct MasterSample {
   uint64_t node_deaths_left = 0;
   uint64_t refused_connections = 0;  // CURVE handshakes refused (ZAP, mechanism mismatch)
   uint64_t malformed = 0;
+  // Replies (and INVALIDATE, NODE_DOWN) the ROUTER refused: its high-water mark, or another error.
+  uint64_t replies_dropped_hwm = 0;
+  uint64_t replies_dropped_failed = 0;
 };
 
 class MasterMetrics {

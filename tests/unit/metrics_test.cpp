@@ -143,6 +143,7 @@ TEST_CASE("node metrics: a sample is rendered exactly and counters never go down
   s.cache_expirations = 12;
   s.zmq_queue_drops = 13;
   s.zmq_hwm_drops = 14;
+  s.zmq_send_failures = 15;
   std::string text = m.render(s);
   CHECK(value_of(text, "wsg_ready") == 1);
   CHECK(value_of(text, "wsg_connections") == 7);
@@ -163,6 +164,7 @@ TEST_CASE("node metrics: a sample is rendered exactly and counters never go down
   CHECK(value_of(text, "wsg_route_cache_evictions_total{reason=\"expired\"}") == 12);
   CHECK(value_of(text, "wsg_zmq_dropped_total{reason=\"queue_full\"}") == 13);
   CHECK(value_of(text, "wsg_zmq_dropped_total{reason=\"hwm\"}") == 14);
+  CHECK(value_of(text, "wsg_zmq_dropped_total{reason=\"failed\"}") == 15);
 
   // Gauges follow the sample both ways; counters only up.
   s.ready = false;
@@ -222,6 +224,7 @@ TEST_CASE("master metrics: the exposition holds every family and the sample's va
   s.invalidations_sent = 8;
   s.node_deaths_left = 1;
   s.refused_connections = 4;
+  s.replies_dropped_failed = 6;
   const std::string text = m.render(s);
   for (const char* gauge :
        {"wsg_build_info", "wsg_start_time_seconds", "wsg_master_nodes", "wsg_master_sessions", "wsg_master_users"}) {
@@ -231,7 +234,8 @@ TEST_CASE("master metrics: the exposition holds every family and the sample's va
   for (const char* counter :
        {"wsg_master_requests_total", "wsg_master_lookups_total", "wsg_master_invalidations_sent_total",
         "wsg_master_invalidation_wait_timeouts_total", "wsg_master_hello_refused_total", "wsg_master_node_deaths_total",
-        "wsg_master_refused_connections_total", "wsg_master_malformed_messages_total"}) {
+        "wsg_master_refused_connections_total", "wsg_master_malformed_messages_total",
+        "wsg_master_replies_dropped_total"}) {
     INFO(counter);
     CHECK(has_family(text, counter, "counter"));
   }
@@ -249,6 +253,8 @@ TEST_CASE("master metrics: the exposition holds every family and the sample's va
   CHECK(value_of(text, "wsg_master_node_deaths_total{reason=\"left\"}") == 1);
   CHECK(value_of(text, "wsg_master_node_deaths_total{reason=\"timeout\"}") == 0);
   CHECK(value_of(text, "wsg_master_refused_connections_total") == 4);
+  CHECK(value_of(text, "wsg_master_replies_dropped_total{reason=\"hwm\"}") == 0);
+  CHECK(value_of(text, "wsg_master_replies_dropped_total{reason=\"failed\"}") == 6);
 }
 
 TEST_CASE("master health: ok while the loop publishes, stalled or stopped otherwise", "[metrics]") {

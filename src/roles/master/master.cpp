@@ -21,6 +21,7 @@
 #include "config/curve.h"
 #include "net/curve_zmq.h"
 #include "net/metrics_server.h"
+#include "net/zmq_socket.h"
 #include "proto/cluster_codec.h"
 #include "telemetry/logging.h"
 #include "telemetry/metrics.h"
@@ -111,7 +112,7 @@ class Master {
         log_->error("zmq_poll: {}", zmq_strerror(zmq_errno()));
         return 1;
       }
-      if (zap_ && (items[2].revents & ZMQ_POLLIN)) refused_ += zap_->handle_pending();
+      if (zap_ && (items[2].revents & ZMQ_POLLIN)) answer_zap();
       if (items[1].revents & ZMQ_POLLIN) watch_handshakes();
       if (items[0].revents & ZMQ_POLLIN) receive_batch();
       const int64_t now = steady_ms();
@@ -131,37 +132,28 @@ class Master {
   }
 
  private:
+  // Each message is [routing id, body]: read whole (zsock::recv_multipart keeps at most the two
+  // frames used; a longer message is read to its end and dropped as malformed).
   void receive_batch() {
+    std::vector<zmq::message_t> frames;
     for (int i = 0; i < 4096; ++i) {
-      zmq::message_t ident;
-      zmq::recv_result_t got;
-      try {
-        got = router_.recv(ident, zmq::recv_flags::dontwait);
-      } catch (const zmq::error_t& e) {
-        log_->warn("recv: {}", e.what());
+      bool truncated = false;
+      const auto st = zsock::recv_multipart(router_, frames, 2, &truncated);
+      if (st.result == zsock::RecvResult::would_block) return;
+      if (!st.received()) {
+        // The loop polls again: a broken ROUTER shows as repeated warnings, throttled.
+        if (uint64_t held = 0; io_warning_.allow(held))
+          log_->warn("recv: {} ({} more socket errors since the last warning)", st.reason(), held);
         return;
       }
-      if (!got) return;
-      std::vector<zmq::message_t> parts;
-      try {
-        while (router_.get(zmq::sockopt::rcvmore) && parts.size() <= 1) {
-          parts.emplace_back();
-          if (!router_.recv(parts.back(), zmq::recv_flags::dontwait)) break;
-        }
-        // Parts beyond the second are read and dropped: the message is malformed anyway.
-        for (zmq::message_t extra; router_.get(zmq::sockopt::rcvmore);) {
-          if (!router_.recv(extra, zmq::recv_flags::dontwait)) break;
-        }
-      } catch (const zmq::error_t& e) {
-        log_->warn("recv: {}", e.what());
-        return;
-      }
-      if (parts.size() != 1) {
+      // The routing id ROUTER prepends, then the body: exactly one frame, else malformed.
+      if (frames.size() != 2 || truncated) {
         ++bad_;
         continue;
       }
+      const zmq::message_t& body = frames[1];
       std::string error;
-      auto msg = cluster::decode(std::string_view(parts[0].data<char>(), parts[0].size()), &error);
+      auto msg = cluster::decode(std::string_view(body.data<char>(), body.size()), &error);
       if (!msg) {
         ++bad_;
         if (uint64_t held = 0; malformed_warning_.allow(held)) {
@@ -169,8 +161,17 @@ class Master {
         }
         continue;
       }
-      handle(ident.to_string(), *msg);
+      handle(frames[0].to_string(), *msg);
     }
+  }
+
+  void answer_zap() {
+    const uint64_t unanswered = zap_->unanswered();
+    refused_ += zap_->handle_pending();
+    if (zap_->unanswered() == unanswered) return;
+    if (uint64_t held = 0; io_warning_.allow(held))
+      log_->warn("ZAP handler could not answer: {} ({} more socket errors since the last warning)", zap_->last_error(),
+                 held);
   }
 
   // Failed handshakes on the ROUTER: a node or `wsg status` with another key, or none.
@@ -250,12 +251,19 @@ class Master {
         log_->error("not sent: {} ({} more not sent since the last warning)", why, held);
       return;
     }
-    try {
-      router_.send(zmq::buffer(ident), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-      router_.send(zmq::buffer(*bytes), zmq::send_flags::dontwait);
-    } catch (const zmq::error_t& e) {
-      log_->warn("send: {}", e.what());
+    // ROUTER_MANDATORY is off: a message to an unknown or departed routing id, or over the
+    // high-water mark of a node that does not read, is dropped by libzmq without an error. What
+    // is refused here (a closing context, in practice) is counted and the message is lost, as a
+    // node's request would be in flight: the node retries or times out.
+    const auto st = zsock::send_multipart(router_, {ident, *bytes});
+    if (st.sent()) return;
+    if (st.result == zsock::SendResult::would_block) {
+      ++counters_.replies_dropped_hwm;
+    } else {
+      ++counters_.replies_dropped_failed;
     }
+    if (uint64_t held = 0; io_warning_.allow(held))
+      log_->warn("send: {} ({} more socket errors since the last warning)", st.reason(), held);
   }
 
   const std::string* node_of(const std::string& ident) {
@@ -525,7 +533,8 @@ class Master {
   std::deque<PendingAck> pending_acks_;  // in deadline order (the wait is constant)
 
   logging::Throttle malformed_warning_{std::chrono::seconds(10)};
-  uint64_t unsendable_ = 0;  // replies encode() refused (a bug): logged, never thrown
+  logging::Throttle io_warning_{std::chrono::seconds(10)};  // refused sends and receives
+  uint64_t unsendable_ = 0;                                 // replies encode() refused (a bug): logged, never thrown
   logging::Throttle unsendable_warning_{std::chrono::seconds(10)};
   // Metrics: counted here (this thread), published to sample_ for the metrics.listen thread.
   MasterSample counters_;

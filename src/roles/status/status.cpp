@@ -10,6 +10,7 @@
 #include <zmq.hpp>
 
 #include "net/curve_zmq.h"
+#include "net/zmq_socket.h"
 #include "proto/cluster_codec.h"
 #include "telemetry/logging.h"
 
@@ -88,9 +89,14 @@ int run_status(const StatusOptions& options) {
     if (options.curve) curve::make_client(dealer, *options.curve);
     monitor = std::make_unique<curve::HandshakeMonitor>(ctx, dealer, "status");
     dealer.connect(options.master);
-    dealer.send(zmq::buffer(query), zmq::send_flags::none);
   } catch (const zmq::error_t& e) {
     std::cerr << "wsg status: cannot reach the master at " << options.master << ": " << e.what() << "\n";
+    return 1;
+  }
+  // A connected DEALER queues the query at once (its pipe exists before the TCP connection does),
+  // so the non-blocking send is refused only by a broken socket.
+  if (const auto sent = zsock::send(dealer, query); !sent.sent()) {
+    std::cerr << "wsg status: cannot reach the master at " << options.master << ": " << sent.reason() << "\n";
     return 1;
   }
   curve::RefusalDetector refusal("the master", options.curve.has_value());
@@ -110,7 +116,12 @@ int run_status(const StatusOptions& options) {
     }
     if (!(items[0].revents & ZMQ_POLLIN)) continue;
     zmq::message_t msg;
-    if (!dealer.recv(msg, zmq::recv_flags::dontwait)) continue;
+    const auto got = zsock::recv(dealer, msg);
+    if (got.result == zsock::RecvResult::would_block) continue;
+    if (!got.received()) {
+      std::cerr << "wsg status: cannot reach the master at " << options.master << ": " << got.reason() << "\n";
+      return 1;
+    }
     auto decoded = cluster::decode(std::string_view(msg.data<char>(), msg.size()));
     auto* reply = decoded ? std::get_if<cluster::StatusReply>(&*decoded) : nullptr;
     if (!reply || reply->seq != seq) continue;
