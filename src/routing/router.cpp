@@ -12,29 +12,6 @@ namespace wsg {
 
 namespace asio = boost::asio;
 
-// One message accepted from a local sender, followed until it is acked (or needs no ack).
-struct Router::Outgoing {
-  uint64_t seq = 0;  // send order on this node (the id's counter)
-  std::string id;
-  std::string from;
-  std::string to;
-  std::string body;
-  int64_t ts_ms = 0;
-  std::weak_ptr<LocalSession> sender;
-  std::optional<std::string> ref;
-  int64_t deadline_ms = 0;
-  std::chrono::steady_clock::time_point accepted;  // for wsg_delivery_latency_seconds
-  bool delivered = false;                          // at least one session got it (local or remote receipt)
-  bool local_done = false;                         // written to this node's sessions of the recipient
-  bool acked = false;                              // the ack went out (or none is owed)
-  bool done = false;                               // settled: no longer in flight
-  bool retried = false;                            // a fresh lookup after a bounce was made
-  bool bounced = false;                            // some node answered not_here
-  bool uncertain = false;                          // handed to a node that died before its receipt: may have arrived
-  bool in_barrier = false;                         // counted in its Flow's barrier
-  std::vector<std::string> pending_nodes;          // nodes whose receipt is awaited
-};
-
 std::string_view Router::to_string(Fail why) {
   switch (why) {
     case Fail::none: return {};
@@ -53,12 +30,16 @@ Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerL
       strand_(asio::make_strand(ioc)),
       opt_(std::move(options)),
       master_(master),
-      peers_link_(peers),
       on_fatal_(std::move(on_fatal)),
       heartbeat_timer_(strand_),
       sweep_timer_(strand_),
       cache_(opt_.cache_capacity, opt_.cache_ttl_ms),
-      outbox_timer_(strand_),
+      outbox_(
+          strand_, PeerOutbox::Options{opt_.node_id, opt_.events, opt_.outbox_coalesce}, peers,
+          [this](const std::string& node, std::vector<std::shared_ptr<Outgoing>> outs) {
+            on_deliver_refused(node, std::move(outs));
+          },
+          [this] { return std::shared_ptr<void>(shared_from_this()); }),
       metrics_(opt_.metrics ? opt_.metrics : std::make_shared<NodeMetrics>()),
       lookup_latency_(metrics_->lookup_latency()),
       delivery_latency_local_(metrics_->delivery_latency_local()),
@@ -104,7 +85,7 @@ void Router::drain(int64_t timeout_ms, std::function<void()> done) {
       if (self->drain_done_) {
         logging::get("router")->warn("drain timed out with {} sessions left", self->session_count_.load());
         self->flush_registrations();
-        self->flush_outbox();
+        self->outbox_.flush();
         auto d = std::move(self->drain_done_);
         self->drain_done_ = nullptr;
         d();
@@ -170,7 +151,7 @@ void Router::do_remove_session(const std::shared_ptr<LocalSession>& session) {
   if (hello_ok_) queue_unregister(*session);
   if (draining_ && session_count_ == 0 && drain_done_) {
     flush_registrations();
-    flush_outbox();
+    outbox_.flush();
     auto d = std::move(drain_done_);
     drain_done_ = nullptr;
     d();
@@ -425,14 +406,6 @@ void Router::sweep() {
 }
 
 // ---------------------------------------------------------------- cluster input
-
-void Router::on_master_message(cluster::Message message) {
-  asio::post(strand_, [self = shared_from_this(), m = std::move(message)]() mutable { self->handle_master(m); });
-}
-
-void Router::on_peer_message(cluster::Message message) {
-  asio::post(strand_, [self = shared_from_this(), m = std::move(message)]() mutable { self->handle_peer(m); });
-}
 
 void Router::on_master_messages(std::vector<cluster::Message> batch) {
   asio::post(strand_, [self = shared_from_this(), b = std::move(batch)]() mutable {
@@ -730,7 +703,7 @@ void Router::route_to(const std::shared_ptr<Outgoing>& out, const std::vector<st
     if (addr == peer_events_.end()) continue;
     out->pending_nodes.push_back(n);
     track_pending(n, out);
-    queue_deliver(n, addr->second, out);
+    outbox_.queue_deliver(n, addr->second, out);
   }
   if (!out->pending_nodes.empty()) {
     Flow& flow = flows_[out->to];
@@ -776,7 +749,7 @@ void Router::on_deliver(const cluster::Deliver& deliver) {
   if (deliver.origin_events.empty()) return;
   auto known = peer_events_.find(deliver.origin_node);
   if (known != peer_events_.end() && known->second == deliver.origin_events) {
-    for (auto& item : receipt.items) queue_receipt(deliver.origin_node, deliver.origin_events, std::move(item));
+    for (auto& item : receipt.items) outbox_.queue_receipt(deliver.origin_node, deliver.origin_events, std::move(item));
     return;
   }
   hold_receipts(deliver, std::move(receipt.items));
@@ -865,7 +838,7 @@ bool Router::verify_reply(const cluster::LookupReply& reply) {
   const std::string events = it->second.events;
   it->second.receipts.clear();
   forget_unverified(origin, false);
-  for (auto& item : receipts) queue_receipt(origin, events, std::move(item));
+  for (auto& item : receipts) outbox_.queue_receipt(origin, events, std::move(item));
   return true;
 }
 
@@ -883,93 +856,7 @@ void Router::sweep_unverified(int64_t now) {
   }
 }
 
-void Router::queue_deliver(const std::string& node, const std::string& events, const std::shared_ptr<Outgoing>& out) {
-  if (auto it = outbox_.find(node);
-      it != outbox_.end() && !it->second.delivers.empty() && it->second.deliver_events != events) {
-    flush_peer(node);  // the peer moved: what is queued goes to the old address first
-  }
-  auto& box = outbox_[node];
-  box.deliver_events = events;
-  box.delivers.push_back(cluster::DeliverItem{out->id, out->from, out->to, out->ts_ms, out->body});
-  box.deliver_outs.push_back(out);
-  box.deliver_bytes += out->body.size() + out->id.size() + out->from.size() + out->to.size() + 32;
-  if (box.delivers.size() >= kOutboxItems || box.deliver_bytes >= kOutboxBytes) flush_peer(node);
-  else schedule_outbox_flush();
-}
-
-void Router::queue_receipt(const std::string& node, const std::string& events, cluster::ReceiptItem item) {
-  if (auto it = outbox_.find(node);
-      it != outbox_.end() && !it->second.receipts.empty() && it->second.receipt_events != events) {
-    flush_peer(node);
-  }
-  auto& box = outbox_[node];
-  box.receipt_events = events;
-  box.receipts.push_back(std::move(item));
-  if (box.receipts.size() >= kOutboxItems) flush_peer(node);
-  else schedule_outbox_flush();
-}
-
-void Router::schedule_outbox_flush() {
-  if (outbox_flush_scheduled_) return;
-  outbox_flush_scheduled_ = true;
-  const auto due = last_outbox_flush_ + opt_.outbox_coalesce;
-  if (opt_.outbox_coalesce.count() <= 0 || due <= std::chrono::steady_clock::now()) {
-    // Runs after what is already queued on the strand (e.g. the rest of a batch from the ZeroMQ
-    // thread, or other sessions' sends): everything queued meanwhile for one peer shares a message.
-    asio::post(strand_, [self = shared_from_this()] {
-      self->outbox_flush_scheduled_ = false;
-      self->flush_outbox();
-    });
-    return;
-  }
-  // The last flush was less than outbox_coalesce ago: traffic is flowing, so wait for the rest of
-  // the interval and send what accumulated in one message per peer.
-  outbox_timer_.expires_at(due);
-  outbox_timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
-    self->outbox_flush_scheduled_ = false;
-    self->flush_outbox();
-  });
-}
-
-void Router::flush_outbox() {
-  last_outbox_flush_ = std::chrono::steady_clock::now();
-  std::vector<std::string> nodes;
-  nodes.reserve(outbox_.size());
-  for (auto& [node, box] : outbox_) nodes.push_back(node);
-  for (auto& node : nodes) flush_peer(node);
-  // A failed hand-off can settle messages whose barrier then dispatches more: keep what was
-  // queued meanwhile for the next flush.
-  bool more = false;
-  for (auto it = outbox_.begin(); it != outbox_.end();) {
-    if (it->second.delivers.empty() && it->second.receipts.empty()) {
-      it = outbox_.erase(it);
-    } else {
-      more = true;
-      ++it;
-    }
-  }
-  if (more) schedule_outbox_flush();
-}
-
-void Router::flush_peer(const std::string& node) {
-  auto it = outbox_.find(node);
-  if (it == outbox_.end()) return;
-  PeerOutbox& box = it->second;
-  if (!box.receipts.empty()) {
-    cluster::Receipt r{opt_.node_id, std::move(box.receipts)};
-    box.receipts.clear();
-    peers_link_.send_to_peer(node, box.receipt_events, r);
-  }
-  if (box.delivers.empty()) return;
-  cluster::Deliver d{opt_.node_id, opt_.events, std::move(box.delivers)};
-  auto outs = std::move(box.deliver_outs);
-  box.delivers.clear();
-  box.deliver_outs.clear();
-  box.deliver_bytes = 0;
-  if (peers_link_.send_to_peer(node, box.deliver_events, d)) {
-    counters_.messages_remote += outs.size();
-    return;
-  }
+void Router::on_deliver_refused(const std::string& node, std::vector<std::shared_ptr<Outgoing>> outs) {
   // Not sent (the peer's high-water mark is reached): no receipt will come from that node.
   for (auto& out : outs) {
     auto& pn = out->pending_nodes;
@@ -1019,11 +906,7 @@ void Router::on_node_down(const std::string& node_id) {
   forget_unverified(node_id, true);
   // DELIVERs still in its outbox never left this node: they certainly did not arrive there.
   std::unordered_set<const Outgoing*> unsent;
-  if (auto box = outbox_.find(node_id); box != outbox_.end()) {
-    for (auto& out : box->second.deliver_outs) unsent.insert(out.get());
-    outbox_.erase(box);
-  }
-  peers_link_.drop_peer(node_id);
+  for (auto& out : outbox_.drop_peer(node_id)) unsent.insert(out.get());
   // Only the messages awaiting this node's receipt are touched (O(affected), not O(in flight)),
   // in send order, so their retries keep it.
   std::vector<std::shared_ptr<Outgoing>> affected;
@@ -1163,7 +1046,7 @@ void Router::sample(std::function<void(NodeSample)> done) {
     const Counters& c = self->counters_;
     s.messages_accepted = c.messages_accepted;
     s.messages_local = c.messages_local;
-    s.messages_remote = c.messages_remote;
+    s.messages_remote = self->outbox_.delivered_items();
     s.messages_bounced = c.bounces;
     s.deliveries_received = c.received;
     s.acks = c.acks;

@@ -28,7 +28,9 @@
 #include "proto/cluster_codec.h"
 #include "routing/local_session.h"
 #include "routing/master_link.h"
+#include "routing/outgoing.h"
 #include "routing/peer_link.h"
+#include "routing/peer_outbox.h"
 #include "telemetry/logging.h"
 #include "telemetry/metrics.h"
 
@@ -87,8 +89,6 @@ class Router : public std::enable_shared_from_this<Router> {
   void sample(std::function<void(NodeSample)> done);
 
   // --- from ZmqLinks (the router's thread) ---
-  void on_master_message(cluster::Message message);
-  void on_peer_message(cluster::Message message);
   // A batch read in one turn: one post, handled in order.
   void on_master_messages(std::vector<cluster::Message> batch);
   void on_peer_messages(std::vector<cluster::Message> batch);
@@ -98,7 +98,6 @@ class Router : public std::enable_shared_from_this<Router> {
   std::size_t session_count() const { return session_count_.load(); }
 
  private:
-  struct Outgoing;
   struct Flow;
   struct LookupState {
     uint64_t seq = 0;
@@ -167,14 +166,8 @@ class Router : public std::enable_shared_from_this<Router> {
   void start_lookup(const std::string& user, std::shared_ptr<Outgoing> out);
   void on_lookup_reply(cluster::LookupReply& reply);
   void on_deliver(const cluster::Deliver& deliver);
-  // Per-peer outbox: DELIVER and RECEIPT items queued during this strand turn go out as one
-  // ZeroMQ message per peer and kind, flushed by a post at the end of the turn (or at once when a
-  // batch reaches kOutboxItems items / kOutboxBytes bytes).
-  void queue_deliver(const std::string& node, const std::string& events, const std::shared_ptr<Outgoing>& out);
-  void queue_receipt(const std::string& node, const std::string& events, cluster::ReceiptItem item);
-  void schedule_outbox_flush();
-  void flush_outbox();
-  void flush_peer(const std::string& node);
+  // PeerOutbox's handler: a DELIVER batch to `node` the link refused.
+  void on_deliver_refused(const std::string& node, std::vector<std::shared_ptr<Outgoing>> outs);
   void remember_delivered(const std::string& msg_id);
   void on_receipt(const cluster::Receipt& receipt);
   void on_node_down(const std::string& node_id);
@@ -205,7 +198,6 @@ class Router : public std::enable_shared_from_this<Router> {
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   Options opt_;
   MasterLink& master_;
-  PeerLink& peers_link_;
   FatalHandler on_fatal_;
   boost::asio::steady_timer heartbeat_timer_;
   boost::asio::steady_timer sweep_timer_;
@@ -230,21 +222,8 @@ class Router : public std::enable_shared_from_this<Router> {
   // Routing.
   RouteCache cache_;
   std::unordered_map<std::string, std::string> peer_events_;  // node id -> events address
-  struct PeerOutbox {
-    std::string deliver_events;  // where the DELIVERs go (peer_events_)
-    std::vector<cluster::DeliverItem> delivers;
-    std::vector<std::shared_ptr<Outgoing>> deliver_outs;  // parallel to `delivers`
-    std::size_t deliver_bytes = 0;
-    std::string receipt_events;  // the origin's events address
-    std::vector<cluster::ReceiptItem> receipts;
-  };
-  static constexpr std::size_t kOutboxItems = 512;
-  static constexpr std::size_t kOutboxBytes = 256 * 1024;
-  std::unordered_map<std::string, PeerOutbox> outbox_;  // node id -> what waits for the turn's end
-  bool outbox_flush_scheduled_ = false;
-  boost::asio::steady_timer outbox_timer_;
-  std::chrono::steady_clock::time_point last_outbox_flush_{};
-  std::unordered_map<std::string, LookupState> lookups_;                 // user -> lookup in flight
+  PeerOutbox outbox_;                                     // DELIVERs and RECEIPTs waiting for the turn's end, per peer
+  std::unordered_map<std::string, LookupState> lookups_;  // user -> lookup in flight
   std::unordered_map<uint64_t, PendingLookup> lookup_seqs_;              // seq -> the lookup
   std::unordered_map<std::string, std::shared_ptr<Outgoing>> inflight_;  // msg id -> delivery
   std::deque<std::pair<int64_t, std::weak_ptr<Outgoing>>> deadlines_;
@@ -302,8 +281,7 @@ class Router : public std::enable_shared_from_this<Router> {
   // Metrics: plain counters (this strand only), read by sample(); histograms observed here.
   struct Counters {
     uint64_t messages_accepted = 0;
-    uint64_t messages_local = 0;
-    uint64_t messages_remote = 0;
+    uint64_t messages_local = 0;  // (remote ones: outbox_.delivered_items())
     uint64_t bounces = 0;
     uint64_t lookups = 0;
     uint64_t lookup_timeouts = 0;
