@@ -6,8 +6,7 @@ namespace wsg {
 
 namespace asio = boost::asio;
 
-PeerOutbox::PeerOutbox(Strand strand, Options options, PeerLink& link, RefusedHandler on_refused,
-                       KeepAlive keep_alive)
+PeerOutbox::PeerOutbox(Strand strand, Options options, PeerLink& link, RefusedHandler on_refused, KeepAlive keep_alive)
     : strand_(std::move(strand)),
       opt_(std::move(options)),
       link_(link),
@@ -17,8 +16,8 @@ PeerOutbox::PeerOutbox(Strand strand, Options options, PeerLink& link, RefusedHa
 
 void PeerOutbox::queue_deliver(const std::string& node, const std::string& events,
                                const std::shared_ptr<Outgoing>& out) {
-  if (auto it = boxes_.find(node); it != boxes_.end() && !it->second.delivers.empty() &&
-                                   it->second.deliver_events != events) {
+  if (auto it = boxes_.find(node);
+      it != boxes_.end() && !it->second.delivers.empty() && it->second.deliver_events != events) {
     flush_peer(node);  // the peer moved: what is queued goes to the old address first
   }
   auto& box = boxes_[node];

@@ -30,9 +30,14 @@ Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerL
       strand_(asio::make_strand(ioc)),
       opt_(std::move(options)),
       master_(master),
-      on_fatal_(std::move(on_fatal)),
-      heartbeat_timer_(strand_),
       sweep_timer_(strand_),
+      master_session_(strand_,
+                      MasterSession::Options{opt_.node_id, opt_.incarnation, opt_.ws_url, opt_.events,
+                                             opt_.heartbeat_ms, opt_.delivery_timeout_ms, opt_.register_batch},
+                      master,
+                      MasterSession::Handlers{[this] { on_routes_stale(); }, [this] { on_replay(); },
+                                              std::move(on_fatal), [this] { return load(); }},
+                      [this] { return std::shared_ptr<void>(shared_from_this()); }),
       cache_(opt_.cache_capacity, opt_.cache_ttl_ms),
       outbox_(
           strand_, PeerOutbox::Options{opt_.node_id, opt_.events, opt_.outbox_coalesce}, peers,
@@ -45,10 +50,7 @@ Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerL
       delivery_latency_local_(metrics_->delivery_latency_local()),
       delivery_latency_remote_(metrics_->delivery_latency_remote()) {}
 
-int64_t Router::steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t Router::steady_ms() { return MasterSession::steady_ms(); }
 
 int64_t Router::wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -57,8 +59,7 @@ int64_t Router::wall_ms() {
 
 void Router::start() {
   asio::post(strand_, [self = shared_from_this()] {
-    self->send_hello();
-    self->arm_heartbeat();
+    self->master_session_.start();
     self->arm_sweep();
   });
 }
@@ -66,7 +67,7 @@ void Router::start() {
 void Router::stop_timers() {
   asio::post(strand_, [self = shared_from_this()] {
     self->stopped_ = true;
-    self->heartbeat_timer_.cancel();
+    self->master_session_.stop();
     self->sweep_timer_.cancel();
   });
 }
@@ -74,7 +75,7 @@ void Router::stop_timers() {
 void Router::drain(int64_t timeout_ms, std::function<void()> done) {
   asio::post(strand_, [self = shared_from_this(), timeout_ms, done = std::move(done)]() mutable {
     self->draining_ = true;
-    self->ready_ = false;
+    self->master_session_.drain();
     self->drain_done_ = std::move(done);
     for (auto& [user, sessions] : self->local_) {
       for (auto& s : sessions) s->close_drain();
@@ -84,7 +85,7 @@ void Router::drain(int64_t timeout_ms, std::function<void()> done) {
     timer->async_wait([self, timer](boost::system::error_code) {
       if (self->drain_done_) {
         logging::get("router")->warn("drain timed out with {} sessions left", self->session_count_.load());
-        self->flush_registrations();
+        self->master_session_.flush();
         self->outbox_.flush();
         auto d = std::move(self->drain_done_);
         self->drain_done_ = nullptr;
@@ -115,22 +116,11 @@ void Router::do_add_session(std::shared_ptr<LocalSession> session, std::function
   }
   local_[session->user()].push_back(session);
   ++session_count_;
-  const int64_t now = steady_ms();
-  pending_welcome_[session->session_id()] = PendingWelcome{std::move(on_registered), now + opt_.delivery_timeout_ms};
   // The cached route of this user (ours or anyone's) no longer matches: the master
   // invalidates the other nodes; our own copy we drop here.
   cache_.erase(session->user());
   route_changed(session->user());
-  // Queued even while the master is away: the DEALER keeps it for the master's return, and a
-  // new master (or a lost one heard again) gets a full replay anyway.
-  if (hello_ok_) queue_register(*session);
-  if (!hello_ok_ || master_lost(now)) {
-    // Master away: the client gets its welcome now (docs/protocol.md, "The welcome frame").
-    auto it = pending_welcome_.find(session->session_id());
-    auto cb = std::move(it->second.callback);
-    pending_welcome_.erase(it);
-    if (cb) cb();
-  }
+  master_session_.add_session(*session, std::move(on_registered));
 }
 
 void Router::remove_session(std::shared_ptr<LocalSession> session) {
@@ -146,11 +136,10 @@ void Router::do_remove_session(const std::shared_ptr<LocalSession>& session) {
   v.erase(pos);
   if (v.empty()) local_.erase(it);
   --session_count_;
-  pending_welcome_.erase(session->session_id());
+  master_session_.remove_session(*session);
   cache_.erase(session->user());
-  if (hello_ok_) queue_unregister(*session);
   if (draining_ && session_count_ == 0 && drain_done_) {
-    flush_registrations();
+    master_session_.flush();
     outbox_.flush();
     auto d = std::move(drain_done_);
     drain_done_ = nullptr;
@@ -158,183 +147,19 @@ void Router::do_remove_session(const std::shared_ptr<LocalSession>& session) {
   }
 }
 
-// ---------------------------------------------------------------- registration
+// ---------------------------------------------------------------- the master session
 
-void Router::send_hello() {
-  hello_sent_ms_ = steady_ms();
-  master_.send_to_master(cluster::Hello{opt_.node_id, opt_.incarnation, opt_.ws_url, opt_.events});
-}
+void Router::on_routes_stale() { cache_.clear(); }
 
-void Router::heard_from_master() {
-  const int64_t now = steady_ms();
-  const bool was_lost = hello_ok_ && master_lost(now);
-  last_master_ms_ = now;
-  if (was_lost) {
-    // Back after a silence (a pause, a partition): registrations may have been dropped on the
-    // way, and invalidations missed. Replaying is idempotent at the master.
-    logging::get("router")->info("master reachable again: replaying {} sessions", session_count_.load());
-    cache_.clear();
-    replay_sessions();
-  }
-}
-
-void Router::check_epoch(uint64_t epoch) {
-  heard_from_master();
-  if (epoch_ != 0 && epoch != epoch_ && hello_ok_) {
-    logging::get("router")->warn("master epoch changed ({:x} -> {:x}): re-registering", epoch_, epoch);
-    hello_ok_ = false;
-    ready_ = false;
-    cache_.clear();
-    send_hello();
-  }
-}
-
-void Router::on_hello_reply(const cluster::HelloReply& reply) {
-  heard_from_master();
-  if (!reply.accepted) {
-    if (on_fatal_) {
-      auto f = std::move(on_fatal_);
-      on_fatal_ = nullptr;
-      f(reply.reason);
-    }
-    return;
-  }
-  if (hello_ok_ && reply.epoch == epoch_) return;  // a duplicate reply
-  // A new master, or one that declared us dead meanwhile: any invalidation sent while we were
-  // not registered was missed, so no cached route is trusted.
-  cache_.clear();
-  epoch_ = reply.epoch;
-  hello_ok_ = true;
-  ready_ = !draining_;
-  logging::get("router")->info("registered at the master (epoch {:x}); replaying {} sessions", epoch_,
-                               session_count_.load());
-  replay_sessions();
-}
-
-void Router::replay_sessions() {
-  reg_batch_.clear();
-  unreg_batch_.clear();
+void Router::on_replay() {
   for (auto& [user, sessions] : local_) {
-    for (auto& s : sessions) queue_register(*s);
-  }
-  flush_registrations();
-}
-
-void Router::queue_register(const LocalSession& s) {
-  reg_batch_.push_back(cluster::SessionRef{s.user(), s.session_id()});
-  if (reg_batch_.size() >= opt_.register_batch) flush_registrations();
-  else schedule_flush();
-}
-
-void Router::queue_unregister(const LocalSession& s) {
-  // A session registered and removed within one batch needs neither message.
-  auto it = std::find_if(reg_batch_.begin(), reg_batch_.end(),
-                         [&](const cluster::SessionRef& r) { return r.session == s.session_id(); });
-  if (it != reg_batch_.end()) {
-    reg_batch_.erase(it);
-    return;
-  }
-  unreg_batch_.push_back(cluster::SessionRef{s.user(), s.session_id()});
-  if (unreg_batch_.size() >= opt_.register_batch) flush_registrations();
-  else schedule_flush();
-}
-
-void Router::schedule_flush() {
-  if (flush_scheduled_) return;
-  flush_scheduled_ = true;
-  asio::post(strand_, [self = shared_from_this()] {
-    self->flush_scheduled_ = false;
-    self->flush_registrations();
-  });
-}
-
-void Router::flush_registrations() {
-  // In messages of at most register_batch sessions. A batch the link refuses (its queue to the
-  // master is full) stays queued, with what follows it, and goes again at the next heartbeat
-  // tick; the welcomes of its sessions wait for the master's ack (at most delivery_timeout_ms).
-  const std::size_t per = std::max<std::size_t>(opt_.register_batch, 1);
-  while (!reg_batch_.empty()) {
-    const std::size_t n = std::min(per, reg_batch_.size());
-    std::vector<cluster::SessionRef> part(reg_batch_.begin(), reg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
-    const uint64_t seq = ++seq_;
-    std::vector<std::string> ids;
-    ids.reserve(n);
-    for (auto& r : part) ids.push_back(r.session);
-    reg_inflight_[seq] = std::move(ids);
-    if (!master_.send_to_master(cluster::RegisterSessions{seq, std::move(part)})) {
-      reg_inflight_.erase(seq);
-      registrations_refused_ = true;
-      return;
-    }
-    reg_batch_.erase(reg_batch_.begin(), reg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
-  }
-  while (!unreg_batch_.empty()) {
-    const std::size_t n = std::min(per, unreg_batch_.size());
-    std::vector<cluster::SessionRef> part(unreg_batch_.begin(), unreg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
-    if (!master_.send_to_master(cluster::UnregisterSessions{++seq_, std::move(part)})) {
-      registrations_refused_ = true;
-      return;
-    }
-    unreg_batch_.erase(unreg_batch_.begin(), unreg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
+    for (auto& s : sessions) master_session_.register_session(*s);
   }
 }
 
-void Router::on_ack(const cluster::Ack& ack) {
-  check_epoch(ack.epoch);
-  auto it = reg_inflight_.find(ack.seq);
-  if (!ack.ok) {
-    // The master does not know us (it restarted): introduce ourselves again; the replay
-    // registers every session, including these.
-    if (it != reg_inflight_.end()) reg_inflight_.erase(it);
-    if (hello_ok_) {
-      hello_ok_ = false;
-      ready_ = false;
-      send_hello();
-    }
-    return;
-  }
-  if (it == reg_inflight_.end()) return;
-  for (auto& id : it->second) {
-    auto w = pending_welcome_.find(id);
-    if (w == pending_welcome_.end()) continue;
-    auto cb = std::move(w->second.callback);
-    pending_welcome_.erase(w);
-    if (cb) cb();
-  }
-  reg_inflight_.erase(it);
-}
-
-bool Router::master_lost(int64_t now) const {
-  return now - last_master_ms_ > std::max<int64_t>(3 * opt_.heartbeat_ms, 1500);
-}
+MasterSession::Load Router::load() const { return {session_count_.load(), counters_.messages_accepted}; }
 
 // ---------------------------------------------------------------- timers
-
-void Router::arm_heartbeat() {
-  if (stopped_) return;
-  heartbeat_timer_.expires_after(std::chrono::milliseconds(opt_.heartbeat_ms));
-  heartbeat_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec || self->stopped_) return;
-    const int64_t now = steady_ms();
-    if (!self->hello_ok_) {
-      self->send_hello();
-    } else {
-      if (self->registrations_refused_) {
-        self->registrations_refused_ = false;
-        self->flush_registrations();
-      }
-      self->master_.send_to_master(
-          cluster::Heartbeat{self->opt_.node_id, self->session_count_.load(), self->counters_.messages_accepted});
-    }
-    if (self->master_lost(now)) {
-      if (self->ready_) logging::get("router")->warn("master unreachable");
-      self->ready_ = false;
-    } else if (self->hello_ok_ && !self->draining_) {
-      self->ready_ = true;
-    }
-    self->arm_heartbeat();
-  });
-}
 
 void Router::arm_sweep() {
   if (stopped_) return;
@@ -394,15 +219,7 @@ void Router::sweep() {
     }
   }
   // Welcomes whose registration the master did not acknowledge in time: queued for replay.
-  for (auto it = pending_welcome_.begin(); it != pending_welcome_.end();) {
-    if (it->second.deadline_ms <= now) {
-      auto cb = std::move(it->second.callback);
-      it = pending_welcome_.erase(it);
-      if (cb) cb();
-    } else {
-      ++it;
-    }
-  }
+  master_session_.sweep_welcomes(now);
 }
 
 // ---------------------------------------------------------------- cluster input
@@ -420,23 +237,15 @@ void Router::on_peer_messages(std::vector<cluster::Message> batch) {
 }
 
 void Router::handle_master(cluster::Message& message) {
-  if (auto* m = std::get_if<cluster::HelloReply>(&message)) return on_hello_reply(*m);
-  if (auto* m = std::get_if<cluster::Ack>(&message)) return on_ack(*m);
+  if (auto* m = std::get_if<cluster::HelloReply>(&message)) return master_session_.on_hello_reply(*m);
+  if (auto* m = std::get_if<cluster::Ack>(&message)) return master_session_.on_ack(*m);
+  if (auto* m = std::get_if<cluster::HeartbeatReply>(&message)) return master_session_.on_heartbeat_reply(*m);
   if (auto* m = std::get_if<cluster::LookupReply>(&message)) {
-    check_epoch(m->epoch);
+    master_session_.heard(m->epoch);
     return on_lookup_reply(*m);
   }
-  if (auto* m = std::get_if<cluster::HeartbeatReply>(&message)) {
-    check_epoch(m->epoch);
-    if (!m->known && hello_ok_) {
-      hello_ok_ = false;
-      ready_ = false;
-      send_hello();
-    }
-    return;
-  }
   if (auto* m = std::get_if<cluster::Invalidate>(&message)) {
-    check_epoch(m->epoch);
+    master_session_.heard(m->epoch);
     cache_.erase(m->user);
     route_changed(m->user);
     // Confirmed from the router strand, after the erase: the master may now welcome the
@@ -445,11 +254,11 @@ void Router::handle_master(cluster::Message& message) {
     return;
   }
   if (auto* m = std::get_if<cluster::NodeDown>(&message)) {
-    check_epoch(m->epoch);
+    master_session_.heard(m->epoch);
     return on_node_down(m->node_id);
   }
   if (auto* m = std::get_if<cluster::PresenceReply>(&message)) {
-    check_epoch(m->epoch);
+    master_session_.heard(m->epoch);
     auto it = presence_.find(m->seq);
     if (it == presence_.end()) return;
     answer_presence(it->second, m->online.size() == it->second.users.size() ? &m->online : nullptr);
@@ -633,7 +442,7 @@ void Router::start_lookup(const std::string& user, std::shared_ptr<Outgoing> out
     it->second.waiting.push_back(std::move(out));
     return;
   }
-  if (!hello_ok_ || master_lost(now)) {
+  if (!master_session_.reachable(now)) {
     // Lookups fail fast while the master is away (docs/architecture.md, "Failures").
     return finish(out, proto::AckStatus::failed, out->uncertain ? Fail::node_down : Fail::master_unreachable);
   }
@@ -641,7 +450,7 @@ void Router::start_lookup(const std::string& user, std::shared_ptr<Outgoing> out
     ++counters_.bound_hits[NodeSample::bound_lookups];
     return finish(out, proto::AckStatus::failed, Fail::overloaded);
   }
-  const uint64_t seq = ++seq_;
+  const uint64_t seq = master_session_.next_seq();
   auto& state = lookups_[user];
   state.seq = seq;
   state.waiting.push_back(std::move(out));
@@ -768,7 +577,7 @@ void Router::hold_receipts(const cluster::Deliver& deliver, std::vector<cluster:
     it = unverified_.end();
   }
   if (it == unverified_.end()) {
-    if (!hello_ok_ || master_lost(now) || deliver.items.empty()) {
+    if (!master_session_.reachable(now) || deliver.items.empty()) {
       counters_.bound_hits[NodeSample::bound_unverified_receipts] += items.size();
       return;
     }
@@ -778,7 +587,7 @@ void Router::hold_receipts(const cluster::Deliver& deliver, std::vector<cluster:
       auto old = unverified_.find(origin);
       if (old != unverified_.end() && old->second.seq == seq) forget_unverified(origin, true);
     }
-    const uint64_t seq = ++seq_;
+    const uint64_t seq = master_session_.next_seq();
     if (!master_.send_to_master(cluster::Lookup{seq, deliver.items.front().from})) {
       counters_.bound_hits[NodeSample::bound_unverified_receipts] += items.size();
       return;
@@ -1020,11 +829,11 @@ void Router::presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame f
 void Router::do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame) {
   const int64_t now = steady_ms();
   PendingPresence p{from, std::move(frame.id), std::move(frame.users), now + opt_.delivery_timeout_ms};
-  if (!hello_ok_ || master_lost(now)) {
+  if (!master_session_.reachable(now)) {
     // Without the master only local users can be answered for sure: say so.
     return answer_presence(p, nullptr);
   }
-  const uint64_t seq = ++seq_;
+  const uint64_t seq = master_session_.next_seq();
   if (!master_.send_to_master(cluster::PresenceQuery{seq, p.users})) return answer_presence(p, nullptr);
   presence_.emplace(seq, std::move(p));
 }
@@ -1034,7 +843,7 @@ void Router::do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFram
 void Router::sample(std::function<void(NodeSample)> done) {
   asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
     NodeSample s;
-    s.ready = self->ready_.load();
+    s.ready = self->master_session_.ready();
     s.sessions = self->session_count_.load();
     s.users = self->local_.size();
     for (auto& [user, sessions] : self->local_) {

@@ -1,8 +1,11 @@
 // Router: the node's routing state machine, on its own strand. It owns the local session
 // registry (user -> sessions on this node), the route cache, the peers' addresses, pending
-// lookups, in-flight deliveries and the node's registration at the master. Sessions and ZmqLinks
-// (on the same io_context) only post to it; nothing here blocks (the only lock is the latency histograms'
-// mutex, uncontended except while /metrics renders them).
+// lookups, in-flight deliveries with their per-user flows (barriers), node deaths, receipts and
+// presence queries. Its pieces run on the same strand and report back to it: MasterSession (the
+// node's HELLO, heartbeat and session registrations at the master) and PeerOutbox (the per-peer
+// DELIVER/RECEIPT batches). Sessions and ZmqLinks (on the same io_context) only post to it;
+// nothing here blocks (the only lock is the latency histograms' mutex, uncontended except while
+// /metrics renders them).
 #pragma once
 
 #include <array>
@@ -28,6 +31,7 @@
 #include "proto/cluster_codec.h"
 #include "routing/local_session.h"
 #include "routing/master_link.h"
+#include "routing/master_session.h"
 #include "routing/outgoing.h"
 #include "routing/peer_link.h"
 #include "routing/peer_outbox.h"
@@ -94,7 +98,7 @@ class Router : public std::enable_shared_from_this<Router> {
   void on_peer_messages(std::vector<cluster::Message> batch);
 
   // Readable from any thread.
-  bool ready() const { return ready_.load(); }  // accepted by the master, link alive
+  bool ready() const { return master_session_.ready(); }  // accepted by the master, link alive
   std::size_t session_count() const { return session_count_.load(); }
 
  private:
@@ -114,11 +118,6 @@ class Router : public std::enable_shared_from_this<Router> {
     int64_t deadline_ms;
     std::chrono::steady_clock::time_point sent;
   };
-  struct PendingWelcome {
-    std::function<void()> callback;
-    int64_t deadline_ms;
-  };
-
   static int64_t steady_ms();
   static int64_t wall_ms();
 
@@ -129,18 +128,11 @@ class Router : public std::enable_shared_from_this<Router> {
   void handle_master(cluster::Message& message);
   void handle_peer(cluster::Message& message);
 
-  // Registration at the master.
-  void send_hello();
-  void on_hello_reply(const cluster::HelloReply& reply);
-  void check_epoch(uint64_t epoch);
-  // Any message from the master: after a silence long enough to count as lost, replay.
-  void heard_from_master();
-  void queue_register(const LocalSession& s);
-  void queue_unregister(const LocalSession& s);
-  void schedule_flush();
-  void flush_registrations();
-  void on_ack(const cluster::Ack& ack);
-  void replay_sessions();
+  // MasterSession's handlers: drop the cached routes; register every local session again; what
+  // the heartbeat reports.
+  void on_routes_stale();
+  void on_replay();
+  MasterSession::Load load() const;
 
   // Delivery.
   std::size_t deliver_local(const std::string& user, const std::shared_ptr<const std::string>& frame);
@@ -188,32 +180,18 @@ class Router : public std::enable_shared_from_this<Router> {
   void complete(const std::shared_ptr<Outgoing>& out);
   void answer_presence(PendingPresence& p, const std::vector<bool>* online);
 
-  void arm_heartbeat();
   void arm_sweep();
   void sweep();
   void sweep_deadlines(int64_t now);
-  bool master_lost(int64_t now) const;
 
   boost::asio::io_context& ioc_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   Options opt_;
+  // Lookups, presence queries, verifications and invalidation acks go here directly; HELLO,
+  // heartbeats and registrations through master_session_.
   MasterLink& master_;
-  FatalHandler on_fatal_;
-  boost::asio::steady_timer heartbeat_timer_;
   boost::asio::steady_timer sweep_timer_;
-
-  // Master link state.
-  uint64_t epoch_ = 0;
-  bool hello_ok_ = false;
-  int64_t last_master_ms_ = 0;
-  int64_t hello_sent_ms_ = 0;
-  uint64_t seq_ = 0;
-  std::vector<cluster::SessionRef> reg_batch_;
-  std::vector<cluster::SessionRef> unreg_batch_;
-  bool flush_scheduled_ = false;
-  bool registrations_refused_ = false;  // a batch the link refused waits for the next heartbeat
-  std::unordered_map<uint64_t, std::vector<std::string>> reg_inflight_;  // seq -> session ids
-  std::unordered_map<std::string, PendingWelcome> pending_welcome_;      // session id -> welcome
+  MasterSession master_session_;
 
   // Local sessions.
   std::unordered_map<std::string, std::vector<std::shared_ptr<LocalSession>>> local_;
@@ -276,7 +254,6 @@ class Router : public std::enable_shared_from_this<Router> {
   bool draining_ = false;
   std::function<void()> drain_done_;
   bool stopped_ = false;
-  std::atomic<bool> ready_{false};
 
   // Metrics: plain counters (this strand only), read by sample(); histograms observed here.
   struct Counters {

@@ -50,11 +50,13 @@ struct Refused {
 
 struct Fixture {
   Fixture()
-      : outbox(asio::make_strand(ioc), PeerOutbox::Options{"node-1", "tcp://127.0.0.1:1", std::chrono::microseconds(0)},
-               peers, [this](const std::string& node, std::vector<std::shared_ptr<Outgoing>> outs) {
-                 refused.push_back({node, std::move(outs)});
-               },
-               nullptr) {}
+      : outbox(
+            asio::make_strand(ioc), PeerOutbox::Options{"node-1", "tcp://127.0.0.1:1", std::chrono::microseconds(0)},
+            peers,
+            [this](const std::string& node, std::vector<std::shared_ptr<Outgoing>> outs) {
+              refused.push_back({node, std::move(outs)});
+            },
+            nullptr) {}
   void run() {
     ioc.restart();
     ioc.poll();
