@@ -45,6 +45,11 @@ Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerL
             on_deliver_refused(node, std::move(outs));
           },
           [this] { return std::shared_ptr<void>(shared_from_this()); }),
+      verifier_(opt_.delivery_timeout_ms,
+                [this](const std::string& user) -> uint64_t {
+                  const uint64_t seq = master_session_.next_seq();
+                  return master_.send_to_master(cluster::Lookup{seq, user}) ? seq : 0;
+                }),
       metrics_(opt_.metrics ? opt_.metrics : std::make_shared<NodeMetrics>()),
       lookup_latency_(metrics_->lookup_latency()),
       delivery_latency_local_(metrics_->delivery_latency_local()),
@@ -190,7 +195,7 @@ void Router::sweep() {
   const int64_t now = steady_ms();
   delivered_ids_.forget(steady_ms());
   sweep_deadlines(now);
-  sweep_unverified(now);
+  verifier_.sweep(now);
   // Lookups never answered: forget them and fail what waited on them. (Collected first:
   // finishing a message can release a barrier, which can start new lookups.)
   std::vector<std::shared_ptr<Outgoing>> unanswered;
@@ -561,108 +566,23 @@ void Router::on_deliver(const cluster::Deliver& deliver) {
     for (auto& item : receipt.items) outbox_.queue_receipt(deliver.origin_node, deliver.origin_events, std::move(item));
     return;
   }
-  hold_receipts(deliver, std::move(receipt.items));
-}
-
-void Router::hold_receipts(const cluster::Deliver& deliver, std::vector<cluster::ReceiptItem> items) {
-  // The master has not named this origin to us (we never looked up a user of it): the DELIVER's
-  // word alone does not get a socket. Ask the master where the sender's user is; if the answer
-  // lists the origin at this address, it is a real peer. Bounded: kMaxUnverifiedOrigins origins
-  // (the oldest evicted when full) and kMaxUnverifiedReceipts receipts in all; beyond, receipts
-  // are dropped and counted.
+  // An origin the master has not named to us (we never looked up a user of it): the DELIVER's
+  // word alone does not get a socket.
   const int64_t now = steady_ms();
-  auto it = unverified_.find(deliver.origin_node);
-  if (it != unverified_.end() && it->second.events != deliver.origin_events) {
-    forget_unverified(deliver.origin_node, true);
-    it = unverified_.end();
-  }
-  if (it == unverified_.end()) {
-    if (!master_session_.reachable(now) || deliver.items.empty()) {
-      counters_.bound_hits[NodeSample::bound_unverified_receipts] += items.size();
-      return;
-    }
-    while (unverified_.size() >= kMaxUnverifiedOrigins && !unverified_order_.empty()) {
-      auto [seq, origin] = std::move(unverified_order_.front());
-      unverified_order_.pop_front();
-      auto old = unverified_.find(origin);
-      if (old != unverified_.end() && old->second.seq == seq) forget_unverified(origin, true);
-    }
-    const uint64_t seq = master_session_.next_seq();
-    if (!master_.send_to_master(cluster::Lookup{seq, deliver.items.front().from})) {
-      counters_.bound_hits[NodeSample::bound_unverified_receipts] += items.size();
-      return;
-    }
-    it = unverified_
-             .emplace(deliver.origin_node, Unverified{deliver.origin_events, {}, seq, now + opt_.delivery_timeout_ms})
-             .first;
-    verify_seqs_[seq] = deliver.origin_node;
-    unverified_order_.emplace_back(seq, deliver.origin_node);
-  }
-  auto& held = it->second.receipts;
-  for (auto& item : items) {
-    if (unverified_receipts_ >= kMaxUnverifiedReceipts) {
-      ++counters_.bound_hits[NodeSample::bound_unverified_receipts];
-      continue;
-    }
-    held.push_back(std::move(item));
-    ++unverified_receipts_;
-  }
-}
-
-void Router::forget_unverified(const std::string& origin, bool count_dropped) {
-  auto it = unverified_.find(origin);
-  if (it == unverified_.end()) return;
-  if (count_dropped) counters_.bound_hits[NodeSample::bound_unverified_receipts] += it->second.receipts.size();
-  unverified_receipts_ -= it->second.receipts.size();
-  verify_seqs_.erase(it->second.seq);
-  unverified_.erase(it);
-  // unverified_order_ keeps a stale (seq, origin) pair: skipped when it reaches the front.
-  if (unverified_.empty()) unverified_order_.clear();
+  const bool can_ask = master_session_.reachable(now) && !deliver.items.empty();
+  verifier_.hold(deliver.origin_node, deliver.origin_events, can_ask ? deliver.items.front().from : std::string(),
+                 std::move(receipt.items), can_ask, now);
 }
 
 bool Router::verify_reply(const cluster::LookupReply& reply) {
-  auto v = verify_seqs_.find(reply.seq);
-  if (v == verify_seqs_.end()) return false;
-  const std::string origin = std::move(v->second);
-  verify_seqs_.erase(v);
+  if (!verifier_.asked(reply.seq)) return false;
   for (auto& n : reply.nodes) {
     if (n.id != opt_.node_id) peer_events_[n.id] = n.events;
   }
-  auto it = unverified_.find(origin);
-  if (it == unverified_.end() || it->second.seq != reply.seq) return true;
-  auto known = peer_events_.find(origin);
-  if (known == peer_events_.end() || known->second != it->second.events) {
-    // Not a node the master knows at that address (or the sender left meanwhile): no socket.
-    const std::size_t n = it->second.receipts.size();
-    forget_unverified(origin, true);
-    if (uint64_t skipped = 0; unverified_warning_.allow(skipped)) {
-      logging::get("router")->warn(
-          "dropped {} receipts for '{}': the master does not know that node at that "
-          "address ({} more such origins since the last warning)",
-          n, logging::printable(origin), skipped);
-    }
-    return true;
+  if (auto verified = verifier_.on_reply(reply.seq, peer_events_)) {
+    for (auto& item : verified->receipts) outbox_.queue_receipt(verified->origin, verified->events, std::move(item));
   }
-  auto receipts = std::move(it->second.receipts);
-  const std::string events = it->second.events;
-  it->second.receipts.clear();
-  forget_unverified(origin, false);
-  for (auto& item : receipts) outbox_.queue_receipt(origin, events, std::move(item));
   return true;
-}
-
-void Router::sweep_unverified(int64_t now) {
-  while (!unverified_order_.empty()) {
-    auto it = unverified_.find(unverified_order_.front().second);
-    if (it != unverified_.end() && it->second.seq == unverified_order_.front().first) {
-      if (it->second.deadline_ms > now) break;  // in insertion order: the rest are younger
-      const std::string origin = unverified_order_.front().second;
-      unverified_order_.pop_front();
-      forget_unverified(origin, true);
-    } else {
-      unverified_order_.pop_front();
-    }
-  }
 }
 
 void Router::on_deliver_refused(const std::string& node, std::vector<std::shared_ptr<Outgoing>> outs) {
@@ -712,7 +632,7 @@ void Router::on_node_down(const std::string& node_id) {
   logging::get("router")->info("node {} is down", node_id);
   cache_.erase_node(node_id);
   peer_events_.erase(node_id);
-  forget_unverified(node_id, true);
+  verifier_.forget(node_id);
   // DELIVERs still in its outbox never left this node: they certainly did not arrive there.
   std::unordered_set<const Outgoing*> unsent;
   for (auto& out : outbox_.drop_peer(node_id)) unsent.insert(out.get());
@@ -860,6 +780,7 @@ void Router::sample(std::function<void(NodeSample)> done) {
     s.deliveries_received = c.received;
     s.acks = c.acks;
     s.bound_hits = c.bound_hits;
+    s.bound_hits[NodeSample::bound_unverified_receipts] += self->verifier_.dropped();
     const auto& cache = self->cache_.stats();
     s.cache_hits = cache.hits;
     s.cache_misses = cache.misses;

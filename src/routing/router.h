@@ -2,8 +2,9 @@
 // registry (user -> sessions on this node), the route cache, the peers' addresses, pending
 // lookups, in-flight deliveries with their per-user flows (barriers), node deaths, receipts and
 // presence queries. Its pieces run on the same strand and report back to it: MasterSession (the
-// node's HELLO, heartbeat and session registrations at the master) and PeerOutbox (the per-peer
-// DELIVER/RECEIPT batches). Sessions and ZmqLinks (on the same io_context) only post to it;
+// node's HELLO, heartbeat and session registrations at the master), PeerOutbox (the per-peer
+// DELIVER/RECEIPT batches) and ReceiptVerifier (receipts held until the master vouches for their
+// origin). Sessions and ZmqLinks (on the same io_context) only post to it;
 // nothing here blocks (the only lock is the latency histograms' mutex, uncontended except while
 // /metrics renders them).
 #pragma once
@@ -35,6 +36,7 @@
 #include "routing/outgoing.h"
 #include "routing/peer_link.h"
 #include "routing/peer_outbox.h"
+#include "routing/receipt_verifier.h"
 #include "telemetry/logging.h"
 #include "telemetry/metrics.h"
 
@@ -170,12 +172,8 @@ class Router : public std::enable_shared_from_this<Router> {
   void ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why = Fail::none);
   // Acks if not yet acked and forgets the delivery.
   void finish(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why = Fail::none);
-  // Receipts for a DELIVER from an origin not (yet) vouched for by the master.
-  void hold_receipts(const cluster::Deliver& deliver, std::vector<cluster::ReceiptItem> items);
+  // A LOOKUP reply to a verification (ReceiptVerifier): sends the receipts it vouches for.
   bool verify_reply(const cluster::LookupReply& reply);
-  void sweep_unverified(int64_t now);
-  // Forgets an origin's held receipts (counted as dropped unless they were sent).
-  void forget_unverified(const std::string& origin, bool count_dropped);
   // No receipt pending any more: retry once after a bounce, else finish.
   void complete(const std::shared_ptr<Outgoing>& out);
   void answer_presence(PendingPresence& p, const std::vector<bool>* online);
@@ -229,24 +227,8 @@ class Router : public std::enable_shared_from_this<Router> {
   static constexpr std::size_t kReleaseBatch = 512;
   static constexpr std::size_t kRetryBatch = 512;
   static constexpr std::size_t kSweepBatch = 4096;
-  // Receipts for a DELIVER whose origin the master has not named to us yet: held (bounded) until a
-  // lookup of the sender's user shows the origin node at that events address, then sent; dropped
-  // if it does not. Only nodes the master vouches for ever get a socket from us.
-  struct Unverified {
-    std::string events;
-    std::vector<cluster::ReceiptItem> receipts;
-    uint64_t seq = 0;  // the verifying lookup
-    int64_t deadline_ms = 0;
-  };
-  std::unordered_map<std::string, Unverified> unverified_;         // origin node id -> held receipts
-  std::unordered_map<uint64_t, std::string> verify_seqs_;          // lookup seq -> origin node id
-  std::deque<std::pair<uint64_t, std::string>> unverified_order_;  // (seq, origin), oldest first
-  std::size_t unverified_receipts_ = 0;                            // held in all of unverified_
-  // A full table evicts its oldest entry: a real peer is verified within one master round trip
-  // (its sender is registered), so made-up origins can push it out only at a rate of
-  // kMaxUnverifiedOrigins new origins per round trip.
-  static constexpr std::size_t kMaxUnverifiedOrigins = 1024;
-  static constexpr std::size_t kMaxUnverifiedReceipts = 65536;  // in all
+  // Receipts for a DELIVER whose origin the master has not named to us yet.
+  ReceiptVerifier verifier_;
   std::unordered_map<uint64_t, PendingPresence> presence_;
   DeliveredIds delivered_ids_{opt_.dedup_window};  // dedup of DELIVERs: ids delivered here lately
   uint64_t msg_counter_ = 0;
@@ -273,7 +255,6 @@ class Router : public std::enable_shared_from_this<Router> {
   prometheus::Histogram& delivery_latency_local_;
   prometheus::Histogram& delivery_latency_remote_;
   logging::Throttle bound_warning_{std::chrono::seconds(10)};
-  logging::Throttle unverified_warning_{std::chrono::seconds(10)};
 };
 
 }  // namespace wsg
