@@ -77,6 +77,8 @@ std::optional<ReceiptVerifier::Verified> ReceiptVerifier::on_reply(
     }
     return std::nullopt;
   }
+  // Sent, so no longer held: they leave the count here (forget() sees an empty list).
+  held_receipts_ -= it->second.receipts.size();
   Verified out{origin, it->second.events, std::move(it->second.receipts)};
   it->second.receipts.clear();
   forget(origin, false);

@@ -49,6 +49,7 @@ TEST_CASE("receipt verifier: receipts wait for the master's word on their origin
   CHECK(v->origin == "node-2");
   CHECK(v->events == "tcp://127.0.0.1:92");
   CHECK(v->receipts.size() == 3);
+  CHECK(f.verifier.held_receipts() == 0);  // sent receipts no longer count against the bound
   CHECK(f.verifier.dropped() == 0);
   CHECK(f.verifier.origins() == 0);
   CHECK_FALSE(f.verifier.asked(101));
