@@ -4,9 +4,9 @@
 // presence queries. Its pieces run on the same strand and report back to it: MasterSession (the
 // node's HELLO, heartbeat and session registrations at the master), PeerOutbox (the per-peer
 // DELIVER/RECEIPT batches) and ReceiptVerifier (receipts held until the master vouches for their
-// origin). Sessions and ZmqLinks (on the same io_context) only post to it;
-// nothing here blocks (the only lock is the latency histograms' mutex, uncontended except while
-// /metrics renders them).
+// origin). Sessions and ZmqLinks (on the same io_context) only post to it; nothing here blocks
+// (the only lock is the latency histograms' mutex, uncontended except while /metrics renders
+// them).
 #pragma once
 
 #include <array>
