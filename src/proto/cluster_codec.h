@@ -42,7 +42,7 @@ inline constexpr int64_t kMaxToMasterBytes = 1024 * 1024;
 inline constexpr int64_t kMaxToNodeBytes = 1024 * 1024;
 //   from the master to `wsg status`: STATUS_REPLY, whose JSON the codec bounds at kMaxBody.
 inline constexpr int64_t kMaxToStatusBytes = kMaxBody + 64 * 1024;
-//   node to node (the PULL): a DELIVER batch is cut once it reaches 256 KiB (the router's
+//   node to node (the PULL): a DELIVER batch is cut once it reaches 256 KiB (PeerOutbox::
 //   kOutboxBytes), so it is at most that plus one item, whose body is at most the sender's
 //   limits.max_message_bytes (every node of a cluster must use the same value); RECEIPT batches
 //   of 512 items are under 70 KB.

@@ -12,29 +12,6 @@ namespace wsg {
 
 namespace asio = boost::asio;
 
-// One message accepted from a local sender, followed until it is acked (or needs no ack).
-struct Router::Outgoing {
-  uint64_t seq = 0;  // send order on this node (the id's counter)
-  std::string id;
-  std::string from;
-  std::string to;
-  std::string body;
-  int64_t ts_ms = 0;
-  std::weak_ptr<LocalSession> sender;
-  std::optional<std::string> ref;
-  int64_t deadline_ms = 0;
-  std::chrono::steady_clock::time_point accepted;  // for wsg_delivery_latency_seconds
-  bool delivered = false;                          // at least one session got it (local or remote receipt)
-  bool local_done = false;                         // written to this node's sessions of the recipient
-  bool acked = false;                              // the ack went out (or none is owed)
-  bool done = false;                               // settled: no longer in flight
-  bool retried = false;                            // a fresh lookup after a bounce was made
-  bool bounced = false;                            // some node answered not_here
-  bool uncertain = false;                          // handed to a node that died before its receipt: may have arrived
-  bool in_barrier = false;                         // counted in its Flow's barrier
-  std::vector<std::string> pending_nodes;          // nodes whose receipt is awaited
-};
-
 std::string_view Router::to_string(Fail why) {
   switch (why) {
     case Fail::none: return {};
@@ -53,21 +30,32 @@ Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerL
       strand_(asio::make_strand(ioc)),
       opt_(std::move(options)),
       master_(master),
-      peers_link_(peers),
-      on_fatal_(std::move(on_fatal)),
-      heartbeat_timer_(strand_),
       sweep_timer_(strand_),
+      master_session_(strand_,
+                      MasterSession::Options{opt_.node_id, opt_.incarnation, opt_.ws_url, opt_.events,
+                                             opt_.heartbeat_ms, opt_.delivery_timeout_ms, opt_.register_batch},
+                      master,
+                      MasterSession::Handlers{[this] { on_routes_stale(); }, [this] { on_replay(); },
+                                              std::move(on_fatal), [this] { return load(); }},
+                      [this] { return std::shared_ptr<void>(shared_from_this()); }),
       cache_(opt_.cache_capacity, opt_.cache_ttl_ms),
-      outbox_timer_(strand_),
+      outbox_(
+          strand_, PeerOutbox::Options{opt_.node_id, opt_.events, opt_.outbox_coalesce}, peers,
+          [this](const std::string& node, std::vector<std::shared_ptr<Outgoing>> outs) {
+            on_deliver_refused(node, std::move(outs));
+          },
+          [this] { return std::shared_ptr<void>(shared_from_this()); }),
+      verifier_(opt_.delivery_timeout_ms,
+                [this](const std::string& user) -> uint64_t {
+                  const uint64_t seq = master_session_.next_seq();
+                  return master_.send_to_master(cluster::Lookup{seq, user}) ? seq : 0;
+                }),
       metrics_(opt_.metrics ? opt_.metrics : std::make_shared<NodeMetrics>()),
       lookup_latency_(metrics_->lookup_latency()),
       delivery_latency_local_(metrics_->delivery_latency_local()),
       delivery_latency_remote_(metrics_->delivery_latency_remote()) {}
 
-int64_t Router::steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t Router::steady_ms() { return MasterSession::steady_ms(); }
 
 int64_t Router::wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -76,8 +64,7 @@ int64_t Router::wall_ms() {
 
 void Router::start() {
   asio::post(strand_, [self = shared_from_this()] {
-    self->send_hello();
-    self->arm_heartbeat();
+    self->master_session_.start();
     self->arm_sweep();
   });
 }
@@ -85,7 +72,7 @@ void Router::start() {
 void Router::stop_timers() {
   asio::post(strand_, [self = shared_from_this()] {
     self->stopped_ = true;
-    self->heartbeat_timer_.cancel();
+    self->master_session_.stop();
     self->sweep_timer_.cancel();
   });
 }
@@ -93,7 +80,7 @@ void Router::stop_timers() {
 void Router::drain(int64_t timeout_ms, std::function<void()> done) {
   asio::post(strand_, [self = shared_from_this(), timeout_ms, done = std::move(done)]() mutable {
     self->draining_ = true;
-    self->ready_ = false;
+    self->master_session_.drain();
     self->drain_done_ = std::move(done);
     for (auto& [user, sessions] : self->local_) {
       for (auto& s : sessions) s->close_drain();
@@ -103,8 +90,8 @@ void Router::drain(int64_t timeout_ms, std::function<void()> done) {
     timer->async_wait([self, timer](boost::system::error_code) {
       if (self->drain_done_) {
         logging::get("router")->warn("drain timed out with {} sessions left", self->session_count_.load());
-        self->flush_registrations();
-        self->flush_outbox();
+        self->master_session_.flush();
+        self->outbox_.flush();
         auto d = std::move(self->drain_done_);
         self->drain_done_ = nullptr;
         d();
@@ -134,22 +121,11 @@ void Router::do_add_session(std::shared_ptr<LocalSession> session, std::function
   }
   local_[session->user()].push_back(session);
   ++session_count_;
-  const int64_t now = steady_ms();
-  pending_welcome_[session->session_id()] = PendingWelcome{std::move(on_registered), now + opt_.delivery_timeout_ms};
   // The cached route of this user (ours or anyone's) no longer matches: the master
   // invalidates the other nodes; our own copy we drop here.
   cache_.erase(session->user());
   route_changed(session->user());
-  // Queued even while the master is away: the DEALER keeps it for the master's return, and a
-  // new master (or a lost one heard again) gets a full replay anyway.
-  if (hello_ok_) queue_register(*session);
-  if (!hello_ok_ || master_lost(now)) {
-    // Master away: the client gets its welcome now (docs/protocol.md, "The welcome frame").
-    auto it = pending_welcome_.find(session->session_id());
-    auto cb = std::move(it->second.callback);
-    pending_welcome_.erase(it);
-    if (cb) cb();
-  }
+  master_session_.add_session(*session, std::move(on_registered));
 }
 
 void Router::remove_session(std::shared_ptr<LocalSession> session) {
@@ -165,195 +141,30 @@ void Router::do_remove_session(const std::shared_ptr<LocalSession>& session) {
   v.erase(pos);
   if (v.empty()) local_.erase(it);
   --session_count_;
-  pending_welcome_.erase(session->session_id());
+  master_session_.remove_session(*session);
   cache_.erase(session->user());
-  if (hello_ok_) queue_unregister(*session);
   if (draining_ && session_count_ == 0 && drain_done_) {
-    flush_registrations();
-    flush_outbox();
+    master_session_.flush();
+    outbox_.flush();
     auto d = std::move(drain_done_);
     drain_done_ = nullptr;
     d();
   }
 }
 
-// ---------------------------------------------------------------- registration
+// ---------------------------------------------------------------- the master session
 
-void Router::send_hello() {
-  hello_sent_ms_ = steady_ms();
-  master_.send_to_master(cluster::Hello{opt_.node_id, opt_.incarnation, opt_.ws_url, opt_.events});
-}
+void Router::on_routes_stale() { cache_.clear(); }
 
-void Router::heard_from_master() {
-  const int64_t now = steady_ms();
-  const bool was_lost = hello_ok_ && master_lost(now);
-  last_master_ms_ = now;
-  if (was_lost) {
-    // Back after a silence (a pause, a partition): registrations may have been dropped on the
-    // way, and invalidations missed. Replaying is idempotent at the master.
-    logging::get("router")->info("master reachable again: replaying {} sessions", session_count_.load());
-    cache_.clear();
-    replay_sessions();
-  }
-}
-
-void Router::check_epoch(uint64_t epoch) {
-  heard_from_master();
-  if (epoch_ != 0 && epoch != epoch_ && hello_ok_) {
-    logging::get("router")->warn("master epoch changed ({:x} -> {:x}): re-registering", epoch_, epoch);
-    hello_ok_ = false;
-    ready_ = false;
-    cache_.clear();
-    send_hello();
-  }
-}
-
-void Router::on_hello_reply(const cluster::HelloReply& reply) {
-  heard_from_master();
-  if (!reply.accepted) {
-    if (on_fatal_) {
-      auto f = std::move(on_fatal_);
-      on_fatal_ = nullptr;
-      f(reply.reason);
-    }
-    return;
-  }
-  if (hello_ok_ && reply.epoch == epoch_) return;  // a duplicate reply
-  // A new master, or one that declared us dead meanwhile: any invalidation sent while we were
-  // not registered was missed, so no cached route is trusted.
-  cache_.clear();
-  epoch_ = reply.epoch;
-  hello_ok_ = true;
-  ready_ = !draining_;
-  logging::get("router")->info("registered at the master (epoch {:x}); replaying {} sessions", epoch_,
-                               session_count_.load());
-  replay_sessions();
-}
-
-void Router::replay_sessions() {
-  reg_batch_.clear();
-  unreg_batch_.clear();
+void Router::on_replay() {
   for (auto& [user, sessions] : local_) {
-    for (auto& s : sessions) queue_register(*s);
-  }
-  flush_registrations();
-}
-
-void Router::queue_register(const LocalSession& s) {
-  reg_batch_.push_back(cluster::SessionRef{s.user(), s.session_id()});
-  if (reg_batch_.size() >= opt_.register_batch) flush_registrations();
-  else schedule_flush();
-}
-
-void Router::queue_unregister(const LocalSession& s) {
-  // A session registered and removed within one batch needs neither message.
-  auto it = std::find_if(reg_batch_.begin(), reg_batch_.end(),
-                         [&](const cluster::SessionRef& r) { return r.session == s.session_id(); });
-  if (it != reg_batch_.end()) {
-    reg_batch_.erase(it);
-    return;
-  }
-  unreg_batch_.push_back(cluster::SessionRef{s.user(), s.session_id()});
-  if (unreg_batch_.size() >= opt_.register_batch) flush_registrations();
-  else schedule_flush();
-}
-
-void Router::schedule_flush() {
-  if (flush_scheduled_) return;
-  flush_scheduled_ = true;
-  asio::post(strand_, [self = shared_from_this()] {
-    self->flush_scheduled_ = false;
-    self->flush_registrations();
-  });
-}
-
-void Router::flush_registrations() {
-  // In messages of at most register_batch sessions. A batch the link refuses (its queue to the
-  // master is full) stays queued, with what follows it, and goes again at the next heartbeat
-  // tick; the welcomes of its sessions wait for the master's ack (at most delivery_timeout_ms).
-  const std::size_t per = std::max<std::size_t>(opt_.register_batch, 1);
-  while (!reg_batch_.empty()) {
-    const std::size_t n = std::min(per, reg_batch_.size());
-    std::vector<cluster::SessionRef> part(reg_batch_.begin(), reg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
-    const uint64_t seq = ++seq_;
-    std::vector<std::string> ids;
-    ids.reserve(n);
-    for (auto& r : part) ids.push_back(r.session);
-    reg_inflight_[seq] = std::move(ids);
-    if (!master_.send_to_master(cluster::RegisterSessions{seq, std::move(part)})) {
-      reg_inflight_.erase(seq);
-      registrations_refused_ = true;
-      return;
-    }
-    reg_batch_.erase(reg_batch_.begin(), reg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
-  }
-  while (!unreg_batch_.empty()) {
-    const std::size_t n = std::min(per, unreg_batch_.size());
-    std::vector<cluster::SessionRef> part(unreg_batch_.begin(), unreg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
-    if (!master_.send_to_master(cluster::UnregisterSessions{++seq_, std::move(part)})) {
-      registrations_refused_ = true;
-      return;
-    }
-    unreg_batch_.erase(unreg_batch_.begin(), unreg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
+    for (auto& s : sessions) master_session_.register_session(*s);
   }
 }
 
-void Router::on_ack(const cluster::Ack& ack) {
-  check_epoch(ack.epoch);
-  auto it = reg_inflight_.find(ack.seq);
-  if (!ack.ok) {
-    // The master does not know us (it restarted): introduce ourselves again; the replay
-    // registers every session, including these.
-    if (it != reg_inflight_.end()) reg_inflight_.erase(it);
-    if (hello_ok_) {
-      hello_ok_ = false;
-      ready_ = false;
-      send_hello();
-    }
-    return;
-  }
-  if (it == reg_inflight_.end()) return;
-  for (auto& id : it->second) {
-    auto w = pending_welcome_.find(id);
-    if (w == pending_welcome_.end()) continue;
-    auto cb = std::move(w->second.callback);
-    pending_welcome_.erase(w);
-    if (cb) cb();
-  }
-  reg_inflight_.erase(it);
-}
-
-bool Router::master_lost(int64_t now) const {
-  return now - last_master_ms_ > std::max<int64_t>(3 * opt_.heartbeat_ms, 1500);
-}
+MasterSession::Load Router::load() const { return {session_count_.load(), counters_.messages_accepted}; }
 
 // ---------------------------------------------------------------- timers
-
-void Router::arm_heartbeat() {
-  if (stopped_) return;
-  heartbeat_timer_.expires_after(std::chrono::milliseconds(opt_.heartbeat_ms));
-  heartbeat_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec || self->stopped_) return;
-    const int64_t now = steady_ms();
-    if (!self->hello_ok_) {
-      self->send_hello();
-    } else {
-      if (self->registrations_refused_) {
-        self->registrations_refused_ = false;
-        self->flush_registrations();
-      }
-      self->master_.send_to_master(
-          cluster::Heartbeat{self->opt_.node_id, self->session_count_.load(), self->counters_.messages_accepted});
-    }
-    if (self->master_lost(now)) {
-      if (self->ready_) logging::get("router")->warn("master unreachable");
-      self->ready_ = false;
-    } else if (self->hello_ok_ && !self->draining_) {
-      self->ready_ = true;
-    }
-    self->arm_heartbeat();
-  });
-}
 
 void Router::arm_sweep() {
   if (stopped_) return;
@@ -384,7 +195,7 @@ void Router::sweep() {
   const int64_t now = steady_ms();
   delivered_ids_.forget(steady_ms());
   sweep_deadlines(now);
-  sweep_unverified(now);
+  verifier_.sweep(now);
   // Lookups never answered: forget them and fail what waited on them. (Collected first:
   // finishing a message can release a barrier, which can start new lookups.)
   std::vector<std::shared_ptr<Outgoing>> unanswered;
@@ -413,26 +224,10 @@ void Router::sweep() {
     }
   }
   // Welcomes whose registration the master did not acknowledge in time: queued for replay.
-  for (auto it = pending_welcome_.begin(); it != pending_welcome_.end();) {
-    if (it->second.deadline_ms <= now) {
-      auto cb = std::move(it->second.callback);
-      it = pending_welcome_.erase(it);
-      if (cb) cb();
-    } else {
-      ++it;
-    }
-  }
+  master_session_.sweep_welcomes(now);
 }
 
 // ---------------------------------------------------------------- cluster input
-
-void Router::on_master_message(cluster::Message message) {
-  asio::post(strand_, [self = shared_from_this(), m = std::move(message)]() mutable { self->handle_master(m); });
-}
-
-void Router::on_peer_message(cluster::Message message) {
-  asio::post(strand_, [self = shared_from_this(), m = std::move(message)]() mutable { self->handle_peer(m); });
-}
 
 void Router::on_master_messages(std::vector<cluster::Message> batch) {
   asio::post(strand_, [self = shared_from_this(), b = std::move(batch)]() mutable {
@@ -447,23 +242,15 @@ void Router::on_peer_messages(std::vector<cluster::Message> batch) {
 }
 
 void Router::handle_master(cluster::Message& message) {
-  if (auto* m = std::get_if<cluster::HelloReply>(&message)) return on_hello_reply(*m);
-  if (auto* m = std::get_if<cluster::Ack>(&message)) return on_ack(*m);
+  if (auto* m = std::get_if<cluster::HelloReply>(&message)) return master_session_.on_hello_reply(*m);
+  if (auto* m = std::get_if<cluster::Ack>(&message)) return master_session_.on_ack(*m);
+  if (auto* m = std::get_if<cluster::HeartbeatReply>(&message)) return master_session_.on_heartbeat_reply(*m);
   if (auto* m = std::get_if<cluster::LookupReply>(&message)) {
-    check_epoch(m->epoch);
+    master_session_.heard(m->epoch);
     return on_lookup_reply(*m);
   }
-  if (auto* m = std::get_if<cluster::HeartbeatReply>(&message)) {
-    check_epoch(m->epoch);
-    if (!m->known && hello_ok_) {
-      hello_ok_ = false;
-      ready_ = false;
-      send_hello();
-    }
-    return;
-  }
   if (auto* m = std::get_if<cluster::Invalidate>(&message)) {
-    check_epoch(m->epoch);
+    master_session_.heard(m->epoch);
     cache_.erase(m->user);
     route_changed(m->user);
     // Confirmed from the router strand, after the erase: the master may now welcome the
@@ -472,11 +259,11 @@ void Router::handle_master(cluster::Message& message) {
     return;
   }
   if (auto* m = std::get_if<cluster::NodeDown>(&message)) {
-    check_epoch(m->epoch);
+    master_session_.heard(m->epoch);
     return on_node_down(m->node_id);
   }
   if (auto* m = std::get_if<cluster::PresenceReply>(&message)) {
-    check_epoch(m->epoch);
+    master_session_.heard(m->epoch);
     auto it = presence_.find(m->seq);
     if (it == presence_.end()) return;
     answer_presence(it->second, m->online.size() == it->second.users.size() ? &m->online : nullptr);
@@ -660,7 +447,7 @@ void Router::start_lookup(const std::string& user, std::shared_ptr<Outgoing> out
     it->second.waiting.push_back(std::move(out));
     return;
   }
-  if (!hello_ok_ || master_lost(now)) {
+  if (!master_session_.reachable(now)) {
     // Lookups fail fast while the master is away (docs/architecture.md, "Failures").
     return finish(out, proto::AckStatus::failed, out->uncertain ? Fail::node_down : Fail::master_unreachable);
   }
@@ -668,7 +455,7 @@ void Router::start_lookup(const std::string& user, std::shared_ptr<Outgoing> out
     ++counters_.bound_hits[NodeSample::bound_lookups];
     return finish(out, proto::AckStatus::failed, Fail::overloaded);
   }
-  const uint64_t seq = ++seq_;
+  const uint64_t seq = master_session_.next_seq();
   auto& state = lookups_[user];
   state.seq = seq;
   state.waiting.push_back(std::move(out));
@@ -730,7 +517,7 @@ void Router::route_to(const std::shared_ptr<Outgoing>& out, const std::vector<st
     if (addr == peer_events_.end()) continue;
     out->pending_nodes.push_back(n);
     track_pending(n, out);
-    queue_deliver(n, addr->second, out);
+    outbox_.queue_deliver(n, addr->second, out);
   }
   if (!out->pending_nodes.empty()) {
     Flow& flow = flows_[out->to];
@@ -776,200 +563,29 @@ void Router::on_deliver(const cluster::Deliver& deliver) {
   if (deliver.origin_events.empty()) return;
   auto known = peer_events_.find(deliver.origin_node);
   if (known != peer_events_.end() && known->second == deliver.origin_events) {
-    for (auto& item : receipt.items) queue_receipt(deliver.origin_node, deliver.origin_events, std::move(item));
+    for (auto& item : receipt.items) outbox_.queue_receipt(deliver.origin_node, deliver.origin_events, std::move(item));
     return;
   }
-  hold_receipts(deliver, std::move(receipt.items));
-}
-
-void Router::hold_receipts(const cluster::Deliver& deliver, std::vector<cluster::ReceiptItem> items) {
-  // The master has not named this origin to us (we never looked up a user of it): the DELIVER's
-  // word alone does not get a socket. Ask the master where the sender's user is; if the answer
-  // lists the origin at this address, it is a real peer. Bounded: kMaxUnverifiedOrigins origins
-  // (the oldest evicted when full) and kMaxUnverifiedReceipts receipts in all; beyond, receipts
-  // are dropped and counted.
+  // An origin the master has not named to us (we never looked up a user of it): the DELIVER's
+  // word alone does not get a socket.
   const int64_t now = steady_ms();
-  auto it = unverified_.find(deliver.origin_node);
-  if (it != unverified_.end() && it->second.events != deliver.origin_events) {
-    forget_unverified(deliver.origin_node, true);
-    it = unverified_.end();
-  }
-  if (it == unverified_.end()) {
-    if (!hello_ok_ || master_lost(now) || deliver.items.empty()) {
-      counters_.bound_hits[NodeSample::bound_unverified_receipts] += items.size();
-      return;
-    }
-    while (unverified_.size() >= kMaxUnverifiedOrigins && !unverified_order_.empty()) {
-      auto [seq, origin] = std::move(unverified_order_.front());
-      unverified_order_.pop_front();
-      auto old = unverified_.find(origin);
-      if (old != unverified_.end() && old->second.seq == seq) forget_unverified(origin, true);
-    }
-    const uint64_t seq = ++seq_;
-    if (!master_.send_to_master(cluster::Lookup{seq, deliver.items.front().from})) {
-      counters_.bound_hits[NodeSample::bound_unverified_receipts] += items.size();
-      return;
-    }
-    it = unverified_
-             .emplace(deliver.origin_node, Unverified{deliver.origin_events, {}, seq, now + opt_.delivery_timeout_ms})
-             .first;
-    verify_seqs_[seq] = deliver.origin_node;
-    unverified_order_.emplace_back(seq, deliver.origin_node);
-  }
-  auto& held = it->second.receipts;
-  for (auto& item : items) {
-    if (unverified_receipts_ >= kMaxUnverifiedReceipts) {
-      ++counters_.bound_hits[NodeSample::bound_unverified_receipts];
-      continue;
-    }
-    held.push_back(std::move(item));
-    ++unverified_receipts_;
-  }
-}
-
-void Router::forget_unverified(const std::string& origin, bool count_dropped) {
-  auto it = unverified_.find(origin);
-  if (it == unverified_.end()) return;
-  if (count_dropped) counters_.bound_hits[NodeSample::bound_unverified_receipts] += it->second.receipts.size();
-  unverified_receipts_ -= it->second.receipts.size();
-  verify_seqs_.erase(it->second.seq);
-  unverified_.erase(it);
-  // unverified_order_ keeps a stale (seq, origin) pair: skipped when it reaches the front.
-  if (unverified_.empty()) unverified_order_.clear();
+  const bool can_ask = master_session_.reachable(now) && !deliver.items.empty();
+  verifier_.hold(deliver.origin_node, deliver.origin_events, can_ask ? deliver.items.front().from : std::string(),
+                 std::move(receipt.items), can_ask, now);
 }
 
 bool Router::verify_reply(const cluster::LookupReply& reply) {
-  auto v = verify_seqs_.find(reply.seq);
-  if (v == verify_seqs_.end()) return false;
-  const std::string origin = std::move(v->second);
-  verify_seqs_.erase(v);
+  if (!verifier_.asked(reply.seq)) return false;
   for (auto& n : reply.nodes) {
     if (n.id != opt_.node_id) peer_events_[n.id] = n.events;
   }
-  auto it = unverified_.find(origin);
-  if (it == unverified_.end() || it->second.seq != reply.seq) return true;
-  auto known = peer_events_.find(origin);
-  if (known == peer_events_.end() || known->second != it->second.events) {
-    // Not a node the master knows at that address (or the sender left meanwhile): no socket.
-    const std::size_t n = it->second.receipts.size();
-    forget_unverified(origin, true);
-    if (uint64_t skipped = 0; unverified_warning_.allow(skipped)) {
-      logging::get("router")->warn(
-          "dropped {} receipts for '{}': the master does not know that node at that "
-          "address ({} more such origins since the last warning)",
-          n, logging::printable(origin), skipped);
-    }
-    return true;
+  if (auto verified = verifier_.on_reply(reply.seq, peer_events_)) {
+    for (auto& item : verified->receipts) outbox_.queue_receipt(verified->origin, verified->events, std::move(item));
   }
-  auto receipts = std::move(it->second.receipts);
-  const std::string events = it->second.events;
-  it->second.receipts.clear();
-  forget_unverified(origin, false);
-  for (auto& item : receipts) queue_receipt(origin, events, std::move(item));
   return true;
 }
 
-void Router::sweep_unverified(int64_t now) {
-  while (!unverified_order_.empty()) {
-    auto it = unverified_.find(unverified_order_.front().second);
-    if (it != unverified_.end() && it->second.seq == unverified_order_.front().first) {
-      if (it->second.deadline_ms > now) break;  // in insertion order: the rest are younger
-      const std::string origin = unverified_order_.front().second;
-      unverified_order_.pop_front();
-      forget_unverified(origin, true);
-    } else {
-      unverified_order_.pop_front();
-    }
-  }
-}
-
-void Router::queue_deliver(const std::string& node, const std::string& events, const std::shared_ptr<Outgoing>& out) {
-  if (auto it = outbox_.find(node);
-      it != outbox_.end() && !it->second.delivers.empty() && it->second.deliver_events != events) {
-    flush_peer(node);  // the peer moved: what is queued goes to the old address first
-  }
-  auto& box = outbox_[node];
-  box.deliver_events = events;
-  box.delivers.push_back(cluster::DeliverItem{out->id, out->from, out->to, out->ts_ms, out->body});
-  box.deliver_outs.push_back(out);
-  box.deliver_bytes += out->body.size() + out->id.size() + out->from.size() + out->to.size() + 32;
-  if (box.delivers.size() >= kOutboxItems || box.deliver_bytes >= kOutboxBytes) flush_peer(node);
-  else schedule_outbox_flush();
-}
-
-void Router::queue_receipt(const std::string& node, const std::string& events, cluster::ReceiptItem item) {
-  if (auto it = outbox_.find(node);
-      it != outbox_.end() && !it->second.receipts.empty() && it->second.receipt_events != events) {
-    flush_peer(node);
-  }
-  auto& box = outbox_[node];
-  box.receipt_events = events;
-  box.receipts.push_back(std::move(item));
-  if (box.receipts.size() >= kOutboxItems) flush_peer(node);
-  else schedule_outbox_flush();
-}
-
-void Router::schedule_outbox_flush() {
-  if (outbox_flush_scheduled_) return;
-  outbox_flush_scheduled_ = true;
-  const auto due = last_outbox_flush_ + opt_.outbox_coalesce;
-  if (opt_.outbox_coalesce.count() <= 0 || due <= std::chrono::steady_clock::now()) {
-    // Runs after what is already queued on the strand (e.g. the rest of a batch from the ZeroMQ
-    // thread, or other sessions' sends): everything queued meanwhile for one peer shares a message.
-    asio::post(strand_, [self = shared_from_this()] {
-      self->outbox_flush_scheduled_ = false;
-      self->flush_outbox();
-    });
-    return;
-  }
-  // The last flush was less than outbox_coalesce ago: traffic is flowing, so wait for the rest of
-  // the interval and send what accumulated in one message per peer.
-  outbox_timer_.expires_at(due);
-  outbox_timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
-    self->outbox_flush_scheduled_ = false;
-    self->flush_outbox();
-  });
-}
-
-void Router::flush_outbox() {
-  last_outbox_flush_ = std::chrono::steady_clock::now();
-  std::vector<std::string> nodes;
-  nodes.reserve(outbox_.size());
-  for (auto& [node, box] : outbox_) nodes.push_back(node);
-  for (auto& node : nodes) flush_peer(node);
-  // A failed hand-off can settle messages whose barrier then dispatches more: keep what was
-  // queued meanwhile for the next flush.
-  bool more = false;
-  for (auto it = outbox_.begin(); it != outbox_.end();) {
-    if (it->second.delivers.empty() && it->second.receipts.empty()) {
-      it = outbox_.erase(it);
-    } else {
-      more = true;
-      ++it;
-    }
-  }
-  if (more) schedule_outbox_flush();
-}
-
-void Router::flush_peer(const std::string& node) {
-  auto it = outbox_.find(node);
-  if (it == outbox_.end()) return;
-  PeerOutbox& box = it->second;
-  if (!box.receipts.empty()) {
-    cluster::Receipt r{opt_.node_id, std::move(box.receipts)};
-    box.receipts.clear();
-    peers_link_.send_to_peer(node, box.receipt_events, r);
-  }
-  if (box.delivers.empty()) return;
-  cluster::Deliver d{opt_.node_id, opt_.events, std::move(box.delivers)};
-  auto outs = std::move(box.deliver_outs);
-  box.delivers.clear();
-  box.deliver_outs.clear();
-  box.deliver_bytes = 0;
-  if (peers_link_.send_to_peer(node, box.deliver_events, d)) {
-    counters_.messages_remote += outs.size();
-    return;
-  }
+void Router::on_deliver_refused(const std::string& node, std::vector<std::shared_ptr<Outgoing>> outs) {
   // Not sent (the peer's high-water mark is reached): no receipt will come from that node.
   for (auto& out : outs) {
     auto& pn = out->pending_nodes;
@@ -1016,14 +632,10 @@ void Router::on_node_down(const std::string& node_id) {
   logging::get("router")->info("node {} is down", node_id);
   cache_.erase_node(node_id);
   peer_events_.erase(node_id);
-  forget_unverified(node_id, true);
+  verifier_.forget(node_id);
   // DELIVERs still in its outbox never left this node: they certainly did not arrive there.
   std::unordered_set<const Outgoing*> unsent;
-  if (auto box = outbox_.find(node_id); box != outbox_.end()) {
-    for (auto& out : box->second.deliver_outs) unsent.insert(out.get());
-    outbox_.erase(box);
-  }
-  peers_link_.drop_peer(node_id);
+  for (auto& out : outbox_.drop_peer(node_id)) unsent.insert(out.get());
   // Only the messages awaiting this node's receipt are touched (O(affected), not O(in flight)),
   // in send order, so their retries keep it.
   std::vector<std::shared_ptr<Outgoing>> affected;
@@ -1137,11 +749,11 @@ void Router::presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame f
 void Router::do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame) {
   const int64_t now = steady_ms();
   PendingPresence p{from, std::move(frame.id), std::move(frame.users), now + opt_.delivery_timeout_ms};
-  if (!hello_ok_ || master_lost(now)) {
+  if (!master_session_.reachable(now)) {
     // Without the master only local users can be answered for sure: say so.
     return answer_presence(p, nullptr);
   }
-  const uint64_t seq = ++seq_;
+  const uint64_t seq = master_session_.next_seq();
   if (!master_.send_to_master(cluster::PresenceQuery{seq, p.users})) return answer_presence(p, nullptr);
   presence_.emplace(seq, std::move(p));
 }
@@ -1151,7 +763,7 @@ void Router::do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFram
 void Router::sample(std::function<void(NodeSample)> done) {
   asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
     NodeSample s;
-    s.ready = self->ready_.load();
+    s.ready = self->master_session_.ready();
     s.sessions = self->session_count_.load();
     s.users = self->local_.size();
     for (auto& [user, sessions] : self->local_) {
@@ -1163,11 +775,12 @@ void Router::sample(std::function<void(NodeSample)> done) {
     const Counters& c = self->counters_;
     s.messages_accepted = c.messages_accepted;
     s.messages_local = c.messages_local;
-    s.messages_remote = c.messages_remote;
+    s.messages_remote = self->outbox_.delivered_items();
     s.messages_bounced = c.bounces;
     s.deliveries_received = c.received;
     s.acks = c.acks;
     s.bound_hits = c.bound_hits;
+    s.bound_hits[NodeSample::bound_unverified_receipts] += self->verifier_.dropped();
     const auto& cache = self->cache_.stats();
     s.cache_hits = cache.hits;
     s.cache_misses = cache.misses;

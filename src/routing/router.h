@@ -1,8 +1,12 @@
 // Router: the node's routing state machine, on its own strand. It owns the local session
 // registry (user -> sessions on this node), the route cache, the peers' addresses, pending
-// lookups, in-flight deliveries and the node's registration at the master. Sessions and ZmqLinks
-// (on the same io_context) only post to it; nothing here blocks (the only lock is the latency histograms'
-// mutex, uncontended except while /metrics renders them).
+// lookups, in-flight deliveries with their per-user flows (barriers), node deaths, receipts and
+// presence queries. Its pieces run on the same strand and report back to it: MasterSession (the
+// node's HELLO, heartbeat and session registrations at the master), PeerOutbox (the per-peer
+// DELIVER/RECEIPT batches) and ReceiptVerifier (receipts held until the master vouches for their
+// origin). Sessions and ZmqLinks (on the same io_context) only post to it; nothing here blocks
+// (the only lock is the latency histograms' mutex, uncontended except while /metrics renders
+// them).
 #pragma once
 
 #include <array>
@@ -28,7 +32,11 @@
 #include "proto/cluster_codec.h"
 #include "routing/local_session.h"
 #include "routing/master_link.h"
+#include "routing/master_session.h"
+#include "routing/outgoing.h"
 #include "routing/peer_link.h"
+#include "routing/peer_outbox.h"
+#include "routing/receipt_verifier.h"
 #include "telemetry/logging.h"
 #include "telemetry/metrics.h"
 
@@ -87,18 +95,15 @@ class Router : public std::enable_shared_from_this<Router> {
   void sample(std::function<void(NodeSample)> done);
 
   // --- from ZmqLinks (the router's thread) ---
-  void on_master_message(cluster::Message message);
-  void on_peer_message(cluster::Message message);
   // A batch read in one turn: one post, handled in order.
   void on_master_messages(std::vector<cluster::Message> batch);
   void on_peer_messages(std::vector<cluster::Message> batch);
 
   // Readable from any thread.
-  bool ready() const { return ready_.load(); }  // accepted by the master, link alive
+  bool ready() const { return master_session_.ready(); }  // accepted by the master, link alive
   std::size_t session_count() const { return session_count_.load(); }
 
  private:
-  struct Outgoing;
   struct Flow;
   struct LookupState {
     uint64_t seq = 0;
@@ -115,11 +120,6 @@ class Router : public std::enable_shared_from_this<Router> {
     int64_t deadline_ms;
     std::chrono::steady_clock::time_point sent;
   };
-  struct PendingWelcome {
-    std::function<void()> callback;
-    int64_t deadline_ms;
-  };
-
   static int64_t steady_ms();
   static int64_t wall_ms();
 
@@ -130,18 +130,11 @@ class Router : public std::enable_shared_from_this<Router> {
   void handle_master(cluster::Message& message);
   void handle_peer(cluster::Message& message);
 
-  // Registration at the master.
-  void send_hello();
-  void on_hello_reply(const cluster::HelloReply& reply);
-  void check_epoch(uint64_t epoch);
-  // Any message from the master: after a silence long enough to count as lost, replay.
-  void heard_from_master();
-  void queue_register(const LocalSession& s);
-  void queue_unregister(const LocalSession& s);
-  void schedule_flush();
-  void flush_registrations();
-  void on_ack(const cluster::Ack& ack);
-  void replay_sessions();
+  // MasterSession's handlers: drop the cached routes; register every local session again; what
+  // the heartbeat reports.
+  void on_routes_stale();
+  void on_replay();
+  MasterSession::Load load() const;
 
   // Delivery.
   std::size_t deliver_local(const std::string& user, const std::shared_ptr<const std::string>& frame);
@@ -167,14 +160,8 @@ class Router : public std::enable_shared_from_this<Router> {
   void start_lookup(const std::string& user, std::shared_ptr<Outgoing> out);
   void on_lookup_reply(cluster::LookupReply& reply);
   void on_deliver(const cluster::Deliver& deliver);
-  // Per-peer outbox: DELIVER and RECEIPT items queued during this strand turn go out as one
-  // ZeroMQ message per peer and kind, flushed by a post at the end of the turn (or at once when a
-  // batch reaches kOutboxItems items / kOutboxBytes bytes).
-  void queue_deliver(const std::string& node, const std::string& events, const std::shared_ptr<Outgoing>& out);
-  void queue_receipt(const std::string& node, const std::string& events, cluster::ReceiptItem item);
-  void schedule_outbox_flush();
-  void flush_outbox();
-  void flush_peer(const std::string& node);
+  // PeerOutbox's handler: a DELIVER batch to `node` the link refused.
+  void on_deliver_refused(const std::string& node, std::vector<std::shared_ptr<Outgoing>> outs);
   void remember_delivered(const std::string& msg_id);
   void on_receipt(const cluster::Receipt& receipt);
   void on_node_down(const std::string& node_id);
@@ -185,43 +172,24 @@ class Router : public std::enable_shared_from_this<Router> {
   void ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why = Fail::none);
   // Acks if not yet acked and forgets the delivery.
   void finish(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why = Fail::none);
-  // Receipts for a DELIVER from an origin not (yet) vouched for by the master.
-  void hold_receipts(const cluster::Deliver& deliver, std::vector<cluster::ReceiptItem> items);
+  // A LOOKUP reply to a verification (ReceiptVerifier): sends the receipts it vouches for.
   bool verify_reply(const cluster::LookupReply& reply);
-  void sweep_unverified(int64_t now);
-  // Forgets an origin's held receipts (counted as dropped unless they were sent).
-  void forget_unverified(const std::string& origin, bool count_dropped);
   // No receipt pending any more: retry once after a bounce, else finish.
   void complete(const std::shared_ptr<Outgoing>& out);
   void answer_presence(PendingPresence& p, const std::vector<bool>* online);
 
-  void arm_heartbeat();
   void arm_sweep();
   void sweep();
   void sweep_deadlines(int64_t now);
-  bool master_lost(int64_t now) const;
 
   boost::asio::io_context& ioc_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   Options opt_;
+  // Lookups, presence queries, verifications and invalidation acks go here directly; HELLO,
+  // heartbeats and registrations through master_session_.
   MasterLink& master_;
-  PeerLink& peers_link_;
-  FatalHandler on_fatal_;
-  boost::asio::steady_timer heartbeat_timer_;
   boost::asio::steady_timer sweep_timer_;
-
-  // Master link state.
-  uint64_t epoch_ = 0;
-  bool hello_ok_ = false;
-  int64_t last_master_ms_ = 0;
-  int64_t hello_sent_ms_ = 0;
-  uint64_t seq_ = 0;
-  std::vector<cluster::SessionRef> reg_batch_;
-  std::vector<cluster::SessionRef> unreg_batch_;
-  bool flush_scheduled_ = false;
-  bool registrations_refused_ = false;  // a batch the link refused waits for the next heartbeat
-  std::unordered_map<uint64_t, std::vector<std::string>> reg_inflight_;  // seq -> session ids
-  std::unordered_map<std::string, PendingWelcome> pending_welcome_;      // session id -> welcome
+  MasterSession master_session_;
 
   // Local sessions.
   std::unordered_map<std::string, std::vector<std::shared_ptr<LocalSession>>> local_;
@@ -230,21 +198,8 @@ class Router : public std::enable_shared_from_this<Router> {
   // Routing.
   RouteCache cache_;
   std::unordered_map<std::string, std::string> peer_events_;  // node id -> events address
-  struct PeerOutbox {
-    std::string deliver_events;  // where the DELIVERs go (peer_events_)
-    std::vector<cluster::DeliverItem> delivers;
-    std::vector<std::shared_ptr<Outgoing>> deliver_outs;  // parallel to `delivers`
-    std::size_t deliver_bytes = 0;
-    std::string receipt_events;  // the origin's events address
-    std::vector<cluster::ReceiptItem> receipts;
-  };
-  static constexpr std::size_t kOutboxItems = 512;
-  static constexpr std::size_t kOutboxBytes = 256 * 1024;
-  std::unordered_map<std::string, PeerOutbox> outbox_;  // node id -> what waits for the turn's end
-  bool outbox_flush_scheduled_ = false;
-  boost::asio::steady_timer outbox_timer_;
-  std::chrono::steady_clock::time_point last_outbox_flush_{};
-  std::unordered_map<std::string, LookupState> lookups_;                 // user -> lookup in flight
+  PeerOutbox outbox_;                                     // DELIVERs and RECEIPTs waiting for the turn's end, per peer
+  std::unordered_map<std::string, LookupState> lookups_;  // user -> lookup in flight
   std::unordered_map<uint64_t, PendingLookup> lookup_seqs_;              // seq -> the lookup
   std::unordered_map<std::string, std::shared_ptr<Outgoing>> inflight_;  // msg id -> delivery
   std::deque<std::pair<int64_t, std::weak_ptr<Outgoing>>> deadlines_;
@@ -272,24 +227,8 @@ class Router : public std::enable_shared_from_this<Router> {
   static constexpr std::size_t kReleaseBatch = 512;
   static constexpr std::size_t kRetryBatch = 512;
   static constexpr std::size_t kSweepBatch = 4096;
-  // Receipts for a DELIVER whose origin the master has not named to us yet: held (bounded) until a
-  // lookup of the sender's user shows the origin node at that events address, then sent; dropped
-  // if it does not. Only nodes the master vouches for ever get a socket from us.
-  struct Unverified {
-    std::string events;
-    std::vector<cluster::ReceiptItem> receipts;
-    uint64_t seq = 0;  // the verifying lookup
-    int64_t deadline_ms = 0;
-  };
-  std::unordered_map<std::string, Unverified> unverified_;         // origin node id -> held receipts
-  std::unordered_map<uint64_t, std::string> verify_seqs_;          // lookup seq -> origin node id
-  std::deque<std::pair<uint64_t, std::string>> unverified_order_;  // (seq, origin), oldest first
-  std::size_t unverified_receipts_ = 0;                            // held in all of unverified_
-  // A full table evicts its oldest entry: a real peer is verified within one master round trip
-  // (its sender is registered), so made-up origins can push it out only at a rate of
-  // kMaxUnverifiedOrigins new origins per round trip.
-  static constexpr std::size_t kMaxUnverifiedOrigins = 1024;
-  static constexpr std::size_t kMaxUnverifiedReceipts = 65536;  // in all
+  // Receipts for a DELIVER whose origin the master has not named to us yet.
+  ReceiptVerifier verifier_;
   std::unordered_map<uint64_t, PendingPresence> presence_;
   DeliveredIds delivered_ids_{opt_.dedup_window};  // dedup of DELIVERs: ids delivered here lately
   uint64_t msg_counter_ = 0;
@@ -297,13 +236,11 @@ class Router : public std::enable_shared_from_this<Router> {
   bool draining_ = false;
   std::function<void()> drain_done_;
   bool stopped_ = false;
-  std::atomic<bool> ready_{false};
 
   // Metrics: plain counters (this strand only), read by sample(); histograms observed here.
   struct Counters {
     uint64_t messages_accepted = 0;
-    uint64_t messages_local = 0;
-    uint64_t messages_remote = 0;
+    uint64_t messages_local = 0;  // (remote ones: outbox_.delivered_items())
     uint64_t bounces = 0;
     uint64_t lookups = 0;
     uint64_t lookup_timeouts = 0;
@@ -318,7 +255,6 @@ class Router : public std::enable_shared_from_this<Router> {
   prometheus::Histogram& delivery_latency_local_;
   prometheus::Histogram& delivery_latency_remote_;
   logging::Throttle bound_warning_{std::chrono::seconds(10)};
-  logging::Throttle unverified_warning_{std::chrono::seconds(10)};
 };
 
 }  // namespace wsg

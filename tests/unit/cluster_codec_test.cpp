@@ -377,7 +377,7 @@ TEST_CASE("random and mutated input never crashes and decodes canonically", "[cl
 }
 
 TEST_CASE("a full router batch (512 DELIVER items, 512 receipts) round-trips in order", "[cluster_codec]") {
-  // The router's per-peer outbox sends up to 512 items per ZeroMQ message (Router::kOutboxItems).
+  // The router's per-peer outbox sends up to 512 items per ZeroMQ message (PeerOutbox::kOutboxItems).
   Deliver d{"node-1", "tcp://127.0.0.1:6001", {}};
   Receipt r{"node-2", {}};
   for (int i = 0; i < 512; ++i) {

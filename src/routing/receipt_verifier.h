@@ -1,0 +1,84 @@
+// ReceiptVerifier: receipts for DELIVERs from origins the master has not named to this node. The
+// DELIVER's word alone does not get a socket: its receipts are held (bounded) while the master is
+// asked where the sender's user is; if the answer lists the origin at that events address, it is
+// a real peer and the receipts go; if not, or not in time, they are dropped and counted. Only
+// nodes the master vouches for ever get a socket from us. Owned by the Router, on its strand: the
+// Router sends the lookups (AskMaster) and the receipts this hands back.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "proto/cluster_codec.h"
+#include "telemetry/logging.h"
+
+namespace wsg {
+
+class ReceiptVerifier {
+ public:
+  // A full table evicts its oldest entry: a real peer is verified within one master round trip
+  // (its sender is registered), so made-up origins can push it out only at a rate of
+  // kMaxUnverifiedOrigins new origins per round trip.
+  static constexpr std::size_t kMaxUnverifiedOrigins = 1024;
+  static constexpr std::size_t kMaxUnverifiedReceipts = 65536;  // held in all
+
+  // Sends a LOOKUP of `user` to the master; returns its seq, or 0 when the link refused it.
+  using AskMaster = std::function<uint64_t(const std::string& user)>;
+
+  // Held receipts are dropped after `timeout_ms` without an answer.
+  ReceiptVerifier(int64_t timeout_ms, AskMaster ask);
+
+  // Holds `items`, receipts for a DELIVER from `origin` at `events` whose first sender is `from`.
+  // The first for an origin asks the master, unless `can_ask` is false (the master is away, or the
+  // DELIVER named no sender): then they are dropped.
+  void hold(const std::string& origin, const std::string& events, const std::string& from,
+            std::vector<cluster::ReceiptItem> items, bool can_ask, int64_t now);
+  // Whether the LOOKUP `seq` was sent by hold().
+  bool asked(uint64_t seq) const { return verify_seqs_.count(seq) > 0; }
+  struct Verified {
+    std::string origin;
+    std::string events;
+    std::vector<cluster::ReceiptItem> receipts;
+  };
+  // The master answered the LOOKUP `seq` (asked(seq)), and `peer_events` (node id -> events
+  // address) already holds what it named: the receipts to send when it lists the origin at the
+  // address its DELIVERs gave; else they are dropped.
+  std::optional<Verified> on_reply(uint64_t seq, const std::unordered_map<std::string, std::string>& peer_events);
+  // Drops what waited past its deadline.
+  void sweep(int64_t now);
+  // The node died: its held receipts are dropped.
+  void forget(const std::string& origin) { forget(origin, true); }
+
+  // Receipts dropped so far (wsg_bound_hits_total{bound="unverified_receipts"}).
+  uint64_t dropped() const { return dropped_; }
+  std::size_t held_receipts() const { return held_receipts_; }
+  std::size_t origins() const { return unverified_.size(); }
+
+ private:
+  struct Unverified {
+    std::string events;
+    std::vector<cluster::ReceiptItem> receipts;
+    uint64_t seq = 0;  // the verifying lookup
+    int64_t deadline_ms = 0;
+  };
+  // Forgets an origin's held receipts (counted as dropped unless they were sent).
+  void forget(const std::string& origin, bool count_dropped);
+
+  int64_t timeout_ms_;
+  AskMaster ask_;
+  std::unordered_map<std::string, Unverified> unverified_;         // origin node id -> held receipts
+  std::unordered_map<uint64_t, std::string> verify_seqs_;          // lookup seq -> origin node id
+  std::deque<std::pair<uint64_t, std::string>> unverified_order_;  // (seq, origin), oldest first
+  std::size_t held_receipts_ = 0;                                  // in all of unverified_
+  uint64_t dropped_ = 0;
+  logging::Throttle warning_{std::chrono::seconds(10)};
+};
+
+}  // namespace wsg
