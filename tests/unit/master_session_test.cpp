@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "fake_links.h"
 #include "proto/cluster_codec.h"
 #include "routing/local_session.h"
 #include "routing/master_link.h"
@@ -24,38 +25,8 @@ using wsg::MasterSession;
 
 namespace {
 
-class FakeMaster : public wsg::MasterLink {
- public:
-  bool send_to_master(const cluster::Message& message) override {
-    if (refuse) return false;
-    sent.push_back(message);
-    return true;
-  }
-  template <class T>
-  std::vector<T> take() {
-    std::vector<T> out;
-    for (auto& m : sent) {
-      if (auto* x = std::get_if<T>(&m)) out.push_back(*x);
-    }
-    sent.clear();
-    return out;
-  }
-  bool refuse = false;
-  std::vector<cluster::Message> sent;
-};
-
-class FakeSession : public wsg::LocalSession {
- public:
-  FakeSession(std::string user, std::string id) : user_(std::move(user)), id_(std::move(id)) {}
-  const std::string& user() const override { return user_; }
-  const std::string& session_id() const override { return id_; }
-  void deliver(std::shared_ptr<const std::string>) override {}
-  void close_drain() override {}
-
- private:
-  std::string user_;
-  std::string id_;
-};
+using wsg::fakes::FakeMaster;
+using wsg::fakes::FakeSession;
 
 constexpr uint64_t kEpoch = 7;
 

@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "fake_links.h"
 #include "proto/cluster_codec.h"
 #include "routing/outgoing.h"
 #include "routing/peer_link.h"
@@ -23,25 +24,7 @@ using wsg::PeerOutbox;
 
 namespace {
 
-class FakePeers : public wsg::PeerLink {
- public:
-  bool send_to_peer(const std::string& node_id, const std::string& events, const cluster::Message& message) override {
-    if (refuse) return false;
-    sent.push_back({node_id, events, message});
-    return true;
-  }
-  void drop_peer(const std::string& node_id) override { dropped.push_back(node_id); }
-
-  struct Sent {
-    std::string node;
-    std::string events;
-    cluster::Message message;
-  };
-  std::size_t deliver_items(std::size_t i) const { return std::get<cluster::Deliver>(sent.at(i).message).items.size(); }
-  bool refuse = false;
-  std::vector<Sent> sent;
-  std::vector<std::string> dropped;
-};
+using wsg::fakes::FakePeers;
 
 struct Refused {
   std::string node;

@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
+#include "fake_links.h"
 #include "proto/cluster_codec.h"
 #include "routing/local_session.h"
 #include "routing/master_link.h"
@@ -27,89 +28,9 @@ namespace json = boost::json;
 
 namespace {
 
-class FakeMaster : public wsg::MasterLink {
- public:
-  bool send_to_master(const cluster::Message& message) override {
-    if (refuse) return false;
-    sent.push_back(message);
-    return true;
-  }
-  template <class T>
-  std::vector<T> sent_of() const {
-    std::vector<T> out;
-    for (auto& m : sent) {
-      if (auto* x = std::get_if<T>(&m)) out.push_back(*x);
-    }
-    return out;
-  }
-  bool refuse = false;  // the link's queue to the master is full
-  // The LOOKUPs sent since the last call.
-  std::vector<cluster::Lookup> take_lookups() {
-    std::vector<cluster::Lookup> out;
-    for (auto& m : sent) {
-      if (auto* l = std::get_if<cluster::Lookup>(&m)) out.push_back(*l);
-    }
-    sent.clear();
-    return out;
-  }
-  std::vector<cluster::Message> sent;
-};
-
-class FakePeers : public wsg::PeerLink {
- public:
-  bool send_to_peer(const std::string& node_id, const std::string& events, const cluster::Message& message) override {
-    if (refuse) return false;
-    sent.push_back({node_id, events, message});
-    return true;
-  }
-  bool refuse = false;  // the peer's high-water mark is reached
-  void drop_peer(const std::string& node_id) override { dropped.push_back(node_id); }
-
-  struct Sent {
-    std::string node;
-    std::string events;
-    cluster::Message message;
-  };
-  // Message ids of the DELIVER items sent to `node`, in the order they went out.
-  std::vector<std::string> delivered_ids(const std::string& node) const {
-    std::vector<std::string> ids;
-    for (auto& s : sent) {
-      if (s.node != node) continue;
-      if (auto* d = std::get_if<cluster::Deliver>(&s.message)) {
-        for (auto& item : d->items) ids.push_back(item.msg_id);
-      }
-    }
-    return ids;
-  }
-  bool sent_anything_to(const std::string& node) const {
-    return std::any_of(sent.begin(), sent.end(), [&](const Sent& s) { return s.node == node; });
-  }
-  std::vector<Sent> sent;
-  std::vector<std::string> dropped;
-};
-
-class FakeSession : public wsg::LocalSession {
- public:
-  FakeSession(std::string user, std::string id) : user_(std::move(user)), id_(std::move(id)) {}
-  const std::string& user() const override { return user_; }
-  const std::string& session_id() const override { return id_; }
-  void deliver(std::shared_ptr<const std::string> frame) override { frames.push_back(json::parse(*frame).as_object()); }
-  void close_drain() override {}
-
-  // ref -> the ack frame for it.
-  std::map<std::string, json::object> acks() const {
-    std::map<std::string, json::object> out;
-    for (auto& f : frames) {
-      if (f.at("type") == "ack") out[std::string(f.at("ref").as_string())] = f;
-    }
-    return out;
-  }
-  std::vector<json::object> frames;
-
- private:
-  std::string user_;
-  std::string id_;
-};
+using wsg::fakes::FakeMaster;
+using wsg::fakes::FakePeers;
+using wsg::fakes::FakeSession;
 
 constexpr uint64_t kEpoch = 7;
 
