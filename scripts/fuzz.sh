@@ -8,6 +8,10 @@
 # (WSG_FUZZ_SEED, default 1) over the committed corpora, whatever SECONDS says. scripts/test.sh
 # (and so CI) fuzzes that way, so a submission is never stopped by an input nobody changed;
 # open-ended fuzzing for findings is this script without WSG_FUZZ_RUNS, run on purpose.
+# A fixed seed alone is not enough: libFuzzer's comparison tracing sees pointer values, so address
+# space randomisation changes which inputs it tries. The deterministic run therefore runs each
+# target with randomisation off (`setarch -R`, util-linux) and the corpus copied in name order;
+# two runs of the same build then try the very same inputs (same coverage, corpus and lengths).
 #
 # Builds build-fuzz with clang-14 (-DWSG_FUZZ=ON, once, then incrementally), replays every seed
 # corpus in tests/fuzz/corpus/ (a regression on a known input fails within seconds), then fuzzes
@@ -60,19 +64,31 @@ fuzz_one() {
   local corpus="$work/corpus-$t" log="$work/$t.log"
   local artifacts="$here/$build/fuzz-artifacts/$t-$stamp"
   rm -rf "$corpus"
-  cp -r "tests/fuzz/corpus/$t" "$corpus"
+  mkdir -p "$corpus"
+  # In name order: libFuzzer reads a directory in the order the file system lists it, which for a
+  # small directory is the order its files were made.
+  local f
+  while IFS= read -r f; do cp "tests/fuzz/corpus/$t/$f" "$corpus/$f"; done < <(ls -1 "tests/fuzz/corpus/$t" | LC_ALL=C sort)
   mkdir -p "$artifacts"
+  local bin_prefix=()
   local args=(-rss_limit_mb=2048 -timeout=10 -dict="tests/fuzz/$t.dict" -artifact_prefix="$artifacts/"
               -print_final_stats=1)
   if [ "$secs" -eq 0 ]; then
     args+=(-runs=0)
   elif [ -n "$runs" ]; then
     args+=(-runs="$runs" -seed="$seed")
+    # Address space randomisation off, where the kernel lets us (else a warning, and the run is
+    # only as deterministic as the addresses happen to be).
+    if setarch "$(uname -m)" -R true 2>/dev/null; then
+      bin_prefix=(setarch "$(uname -m)" -R)
+    else
+      echo "   fuzz_$t: WARNING: cannot turn address space randomisation off (setarch -R): the run may differ from the last" >&2
+    fi
   else
     args+=(-max_total_time="$secs")
   fi
   # shellcheck disable=SC2086 # WSG_FUZZ_FLAGS is a list of flags
-  if "$bin" "${args[@]}" ${WSG_FUZZ_FLAGS:-} "$corpus" >"$log" 2>&1; then
+  if "${bin_prefix[@]}" "$bin" "${args[@]}" ${WSG_FUZZ_FLAGS:-} "$corpus" >"$log" 2>&1; then
     rmdir "$artifacts" 2>/dev/null || true
     # The last status line (execs, coverage, corpus) and the final stats.
     local execs status
