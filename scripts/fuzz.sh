@@ -10,7 +10,8 @@
 # open-ended fuzzing for findings is this script without WSG_FUZZ_RUNS, run on purpose.
 # A fixed seed alone is not enough: libFuzzer's comparison tracing sees pointer values, so address
 # space randomisation changes which inputs it tries. The deterministic run therefore runs each
-# target with randomisation off (`setarch -R`, util-linux) and the corpus copied in name order;
+# target with randomisation off (`setarch -R`, util-linux), without its once-a-second rereading of
+# the corpus directory (-reload=0), and with the corpus copied in name order;
 # two runs of the same build then try the very same inputs (same coverage, corpus and lengths).
 #
 # Builds build-fuzz with clang-14 (-DWSG_FUZZ=ON, once, then incrementally), replays every seed
@@ -76,7 +77,9 @@ fuzz_one() {
   if [ "$secs" -eq 0 ]; then
     args+=(-runs=0)
   elif [ -n "$runs" ]; then
-    args+=(-runs="$runs" -seed="$seed")
+    # -reload=0: libFuzzer otherwise rereads the corpus directory every second, a timer that
+    # changes what it tries next.
+    args+=(-runs="$runs" -seed="$seed" -reload=0)
     # Address space randomisation off, where the kernel lets us (else a warning, and the run is
     # only as deterministic as the addresses happen to be).
     if setarch "$(uname -m)" -R true 2>/dev/null; then
