@@ -152,8 +152,11 @@ std::string ZmqLinks::Impl::start() {
     dealer.set(zmq::sockopt::routing_id, options.routing_id);
     dealer.set(zmq::sockopt::maxmsgsize, options.max_master_message_bytes);
     dealer.set(zmq::sockopt::handshake_ivl, cluster::kHandshakeMs);
+    // One socket to one address: retrying every 100 ms, backing off to 500 ms, costs nothing and
+    // bounds how long a restarted master waits for this node (a 1 s cap added up to a second to
+    // every re-registration after an outage of a few seconds).
     dealer.set(zmq::sockopt::reconnect_ivl, 100);
-    dealer.set(zmq::sockopt::reconnect_ivl_max, 1000);
+    dealer.set(zmq::sockopt::reconnect_ivl_max, 500);
     monitor = std::make_unique<curve::HandshakeMonitor>(ctx, dealer, "master");
     dealer.connect(options.master);
     watch(
