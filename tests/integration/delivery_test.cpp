@@ -284,7 +284,17 @@ TEST_CASE("a user who moves to another node keeps receiving messages", "[integra
   auto bob_remote = join(c, 1, "bob");
   alice->send_json(send_frame("bob", 3, "r3"));
   expect_ack(*alice, "r3", "delivered");
+  // r2 may reach this session too: node-1 delivered it locally (and acked it) and also sent it
+  // along its cached route to node-2, which the invalidation for bob's first session may not have
+  // removed yet. If that DELIVER arrives after this session's welcome, the session gets it: a
+  // message to bob, sent before the session existed, which the contract allows (at most once per
+  // session; every message sent after the welcome). Seen on a busy CI machine. r3 must come,
+  // and nothing but r2 before it.
   auto m3 = bob_remote->next();
   REQUIRE(m3.has_value());
+  if (m3->at("body") == json::value(2)) {
+    m3 = bob_remote->next();
+    REQUIRE(m3.has_value());
+  }
   check_message(*m3, "alice", "bob", json::value(3), t0, unix_ms());
 }
