@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages wsg needs: scripts/setup.sh [run|test]
-#   run    what building and running wsg needs: the compiler, CMake, the libraries' -dev packages,
+#   run    what building and running wsg needs: the compiler, CMake, the libraries' -dev packages
+#          (jemalloc's included: wsg allocates with it),
 #          and curl (scripts/cluster.sh asks the nodes' /healthz with it). Used by scripts/cluster.sh.
 #   test   all of run, plus what only the test suite needs (the default, so that a plain
 #          `scripts/setup.sh` still installs everything): Catch2; clang-14 and libclang-rt-14-dev
@@ -23,7 +24,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libcli11-dev libtomlplusplus-dev cppzmq-dev libzmq3-dev libspdlog-dev
-  prometheus-cpp-dev libssl-dev
+  prometheus-cpp-dev libssl-dev libjemalloc-dev
   curl
 )
 if [ "$set_name" = test ]; then
