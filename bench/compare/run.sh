@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # wsg side by side with its peers, on this machine, on loopback (docs/benchmarks.md): the same
 # user-to-user workload, sender on server A, recipient on server B, warm-up, measured window;
-# closed loop (W messages in flight per pair) or, with --rate, open loop (R messages/s in all).
+# closed loop (W messages in flight per pair) or, with --rate, open loop (R messages/s in all);
+# with --idle N, no messages: N idle sessions over the two servers and the RSS each costs
+# (`wsg-bench idle`, nodes and master or Redis together; Socket.IO skipped).
 #
-#   bash bench/compare/run.sh [--pairs N] [--window W] [--rate R] [--duration S] [--warmup S]
-#        [--body-bytes N] [--wsg PATH] [--bench PATH] [--floor PATH] [--no-floor] [--no-wsg]
-#        [--no-uws] [--no-socketio] [--procs P] [--out FILE] [--keep]
+#   bash bench/compare/run.sh [--pairs N] [--window W] [--rate R] [--idle N] [--duration S]
+#        [--warmup S] [--body-bytes N] [--wsg PATH] [--bench PATH] [--floor PATH] [--no-floor]
+#        [--no-wsg] [--no-uws] [--no-socketio] [--procs P] [--out FILE] [--keep]
 #
 # 1. uWebSockets.js + Redis pub/sub (the strongest peer): redis-server (no persistence) + two
 #    uws_server.js, which speak the part of wsg's client protocol the load generator uses, so
@@ -27,16 +29,17 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
-pairs=100 window=1 rate=0 duration=10 warmup=2 body_bytes=64 procs=1
+pairs=100 window=1 rate=0 idle=0 duration=10 warmup=2 body_bytes=64 procs=1
 wsg="$root/build-test/wsg" bench="" floor="" out="compare-results.json"
 run_sio=1 run_uws=1 run_wsg=1 run_floor=1 keep=0
 
-usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case "$1" in
     --pairs) pairs="$2"; shift 2 ;;
     --window) window="$2"; shift 2 ;;
     --rate) rate="$2"; shift 2 ;;
+    --idle) idle="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
     --body-bytes) body_bytes="$2"; shift 2 ;;
@@ -54,7 +57,7 @@ while (($#)); do
     *) echo "run.sh: unknown argument $1" >&2; usage ;;
   esac
 done
-for v in pairs window rate body_bytes procs; do
+for v in pairs window rate idle body_bytes procs; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "run.sh: --${v//_/-} needs a whole number" >&2; exit 2; }
 done
 for v in duration warmup; do
@@ -103,9 +106,15 @@ common=(--pairs "$pairs" --window "$window" --duration "$duration" --warmup "$wa
 # wsg-bench's own shape: the same, plus the open loop's rate.
 bench_shape=("${common[@]}")
 ((rate > 0)) && bench_shape+=(--rate "$rate")
-if ((run_sio)) && ((rate > 0)); then
-  echo "run.sh: client.js (Socket.IO) has no open loop: the socket.io run is skipped with --rate" >&2
-  skipped+=("socketio: no open loop in client.js")
+scenario=remote
+if ((idle > 0)); then
+  # Sockets spread over 40 source addresses; wsg-bench adds processes to stay under 19,000 each.
+  scenario=idle
+  bench_shape=(--sessions "$idle" --hold 5 --source-ips 127.0.0.1-127.0.0.40)
+fi
+if ((run_sio)) && ((rate > 0 || idle > 0)); then
+  echo "run.sh: client.js (Socket.IO) has no open loop and no idle mode: the socket.io run is skipped" >&2
+  skipped+=("socketio: no open loop or idle mode in client.js")
   run_sio=0
 fi
 if ((run_uws)) && [ ! -x "$bench" ]; then
@@ -156,7 +165,7 @@ if ((run_uws)); then
   uws1_port="$(bench_wait_listening "$work/uws-1.log" "$uws1_pid" "uws_server.js uws-1")"
   uws2_port="$(bench_wait_listening "$work/uws-2.log" "$uws2_pid" "uws_server.js uws-2")"
   bench_log "uWebSockets.js: redis :$redis_port, servers :$uws1_port :$uws2_port; ${pairs} pairs x ${window}, rate ${rate}, ${warmup}+${duration} s"
-  timeout -k 5 "$run_bound" "$bench" remote --ws "ws://127.0.0.1:$uws1_port/ws" --ws "ws://127.0.0.1:$uws2_port/ws" \
+  timeout -k 5 "$run_bound" "$bench" "$scenario" --ws "ws://127.0.0.1:$uws1_port/ws" --ws "ws://127.0.0.1:$uws2_port/ws" \
     "${bench_shape[@]}" --procs "$procs" --pid "uws-1=$uws1_pid" --pid "uws-2=$uws2_pid" --pid "redis=$redis_pid" \
     --json "$work/uws.json" >&2 || true
   bench_stop "$uws1_pid"; bench_stop "$uws2_pid"; bench_stop "$redis_pid"
@@ -184,7 +193,7 @@ fi
 if ((run_wsg)); then
   bench_wsg_cluster "$wsg" 2 0 wsg || exit 2
   bench_log "wsg: master $cluster_master, nodes :${node_ports[0]} :${node_ports[1]}; ${pairs} pairs x ${window}, rate ${rate}, ${warmup}+${duration} s"
-  timeout -k 5 "$run_bound" "$bench" remote --ws "ws://127.0.0.1:${node_ports[0]}/ws" --ws "ws://127.0.0.1:${node_ports[1]}/ws" \
+  timeout -k 5 "$run_bound" "$bench" "$scenario" --ws "ws://127.0.0.1:${node_ports[0]}/ws" --ws "ws://127.0.0.1:${node_ports[1]}/ws" \
     "${bench_shape[@]}" --procs "$procs" "${cluster_pid_args[@]}" \
     --json "$work/wsg.json" >&2 || true
   bench_wsg_cluster_stop
@@ -197,18 +206,18 @@ if ((run_floor)); then
   floor_pid=$started_pid
   fport="$(bench_wait_listening "$work/floor.log" "$floor_pid" "wsg-floor")"
   bench_log "floor: wsg-floor :$fport; ${pairs} pairs x ${window}, ${warmup}+${duration} s"
-  timeout -k 5 "$run_bound" "$bench" remote --floor --ws "ws://127.0.0.1:$fport/ws" --ws "ws://127.0.0.1:$fport/ws" \
+  timeout -k 5 "$run_bound" "$bench" "$scenario" --floor --ws "ws://127.0.0.1:$fport/ws" --ws "ws://127.0.0.1:$fport/ws" \
     "${bench_shape[@]}" --procs "$procs" --pid "floor=$floor_pid" --json "$work/floor.json" >&2 || true
   bench_stop "$floor_pid"
   [ -s "$work/floor.json" ] || echo '{"ok":false,"problems":["wsg-bench wrote no report"]}' >"$work/floor.json"
 fi
 
 # ---- Table, ratios, summary -----------------------------------------------------------------------
-WSG_COMPARE_DIR="$here" python3 - "$work" "$out" "$pairs" "$window" "$duration" "$warmup" "$body_bytes" "$rate" "${skipped[@]}" <<'EOF'
+WSG_COMPARE_DIR="$here" python3 - "$work" "$out" "$pairs" "$window" "$duration" "$warmup" "$body_bytes" "$rate" "$idle" "${skipped[@]}" <<'EOF'
 import json, os, platform, subprocess, sys, datetime
 work, out = sys.argv[1], sys.argv[2]
-pairs, window, duration, warmup, body, rate = sys.argv[3:9]
-skipped = sys.argv[9:]
+pairs, window, duration, warmup, body, rate, idle = sys.argv[3:10]
+skipped = sys.argv[10:]
 
 def load(name):
     p = os.path.join(work, name + ".json")
@@ -231,11 +240,24 @@ def fmt(v, nd=0):
         return "-"
     return ("{:,.%df}" % nd).format(v)
 
+def kib(r):
+    return (r.get("idle") or {}).get("kib_per_session")
+
 rows = []
-print("%-16s %12s %9s %9s %9s %11s  %s" % ("system", "msgs/s", "p50 us", "p99 us", "p99.9 us", "CPU us/msg", "ok"))
+if int(idle) > 0:
+    print("%-16s %10s %14s  %s" % ("system", "sessions", "KiB/session", "ok"))
 for k, r in runs.items():
     if r is None:
         continue
+    if int(idle) > 0:
+        print("%-16s %10s %14s  %s" % (labels[k], fmt((r.get("idle") or {}).get("sessions")), fmt(kib(r), 2),
+              "yes" if r.get("ok") else "NO"))
+        for p in r.get("problems", [])[:5]:
+            print("    problem: %s" % p)
+        continue
+    if not rows:
+        rows.append(k)
+        print("%-16s %12s %9s %9s %9s %11s  %s" % ("system", "msgs/s", "p50 us", "p99 us", "p99.9 us", "CPU us/msg", "ok"))
     print("%-16s %12s %9s %9s %9s %11s  %s" % (labels[k], fmt(r.get("throughput_msgs_per_s")), fmt(lat(r, "p50")),
           fmt(lat(r, "p99")), fmt(lat(r, "p999")), fmt(r.get("server_cpu_us_per_msg"), 1), "yes" if r.get("ok") else "NO"))
     for p in r.get("problems", [])[:5]:
@@ -259,15 +281,23 @@ ratios = {
     "wsg_over_socketio_throughput": ratio(get("wsg", tp), get("socketio", tp)),
     "socketio_over_wsg_cpu_per_msg": ratio(get("socketio", cpu), get("wsg", cpu)),
     "wsg_over_floor_cpu_per_msg": ratio(get("wsg", cpu), get("floor", cpu)),
+    "wsg_over_uws_kib_per_idle_session": ratio(get("wsg", kib), get("uws", kib)),
+    "wsg_over_floor_kib_per_idle_session": ratio(get("wsg", kib), get("floor", kib)),
 }
 print()
-print("wsg / uWS.js throughput:             %s" % fmt(ratios["wsg_over_uws_throughput"], 3))
-print("wsg / uWS.js CPU per message:        %s" % fmt(ratios["wsg_over_uws_cpu_per_msg"], 3))
-print("wsg / uWS.js p50 latency:            %s" % fmt(ratios["wsg_over_uws_p50"], 3))
-print("wsg / floor throughput:              %s" % fmt(ratios["wsg_over_floor_throughput"], 3))
-print("wsg / socket.io throughput:          %s" % fmt(ratios["wsg_over_socketio_throughput"], 3))
-print("socket.io / wsg CPU per message:     %s" % fmt(ratios["socketio_over_wsg_cpu_per_msg"], 3))
-print("wsg / floor CPU per message:         %s" % fmt(ratios["wsg_over_floor_cpu_per_msg"], 3))
+if int(idle) > 0:
+    print("wsg / uWS.js KiB per idle session:   %s" % fmt(ratios["wsg_over_uws_kib_per_idle_session"], 3))
+    print("wsg / floor KiB per idle session:    %s" % fmt(ratios["wsg_over_floor_kib_per_idle_session"], 3))
+print()
+for line in () if int(idle) > 0 else (
+    "wsg / uWS.js throughput:             %s" % fmt(ratios["wsg_over_uws_throughput"], 3),
+    "wsg / uWS.js CPU per message:        %s" % fmt(ratios["wsg_over_uws_cpu_per_msg"], 3),
+    "wsg / uWS.js p50 latency:            %s" % fmt(ratios["wsg_over_uws_p50"], 3),
+    "wsg / floor throughput:              %s" % fmt(ratios["wsg_over_floor_throughput"], 3),
+    "wsg / socket.io throughput:          %s" % fmt(ratios["wsg_over_socketio_throughput"], 3),
+    "socket.io / wsg CPU per message:     %s" % fmt(ratios["socketio_over_wsg_cpu_per_msg"], 3),
+    "wsg / floor CPU per message:         %s" % fmt(ratios["wsg_over_floor_cpu_per_msg"], 3)):
+    print(line)
 for s in skipped:
     print("skipped: %s" % s)
 
@@ -299,7 +329,8 @@ summary = {
     "tool": "wsg-compare", "version": 1,
     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     "machine": machine(), "versions": versions,
-    "options": {"pairs": int(pairs), "window": int(window), "rate": int(rate), "duration": float(duration),
+    "options": {"pairs": int(pairs), "window": int(window), "rate": int(rate), "idle": int(idle),
+                "duration": float(duration),
                 "warmup": float(warmup),
                 "body_bytes": int(body)},
     "runs": {k: v for k, v in runs.items() if v is not None},
