@@ -8,4 +8,7 @@ dir="${1:-build}"
 shift || true
 bash "$here/scripts/setup.sh" "${WSG_SETUP:-test}"
 cmake -S "$here" -B "$here/$dir" "$@" >/dev/null
-cmake --build "$here/$dir" -j"$(nproc)"
+# WSG_BUILD_TARGETS: build only these targets (scripts/test.sh's sanitizer stages), else all.
+targets=()
+for t in ${WSG_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$here/$dir" -j"$(nproc)" "${targets[@]}"

@@ -7,8 +7,13 @@
 #   2. fuzz: clang-14 libFuzzer build, every seed corpus replayed, then each of the three decoder
 #      targets fuzzed deterministically: WSG_FUZZ_RUNS inputs (default 300,000) from a fixed seed
 #      over the committed corpora (scripts/fuzz.sh; open-ended fuzzing is that script alone);
-#   3. ASan+UBSan build: the same tests again;
-#   4. TSan build: the same tests again (skipped with WSG_TEST_QUICK=1).
+#   3. ASan+UBSan build of wsg and its unit tests: the unit tests, then every integration test
+#      again with this wsg under test (the Release build's harness, WSG_IT_WSG);
+#   4. TSan build: the same (skipped with WSG_TEST_QUICK=1).
+# The integration harness and the load generator hold no server code (the harness links only the
+# I/O-free wsg_base): instrumenting them found nothing the server's own instrumentation does not,
+# and building them twice more cost about 45 % of each sanitizer build. A sanitizer report in any
+# wsg process's log fails the test that started it (tests/integration/harness.cpp).
 # Each configuration is built once and its build reused for every test kind. Used as-is by .ci/run.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +27,18 @@ run_suite() {  # build dir, label, extra cmake args...
   bash scripts/build.sh "$dir" -DWSG_BUILD_TESTS=ON -DWSG_WARNINGS_AS_ERRORS=ON "$@"
   echo "== tests: $label"
   ctest --test-dir "$dir" --output-on-failure -j"$jobs"
+  echo "== $label done at +$(( $(date +%s) - start ))s"
+}
+
+run_sanitized() {  # build dir, label, extra cmake args...: after run_suite build-test
+  local dir="$1" label="$2"; shift 2
+  echo "== build: $label (wsg and its unit tests)"
+  WSG_BUILD_TARGETS="wsg wsg_unit_tests" bash scripts/build.sh "$dir" -DWSG_BUILD_TESTS=ON -DWSG_BUILD_BENCH=OFF \
+    -DWSG_WARNINGS_AS_ERRORS=ON "$@"
+  echo "== tests: $label: unit tests"
+  ctest --test-dir "$dir" --output-on-failure -j"$jobs" -R '^unit: '
+  echo "== tests: $label: integration tests, the Release harness against $dir/wsg"
+  WSG_IT_WSG="$here/$dir/wsg" ctest --test-dir build-test --output-on-failure -j"$jobs" -R '^integration: '
   echo "== $label done at +$(( $(date +%s) - start ))s"
 }
 
@@ -39,10 +56,10 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # a fresh clone) the build took about 13 minutes, before the layer libraries compiled in parallel,
 # and the tests 7. Line tables only (-g1): enough for the sanitizers' stack traces, and cheaper to
 # compile and link than full debug information.
-run_suite build-asan "ASan+UBSan" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1" -DWSG_SANITIZE=address
+run_sanitized build-asan "ASan+UBSan" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1" -DWSG_SANITIZE=address
 if [ "${WSG_TEST_QUICK:-0}" != "1" ]; then
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$here/tests/tsan.supp"
   # -O1 -g1, asserts on: the largest file (src/net/ws_session.cpp) compiles in 76 s instead of 133 s
   # at RelWithDebInfo's -O2 -g, and TSan's own checks dominate the run time either way.
-  run_suite build-tsan "TSan" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" -DWSG_SANITIZE=thread
+  run_sanitized build-tsan "TSan" -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" -DWSG_SANITIZE=thread
 fi

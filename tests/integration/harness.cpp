@@ -101,7 +101,11 @@ struct HarnessListener : Catch::TestEventListenerBase {
 
 CATCH_REGISTER_LISTENER(HarnessListener)
 
-std::string wsg_binary() { return WSG_BINARY; }
+std::string wsg_binary() {
+  // scripts/test.sh runs this (Release) harness against the sanitizer builds' wsg.
+  if (const char* path = std::getenv("WSG_IT_WSG"); path && *path) return path;
+  return WSG_BINARY;
+}
 
 fs::path repo_root() {
   // this file is <root>/tests/integration/harness.cpp

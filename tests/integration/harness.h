@@ -30,7 +30,8 @@ using namespace std::chrono_literals;
 inline constexpr std::chrono::milliseconds kFrameTimeout{5000};
 inline constexpr std::chrono::milliseconds kStartTimeout{10000};
 
-// Path of the wsg executable under test (the WSG_BINARY compile definition).
+// Path of the wsg executable under test: $WSG_IT_WSG when set (scripts/test.sh points the Release
+// harness at the sanitizer builds' wsg), else the WSG_BINARY compile definition.
 std::string wsg_binary();
 // Root of the source tree (located from this file's path).
 std::filesystem::path repo_root();
