@@ -7,7 +7,8 @@
 //      before and after (bytes per registered session) when --pid names it;
 //   3. they LOOKUP random registered users, a window of lookups in flight in all, for --lookups
 //      lookups or --lookup-seconds: lookups/s, round-trip latency (p50/p99/max), answers checked
-//      against the node that registered the user;
+//      against the node that registered the user; with --lookup-batch N > 1 up to N lookups go in
+//      one LOOKUP_BATCH (wire v2);
 //   4. one STATUS query (what `wsg status` asks for), its round trip and size;
 //   5. each node says LEAVE (the master forgets its sessions at once).
 // Every node HEARTBEATs every --heartbeat-ms meanwhile. With --pid the master's CPU time
@@ -16,7 +17,7 @@
 //
 //   wsg-master-bench --master tcp://127.0.0.1:5555 [--pid PID] [--nodes 10] [--sessions 100000]
 //                    [--batch 1000] [--window 4] [--lookups 200000] [--lookup-window 512]
-//                    [--lookup-seconds 30] [--heartbeat-ms 500] [--prefix S] [--json FILE]
+//                    [--lookup-batch 1] [--lookup-seconds 30] [--heartbeat-ms 500] [--prefix S] [--json FILE]
 //                    [--timeout 300]
 //
 // One thread, one zmq_poll loop over the nodes' DEALER sockets; every wait is bounded by
@@ -62,6 +63,7 @@ struct Options {
   int window = 4;
   int64_t lookups = 200000;
   int lookup_window = 512;
+  int lookup_batch = 1;
   double lookup_seconds = 30;
   int heartbeat_ms = 500;
   std::string prefix;
@@ -182,6 +184,7 @@ class Bench {
         {"seconds", lk_seconds},
         {"per_second", static_cast<double>(answered_) / std::max(1e-9, lk_seconds)},
         {"window", o_.lookup_window},
+        {"batch", o_.lookup_batch},
         {"latency_us", boost::json::object{{"p50", q(0.5)}, {"p99", q(0.99)}, {"max", latency_.max_us()}}},
         {"master_rss_kib_after", rss2 ? boost::json::value(*rss2) : nullptr},
         {"master_cpu_us_per_lookup",
@@ -267,15 +270,16 @@ class Bench {
       return true;
     }
     if (auto* r = std::get_if<cluster::LookupReply>(&m)) {
-      auto it = lookups_.find(r->seq);
-      if (it == lookups_.end()) return true;
-      latency_.record(now - it->second.sent_ns);
-      const std::string want = nodes_[static_cast<std::size_t>(it->second.node)].id;
-      const bool right = r->nodes.size() == 1 && r->nodes[0].id == want;
-      if (!right) ++wrong_;
-      ++answered_;
-      lookups_.erase(it);
+      const std::string* got = r->nodes.size() == 1 ? &r->nodes[0].id : nullptr;
+      answered(r->seq, r->nodes.size() == 1, got, now);
       (void)index;
+      return true;
+    }
+    if (auto* b = std::get_if<cluster::LookupBatchReply>(&m)) {  // wire v2 (--lookup-batch > 1)
+      for (const auto& r : b->results) {
+        const std::string* got = r.nodes.size() == 1 ? &b->nodes[r.nodes[0]].id : nullptr;
+        answered(r.seq, r.nodes.size() == 1, got, now);
+      }
       return true;
     }
     if (auto* s = std::get_if<cluster::StatusReply>(&m)) {
@@ -324,6 +328,17 @@ class Bench {
     return true;
   }
 
+  // One lookup answered: right when it names exactly the node that registered the user.
+  void answered(uint64_t seq, bool one_node, const std::string* node, int64_t now) {
+    auto it = lookups_.find(seq);
+    if (it == lookups_.end()) return;
+    latency_.record(now - it->second.sent_ns);
+    const std::string& want = nodes_[static_cast<std::size_t>(it->second.node)].id;
+    if (!one_node || !node || *node != want) ++wrong_;
+    ++answered_;
+    lookups_.erase(it);
+  }
+
   bool phase_lookup() {
     std::mt19937_64 rng(1);
     std::uniform_int_distribution<int64_t> pick(0, o_.sessions - 1);
@@ -332,13 +347,23 @@ class Bench {
     std::size_t next_node = 0;
     while (answered_ < sent || (sent < o_.lookups && now_ns() < end_ns)) {
       while (static_cast<int64_t>(lookups_.size()) < o_.lookup_window && sent < o_.lookups && now_ns() < end_ns) {
-        const int64_t k = pick(rng);
         Node& asker = nodes_[next_node];
         next_node = (next_node + 1) % nodes_.size();
-        const uint64_t s = ++seq_;
-        lookups_[s] = PendingLookup{now_ns(), static_cast<int>(k % o_.nodes)};
-        ++sent;
-        if (!send(asker, cluster::Lookup{s, user(k)})) return false;
+        // --lookup-batch N > 1: up to N lookups in one LOOKUP_BATCH (wire v2), as a node with
+        // cluster.wire_version = 2 sends the lookups of one turn; else one LOOKUP each.
+        cluster::LookupBatch batch;
+        const int64_t n = std::min<int64_t>({static_cast<int64_t>(o_.lookup_batch), o_.lookups - sent,
+                                             o_.lookup_window - static_cast<int64_t>(lookups_.size())});
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t k = pick(rng);
+          const uint64_t s = ++seq_;
+          lookups_[s] = PendingLookup{now_ns(), static_cast<int>(k % o_.nodes)};
+          ++sent;
+          batch.lookups.push_back(cluster::Lookup{s, user(k)});
+        }
+        const bool ok =
+            o_.lookup_batch > 1 && batch.lookups.size() > 1 ? send(asker, batch) : send(asker, batch.lookups.front());
+        if (!ok) return false;
       }
       if (now_ns() > deadline_ns_)
         return fail("LOOKUP: timed out with " + std::to_string(lookups_.size()) + " unanswered");
@@ -464,6 +489,11 @@ int main(int argc, char** argv) {
   app.add_option("--lookup-window", o.lookup_window, "Lookups in flight in all")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  app.add_option("--lookup-batch", o.lookup_batch,
+                 "Lookups per message: 1 = LOOKUP (wire v1), more = LOOKUP_BATCH (wire v2, as nodes with "
+                 "cluster.wire_version = 2 send)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, static_cast<int>(cluster::kMaxLookupBatch)));
   app.add_option("--lookup-seconds", o.lookup_seconds, "Bound on the lookup phase")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 3600.0));

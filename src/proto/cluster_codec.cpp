@@ -1,4 +1,4 @@
-// Cluster wire codec v1 (see cluster_codec.h and docs/wire-encoding.md).
+// Cluster wire codec, versions 1 and 2 (see cluster_codec.h and docs/wire-encoding.md).
 //
 // Each struct's layout is written exactly once, in a `fields(m, f)` description that presents
 // the fields to a visitor `f` in wire order. Three visitors walk those descriptions:
@@ -256,6 +256,17 @@ WSG_DESCRIBE(Leave) {
   f(m.node_id, Str::node_id);
   f(m.incarnation);
 }
+WSG_DESCRIBE(LookupBatch) { f(m.lookups); }
+WSG_DESCRIBE(LookupResult) {
+  f(m.seq);
+  f(m.user, Str::user);
+  f(m.nodes);
+}
+WSG_DESCRIBE(LookupBatchReply) {
+  f(m.epoch);
+  f(m.nodes);
+  f(m.results);
+}
 
 #undef WSG_DESCRIBE
 
@@ -267,6 +278,24 @@ template <class T>
 concept Described = requires(T& t, AnyVisitor& v) {
   fields(t, v);
 };
+
+// Rules beyond one field's: checked by encode (never sent) and decode (refused) alike.
+template <class T>
+const char* message_problem(const T&) {
+  return nullptr;
+}
+const char* message_problem(const LookupBatch& m) {
+  if (m.lookups.empty()) return "no lookup";
+  return m.lookups.size() > kMaxLookupBatch ? "more than kMaxLookupBatch lookups" : nullptr;
+}
+const char* message_problem(const LookupBatchReply& m) {
+  if (m.results.size() > kMaxLookupBatch) return "more than kMaxLookupBatch results";
+  for (const LookupResult& r : m.results) {
+    for (uint32_t i : r.nodes)
+      if (i >= m.nodes.size()) return "node index outside the nodes table";
+  }
+  return nullptr;
+}
 
 // ---- Message types ----------------------------------------------------------------------------
 
@@ -282,15 +311,17 @@ static_assert(kMaps<Type::hello, Hello> && kMaps<Type::hello_reply, HelloReply> 
               kMaps<Type::status, StatusQuery> && kMaps<Type::status_reply, StatusReply> &&
               kMaps<Type::presence, PresenceQuery> && kMaps<Type::presence_reply, PresenceReply> &&
               kMaps<Type::deliver, Deliver> && kMaps<Type::receipt, Receipt> &&
-              kMaps<Type::invalidate_ack, InvalidateAck> && kMaps<Type::leave, Leave>);
+              kMaps<Type::invalidate_ack, InvalidateAck> && kMaps<Type::leave, Leave> &&
+              kMaps<Type::lookup_batch, LookupBatch> && kMaps<Type::lookup_batch_reply, LookupBatchReply>);
 constexpr std::size_t kTypeCount = std::variant_size_v<Message>;
-static_assert(kTypeCount == static_cast<std::size_t>(Type::leave));
+static_assert(kTypeCount == static_cast<std::size_t>(Type::lookup_batch_reply));
+static_assert(version_of(Type::leave) == kWireVersion && version_of(Type::lookup_batch) == kLatestWireVersion);
 
 // For error messages, indexed by type - 1 (the names docs/wire-encoding.md uses).
 constexpr std::array<const char*, kTypeCount> kTypeNames = {
     "HELLO",          "HELLO_REPLY",     "REGISTER",   "UNREGISTER",     "ACK",    "LOOKUP",       "LOOKUP_REPLY",
     "HEARTBEAT",      "HEARTBEAT_REPLY", "INVALIDATE", "NODE_DOWN",      "STATUS", "STATUS_REPLY", "PRESENCE",
-    "PRESENCE_REPLY", "DELIVER",         "RECEIPT",    "INVALIDATE_ACK", "LEAVE",
+    "PRESENCE_REPLY", "DELIVER",         "RECEIPT",    "INVALIDATE_ACK", "LEAVE",  "LOOKUP_BATCH", "LOOKUP_BATCH_REPLY",
 };
 
 // ---- Sizer ------------------------------------------------------------------------------------
@@ -301,6 +332,7 @@ class Sizer {
   constexpr explicit Sizer(bool check = true) : check_(check) {}
   constexpr std::size_t size() const { return n_; }
 
+  constexpr void operator()(uint32_t) { n_ += 4; }
   constexpr void operator()(uint64_t) { n_ += 8; }
   constexpr void operator()(int64_t) { n_ += 8; }
   constexpr void operator()(bool) { n_ += 1; }
@@ -363,6 +395,7 @@ class Writer {
   explicit Writer(std::string& out) : out_(out) {}
 
   void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void operator()(uint32_t v) { le(v, 4); }
   void operator()(uint64_t v) { le(v, 8); }
   void operator()(int64_t v) { le(static_cast<uint64_t>(v), 8); }
   void operator()(bool v) { u8(v ? 1 : 0); }
@@ -405,8 +438,12 @@ class Reader {
   explicit Reader(std::string_view in) : p_(in.data()), end_(in.data() + in.size()) {}
 
   const char* error() const { return error_; }
+  void refuse(const char* why) { fail(why); }
   std::size_t remaining() const { return static_cast<std::size_t>(end_ - p_); }
 
+  void operator()(uint32_t& v) {
+    if (need(4)) v = static_cast<uint32_t>(le(4));
+  }
   void operator()(uint64_t& v) {
     if (need(8)) v = le(8);
   }
@@ -505,6 +542,8 @@ template <std::size_t I>
 Message decode_as(Reader& r) {
   Message m{std::in_place_index<I>};
   r(std::get<I>(m));
+  if (!r.error())
+    if (const char* why = message_problem(std::get<I>(m))) r.refuse(why);
   return m;
 }
 
@@ -530,14 +569,15 @@ std::optional<std::string> encode(const Message& m, std::string* error) noexcept
       [&m, error](const auto& msg) -> std::optional<std::string> {
         Sizer sizer;
         sizer(msg);
-        if (sizer.error()) {
-          if (error) *error = std::string(kTypeNames[m.index()]) + ": " + sizer.error();
+        const char* why = sizer.error() ? sizer.error() : message_problem(msg);
+        if (why) {
+          if (error) *error = std::string(kTypeNames[m.index()]) + ": " + why;
           return std::nullopt;
         }
         std::string out;
         out.reserve(2 + sizer.size());
         Writer w(out);
-        w.u8(kWireVersion);
+        w.u8(version_of(type_of(m)));
         w.u8(static_cast<uint8_t>(type_of(m)));
         w(msg);
         return out;
@@ -550,10 +590,17 @@ std::optional<Message> decode(std::string_view bytes, std::string* error) noexce
   try {
     if (bytes.size() < 2) {
       why = bytes.empty() ? "empty message" : "truncated header";
-    } else if (const auto version = static_cast<uint8_t>(bytes[0]); version != kWireVersion) {
+    } else if (const auto version = static_cast<uint8_t>(bytes[0]);
+               version < kWireVersion || version > kLatestWireVersion) {
       why = "unsupported wire version " + std::to_string(version);
     } else if (const auto type = static_cast<uint8_t>(bytes[1]); type == 0 || type > kTypeCount) {
       why = "unknown message type " + std::to_string(type);
+    } else if (const uint8_t introduced = version_of(static_cast<Type>(type)); version < introduced) {
+      why = "unknown message type " + std::to_string(type) + " in wire version " + std::to_string(version);
+    } else if (version != introduced) {
+      // Canonical: a type has one version byte, the one that introduced it.
+      why = "unsupported wire version " + std::to_string(version) + " for " + kTypeNames[type - 1] + " (a version " +
+            std::to_string(introduced) + " type)";
     } else {
       Reader r(bytes.substr(2));
       Message m = kDecoders[type - 1](r);

@@ -11,6 +11,11 @@
 //     ReceiptStatus as u8; records (SessionRef, ...) as their fields, nothing in front.
 //   Canonical: every accepted input re-encodes to the same bytes. A new field or type is a new
 //   version. Full description, semantics and rollout policy: docs/wire-encoding.md.
+// Version 2 adds two types (LOOKUP_BATCH, LOOKUP_BATCH_REPLY) and changes nothing else. Each
+// message carries the version that introduced its type: types 1-19 are still written as version 1
+// (byte for byte what a v1 process sends and accepts), types 20-21 as version 2, which a v1
+// process refuses. So this codec reads both versions, and a node sends v2 types only when its
+// configuration says every process of the cluster reads them (cluster.wire_version = 2).
 #pragma once
 
 #include <cstdint>
@@ -22,7 +27,9 @@
 
 namespace wsg::cluster {
 
-inline constexpr uint8_t kWireVersion = 1;
+inline constexpr uint8_t kWireVersion = 1;              // the base message set, types 1-19
+inline constexpr uint8_t kLatestWireVersion = 2;        // what this codec reads and can write
+inline constexpr uint32_t kMaxLookupBatch = 256;        // lookups in one LOOKUP_BATCH (v2), results in its reply
 inline constexpr uint32_t kMaxString = 4096;            // reasons (HELLO_REPLY)
 inline constexpr uint32_t kMaxBody = 16 * 1024 * 1024;  // message bodies and status JSON
 inline constexpr uint32_t kMaxItems = 65536;            // entries of one list
@@ -71,7 +78,11 @@ enum class Type : uint8_t {
   receipt = 17,
   invalidate_ack = 18,
   leave = 19,
+  lookup_batch = 20,        // v2
+  lookup_batch_reply = 21,  // v2
 };
+// The wire version that introduced `t`, which every message of that type carries.
+constexpr uint8_t version_of(Type t) { return static_cast<uint8_t>(t) >= 20 ? 2 : 1; }
 
 struct SessionRef {
   std::string user;
@@ -229,9 +240,33 @@ struct Leave {
   bool operator==(const Leave&) const = default;
 };
 
+// node -> master (v2): several LOOKUPs in one message, 1..kMaxLookupBatch of them, each with its
+// own seq. Sent only by a node configured with cluster.wire_version = 2.
+struct LookupBatch {
+  std::vector<Lookup> lookups;
+  bool operator==(const LookupBatch&) const = default;
+};
+// One answer of a LOOKUP_BATCH_REPLY: the lookup's seq and user, and the nodes holding the user
+// as indexes into the reply's `nodes` table (each < its size; empty: offline).
+struct LookupResult {
+  uint64_t seq = 0;
+  std::string user;
+  std::vector<uint32_t> nodes;
+  bool operator==(const LookupResult&) const = default;
+};
+// master -> node (v2): answers to the lookups of one LOOKUP_BATCH that the master can answer now
+// (at most kMaxLookupBatch; a lookup held by the master's recovery window is answered later by a
+// plain LOOKUP_REPLY with its seq). Each node named once, in `nodes`.
+struct LookupBatchReply {
+  uint64_t epoch = 0;
+  std::vector<NodeAddr> nodes;
+  std::vector<LookupResult> results;
+  bool operator==(const LookupBatchReply&) const = default;
+};
+
 using Message = std::variant<Hello, HelloReply, RegisterSessions, UnregisterSessions, Ack, Lookup, LookupReply,
                              Heartbeat, HeartbeatReply, Invalidate, NodeDown, StatusQuery, StatusReply, PresenceQuery,
-                             PresenceReply, Deliver, Receipt, InvalidateAck, Leave>;
+                             PresenceReply, Deliver, Receipt, InvalidateAck, Leave, LookupBatch, LookupBatchReply>;
 
 Type type_of(const Message& m);
 // The message's bytes, or nullopt (and in `error`, when given, the type and a short reason) when a

@@ -249,6 +249,16 @@ void Router::handle_master(cluster::Message& message) {
     master_session_.heard(m->epoch);
     return on_lookup_reply(*m);
   }
+  if (auto* m = std::get_if<cluster::LookupBatchReply>(&message)) {
+    master_session_.heard(m->epoch);
+    for (auto& r : m->results) {
+      cluster::LookupReply one{m->epoch, r.seq, std::move(r.user), {}};
+      one.nodes.reserve(r.nodes.size());
+      for (uint32_t i : r.nodes) one.nodes.push_back(m->nodes[i]);  // i < nodes.size(): decode checked
+      on_lookup_reply(one);
+    }
+    return;
+  }
   if (auto* m = std::get_if<cluster::Invalidate>(&message)) {
     master_session_.heard(m->epoch);
     cache_.erase(m->user);
@@ -461,12 +471,38 @@ void Router::start_lookup(const std::string& user, std::shared_ptr<Outgoing> out
   state.waiting.push_back(std::move(out));
   lookup_seqs_[seq] = PendingLookup{user, now + opt_.delivery_timeout_ms, std::chrono::steady_clock::now()};
   ++counters_.lookups;
-  if (master_.send_to_master(cluster::Lookup{seq, user})) return;
+  if (opt_.wire_version >= 2) return queue_lookup(seq, user);
+  if (!master_.send_to_master(cluster::Lookup{seq, user})) fail_lookup(user, seq);
+}
+
+void Router::queue_lookup(uint64_t seq, const std::string& user) {
+  lookup_batch_.push_back(cluster::Lookup{seq, user});
+  if (lookup_batch_.size() >= cluster::kMaxLookupBatch) return flush_lookups();
+  if (lookup_batch_.size() == 1) asio::post(strand_, [self = shared_from_this()] { self->flush_lookups(); });
+}
+
+void Router::flush_lookups() {
+  if (lookup_batch_.empty()) return;
+  if (lookup_batch_.size() == 1) {
+    const cluster::Lookup one = std::move(lookup_batch_.front());
+    lookup_batch_.clear();
+    if (!master_.send_to_master(one)) fail_lookup(one.user, one.seq);
+    return;
+  }
+  const cluster::Message batch{cluster::LookupBatch{std::move(lookup_batch_)}};
+  lookup_batch_.clear();
+  if (master_.send_to_master(batch)) return;
+  for (const auto& l : std::get<cluster::LookupBatch>(batch).lookups) fail_lookup(l.user, l.seq);
+}
+
+void Router::fail_lookup(const std::string& user, uint64_t seq) {
   // Refused by the link (its queue to the master is full): no answer will come, so nothing
   // waits for the delivery timeout; whatever queued behind it meanwhile fails too.
-  auto waiting = std::move(lookups_[user].waiting);
-  lookups_.erase(user);
   lookup_seqs_.erase(seq);
+  auto it = lookups_.find(user);
+  if (it == lookups_.end() || it->second.seq != seq) return;
+  auto waiting = std::move(it->second.waiting);
+  lookups_.erase(it);
   for (auto& o : waiting) {
     if (!o->done) finish(o, proto::AckStatus::failed, Fail::master_unreachable);
   }

@@ -65,6 +65,10 @@ class Router : public std::enable_shared_from_this<Router> {
     // old, else at previous flush + this (so under load each wake-up of libzmq's I/O threads and
     // of the peer carries many messages; an isolated message is never delayed). 0 = never wait.
     std::chrono::microseconds outbox_coalesce{200};
+    // cluster.wire_version: the highest cluster wire version this node sends. 2: the lookups a
+    // strand turn starts go to the master in one LOOKUP_BATCH (a lone one stays a LOOKUP); only
+    // when every process of the cluster reads v2 (docs/wire-encoding.md, "Versioning").
+    int wire_version = 1;
     // Where the latency histograms are observed (on the router strand). Null: a private one.
     std::shared_ptr<NodeMetrics> metrics;
   };
@@ -158,6 +162,12 @@ class Router : public std::enable_shared_from_this<Router> {
   void route(const std::shared_ptr<Outgoing>& out);
   void route_to(const std::shared_ptr<Outgoing>& out, const std::vector<std::string>& nodes);
   void start_lookup(const std::string& user, std::shared_ptr<Outgoing> out);
+  // Wire v2: gathers this turn's lookups; flush_lookups sends them (posted once per turn, or at
+  // once when kMaxLookupBatch are gathered).
+  void queue_lookup(uint64_t seq, const std::string& user);
+  void flush_lookups();
+  // The link refused lookup `seq` of `user`: no answer will come, so what waits on it fails now.
+  void fail_lookup(const std::string& user, uint64_t seq);
   void on_lookup_reply(cluster::LookupReply& reply);
   void on_deliver(const cluster::Deliver& deliver);
   // PeerOutbox's handler: a DELIVER batch to `node` the link refused.
@@ -201,6 +211,7 @@ class Router : public std::enable_shared_from_this<Router> {
   PeerOutbox outbox_;                                     // DELIVERs and RECEIPTs waiting for the turn's end, per peer
   std::unordered_map<std::string, LookupState> lookups_;  // user -> lookup in flight
   std::unordered_map<uint64_t, PendingLookup> lookup_seqs_;              // seq -> the lookup
+  std::vector<cluster::Lookup> lookup_batch_;                            // wire v2: started this turn, not yet sent
   std::unordered_map<std::string, std::shared_ptr<Outgoing>> inflight_;  // msg id -> delivery
   std::deque<std::pair<int64_t, std::weak_ptr<Outgoing>>> deadlines_;
   // Per recipient user, while it has messages awaiting receipts or held behind a barrier. Every

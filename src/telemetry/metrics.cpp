@@ -40,6 +40,7 @@ const char* to_string(MasterRequest type) {
     case MasterRequest::status: return "status";
     case MasterRequest::invalidate_ack: return "invalidate_ack";
     case MasterRequest::leave: return "leave";
+    case MasterRequest::lookup_batch: return "lookup_batch";
   }
   return "unknown";
 }
@@ -47,7 +48,7 @@ const char* to_string(MasterRequest type) {
 namespace {
 
 static_assert(kCloseReasonCount == static_cast<std::size_t>(CloseReason::error) + 1);
-static_assert(kMasterRequestCount == static_cast<std::size_t>(MasterRequest::leave) + 1);
+static_assert(kMasterRequestCount == static_cast<std::size_t>(MasterRequest::lookup_batch) + 1);
 
 // Seconds, from 100 µs (a lookup on loopback) to the default delivery timeout and past it.
 const pm::Histogram::BucketBoundaries kLatencyBuckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,

@@ -137,8 +137,9 @@ enum class MasterRequest : std::size_t {
   status,
   invalidate_ack,
   leave,
+  lookup_batch,  // v2: one per LOOKUP_BATCH message (its lookups count in wsg_master_lookups_total)
 };
-inline constexpr std::size_t kMasterRequestCount = 9;
+inline constexpr std::size_t kMasterRequestCount = 10;
 const char* to_string(MasterRequest type);
 
 // What the master's loop publishes for its metrics endpoint (a copy under a mutex, see Master).

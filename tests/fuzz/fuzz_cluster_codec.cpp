@@ -1,4 +1,4 @@
-// libFuzzer target: the cluster wire codec v1 (docs/wire-encoding.md).
+// libFuzzer target: the cluster wire codec, versions 1 and 2 (docs/wire-encoding.md).
 //
 // decode() must refuse malformed input with a reason and without throwing. What it accepts must be
 // canonical (cluster_codec.h): encode() gives back exactly the input bytes, without throwing (the
@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     return 0;
   }
   FUZZ_CHECK(error.empty());
-  FUZZ_CHECK(bytes.size() >= 2 && static_cast<uint8_t>(bytes[0]) == kWireVersion);
+  FUZZ_CHECK(bytes.size() >= 2 && static_cast<uint8_t>(bytes[0]) == version_of(type_of(*message)));
   FUZZ_CHECK(static_cast<uint8_t>(bytes[1]) == static_cast<uint8_t>(type_of(*message)));
 
   // Every decoded message re-encodes (encode refuses exactly what decode refuses) to the same bytes.

@@ -1,4 +1,5 @@
-// Cluster wire codec v1: round trips, a golden encoding, refusals of malformed input, fuzzing.
+// Cluster wire codec (v1, and the two types of v2): round trips, a golden encoding, refusals of malformed input,
+// fuzzing.
 #include "proto/cluster_codec.h"
 
 #include <catch2/catch.hpp>
@@ -33,7 +34,7 @@ std::string le64(uint64_t v) {
   return s;
 }
 std::string str(const std::string& s) { return le32(static_cast<uint32_t>(s.size())) + s; }
-std::string header(Type t) { return std::string{char(kWireVersion), char(static_cast<uint8_t>(t))}; }
+std::string header(Type t) { return std::string{char(version_of(t)), char(static_cast<uint8_t>(t))}; }
 
 // One or more non-trivial values of every message type.
 std::vector<Message> samples() {
@@ -78,12 +79,18 @@ std::vector<Message> samples() {
       Receipt{"node-2", {}},
       Leave{"node-3", 0xfedcba9876543210ULL},
       Leave{std::string(64, 'l'), 0},
+      LookupBatch{{{1, "alice"}, {kU64Max, "bob@example.com"}, {0, std::string(128, 'u')}}},
+      LookupBatch{std::vector<Lookup>(kMaxLookupBatch, Lookup{7, "x"})},
+      LookupBatchReply{31,
+                       {{"node-1", "tcp://10.0.0.1:6001"}, {"node-2", "tcp://10.0.0.2:6001"}},
+                       {{1, "alice", {0, 1}}, {kU64Max, "bob@example.com", {}}, {0, "carol", {1}}}},
+      LookupBatchReply{32, {}, {}},
   };
 }
 
 std::set<uint8_t> all_types() {
   std::set<uint8_t> all;
-  for (uint8_t t = 1; t <= static_cast<uint8_t>(Type::leave); ++t) all.insert(t);
+  for (uint8_t t = 1; t <= static_cast<uint8_t>(Type::lookup_batch_reply); ++t) all.insert(t);
   return all;
 }
 
@@ -101,7 +108,7 @@ TEST_CASE("every message type round-trips", "[cluster_codec]") {
   for (const Message& m : samples()) {
     const std::string bytes = encode(m).value();
     REQUIRE(bytes.size() >= 2);
-    CHECK(static_cast<uint8_t>(bytes[0]) == kWireVersion);
+    CHECK(static_cast<uint8_t>(bytes[0]) == version_of(type_of(m)));
     CHECK(static_cast<uint8_t>(bytes[1]) == static_cast<uint8_t>(type_of(m)));
     std::string error;
     const auto back = decode(bytes, &error);
@@ -182,6 +189,11 @@ TEST_CASE("every type's field layout is pinned", "[cluster_codec]") {
        header(Type::receipt) + str("n") + le32(1) + str("m") + std::string(1, '\x02')},
       {InvalidateAck{"u"}, header(Type::invalidate_ack) + str("u")},
       {Leave{"n", 23}, header(Type::leave) + str("n") + le64(23)},
+      {LookupBatch{{{24, "u"}, {25, "v"}}},
+       header(Type::lookup_batch) + le32(2) + le64(24) + str("u") + le64(25) + str("v")},
+      {LookupBatchReply{26, {{"i", "e"}}, {{27, "u", {0}}, {28, "v", {}}}},
+       header(Type::lookup_batch_reply) + le64(26) + le32(1) + str("i") + str("e") + le32(2) + le64(27) + str("u") +
+           le32(1) + le32(0) + le64(28) + str("v") + le32(0)},
   };
   std::set<uint8_t> seen;
   for (const auto& [message, bytes] : layouts) {
@@ -207,11 +219,54 @@ TEST_CASE("decode refuses a bad header", "[cluster_codec]") {
   bytes[0] = 0;
   require_refused(bytes, "unsupported wire version 0");
 
+  bytes[0] = 3;
+  require_refused(bytes, "unsupported wire version 3");
+
   bytes[0] = static_cast<char>(kWireVersion);
-  for (int type : {0, 20, 99, 255}) {
+  for (int type : {0, 20, 21, 22, 99, 255}) {
     bytes[1] = static_cast<char>(type);
     require_refused(bytes, "unknown message type " + std::to_string(type));
   }
+  bytes[0] = static_cast<char>(kLatestWireVersion);
+  for (int type : {0, 22, 99, 255}) {
+    bytes[1] = static_cast<char>(type);
+    require_refused(bytes, "unknown message type " + std::to_string(type));
+  }
+}
+
+TEST_CASE("wire version 2: its types carry version 2, the v1 types keep version 1", "[cluster_codec]") {
+  // What a v1 process receives from a v2 process that has not sent a v2 type is v1 bytes.
+  for (uint8_t t = 1; t <= static_cast<uint8_t>(Type::leave); ++t) CHECK(version_of(static_cast<Type>(t)) == 1);
+  CHECK(version_of(Type::lookup_batch) == 2);
+  CHECK(version_of(Type::lookup_batch_reply) == 2);
+  // A v1 type stamped 2 is not canonical, so refused; a v2 type stamped 1 is unknown in v1.
+  std::string ack = encode(Ack{1, 2, true}).value();
+  ack[0] = 2;
+  require_refused(ack, "unsupported wire version 2 for ACK");
+  std::string batch = encode(LookupBatch{{{1, "u"}}}).value();
+  REQUIRE(static_cast<uint8_t>(batch[0]) == 2);
+  batch[0] = 1;
+  require_refused(batch, "unknown message type 20 in wire version 1");
+}
+
+TEST_CASE("LOOKUP_BATCH and its reply: counts and node indexes are checked both ways", "[cluster_codec]") {
+  require_refused(header(Type::lookup_batch) + le32(0), "LOOKUP_BATCH: no lookup");
+  CHECK_FALSE(encode(LookupBatch{}).has_value());
+  std::string over = header(Type::lookup_batch) + le32(kMaxLookupBatch + 1);
+  for (uint32_t i = 0; i <= kMaxLookupBatch; ++i) over += le64(i) + str("u");
+  require_refused(over, "LOOKUP_BATCH: more than kMaxLookupBatch lookups");
+  CHECK_FALSE(encode(LookupBatch{std::vector<Lookup>(kMaxLookupBatch + 1, Lookup{1, "u"})}).has_value());
+
+  // An index past the table would make the node read outside it.
+  const std::string bad_index = header(Type::lookup_batch_reply) + le64(1) + le32(1) + str("i") + str("e") + le32(1) +
+                                le64(2) + str("u") + le32(1) + le32(1);
+  require_refused(bad_index, "LOOKUP_BATCH_REPLY: node index outside the nodes table");
+  CHECK_FALSE(encode(LookupBatchReply{1, {{"i", "e"}}, {{2, "u", {1}}}}).has_value());
+  CHECK_FALSE(encode(LookupBatchReply{1, {}, std::vector<LookupResult>(kMaxLookupBatch + 1, LookupResult{1, "u", {}})})
+                  .has_value());
+  std::string error;
+  CHECK_FALSE(encode(LookupBatchReply{1, {}, {{2, "u", {0}}}}, &error).has_value());
+  CHECK(error == "LOOKUP_BATCH_REPLY: node index outside the nodes table");
 }
 
 TEST_CASE("decode refuses every truncation of valid encodings", "[cluster_codec]") {
@@ -345,8 +400,9 @@ TEST_CASE("random and mutated input never crashes and decodes canonically", "[cl
     std::string buf(below(48), '\0');
     for (char& c : buf) c = byte();
     if (buf.size() >= 2 && below(4) != 0) {
-      buf[0] = static_cast<char>(kWireVersion);
-      buf[1] = static_cast<char>(1 + below(static_cast<std::size_t>(Type::leave)));
+      const auto type = static_cast<Type>(1 + below(static_cast<std::size_t>(Type::lookup_batch_reply)));
+      buf[0] = static_cast<char>(version_of(type));
+      buf[1] = static_cast<char>(type);
     }
     check(buf);
   }

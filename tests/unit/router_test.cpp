@@ -35,8 +35,9 @@ using wsg::fakes::FakeSession;
 constexpr uint64_t kEpoch = 7;
 
 struct Fixture {
-  Fixture() {
+  explicit Fixture(int wire_version = 1) {
     wsg::Router::Options o;
+    o.wire_version = wire_version;
     o.node_id = "node-1";
     o.incarnation = 1;
     o.events = "tcp://127.0.0.1:1";
@@ -309,4 +310,77 @@ TEST_CASE("router: a restarted master gets a HELLO and every live session replay
   // The route cache was flushed: a send asks the master afresh.
   f.send("bob", 1);
   CHECK(f.master.take_lookups().size() == 1);
+}
+
+TEST_CASE("router (wire v2): the lookups one turn starts go in one LOOKUP_BATCH, and its answers route each user",
+          "[router]") {
+  Fixture f(2);
+  for (const std::string user : {"bob", "carol", "dave"}) {
+    f.router->send(f.alice, wsg::proto::SendFrame{user, "1", user + "-0"});
+    f.router->send(f.alice, wsg::proto::SendFrame{user, "2", user + "-1"});
+  }
+  f.run();
+  const auto batches = f.master.sent_of<cluster::LookupBatch>();
+  REQUIRE(batches.size() == 1);
+  CHECK(f.master.sent_of<cluster::Lookup>().empty());
+  const auto& lookups = batches[0].lookups;
+  REQUIRE(lookups.size() == 3);  // one per user (single-flight), in the order they were started
+  CHECK(lookups[0].user == "bob");
+  CHECK(lookups[1].user == "carol");
+  CHECK(lookups[2].user == "dave");
+  f.master.sent.clear();
+
+  // The master answers bob and carol now, through its node table; dave's answer was held (its
+  // recovery window) and comes later as a plain LOOKUP_REPLY with dave's seq.
+  f.router->on_master_messages(
+      {cluster::LookupBatchReply{kEpoch,
+                                 {Fixture::node("node-3"), Fixture::node("node-2")},
+                                 {{lookups[0].seq, "bob", {1}}, {lookups[1].seq, "carol", {0, 1}}}}});
+  f.run();
+  CHECK(f.peers.delivered_ids("node-2").size() == 4);  // bob's two and carol's two
+  CHECK(f.peers.delivered_ids("node-3").size() == 2);  // carol's two
+  CHECK(f.alice->acks().empty());                      // nothing settled yet: receipts pending
+  f.answer_lookup(lookups[2], {});
+  const auto acks = f.alice->acks();
+  REQUIRE(acks.size() == 2);
+  CHECK(acks.at("dave-0").at("status") == "offline");
+  CHECK(acks.at("dave-1").at("status") == "offline");
+  // The routes are cached: the next messages to bob and carol ask the master nothing.
+  f.send("bob", 1, "again");
+  f.send("carol", 1, "again-c");
+  CHECK(f.master.sent.empty());
+}
+
+TEST_CASE("router (wire v2): a lone lookup stays a LOOKUP; more than 256 in one turn go in several batches",
+          "[router]") {
+  Fixture f(2);
+  f.send("bob", 2);
+  CHECK(f.master.sent_of<cluster::LookupBatch>().empty());
+  CHECK(f.master.take_lookups().size() == 1);
+
+  for (int u = 0; u < 300; ++u) f.router->send(f.alice, wsg::proto::SendFrame{"u" + std::to_string(u), "1", {}});
+  f.run();
+  const auto batches = f.master.sent_of<cluster::LookupBatch>();
+  REQUIRE(batches.size() == 2);
+  CHECK(batches[0].lookups.size() == cluster::kMaxLookupBatch);
+  CHECK(batches[1].lookups.size() == 300 - cluster::kMaxLookupBatch);
+  CHECK(batches[0].lookups.front().user == "u0");
+  CHECK(batches[1].lookups.back().user == "u299");
+}
+
+TEST_CASE("router (wire v2): every lookup of a batch the master link refuses fails at once", "[router]") {
+  Fixture f(2);
+  f.master.refuse = true;
+  for (const std::string user : {"bob", "carol", "dave"})
+    f.router->send(f.alice, wsg::proto::SendFrame{user, "1", user});
+  f.run();
+  const auto acks = f.alice->acks();
+  REQUIRE(acks.size() == 3);  // no wait for the delivery timeout (60 s here)
+  for (auto& [ref, ack] : acks) {
+    CHECK(ack.at("status") == "failed");
+    CHECK(ack.at("reason") == "master_unreachable");
+  }
+  f.master.refuse = false;
+  f.send("bob", 1, "n");
+  CHECK(f.master.take_lookups().size() == 1);  // looked up again, not stuck behind the failed one
 }

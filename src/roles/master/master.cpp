@@ -5,6 +5,7 @@
 #include <chrono>
 #include <csignal>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -134,9 +135,11 @@ class Master {
  private:
   // Each message is [routing id, body]: read whole (zsock::recv_multipart keeps at most the two
   // frames used; a longer message is read to its end and dropped as malformed).
+  // At most 4,096 units of work per turn, so that expiry, acks and /healthz's view keep their
+  // pace: a message is one unit, a LOOKUP_BATCH one per lookup more.
   void receive_batch() {
     std::vector<zmq::message_t> frames;
-    for (int i = 0; i < 4096; ++i) {
+    for (std::size_t work = 0; work < 4096; ++work) {
       bool truncated = false;
       const auto st = zsock::recv_multipart(router_, frames, 2, &truncated);
       if (st.result == zsock::RecvResult::would_block) return;
@@ -161,6 +164,7 @@ class Master {
         }
         continue;
       }
+      if (const auto* batch = std::get_if<cluster::LookupBatch>(&*msg)) work += batch->lookups.size();
       handle(frames[0].to_string(), *msg);
     }
   }
@@ -243,20 +247,26 @@ class Master {
   // string over its limit or breaking its rule; every string here was decoded (so checked) or
   // configured, so that is a bug, logged and counted as unsendable rather than fatal.
   void reply(const std::string& ident, const cluster::Message& m) {
+    reply_within(ident, m, std::numeric_limits<std::size_t>::max());
+  }
+  // Returns false only when the encoded message is over `max_bytes` (nothing sent: the caller
+  // splits it); every other outcome is handled here.
+  bool reply_within(const std::string& ident, const cluster::Message& m, std::size_t max_bytes) {
     std::string why;
     const auto bytes = cluster::encode(m, &why);
     if (!bytes) {
       ++unsendable_;
       if (uint64_t held = 0; unsendable_warning_.allow(held))
         log_->error("not sent: {} ({} more not sent since the last warning)", why, held);
-      return;
+      return true;
     }
+    if (bytes->size() > max_bytes) return false;
     // ROUTER_MANDATORY is off: a message to an unknown or departed routing id, or over the
     // high-water mark of a node that does not read, is dropped by libzmq without an error. What
     // is refused here (a closing context, in practice) is counted and the message is lost, as a
     // node's request would be in flight: the node retries or times out.
     const auto st = zsock::send_multipart(router_, {ident, *bytes});
-    if (st.sent()) return;
+    if (st.sent()) return true;
     if (st.result == zsock::SendResult::would_block) {
       ++counters_.replies_dropped_hwm;
     } else {
@@ -264,6 +274,7 @@ class Master {
     }
     if (uint64_t held = 0; io_warning_.allow(held))
       log_->warn("send: {} ({} more socket errors since the last warning)", st.reason(), held);
+    return true;
   }
 
   const std::string* node_of(const std::string& ident) {
@@ -356,19 +367,56 @@ class Master {
 
   void on(const std::string& ident, cluster::Lookup& m, int64_t now) {
     count(MasterRequest::lookup);
-    if (const std::string* node = node_of(ident)) {
-      dir_.touch(*node, now);
-      dir_.note_lookup(m.user, *node);
-    }
-    if (now < recovery_until_ms_ && held_count_ < kMaxHeldLookups && dir_.nodes_for(m.user).empty()) {
+    const std::string* node = node_of(ident);
+    if (node) dir_.touch(*node, now);
+    if (take_lookup(ident, node, m.seq, m.user, now)) answer_lookup(ident, m.seq, m.user);
+  }
+
+  // One lookup, alone or in a batch: the asking node becomes a watcher of `user`. False when the
+  // answer is held (and given later by answer_held_lookups, as a LOOKUP_REPLY).
+  bool take_lookup(const std::string& ident, const std::string* node, uint64_t seq, const std::string& user,
+                   int64_t now) {
+    if (node) dir_.note_lookup(user, *node);
+    if (now < recovery_until_ms_ && held_count_ < kMaxHeldLookups && dir_.nodes_for(user).empty()) {
       // Just started: the nodes are still re-registering their sessions (each learns of the new
       // master from its next heartbeat reply and replays). "Nobody has this user" is not known
       // yet, so the answer waits for the user's registration or the window's end.
-      held_lookups_[m.user].emplace_back(ident, m.seq);
+      held_lookups_[user].emplace_back(ident, seq);
       ++held_count_;
-      return;
+      return false;
     }
-    answer_lookup(ident, m.seq, m.user);
+    return true;
+  }
+
+  // Wire v2: the lookups of a batch answered in one message, each node named once in its table.
+  void on(const std::string& ident, cluster::LookupBatch& m, int64_t now) {
+    count(MasterRequest::lookup_batch);
+    const std::string* node = node_of(ident);
+    if (node) dir_.touch(*node, now);
+    cluster::LookupBatchReply r{epoch_, {}, {}};
+    r.results.reserve(m.lookups.size());
+    std::vector<const Directory::NodeInfo*> table;  // r.nodes[i] is table[i]
+    for (auto& l : m.lookups) {
+      if (!take_lookup(ident, node, l.seq, l.user, now)) continue;
+      auto& result = r.results.emplace_back(cluster::LookupResult{l.seq, std::move(l.user), {}});
+      for (const auto* n : dir_.nodes_for(result.user)) {
+        auto at = std::find(table.begin(), table.end(), n);
+        if (at == table.end()) {
+          table.push_back(n);
+          r.nodes.push_back(cluster::NodeAddr{n->id, n->events});
+          at = table.end() - 1;
+        }
+        result.nodes.push_back(static_cast<uint32_t>(at - table.begin()));
+      }
+      ++(result.nodes.empty() ? counters_.lookups_offline : counters_.lookups_online);
+    }
+    if (r.results.empty() || reply_within(ident, r, cluster::kMaxToNodeBytes)) return;
+    // Larger than the node accepts (hundreds of nodes per user): one LOOKUP_REPLY per lookup.
+    for (auto& result : r.results) {
+      cluster::LookupReply one{epoch_, result.seq, std::move(result.user), {}};
+      for (uint32_t i : result.nodes) one.nodes.push_back(r.nodes[i]);
+      reply(ident, one);
+    }
   }
 
   void answer_lookup(const std::string& ident, uint64_t seq, const std::string& user) {
