@@ -269,7 +269,7 @@ int main(int argc, char** argv) {
                         [](wsg::Config& c, const std::string& v) { c.cluster.events_advertise = v; })
       ->type_name("ADDR");
   overrides
-      .add<int>(node, "--threads", "node.threads: I/O threads (0 = one per core)",
+      .add<int>(node, "--threads", "node.threads: I/O threads (0 = one per core less one, at least 1)",
                 [](wsg::Config& c, int v) { c.node.threads = v; })
       ->type_name("N");
   overrides

@@ -74,8 +74,11 @@ int run_node(const Config& config) {
   const uint64_t incarnation = random_u64();
   const std::string node_id =
       config.node.id.empty() ? "node-" + std::to_string(endpoints.front().port()) : config.node.id;
-  int threads = config.node.threads > 0 ? config.node.threads
-                                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // node.threads = 0: one per core less one, for libzmq's I/O thread and the kernel's loopback and
+  // TCP work (docs/optimisation-log.md, "node.threads default": on 2 cores one thread spent 14-15 %
+  // less CPU per cross-node message than two), at least one.
+  const unsigned cores = std::thread::hardware_concurrency();
+  int threads = config.node.threads > 0 ? config.node.threads : static_cast<int>(cores > 1 ? cores - 1 : 1);
 
   // Throws ConfigError (exit 2) for a bad or unreadable key.
   const auto curve_keys = curve::cluster_keys(config.cluster);
