@@ -64,7 +64,9 @@ bench_wait_healthy() {
 }
 
 # bench_wsg_cluster WSG NODES MAX_CONNECTIONS TAG: a master and NODES nodes on free loopback ports,
-# rate limiting off (limits.messages_per_second = 0: the peers have none), logs at warn. Sets
+# rate limiting off (limits.messages_per_second = 0: the peers have none), logs at warn. The
+# environment can set node.threads (bench_node_threads) and cluster.outbox_coalesce_us
+# (bench_outbox_coalesce_us) for an experiment; unset, the nodes run with wsg's defaults. Sets
 # $cluster_master (tcp://...), $master_pid, the arrays node_pids and node_ports, and
 # $cluster_pid_args (--pid NAME=PID for the master and every node, for wsg-bench).
 bench_wsg_cluster() {
@@ -83,7 +85,8 @@ threads = $bench_node_threads}
 listen = "127.0.0.1:$port"
 [cluster]
 master = "$cluster_master"
-events_bind = "tcp://127.0.0.1:$eport"
+events_bind = "tcp://127.0.0.1:$eport"${bench_outbox_coalesce_us:+
+outbox_coalesce_us = $bench_outbox_coalesce_us}
 [limits]
 messages_per_second = 0
 max_connections = $maxconn

@@ -190,6 +190,8 @@ const std::vector<Field>& fields() {
               [](Config& c) -> int64_t& { return c.cluster.delivery_timeout_ms; }, 1, kHour),
       // 1..cluster::kLatestWireVersion (static_assert in roles/node/node.cpp: config sits below proto).
       small_integer("cluster", "wire_version", [](Config& c) -> int& { return c.cluster.wire_version; }, 1, 2),
+      integer("cluster", "outbox_coalesce_us", [](Config& c) -> int64_t& { return c.cluster.outbox_coalesce_us; }, 0,
+              100000),
       str("cluster", "curve_secret_key", [](Config& c) -> std::string& { return c.cluster.curve_secret_key; },
           check_optional_curve_key),
       str("cluster", "curve_secret_key_file",

@@ -35,6 +35,7 @@ struct ClusterConfig {
   int64_t heartbeat_ms = 1000;                       // cluster.heartbeat_ms
   int64_t delivery_timeout_ms = 2000;                // cluster.delivery_timeout_ms
   int wire_version = 1;  // cluster.wire_version: highest cluster wire version sent (2 = batched lookups)
+  int64_t outbox_coalesce_us = 200;  // cluster.outbox_coalesce_us: how long a peer batch may wait for more
   // ZeroMQ CURVE on every cluster link (src/curve.h). One key pair for the whole cluster; the
   // secret comes from one of the first two keys or $WSG_CURVE_SECRET_KEY. None set: plain text.
   std::string curve_secret_key;       // cluster.curve_secret_key (Z85, 40 chars)

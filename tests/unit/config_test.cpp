@@ -56,6 +56,8 @@ TEST_CASE("empty text gives the documented defaults", "[config]") {
   CHECK(c.cluster.events_advertise.empty());
   CHECK(c.cluster.heartbeat_ms == 1000);
   CHECK(c.cluster.delivery_timeout_ms == 2000);
+  CHECK(c.cluster.wire_version == 1);
+  CHECK(c.cluster.outbox_coalesce_us == 200);
   CHECK(c.cluster.curve_secret_key.empty());
   CHECK(c.cluster.curve_secret_key_file.empty());
   CHECK(c.cluster.curve_public_key.empty());
@@ -228,6 +230,12 @@ TEST_CASE("out-of-range values are refused with their line", "[config]") {
              StartsWith("test.toml:3: key 'node.shutdown_timeout_ms': must be positive"));
   CHECK_THAT(parse_error("[cluster]\nheartbeat_ms = 0\n"), Contains("key 'cluster.heartbeat_ms'"));
   CHECK_THAT(parse_error("[cluster]\ndelivery_timeout_ms = -1\n"), Contains("key 'cluster.delivery_timeout_ms'"));
+  CHECK_THAT(parse_error("[cluster]\nwire_version = 3\n"), Contains("key 'cluster.wire_version': must be at most 2"));
+  CHECK_THAT(parse_error("[cluster]\nwire_version = 0\n"), Contains("key 'cluster.wire_version'"));
+  CHECK_THAT(parse_error("[cluster]\noutbox_coalesce_us = -1\n"), Contains("key 'cluster.outbox_coalesce_us'"));
+  CHECK_THAT(parse_error("[cluster]\noutbox_coalesce_us = 100001\n"),
+             Contains("key 'cluster.outbox_coalesce_us': must be at most 100000"));
+  CHECK(parse_error("[cluster]\noutbox_coalesce_us = 0\nwire_version = 2\n").empty());
   CHECK_THAT(parse_error("[cache]\ncapacity = 0\n"), StartsWith("test.toml:2: key 'cache.capacity': must be positive"));
   CHECK_THAT(parse_error("[cache]\nttl_ms = 0\n"), Contains("key 'cache.ttl_ms'"));
   CHECK_THAT(parse_error("[node]\nthreads = -1\n"), Contains("key 'node.threads': must not be negative"));

@@ -181,6 +181,7 @@ int run_node(const Config& config) {
   ropt.wire_version = config.cluster.wire_version;
   ropt.cache_capacity = static_cast<std::size_t>(config.cache.capacity);
   ropt.cache_ttl_ms = config.cache.ttl_ms;
+  ropt.outbox_coalesce = std::chrono::microseconds(config.cluster.outbox_coalesce_us);
   ropt.metrics = std::make_shared<NodeMetrics>();
   auto router = std::make_shared<Router>(ioc, ropt, links, links, [&](const std::string& reason) {
     log->error("the master refused this node: {}", reason);
