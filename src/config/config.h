@@ -34,7 +34,7 @@ struct ClusterConfig {
   std::string events_advertise;                      // cluster.events_advertise ("" = the bound address)
   int64_t heartbeat_ms = 1000;                       // cluster.heartbeat_ms
   int64_t delivery_timeout_ms = 2000;                // cluster.delivery_timeout_ms
-  int wire_version = 1;  // cluster.wire_version: highest cluster wire version sent (2 = batched lookups)
+  int wire_version = 1;              // cluster.wire_version: highest cluster wire version sent (2 = batched lookups)
   int64_t outbox_coalesce_us = 200;  // cluster.outbox_coalesce_us: how long a peer batch may wait for more
   // ZeroMQ CURVE on every cluster link (src/curve.h). One key pair for the whole cluster; the
   // secret comes from one of the first two keys or $WSG_CURVE_SECRET_KEY. None set: plain text.
