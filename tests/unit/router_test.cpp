@@ -74,6 +74,17 @@ struct Fixture {
   std::shared_ptr<FakeSession> alice;
 };
 
+// `session` got exactly `n` acks, all `failed` with `reason`.
+void require_all_failed(const FakeSession& session, std::size_t n, const std::string& reason) {
+  const auto acks = session.acks();
+  REQUIRE(acks.size() == n);
+  for (auto& [ref, ack] : acks) {
+    INFO("ack of " << ref);
+    CHECK(ack.at("status") == "failed");
+    CHECK(ack.at("reason") == reason.c_str());
+  }
+}
+
 // The message counter part of an id ("<incarnation>-<counter>", both hex) for order checks.
 uint64_t counter_of(const std::string& id) { return std::stoull(id.substr(id.find('-') + 1), nullptr, 16); }
 
@@ -277,12 +288,7 @@ TEST_CASE("router: lookups fail at once when the master link refuses them", "[ro
   Fixture f;
   f.master.refuse = true;
   f.send("bob", 3);
-  const auto acks = f.alice->acks();
-  REQUIRE(acks.size() == 3);  // no wait for the delivery timeout (60 s here)
-  for (auto& [ref, ack] : acks) {
-    CHECK(ack.at("status") == "failed");
-    CHECK(ack.at("reason") == "master_unreachable");
-  }
+  require_all_failed(*f.alice, 3, "master_unreachable");  // no wait for the delivery timeout (60 s here)
   // The link accepts again: the next message is looked up normally.
   f.master.refuse = false;
   f.send("bob", 1, "n");
@@ -374,12 +380,7 @@ TEST_CASE("router (wire v2): every lookup of a batch the master link refuses fai
   for (const std::string user : {"bob", "carol", "dave"})
     f.router->send(f.alice, wsg::proto::SendFrame{user, "1", user});
   f.run();
-  const auto acks = f.alice->acks();
-  REQUIRE(acks.size() == 3);  // no wait for the delivery timeout (60 s here)
-  for (auto& [ref, ack] : acks) {
-    CHECK(ack.at("status") == "failed");
-    CHECK(ack.at("reason") == "master_unreachable");
-  }
+  require_all_failed(*f.alice, 3, "master_unreachable");  // no wait for the delivery timeout (60 s here)
   f.master.refuse = false;
   f.send("bob", 1, "n");
   CHECK(f.master.take_lookups().size() == 1);  // looked up again, not stuck behind the failed one
