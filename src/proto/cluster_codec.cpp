@@ -1,4 +1,4 @@
-// Cluster wire codec, versions 1 and 2 (see cluster_codec.h and docs/wire-encoding.md).
+// Cluster wire codec, versions 1 to 3 (see cluster_codec.h and docs/wire-encoding.md).
 //
 // Each struct's layout is written exactly once, in a `fields(m, f)` description that presents
 // the fields to a visitor `f` in wire order. Three visitors walk those descriptions:
@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "proto/room_name.h"
 #include "proto/user_id.h"
 
 namespace wsg::cluster {
@@ -28,6 +29,7 @@ enum class Str : uint8_t {
   address,        // ws_url and ZeroMQ addresses: 1..512 bytes of printable ASCII, no space
   text,           // reasons: up to kMaxString bytes of UTF-8 without control characters
   json,           // bodies and the status JSON: up to kMaxBody bytes of UTF-8, no raw C0 but \t \n \r
+  room,           // room names (v3): proto::valid_room_name, 1..128 bytes of [A-Za-z0-9._@:/-]
 };
 
 // ---- String rules -----------------------------------------------------------------------------
@@ -65,6 +67,7 @@ constexpr uint32_t max_bytes(Str kind) {
     case Str::address: return kMaxAddressBytes;
     case Str::text: return kMaxString;
     case Str::json: return kMaxBody;
+    case Str::room: return static_cast<uint32_t>(proto::kMaxRoomNameBytes);
   }
   return 0;
 }
@@ -138,6 +141,7 @@ const char* string_problem(Str kind, std::string_view s) {
       return all_of(s, kAddressChar) ? nullptr : "address not printable ASCII";
     case Str::text: return utf8_with(s, kTextAscii) ? nullptr : "text not UTF-8 without control characters";
     case Str::json: return utf8_with(s, kJsonAscii) ? nullptr : "JSON text not UTF-8 or with a raw control character";
+    case Str::room: return proto::valid_room_name(s) ? nullptr : "room name not 1-128 bytes of [A-Za-z0-9._@:/-]";
   }
   return "unknown string kind";
 }
@@ -268,6 +272,68 @@ WSG_DESCRIBE(LookupBatchReply) {
   f(m.results);
 }
 
+// v3: rooms
+WSG_DESCRIBE(RoomRegister) {
+  f(m.seq);
+  f(m.rooms, Str::room);
+}
+WSG_DESCRIBE(RoomUnregister) {
+  f(m.seq);
+  f(m.rooms, Str::room);
+}
+WSG_DESCRIBE(RoomLookup) {
+  f(m.seq);
+  f(m.room, Str::room);
+}
+WSG_DESCRIBE(RoomLookupReply) {
+  f(m.epoch);
+  f(m.seq);
+  f(m.room, Str::room);
+  f(m.nodes);
+}
+WSG_DESCRIBE(RoomInvalidate) {
+  f(m.epoch);
+  f(m.room, Str::room);
+}
+WSG_DESCRIBE(RoomInvalidateAck) { f(m.room, Str::room); }
+WSG_DESCRIBE(RoomItem) {
+  f(m.msg_id, Str::token);
+  f(m.room, Str::room);
+  f(m.from, Str::user);
+  f(m.event);
+  f(m.ts_ms);
+  f(m.body, Str::json);
+}
+WSG_DESCRIBE(RoomDeliver) {
+  f(m.origin_node, Str::node_id);
+  f(m.origin_events, Str::address);
+  f(m.items);
+}
+WSG_DESCRIBE(RoomReceiptItem) {
+  f(m.msg_id, Str::token);
+  f(m.status);
+  f(m.sessions);
+}
+WSG_DESCRIBE(RoomReceipt) {
+  f(m.origin_node, Str::node_id);
+  f(m.items);
+}
+WSG_DESCRIBE(MembersQuery) {
+  f(m.origin_node, Str::node_id);
+  f(m.origin_events, Str::address);
+  f(m.seq);
+  f(m.from, Str::user);
+  f(m.room, Str::room);
+  f(m.after, Str::user_or_empty);
+  f(m.limit);
+}
+WSG_DESCRIBE(MembersReply) {
+  f(m.origin_node, Str::node_id);
+  f(m.seq);
+  f(m.users, Str::user);
+  f(m.more);
+}
+
 #undef WSG_DESCRIBE
 
 struct AnyVisitor {
@@ -296,6 +362,26 @@ const char* message_problem(const LookupBatchReply& m) {
   }
   return nullptr;
 }
+const char* message_problem(const RoomRegister& m) { return m.rooms.empty() ? "no room" : nullptr; }
+const char* message_problem(const RoomUnregister& m) { return m.rooms.empty() ? "no room" : nullptr; }
+const char* message_problem(const RoomDeliver& m) {
+  if (m.items.empty()) return "no item";
+  for (const RoomItem& item : m.items)
+    if (item.event != RoomEvent::message && !item.body.empty()) return "join or leave notice with a body";
+  return nullptr;
+}
+const char* message_problem(const RoomReceipt& m) {
+  if (m.items.empty()) return "no item";
+  for (const RoomReceiptItem& item : m.items)
+    if (item.status == ReceiptStatus::not_here && item.sessions != 0) return "not_here with sessions";
+  return nullptr;
+}
+const char* message_problem(const MembersQuery& m) {
+  return m.limit == 0 || m.limit > kMaxMembersBatch ? "limit not 1..kMaxMembersBatch" : nullptr;
+}
+const char* message_problem(const MembersReply& m) {
+  return m.users.size() > kMaxMembersBatch ? "more than kMaxMembersBatch users" : nullptr;
+}
 
 // ---- Message types ----------------------------------------------------------------------------
 
@@ -313,15 +399,50 @@ static_assert(kMaps<Type::hello, Hello> && kMaps<Type::hello_reply, HelloReply> 
               kMaps<Type::deliver, Deliver> && kMaps<Type::receipt, Receipt> &&
               kMaps<Type::invalidate_ack, InvalidateAck> && kMaps<Type::leave, Leave> &&
               kMaps<Type::lookup_batch, LookupBatch> && kMaps<Type::lookup_batch_reply, LookupBatchReply>);
+static_assert(kMaps<Type::room_register, RoomRegister> && kMaps<Type::room_unregister, RoomUnregister> &&
+              kMaps<Type::room_lookup, RoomLookup> && kMaps<Type::room_lookup_reply, RoomLookupReply> &&
+              kMaps<Type::room_invalidate, RoomInvalidate> && kMaps<Type::room_invalidate_ack, RoomInvalidateAck> &&
+              kMaps<Type::room_deliver, RoomDeliver> && kMaps<Type::room_receipt, RoomReceipt> &&
+              kMaps<Type::members_query, MembersQuery> && kMaps<Type::members_reply, MembersReply>);
 constexpr std::size_t kTypeCount = std::variant_size_v<Message>;
-static_assert(kTypeCount == static_cast<std::size_t>(Type::lookup_batch_reply));
-static_assert(version_of(Type::leave) == kWireVersion && version_of(Type::lookup_batch) == kLatestWireVersion);
+static_assert(kTypeCount == static_cast<std::size_t>(Type::members_reply));
+static_assert(version_of(Type::leave) == kWireVersion && version_of(Type::lookup_batch) == 2 &&
+              version_of(Type::lookup_batch_reply) == 2 && version_of(Type::room_register) == kLatestWireVersion &&
+              version_of(Type::members_reply) == kLatestWireVersion);
 
 // For error messages, indexed by type - 1 (the names docs/wire-encoding.md uses).
 constexpr std::array<const char*, kTypeCount> kTypeNames = {
-    "HELLO",          "HELLO_REPLY",     "REGISTER",   "UNREGISTER",     "ACK",    "LOOKUP",       "LOOKUP_REPLY",
-    "HEARTBEAT",      "HEARTBEAT_REPLY", "INVALIDATE", "NODE_DOWN",      "STATUS", "STATUS_REPLY", "PRESENCE",
-    "PRESENCE_REPLY", "DELIVER",         "RECEIPT",    "INVALIDATE_ACK", "LEAVE",  "LOOKUP_BATCH", "LOOKUP_BATCH_REPLY",
+    "HELLO",
+    "HELLO_REPLY",
+    "REGISTER",
+    "UNREGISTER",
+    "ACK",
+    "LOOKUP",
+    "LOOKUP_REPLY",
+    "HEARTBEAT",
+    "HEARTBEAT_REPLY",
+    "INVALIDATE",
+    "NODE_DOWN",
+    "STATUS",
+    "STATUS_REPLY",
+    "PRESENCE",
+    "PRESENCE_REPLY",
+    "DELIVER",
+    "RECEIPT",
+    "INVALIDATE_ACK",
+    "LEAVE",
+    "LOOKUP_BATCH",
+    "LOOKUP_BATCH_REPLY",
+    "ROOM_REGISTER",
+    "ROOM_UNREGISTER",
+    "ROOM_LOOKUP",
+    "ROOM_LOOKUP_REPLY",
+    "ROOM_INVALIDATE",
+    "ROOM_INVALIDATE_ACK",
+    "ROOM_DELIVER",
+    "ROOM_RECEIPT",
+    "MEMBERS_QUERY",
+    "MEMBERS_REPLY",
 };
 
 // ---- Sizer ------------------------------------------------------------------------------------
@@ -336,7 +457,16 @@ class Sizer {
   constexpr void operator()(uint64_t) { n_ += 8; }
   constexpr void operator()(int64_t) { n_ += 8; }
   constexpr void operator()(bool) { n_ += 1; }
-  constexpr void operator()(ReceiptStatus) { n_ += 1; }
+  constexpr void operator()(ReceiptStatus v) {
+    if (check_ && !error_ && v != ReceiptStatus::delivered && v != ReceiptStatus::not_here)
+      error_ = "unknown receipt status";
+    n_ += 1;
+  }
+  constexpr void operator()(RoomEvent v) {
+    if (check_ && !error_ && v != RoomEvent::message && v != RoomEvent::join && v != RoomEvent::leave)
+      error_ = "unknown room event";
+    n_ += 1;
+  }
   void operator()(const std::string& s, Str kind) {
     if (check_ && !error_) {
       if (s.size() > max_bytes(kind)) error_ = "string over its limit";
@@ -400,6 +530,7 @@ class Writer {
   void operator()(int64_t v) { le(static_cast<uint64_t>(v), 8); }
   void operator()(bool v) { u8(v ? 1 : 0); }
   void operator()(ReceiptStatus v) { u8(static_cast<uint8_t>(v)); }
+  void operator()(RoomEvent v) { u8(static_cast<uint8_t>(v)); }
   void operator()(const std::string& s, Str /*checked by Sizer*/) {
     le(s.size(), 4);
     out_.append(s);
@@ -462,6 +593,13 @@ class Reader {
     if (b != static_cast<uint8_t>(ReceiptStatus::delivered) && b != static_cast<uint8_t>(ReceiptStatus::not_here))
       return fail("unknown receipt status");
     v = static_cast<ReceiptStatus>(b);
+  }
+  void operator()(RoomEvent& v) {
+    if (!need(1)) return;
+    const auto b = static_cast<uint8_t>(*p_++);
+    if (b < static_cast<uint8_t>(RoomEvent::message) || b > static_cast<uint8_t>(RoomEvent::leave))
+      return fail("unknown room event");
+    v = static_cast<RoomEvent>(b);
   }
   void operator()(std::string& s, Str kind) {
     if (!need(4)) return;

@@ -14,8 +14,11 @@
 // Version 2 adds two types (LOOKUP_BATCH, LOOKUP_BATCH_REPLY) and changes nothing else. Each
 // message carries the version that introduced its type: types 1-19 are still written as version 1
 // (byte for byte what a v1 process sends and accepts), types 20-21 as version 2, which a v1
-// process refuses. So this codec reads both versions, and a node sends v2 types only when its
+// process refuses. This codec reads every version, and a node sends v2 types only when its
 // configuration says every process of the cluster reads them (cluster.wire_version = 2).
+// Version 3 adds ten types (22-31: rooms, ROOM_REGISTER .. MEMBERS_REPLY) and changes nothing
+// else: they carry version 3, which v1 and v2 processes refuse. They are sent only when clients
+// use rooms, whatever cluster.wire_version says, so rooms work once every process reads v3.
 #pragma once
 
 #include <cstdint>
@@ -28,31 +31,37 @@
 namespace wsg::cluster {
 
 inline constexpr uint8_t kWireVersion = 1;              // the base message set, types 1-19
-inline constexpr uint8_t kLatestWireVersion = 2;        // what this codec reads and can write
+inline constexpr uint8_t kLatestWireVersion = 3;        // what this codec reads and can write
 inline constexpr uint32_t kMaxLookupBatch = 256;        // lookups in one LOOKUP_BATCH (v2), results in its reply
+inline constexpr uint32_t kMaxMembersBatch = 1001;      // users in one MEMBERS_REPLY (v3); MEMBERS_QUERY.limit 1..this
 inline constexpr uint32_t kMaxString = 4096;            // reasons (HELLO_REPLY)
 inline constexpr uint32_t kMaxBody = 16 * 1024 * 1024;  // message bodies and status JSON
 inline constexpr uint32_t kMaxItems = 65536;            // entries of one list
 inline constexpr uint32_t kMaxNodeIdBytes = 64;         // node ids: [A-Za-z0-9._-]
 inline constexpr uint32_t kMaxTokenBytes = 128;         // session and message ids: [A-Za-z0-9._@:-]
 inline constexpr uint32_t kMaxAddressBytes = 512;       // ws_url, events: printable ASCII, no space
-// (user ids follow the client protocol's rule, proto::valid_user_id: 1..128 of [A-Za-z0-9._@:-].)
+// (user ids follow the client protocol's rule, proto::valid_user_id: 1..128 of [A-Za-z0-9._@:-];
+// room names proto::valid_room_name: 1..128 of [A-Za-z0-9._@:/-].)
 
 // Bounds on one ZeroMQ message, set as ZMQ_MAXMSGSIZE on every cluster socket (docs/security.md,
 // "Cluster links"): libzmq refuses a frame that declares more, before it allocates, and drops the
 // connection. Each is the largest message a wsg process legitimately sends on that link, with room.
 //   to the master (its ROUTER): a REGISTER batch of 1000 sessions is at most 264 KB (ids <= 128
-//     bytes); PRESENCE carries at most 100 user ids.
+//     bytes); PRESENCE carries at most 100 user ids. ROOM_REGISTER and ROOM_UNREGISTER (v3) take
+//     132 bytes per room at most: a sender must cut them well below kMaxItems rooms (1000 rooms
+//     are at most 133 KB), since a whole kMaxItems list would not fit.
 inline constexpr int64_t kMaxToMasterBytes = 1024 * 1024;
-//   from the master to a node (the node's DEALER): LOOKUP_REPLY lists the alive nodes (<= 584
-//     bytes each), PRESENCE_REPLY at most kMaxItems bools.
+//   from the master to a node (the node's DEALER): LOOKUP_REPLY and ROOM_LOOKUP_REPLY list alive
+//     nodes (<= 584 bytes each), PRESENCE_REPLY at most kMaxItems bools.
 inline constexpr int64_t kMaxToNodeBytes = 1024 * 1024;
 //   from the master to `wsg status`: STATUS_REPLY, whose JSON the codec bounds at kMaxBody.
 inline constexpr int64_t kMaxToStatusBytes = kMaxBody + 64 * 1024;
 //   node to node (the PULL): a DELIVER batch is cut once it reaches 256 KiB (PeerOutbox::
 //   kOutboxBytes), so it is at most that plus one item, whose body is at most the sender's
 //   limits.max_message_bytes (every node of a cluster must use the same value); RECEIPT batches
-//   of 512 items are under 70 KB.
+//   of 512 items are under 70 KB. ROOM_DELIVER (v3) is batched and cut the same way (a RoomItem
+//   is at most 409 bytes plus its body); ROOM_RECEIPT batches of 512 items are under 71 KB, a
+//   MEMBERS_REPLY (at most kMaxMembersBatch user ids) under 133 KB.
 inline constexpr int64_t max_peer_message_bytes(int64_t max_message_bytes) { return max_message_bytes + 512 * 1024; }
 // Handshake bound (ZMQ_HANDSHAKE_IVL) of every cluster socket: a connection that has not finished
 // its ZMTP (and CURVE) handshake by then is closed, so pending handshakes cannot pile up for long.
@@ -78,11 +87,24 @@ enum class Type : uint8_t {
   receipt = 17,
   invalidate_ack = 18,
   leave = 19,
-  lookup_batch = 20,        // v2
-  lookup_batch_reply = 21,  // v2
+  lookup_batch = 20,         // v2
+  lookup_batch_reply = 21,   // v2
+  room_register = 22,        // v3
+  room_unregister = 23,      // v3
+  room_lookup = 24,          // v3
+  room_lookup_reply = 25,    // v3
+  room_invalidate = 26,      // v3
+  room_invalidate_ack = 27,  // v3
+  room_deliver = 28,         // v3
+  room_receipt = 29,         // v3
+  members_query = 30,        // v3
+  members_reply = 31,        // v3
 };
 // The wire version that introduced `t`, which every message of that type carries.
-constexpr uint8_t version_of(Type t) { return static_cast<uint8_t>(t) >= 20 ? 2 : 1; }
+constexpr uint8_t version_of(Type t) {
+  const auto n = static_cast<uint8_t>(t);
+  return n >= 22 ? 3 : n >= 20 ? 2 : 1;
+}
 
 struct SessionRef {
   std::string user;
@@ -264,9 +286,109 @@ struct LookupBatchReply {
   bool operator==(const LookupBatchReply&) const = default;
 };
 
+// ---- Version 3: rooms (docs/wire-encoding.md, "Rooms") ------------------------------------------
+// The master knows, per room, the nodes with at least one member (not the members); publishes go
+// node to node like DELIVER. Room names are proto::valid_room_name.
+
+// node -> master: this node now has members of these rooms (1..kMaxItems of them); answered by
+// Ack with the same seq, held until the nodes that looked a room up confirmed ROOM_INVALIDATE.
+struct RoomRegister {
+  uint64_t seq = 0;
+  std::vector<std::string> rooms;
+  bool operator==(const RoomRegister&) const = default;
+};
+// node -> master: no member of these rooms is left on this node (1..kMaxItems rooms); Ack.
+struct RoomUnregister {
+  uint64_t seq = 0;
+  std::vector<std::string> rooms;
+  bool operator==(const RoomUnregister&) const = default;
+};
+// node -> master
+struct RoomLookup {
+  uint64_t seq = 0;
+  std::string room;
+  bool operator==(const RoomLookup&) const = default;
+};
+// master -> node: the alive nodes with at least one member of `room` (empty: none).
+struct RoomLookupReply {
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  std::string room;
+  std::vector<NodeAddr> nodes;
+  bool operator==(const RoomLookupReply&) const = default;
+};
+// master -> node, unsolicited: the room's node set changed, drop the cached route.
+struct RoomInvalidate {
+  uint64_t epoch = 0;
+  std::string room;
+  bool operator==(const RoomInvalidate&) const = default;
+};
+// node -> master: ROOM_INVALIDATE(room) was applied.
+struct RoomInvalidateAck {
+  std::string room;
+  bool operator==(const RoomInvalidateAck&) const = default;
+};
+enum class RoomEvent : uint8_t { message = 1, join = 2, leave = 3 };
+// One publish (event message) or membership notice (join/leave: `from` is the user who joined or
+// left, and `body` is empty).
+struct RoomItem {
+  std::string msg_id;
+  std::string room;
+  std::string from;
+  RoomEvent event = RoomEvent::message;
+  int64_t ts_ms = 0;
+  std::string body;  // JSON text, forwarded verbatim (may be empty)
+  bool operator==(const RoomItem&) const = default;
+};
+// node -> node: fan each item out to the local members of its room; each item is answered by a
+// RoomReceiptItem pushed to `origin_events`. At least one item.
+struct RoomDeliver {
+  std::string origin_node;
+  std::string origin_events;
+  std::vector<RoomItem> items;
+  bool operator==(const RoomDeliver&) const = default;
+};
+// `sessions`: the local sessions the item was written to. not_here (no member of the room here
+// any more) carries sessions == 0.
+struct RoomReceiptItem {
+  std::string msg_id;
+  ReceiptStatus status = ReceiptStatus::delivered;
+  uint32_t sessions = 0;
+  bool operator==(const RoomReceiptItem&) const = default;
+};
+// node -> node: answers to ROOM_DELIVER items (at least one).
+struct RoomReceipt {
+  std::string origin_node;  // the node that sends the receipt
+  std::vector<RoomReceiptItem> items;
+  bool operator==(const RoomReceipt&) const = default;
+};
+// node -> node: the receiver's local members of `room` (distinct user ids in ascending order, each
+// greater than `after` when it is not empty), at most `limit` (1..kMaxMembersBatch) of them,
+// answered by a MEMBERS_REPLY with the same seq pushed to `origin_events`. `from`: the asking user.
+struct MembersQuery {
+  std::string origin_node;
+  std::string origin_events;
+  uint64_t seq = 0;
+  std::string from;
+  std::string room;
+  std::string after;
+  uint32_t limit = 0;
+  bool operator==(const MembersQuery&) const = default;
+};
+// node -> node: at most kMaxMembersBatch user ids; `more`: the node has members after the last.
+struct MembersReply {
+  std::string origin_node;  // the node that answers
+  uint64_t seq = 0;
+  std::vector<std::string> users;
+  bool more = false;
+  bool operator==(const MembersReply&) const = default;
+};
+
 using Message = std::variant<Hello, HelloReply, RegisterSessions, UnregisterSessions, Ack, Lookup, LookupReply,
                              Heartbeat, HeartbeatReply, Invalidate, NodeDown, StatusQuery, StatusReply, PresenceQuery,
-                             PresenceReply, Deliver, Receipt, InvalidateAck, Leave, LookupBatch, LookupBatchReply>;
+                             PresenceReply, Deliver, Receipt, InvalidateAck, Leave, LookupBatch, LookupBatchReply,
+                             RoomRegister, RoomUnregister, RoomLookup, RoomLookupReply, RoomInvalidate,
+                             RoomInvalidateAck, RoomDeliver, RoomReceipt, MembersQuery, MembersReply>;
 
 Type type_of(const Message& m);
 // The message's bytes, or nullopt (and in `error`, when given, the type and a short reason) when a

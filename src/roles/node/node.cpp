@@ -177,7 +177,7 @@ int run_node(const Config& config) {
   ropt.events = events;
   ropt.heartbeat_ms = config.cluster.heartbeat_ms;
   ropt.delivery_timeout_ms = config.cluster.delivery_timeout_ms;
-  static_assert(cluster::kLatestWireVersion == 2, "config.cpp bounds cluster.wire_version to 1..2");
+  static_assert(cluster::kLatestWireVersion == 3, "config.cpp bounds cluster.wire_version to 1..2 (v3 is not gated)");
   ropt.wire_version = config.cluster.wire_version;
   ropt.cache_capacity = static_cast<std::size_t>(config.cache.capacity);
   ropt.cache_ttl_ms = config.cache.ttl_ms;
