@@ -1,4 +1,4 @@
-// libFuzzer target: the cluster wire codec, versions 1 and 2 (docs/wire-encoding.md).
+// libFuzzer target: the cluster wire codec, versions 1 to 3 (docs/wire-encoding.md).
 //
 // decode() must refuse malformed input with a reason and without throwing. What it accepts must be
 // canonical (cluster_codec.h): encode() gives back exactly the input bytes, without throwing (the
