@@ -2,10 +2,10 @@
 //
 // Decoding runs Boost.JSON's parser over the frame (the parser json::parse uses, same options and
 // limits, bounded nesting depth) with a handler that keeps only the few facts the frame rules need
-// instead of building a tree, and never throws on bad input. A send frame's body is then copied
-// out verbatim: a small scanner over the validated text finds the span of the body member's value
-// (no re-serialisation, so numbers and whitespace keep the client's spelling). Encoding writes the
-// compact JSON text directly into one reserved std::string.
+// instead of building a tree, and never throws on bad input. A send or publish frame's body is then
+// copied out verbatim: a small scanner over the validated text finds the span of the body member's
+// value (no re-serialisation, so numbers and whitespace keep the client's spelling). Encoding
+// writes the compact JSON text directly into one reserved std::string.
 #include "proto/client_protocol.h"
 
 #include <array>
@@ -49,6 +49,25 @@ void append_field(std::string& out, std::string_view key, std::string_view value
 
 // Room for a value once escaped: most strings need none, and the string grows if it must.
 std::size_t estimate(std::string_view s) { return s.size() + 8; }
+
+// Appends an integer in decimal.
+template <class Int>
+void append_integer(std::string& out, Int v) {
+  char num[24];
+  const auto res = std::to_chars(num, num + sizeof num, v);
+  out.append(num, res.ptr);
+}
+
+// Appends `,"body":BODY`: JSON text already (validated when the sender's frame was decoded), written
+// verbatim; an empty body is written as null.
+void append_body(std::string& out, std::string_view body) {
+  out.append(",\"body\":");
+  if (body.empty()) {
+    out.append("null");
+  } else {
+    out.append(body);
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Decoding helpers.
@@ -234,6 +253,11 @@ std::string_view to_string(ErrorCode code) {
     case ErrorCode::too_large: return "too_large";
     case ErrorCode::binary_unsupported: return "binary_unsupported";
     case ErrorCode::internal: return "internal";
+    case ErrorCode::bad_room: return "bad_room";
+    case ErrorCode::too_many_rooms: return "too_many_rooms";
+    case ErrorCode::not_allowed: return "not_allowed";
+    case ErrorCode::not_joined: return "not_joined";
+    case ErrorCode::room_full: return "room_full";
   }
   return "internal";
 }
@@ -247,6 +271,15 @@ std::string_view to_string(AckStatus status) {
   return "failed";
 }
 
+std::string_view to_string(PublishStatus status) {
+  switch (status) {
+    case PublishStatus::delivered: return "delivered";
+    case PublishStatus::no_members: return "no_members";
+    case PublishStatus::failed: return "failed";
+  }
+  return "failed";
+}
+
 namespace {
 
 // ---------------------------------------------------------------------------------------------
@@ -256,8 +289,9 @@ namespace {
 // handler below declares the same maximum sizes as Boost.JSON's own DOM handler), so a frame is
 // accepted or refused exactly as by json::parse. Instead of building a DOM tree, the handler
 // records only what the frame rules look at: the kind of the root value and, for the root
-// object's members id, type, to, body and users, their kind and (small) string values. A member
-// that appears more than once counts by its last occurrence, as in the tree json::parse builds.
+// object's members id, type, to, body, users, room, echo, notices, after and limit, their kind and
+// (small) string, boolean or integer values. A member that appears more than once counts by its
+// last occurrence, as in the tree json::parse builds.
 // Strings are gathered into fixed buffers; a string too long for its buffer only records that it
 // was too long (it is invalid for its field anyway).
 
@@ -282,8 +316,10 @@ struct SmallString {
   std::string_view view() const { return {buf.data(), len}; }
 };
 
-enum class Field : unsigned char { other, id, type, to, body, users };
-enum class Kind : unsigned char { object, array, string, other };
+enum class Field : unsigned char { other, id, type, to, body, users, room, echo, notices, after, limit };
+// `integer`: a number the parser read as an int64 or uint64 (no fraction, no exponent, in range);
+// any other number is `other`.
+enum class Kind : unsigned char { object, array, string, boolean, integer, other };
 
 struct MemberFacts {
   bool seen = false;
@@ -298,6 +334,13 @@ struct FrameFacts {
   SmallString<kMaxClientIdBytes> id_text;
   SmallString<8> type_text;  // "presence" is the longest known type
   SmallString<kMaxUserIdBytes> to_text;
+  // Rooms:
+  MemberFacts room, echo, notices, after, limit;
+  SmallString<kMaxRoomNameBytes> room_text;
+  SmallString<kMaxUserIdBytes> after_text;
+  bool echo_value = false;        // when echo.kind is boolean
+  bool notices_value = false;     // when notices.kind is boolean
+  std::uint64_t limit_value = 0;  // when limit.kind is integer; a negative integer is 0
   // users, when it is an array:
   std::size_t user_count = 0;
   std::size_t first_non_string = kNone;
@@ -370,18 +413,23 @@ class FrameHandler {
     return true;
   }
 
-  bool on_number_part(json::string_view, json::error_code&) {
-    if (!in_number_) {
-      begin_value(Kind::other);
-      in_number_ = true;
-    }
+  // A number is one value whatever the parts it arrives in: it is counted at its end, once its
+  // kind (integer or not) is known. Nothing else happens between its parts.
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(std::int64_t v, json::string_view, json::error_code&) {
+    begin_value(Kind::integer, v < 0 ? 0 : static_cast<std::uint64_t>(v));
     return true;
   }
-  bool on_int64(std::int64_t, json::string_view, json::error_code&) { return end_number(); }
-  bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return end_number(); }
-  bool on_double(double, json::string_view, json::error_code&) { return end_number(); }
-  bool on_bool(bool, json::error_code&) {
+  bool on_uint64(std::uint64_t v, json::string_view, json::error_code&) {
+    begin_value(Kind::integer, v);
+    return true;
+  }
+  bool on_double(double, json::string_view, json::error_code&) {
     begin_value(Kind::other);
+    return true;
+  }
+  bool on_bool(bool b, json::error_code&) {
+    begin_value(Kind::boolean, b ? 1 : 0);
     return true;
   }
   bool on_null(json::error_code&) {
@@ -392,8 +440,9 @@ class FrameHandler {
   bool on_comment(json::string_view, json::error_code&) { return true; }
 
  private:
-  enum class Target : unsigned char { none, id, type, to, user };
+  enum class Target : unsigned char { none, id, type, to, user, room, after };
 
+  // The longest key looked at is "notices" (7 bytes).
   static Field classify(const SmallString<8>& key) {
     if (key.too_long) return Field::other;
     const std::string_view k = key.view();
@@ -402,11 +451,17 @@ class FrameHandler {
     if (k == "to") return Field::to;
     if (k == "body") return Field::body;
     if (k == "users") return Field::users;
+    if (k == "room") return Field::room;
+    if (k == "echo") return Field::echo;
+    if (k == "notices") return Field::notices;
+    if (k == "after") return Field::after;
+    if (k == "limit") return Field::limit;
     return Field::other;
   }
 
-  // Called once at the start of every value, before depth_ counts it if it is a container.
-  void begin_value(Kind kind) {
+  // Called once at the start of every value, before depth_ counts it if it is a container (for a
+  // number or a boolean: once, with its value in `scalar`, 1 for true).
+  void begin_value(Kind kind, std::uint64_t scalar = 0) {
     FrameFacts& f = facts;
     if (depth_ == 0) {
       f.root_is_object = kind == Kind::object;
@@ -437,6 +492,28 @@ class FrameHandler {
           f.first_invalid = kNone;
           f.user_names.clear();
           break;
+        case Field::room:
+          f.room = {true, kind};
+          f.room_text.clear();
+          if (kind == Kind::string) target_ = Target::room;
+          break;
+        case Field::echo:
+          f.echo = {true, kind};
+          f.echo_value = kind == Kind::boolean && scalar != 0;
+          break;
+        case Field::notices:
+          f.notices = {true, kind};
+          f.notices_value = kind == Kind::boolean && scalar != 0;
+          break;
+        case Field::after:
+          f.after = {true, kind};
+          f.after_text.clear();
+          if (kind == Kind::string) target_ = Target::after;
+          break;
+        case Field::limit:
+          f.limit = {true, kind};
+          f.limit_value = kind == Kind::integer ? scalar : 0;
+          break;
         case Field::other: break;
       }
       return;
@@ -459,6 +536,8 @@ class FrameHandler {
       case Target::type: facts.type_text.append(s); break;
       case Target::to: facts.to_text.append(s); break;
       case Target::user: user_.append(s); break;
+      case Target::room: facts.room_text.append(s); break;
+      case Target::after: facts.after_text.append(s); break;
     }
   }
 
@@ -479,21 +558,81 @@ class FrameHandler {
     f.user_names.emplace_back(name);
   }
 
-  bool end_number() {
-    if (!in_number_) begin_value(Kind::other);
-    in_number_ = false;
-    return true;
-  }
-
   std::size_t depth_ = 0;  // containers open around the next value
   Field field_ = Field::other;
   Target target_ = Target::none;
   bool in_users_ = false;  // inside the root's users array (at depth_ 2)
   bool in_string_ = false;
-  bool in_number_ = false;
   SmallString<8> key_;
   SmallString<kMaxUserIdBytes> user_;
 };
+
+// join, leave, publish and members, once the type and id are known good: the room first (missing or
+// ill-typed: bad_request; an invalid name: bad_room), then the type's own fields.
+DecodeResult decode_room_frame(std::string_view text, std::string_view type, FrameFacts& f,
+                               std::optional<std::string> id) {
+  if (!f.room.seen) {
+    return make_error(ErrorCode::bad_request, "missing field 'room'", id);
+  }
+  if (f.room.kind != Kind::string) {
+    return make_error(ErrorCode::bad_request, "field 'room' must be a string", id);
+  }
+  if (f.room_text.too_long || !valid_room_name(f.room_text.view())) {
+    return make_error(ErrorCode::bad_room, "field 'room' is not a valid room name (1-128 bytes of [A-Za-z0-9._@:/-])",
+                      id);
+  }
+  std::string room(f.room_text.view());
+
+  if (type == "join") {
+    if (f.echo.seen && f.echo.kind != Kind::boolean) {
+      return make_error(ErrorCode::bad_request, "field 'echo' must be a boolean", id);
+    }
+    if (f.notices.seen && f.notices.kind != Kind::boolean) {
+      return make_error(ErrorCode::bad_request, "field 'notices' must be a boolean", id);
+    }
+    JoinFrame out;
+    out.room = std::move(room);
+    out.echo = f.echo.seen && f.echo_value;
+    out.notices = f.notices.seen && f.notices_value;
+    out.id = std::move(id);
+    return out;
+  }
+
+  if (type == "leave") {
+    return LeaveFrame{std::move(room), std::move(id)};
+  }
+
+  if (type == "publish") {
+    if (!f.body.seen) {  // present-but-null is a valid body, as in a send
+      return make_error(ErrorCode::bad_request, "missing field 'body'", id);
+    }
+    // The body exactly as the client wrote it, the last "body" member (see the send frame).
+    const std::string_view body_text = top_level_member_text(text, "body");
+    if (body_text.empty()) {
+      // Unreachable while the scanner agrees with the parser (the tests check that it does).
+      return make_error(ErrorCode::internal, "body not located", id);
+    }
+    PublishFrame out;
+    out.room = std::move(room);
+    out.body.assign(body_text);
+    out.id = std::move(id);
+    return out;
+  }
+
+  // members
+  if (f.after.seen && (f.after.kind != Kind::string || f.after_text.too_long || !valid_user_id(f.after_text.view()))) {
+    return make_error(ErrorCode::bad_request, "field 'after' must be a valid user id", id);
+  }
+  if (f.limit.seen && (f.limit.kind != Kind::integer || f.limit_value < 1 || f.limit_value > kMaxMembersLimit)) {
+    return make_error(ErrorCode::bad_request, "field 'limit' must be an integer from 1 to 1000", id);
+  }
+  MembersFrame out;
+  out.room = std::move(room);
+  if (f.after.seen) out.after.assign(f.after_text.view());
+  if (f.limit.seen) out.limit = static_cast<std::size_t>(f.limit_value);
+  out.id = std::move(id);
+  return out;
+}
 
 DecodeResult decode_impl(std::string_view text) {
   json::parse_options opts;
@@ -533,7 +672,8 @@ DecodeResult decode_impl(std::string_view text) {
   }
   // A type longer than the buffer is none of the known ones.
   const std::string_view type = f.type_text.too_long ? std::string_view() : f.type_text.view();
-  if (type != "send" && type != "presence" && type != "ping") {
+  const bool room_frame = type == "join" || type == "leave" || type == "publish" || type == "members";
+  if (type != "send" && type != "presence" && type != "ping" && !room_frame) {
     return make_error(ErrorCode::unknown_type, "unknown frame type", id);
   }
   if (id_invalid) {
@@ -571,6 +711,10 @@ DecodeResult decode_impl(std::string_view text) {
     out.body.assign(body_text);
     out.id = std::move(id);
     return out;
+  }
+
+  if (room_frame) {
+    return decode_room_frame(text, type, f, std::move(id));
   }
 
   // presence
@@ -632,17 +776,9 @@ std::string encode_message(std::string_view id, std::string_view from, std::stri
   append_field(out, "id", id);
   append_field(out, "from", from);
   append_field(out, "to", to);
-  out.append(",\"body\":");
-  // The body is JSON text already (validated when the sender's frame was decoded), written verbatim.
-  if (body.empty()) {
-    out.append("null");
-  } else {
-    out.append(body);
-  }
+  append_body(out, body);
   out.append(",\"ts\":");
-  char num[24];
-  const auto res = std::to_chars(num, num + sizeof num, ts_ms);
-  out.append(num, res.ptr);
+  append_integer(out, ts_ms);
   out.push_back('}');
   return out;
 }
@@ -695,6 +831,87 @@ std::string encode_error(ErrorCode code, std::string_view message, const std::op
   append_field(out, "code", to_string(code));
   append_field(out, "message", message);
   if (ref) append_field(out, "ref", *ref);
+  out.push_back('}');
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Room encoders.
+
+std::string encode_room_ack(std::string_view ref, std::string_view status, std::string_view room) {
+  std::string out;
+  out.reserve(48 + estimate(ref) + estimate(status) + estimate(room));
+  out.append("{\"type\":\"ack\"");
+  append_field(out, "ref", ref);
+  append_field(out, "status", status);
+  append_field(out, "room", room);
+  out.push_back('}');
+  return out;
+}
+
+std::string encode_publish_ack(std::string_view ref, std::string_view id, std::string_view room, PublishStatus status,
+                               uint64_t sessions, std::string_view reason) {
+  std::string out;
+  out.reserve(96 + estimate(ref) + estimate(id) + estimate(room) + estimate(reason));
+  out.append("{\"type\":\"ack\"");
+  append_field(out, "ref", ref);
+  append_field(out, "id", id);
+  append_field(out, "status", to_string(status));
+  append_field(out, "room", room);
+  out.append(",\"sessions\":");
+  append_integer(out, sessions);
+  if (!reason.empty()) append_field(out, "reason", reason);
+  out.push_back('}');
+  return out;
+}
+
+std::string encode_room_message(std::string_view room, std::string_view id, std::string_view from,
+                                std::string_view body, int64_t ts_ms) {
+  std::string out;
+  out.reserve(64 + estimate(room) + estimate(id) + estimate(from) + body.size() + 20);
+  out.append("{\"type\":\"message\"");
+  append_field(out, "room", room);
+  append_field(out, "id", id);
+  append_field(out, "from", from);
+  append_body(out, body);
+  out.append(",\"ts\":");
+  append_integer(out, ts_ms);
+  out.push_back('}');
+  return out;
+}
+
+std::string encode_room_notice(std::string_view room, std::string_view event, std::string_view user, int64_t ts_ms) {
+  std::string out;
+  out.reserve(64 + estimate(room) + estimate(event) + estimate(user) + 20);
+  out.append("{\"type\":\"notice\"");
+  append_field(out, "room", room);
+  append_field(out, "event", event);
+  append_field(out, "user", user);
+  out.append(",\"ts\":");
+  append_integer(out, ts_ms);
+  out.push_back('}');
+  return out;
+}
+
+std::string encode_members(const std::optional<std::string>& ref, std::string_view room,
+                           const std::vector<std::string>& users, std::string_view next, bool partial) {
+  std::size_t need = 64 + (ref ? estimate(*ref) : 0) + estimate(room) + estimate(next);
+  for (const std::string& name : users) need += estimate(name) + 1;
+  std::string out;
+  out.reserve(need);
+  out.append("{\"type\":\"members\"");
+  if (ref) append_field(out, "ref", *ref);
+  append_field(out, "room", room);
+  out.append(",\"users\":[");
+  bool first = true;
+  for (const std::string& name : users) {
+    if (!first) out.push_back(',');
+    first = false;
+    append_string(out, name);
+  }
+  out.push_back(']');
+  if (!next.empty()) append_field(out, "next", next);
+  if (partial) out.append(",\"partial\":true");
   out.push_back('}');
   return out;
 }

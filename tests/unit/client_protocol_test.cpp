@@ -828,3 +828,483 @@ TEST_CASE("random bytes and mutated frames never throw", "[client_protocol]") {
   CHECK(decoded > 0);
   CHECK(refused > 0);
 }
+
+// ------------------------------------------------------------------------------------------------
+// Rooms: decoding (docs/protocol.md, "Rooms")
+
+namespace {
+
+const char* const kBadRoomMessage = "field 'room' is not a valid room name (1-128 bytes of [A-Za-z0-9._@:/-])";
+const char* const kBadLimitMessage = "field 'limit' must be an integer from 1 to 1000";
+const char* const kBadAfterMessage = "field 'after' must be a valid user id";
+
+// A refusal with this code, message and ref.
+void expect_refusal(const std::string& frame, ErrorCode code, const std::string& message,
+                    const std::optional<std::string>& ref) {
+  INFO("frame: " << frame);
+  const auto e = expect_error(decode_client_frame(frame), code);
+  CHECK(e.message == message);
+  CHECK(e.ref == ref);
+}
+
+}  // namespace
+
+TEST_CASE("decode join with and without its options", "[client_protocol][rooms]") {
+  const auto& plain = expect<JoinFrame>(decode_client_frame(R"({"type":"join","room":"team:eng","id":"j1"})"));
+  CHECK(plain.room == "team:eng");
+  CHECK_FALSE(plain.echo);
+  CHECK_FALSE(plain.notices);
+  CHECK(plain.id == std::optional<std::string>("j1"));
+
+  const auto& both =
+      expect<JoinFrame>(decode_client_frame(R"({"notices":true,"type":"join","echo":true,"room":"a/b.c_d@e:f-9"})"));
+  CHECK(both.room == "a/b.c_d@e:f-9");
+  CHECK(both.echo);
+  CHECK(both.notices);
+  CHECK_FALSE(both.id);
+
+  const auto& echo_only = expect<JoinFrame>(decode_client_frame(R"({"type":"join","room":"r","echo":true})"));
+  CHECK(echo_only.echo);
+  CHECK_FALSE(echo_only.notices);
+  const auto& notices_only = expect<JoinFrame>(decode_client_frame(R"({"type":"join","room":"r","notices":true})"));
+  CHECK_FALSE(notices_only.echo);
+  CHECK(notices_only.notices);
+  const auto& off =
+      expect<JoinFrame>(decode_client_frame(R"({"type":"join","room":"r","echo":false,"notices":false,"id":""})"));
+  CHECK_FALSE(off.echo);
+  CHECK_FALSE(off.notices);
+  CHECK(off.id == std::optional<std::string>(""));
+}
+
+TEST_CASE("decode leave", "[client_protocol][rooms]") {
+  const auto& with = expect<LeaveFrame>(decode_client_frame(R"({"type":"leave","room":"lobby","id":"l1"})"));
+  CHECK(with.room == "lobby");
+  CHECK(with.id == std::optional<std::string>("l1"));
+  const auto& without = expect<LeaveFrame>(decode_client_frame(R"({"room":"lobby","type":"leave"})"));
+  CHECK(without.room == "lobby");
+  CHECK_FALSE(without.id);
+}
+
+TEST_CASE("decode publish keeps the body verbatim, as send does", "[client_protocol][rooms]") {
+  const auto& f =
+      expect<PublishFrame>(decode_client_frame(R"({"type":"publish","room":"lobby","body":{"text":"hi"},"id":"p1"})"));
+  CHECK(f.room == "lobby");
+  CHECK(f.body == R"({"text":"hi"})");
+  CHECK(f.id == std::optional<std::string>("p1"));
+
+  const char* bodies[] = {
+      "null",
+      "false",
+      "-0",
+      "1e3",
+      "12345678901234567890123",
+      "1.50e-02",
+      R"("")",
+      R"("a \"b\" \\ \/ \u00e9 😀")",
+      "[ 1 ,\n 2 ]",
+      R"({ "body" : { "body" : 1 } , "room" : "x y" })",
+  };
+  for (const char* body : bodies) {
+    INFO("body: " << body);
+    for (const std::string& frame :
+         {std::string(R"({"type":"publish","room":"r","body":)") + body + "}",
+          std::string(R"({"body": )") + body + " \n,\"type\":\"publish\",\"x\":\"\\\\\",\"room\":\"r\"}"}) {
+      INFO("frame: " << frame);
+      const auto& p = expect<PublishFrame>(decode_client_frame(frame));
+      CHECK(p.body == body);
+      CHECK(p.room == "r");
+      CHECK_FALSE(p.id);
+    }
+  }
+  // The escaped name of the member is "body" too.
+  CHECK(expect<PublishFrame>(decode_client_frame(R"({"type":"publish","room":"r","b\u006fdy":[ 2 ]})")).body ==
+        "[ 2 ]");
+}
+
+TEST_CASE("publish: body missing is bad_request, null is a body", "[client_protocol][rooms]") {
+  expect_refusal(R"({"type":"publish","room":"r","id":"p2"})", ErrorCode::bad_request, "missing field 'body'",
+                 std::string("p2"));
+  expect_refusal(R"({"type":"publish","room":"r","meta":{"body":1}})", ErrorCode::bad_request, "missing field 'body'",
+                 std::nullopt);
+  CHECK(expect<PublishFrame>(decode_client_frame(R"({"type":"publish","room":"r","body":null})")).body == "null");
+}
+
+TEST_CASE("decode members with defaults, after and limit", "[client_protocol][rooms]") {
+  const auto& plain = expect<MembersFrame>(decode_client_frame(R"({"type":"members","room":"lobby","id":"m1"})"));
+  CHECK(plain.room == "lobby");
+  CHECK(plain.after.empty());
+  CHECK(plain.limit == 100);
+  CHECK(plain.limit == kDefaultMembersLimit);
+  CHECK(plain.id == std::optional<std::string>("m1"));
+
+  const auto& page =
+      expect<MembersFrame>(decode_client_frame(R"({"type":"members","room":"lobby","after":"bob","limit":25})"));
+  CHECK(page.after == "bob");
+  CHECK(page.limit == 25);
+  CHECK_FALSE(page.id);
+
+  CHECK(expect<MembersFrame>(decode_client_frame(R"({"type":"members","room":"r","limit":1})")).limit == 1);
+  CHECK(expect<MembersFrame>(decode_client_frame(R"({"type":"members","room":"r","limit":1000})")).limit == 1000);
+  CHECK(kMaxMembersLimit == 1000);
+  const std::string u128 = ids(128, 'u');
+  CHECK(expect<MembersFrame>(decode_client_frame(R"({"type":"members","room":"r","after":")" + u128 + "\"}")).after ==
+        u128);
+  CHECK(expect<MembersFrame>(decode_client_frame(R"({"type":"members","room":"r","after":"A.b_c@d:e-1"})")).after ==
+        "A.b_c@d:e-1");
+}
+
+TEST_CASE("members: limit must be an integer from 1 to 1000", "[client_protocol][rooms]") {
+  for (const char* limit :
+       {"0", "-1", "-0", "1001", "1e3", "5e2", "1.0", "1000.0", "2.5", "1E1", "18446744073709551615",
+        "18446744073709551616", "-9223372036854775808", "1e999", R"("5")", "null", "true", "[5]", R"({"n":5})"}) {
+    INFO("limit: " << limit);
+    expect_refusal(std::string(R"({"type":"members","room":"r","id":"m2","limit":)") + limit + "}",
+                   ErrorCode::bad_request, kBadLimitMessage, std::string("m2"));
+  }
+  expect_refusal(R"({"type":"members","room":"r","limit":0})", ErrorCode::bad_request, kBadLimitMessage, std::nullopt);
+}
+
+TEST_CASE("members: after must be a valid user id", "[client_protocol][rooms]") {
+  for (const std::string& after : {std::string(R"("")"), std::string(R"("a b")"), std::string(R"("a/b")"),
+                                   std::string(R"("\u00e9")"), "\"" + ids(129, 'u') + "\"", std::string("7"),
+                                   std::string("null"), std::string("true"), std::string(R"(["bob"])")}) {
+    INFO("after: " << after);
+    expect_refusal(R"({"type":"members","room":"r","id":"m3","after":)" + after + "}", ErrorCode::bad_request,
+                   kBadAfterMessage, std::string("m3"));
+  }
+  // after is checked before limit.
+  expect_refusal(R"({"type":"members","room":"r","limit":0,"after":"a b"})", ErrorCode::bad_request, kBadAfterMessage,
+                 std::nullopt);
+}
+
+TEST_CASE("join: echo and notices must be booleans", "[client_protocol][rooms]") {
+  for (const char* field : {"echo", "notices"}) {
+    for (const char* value : {"1", "0", R"("true")", "null", "[]", "{}", "1.0"}) {
+      const std::string frame = std::string(R"({"type":"join","room":"r","id":"j2",")") + field + "\":" + value + "}";
+      expect_refusal(frame, ErrorCode::bad_request, std::string("field '") + field + "' must be a boolean",
+                     std::string("j2"));
+    }
+  }
+  // echo is checked before notices.
+  expect_refusal(R"({"type":"join","room":"r","notices":1,"echo":1})", ErrorCode::bad_request,
+                 "field 'echo' must be a boolean", std::nullopt);
+}
+
+TEST_CASE("room missing, ill-typed or invalid, for every room frame", "[client_protocol][rooms]") {
+  // Each frame type with whatever else it needs to be valid.
+  const std::string rest[] = {R"("type":"join")", R"("type":"leave")", R"("type":"publish","body":1)",
+                              R"("type":"members")"};
+  for (const auto& r : rest) {
+    INFO("frame type: " << r);
+    expect_refusal("{" + r + R"(,"id":"r1"})", ErrorCode::bad_request, "missing field 'room'", std::string("r1"));
+    expect_refusal("{" + r + "}", ErrorCode::bad_request, "missing field 'room'", std::nullopt);
+    // A "room" only inside another member is missing.
+    expect_refusal("{" + r + R"(,"meta":{"room":"r"},"id":"r1"})", ErrorCode::bad_request, "missing field 'room'",
+                   std::string("r1"));
+    for (const char* room : {"null", "7", "true", R"(["r"])", R"({"room":"r"})"}) {
+      expect_refusal("{" + r + R"(,"id":"r1","room":)" + room + "}", ErrorCode::bad_request,
+                     "field 'room' must be a string", std::string("r1"));
+    }
+    for (const std::string& room :
+         {std::string(""), std::string("a b"), std::string("a*"), std::string("*"), std::string("team:*"),
+          std::string("a,b"), std::string("a\\\\b"), std::string("\\u00e9"), std::string("é"), std::string("a\\u0000"),
+          std::string("a\\n"), std::string("a#b"), std::string("a?b"), ids(129, 'r')}) {
+      expect_refusal("{" + r + R"(,"id":"r1","room":")" + room + "\"}", ErrorCode::bad_room, kBadRoomMessage,
+                     std::string("r1"));
+    }
+    expect_refusal("{" + r + R"(,"room":"a b"})", ErrorCode::bad_room, kBadRoomMessage, std::nullopt);
+  }
+}
+
+TEST_CASE("room names at the length limit, escaped or not", "[client_protocol][rooms]") {
+  const std::string r128 = ids(128, 'r');
+  CHECK(expect<JoinFrame>(decode_client_frame(R"({"type":"join","room":")" + r128 + "\"}")).room == r128);
+  expect_refusal(R"({"type":"join","room":")" + r128 + "r\"}", ErrorCode::bad_room, kBadRoomMessage, std::nullopt);
+  // The limit counts the decoded bytes.
+  const std::string escaped128 = ids(127, 'r') + R"(\u0072)";
+  CHECK(expect<LeaveFrame>(decode_client_frame(R"({"type":"leave","room":")" + escaped128 + "\"}")).room == r128);
+  expect_refusal(R"({"type":"leave","room":")" + escaped128 + "r\"}", ErrorCode::bad_room, kBadRoomMessage,
+                 std::nullopt);
+  // Escapes decode: "\/" is '/', a room character.
+  CHECK(expect<MembersFrame>(decode_client_frame(R"({"type":"members","room":"t\u0065am\/a"})")).room == "team/a");
+  CHECK(expect<JoinFrame>(decode_client_frame(R"({"t\u0079pe":"j\u006fin","r\u006fom":"x","\u0065cho":true})")).echo);
+}
+
+TEST_CASE("room frames: the order of the checks", "[client_protocol][rooms]") {
+  // An invalid id: refused without ref, after the type is known, before the room.
+  expect_refusal(R"({"type":"join","room":"a b","id":7})", ErrorCode::bad_request,
+                 "field 'id' must be a string of at most 64 bytes", std::nullopt);
+  expect_refusal(R"({"type":"members","id":")" + ids(65) + "\"}", ErrorCode::bad_request,
+                 "field 'id' must be a string of at most 64 bytes", std::nullopt);
+  // The room, whole (missing, ill-typed, invalid), before the type's own fields.
+  expect_refusal(R"({"type":"join","room":"a b","echo":1,"id":"o1"})", ErrorCode::bad_room, kBadRoomMessage,
+                 std::string("o1"));
+  expect_refusal(R"({"type":"join","echo":1,"id":"o1"})", ErrorCode::bad_request, "missing field 'room'",
+                 std::string("o1"));
+  expect_refusal(R"({"type":"publish","room":"","id":"o1"})", ErrorCode::bad_room, kBadRoomMessage, std::string("o1"));
+  expect_refusal(R"({"type":"publish","room":1,"id":"o1"})", ErrorCode::bad_request, "field 'room' must be a string",
+                 std::string("o1"));
+  expect_refusal(R"({"type":"members","room":"*","after":"","limit":0,"id":"o1"})", ErrorCode::bad_room,
+                 kBadRoomMessage, std::string("o1"));
+  // Unknown types stay unknown, whatever room fields they carry.
+  for (const char* t : {"Join", "joins", "joi", "LEAVE", "publis", "publishx", "member", "membersx", "room", "rooms",
+                        "subscribe", "notice"}) {
+    INFO("type: " << t);
+    expect_refusal(std::string(R"({"type":")") + t + R"(","room":"r","body":1,"id":"u1"})", ErrorCode::unknown_type,
+                   "unknown frame type", std::string("u1"));
+  }
+}
+
+TEST_CASE("room frames: fields of other frame types are ignored, and the other way round", "[client_protocol][rooms]") {
+  const auto& s = expect<SendFrame>(decode_client_frame(
+      R"({"type":"send","to":"bob","body":1,"room":"x y","echo":7,"notices":"n","after":1,"limit":-1})"));
+  CHECK(s.to == "bob");
+  CHECK(s.body == "1");
+  expect<PingFrame>(decode_client_frame(R"({"type":"ping","room":7,"limit":0})"));
+  CHECK(expect<PresenceFrame>(decode_client_frame(R"({"type":"presence","users":["bob"],"room":""})")).users ==
+        std::vector<std::string>{"bob"});
+  // A send's fields in room frames.
+  const auto& j =
+      expect<JoinFrame>(decode_client_frame(R"({"type":"join","room":"r","to":"x y","users":[1],"limit":0})"));
+  CHECK(j.room == "r");
+  const auto& m = expect<MembersFrame>(decode_client_frame(R"({"type":"members","room":"r","echo":1,"body":2})"));
+  CHECK(m.limit == 100);
+  expect<LeaveFrame>(decode_client_frame(R"({"type":"leave","room":"r","echo":"no","after":"x y"})"));
+  // Nested look-alikes do not count.
+  const auto& n = expect<MembersFrame>(decode_client_frame(
+      R"({"type":"members","room":"r","x":{"limit":0,"after":"a b","room":"*"},"y":[{"echo":1}]})"));
+  CHECK(n.room == "r");
+  CHECK(n.after.empty());
+  CHECK(n.limit == 100);
+  CHECK_FALSE(expect<JoinFrame>(decode_client_frame(R"({"type":"join","room":"r","x":{"echo":true}})")).echo);
+}
+
+TEST_CASE("room frames: repeated members count by their last occurrence", "[client_protocol][rooms]") {
+  CHECK(expect<JoinFrame>(decode_client_frame(R"({"type":"join","room":"a b","room":"second"})")).room == "second");
+  CHECK(expect<JoinFrame>(decode_client_frame(R"({"type":"join","room":7,"room":"second"})")).room == "second");
+  expect_refusal(R"({"type":"join","room":"first","room":"a b","id":"d1"})", ErrorCode::bad_room, kBadRoomMessage,
+                 std::string("d1"));
+  expect_refusal(R"({"type":"leave","room":"first","room":null,"id":"d1"})", ErrorCode::bad_request,
+                 "field 'room' must be a string", std::string("d1"));
+  // A long first value does not stick.
+  CHECK(expect<LeaveFrame>(decode_client_frame(R"({"type":"leave","room":")" + ids(200) + R"(","room":"ok"})")).room ==
+        "ok");
+
+  const auto& j = expect<JoinFrame>(
+      decode_client_frame(R"({"type":"join","room":"r","echo":true,"echo":false,"notices":1,"notices":true})"));
+  CHECK_FALSE(j.echo);
+  CHECK(j.notices);
+  expect_refusal(R"({"type":"join","room":"r","echo":true,"echo":"true"})", ErrorCode::bad_request,
+                 "field 'echo' must be a boolean", std::nullopt);
+
+  const auto& m =
+      expect<MembersFrame>(decode_client_frame(R"({"type":"members","room":"r","after":"a b","after":"carol",)"
+                                               R"("limit":0,"limit":1.5,"limit":7})"));
+  CHECK(m.after == "carol");
+  CHECK(m.limit == 7);
+  expect_refusal(R"({"type":"members","room":"r","limit":7,"limit":1001})", ErrorCode::bad_request, kBadLimitMessage,
+                 std::nullopt);
+  expect_refusal(R"({"type":"members","room":"r","after":"bob","after":""})", ErrorCode::bad_request, kBadAfterMessage,
+                 std::nullopt);
+
+  const std::string frame = R"({"type":"publish","body":1,"room":"r","body": [ "last" ] ,"b\u006fdy":{"x":2}})";
+  CHECK(parse_object(frame).at("body") == json::parse(R"({"x":2})"));
+  CHECK(expect<PublishFrame>(decode_client_frame(frame)).body == R"({"x":2})");
+}
+
+TEST_CASE("room frames: unparsable or non-object frames are refused as before", "[client_protocol][rooms]") {
+  expect_refusal(R"({"type":"join","room":"r")", ErrorCode::bad_json, "frame is not valid JSON", std::nullopt);
+  expect_refusal(R"({"type":"join","room":"r",})", ErrorCode::bad_json, "frame is not valid JSON", std::nullopt);
+  expect_refusal("{\"type\":\"join\",\"room\":\"\xff\"}", ErrorCode::bad_json, "frame is not valid JSON", std::nullopt);
+  expect_refusal(R"([{"type":"join","room":"r"}])", ErrorCode::bad_request, "frame must be a JSON object",
+                 std::nullopt);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Rooms: encoding
+
+TEST_CASE("to_string of the room error codes and publish statuses", "[client_protocol][rooms]") {
+  CHECK(to_string(ErrorCode::bad_room) == "bad_room");
+  CHECK(to_string(ErrorCode::too_many_rooms) == "too_many_rooms");
+  CHECK(to_string(ErrorCode::not_allowed) == "not_allowed");
+  CHECK(to_string(ErrorCode::not_joined) == "not_joined");
+  CHECK(to_string(ErrorCode::room_full) == "room_full");
+  // Appended after the existing codes: their values do not change.
+  CHECK(static_cast<int>(ErrorCode::internal) == 7);
+  CHECK(static_cast<int>(ErrorCode::bad_room) == 8);
+  CHECK(static_cast<int>(ErrorCode::room_full) == 12);
+  CHECK(to_string(PublishStatus::delivered) == "delivered");
+  CHECK(to_string(PublishStatus::no_members) == "no_members");
+  CHECK(to_string(PublishStatus::failed) == "failed");
+  CHECK(encode_error(ErrorCode::not_joined, "join the room first", std::string("p1")) ==
+        R"({"type":"error","code":"not_joined","message":"join the room first","ref":"p1"})");
+}
+
+TEST_CASE("encode_room_ack", "[client_protocol][rooms]") {
+  CHECK(encode_room_ack("j1", "joined", "team:eng") ==
+        R"({"type":"ack","ref":"j1","status":"joined","room":"team:eng"})");
+  CHECK(encode_room_ack("l1", "left", "a/b") == R"({"type":"ack","ref":"l1","status":"left","room":"a/b"})");
+  CHECK(encode_room_ack("", "left", "r") == R"({"type":"ack","ref":"","status":"left","room":"r"})");
+  const auto o = parse_object(encode_room_ack("j1", "joined", "r"));
+  CHECK(keys_of(o) == std::set<std::string>{"type", "ref", "status", "room"});
+}
+
+TEST_CASE("encode_publish_ack with every status", "[client_protocol][rooms]") {
+  CHECK(encode_publish_ack("p1", "node-1.ab.7", "lobby", PublishStatus::delivered, 3) ==
+        R"({"type":"ack","ref":"p1","id":"node-1.ab.7","status":"delivered","room":"lobby","sessions":3})");
+  CHECK(encode_publish_ack("p2", "m", "lobby", PublishStatus::no_members, 0) ==
+        R"({"type":"ack","ref":"p2","id":"m","status":"no_members","room":"lobby","sessions":0})");
+  CHECK(encode_publish_ack("p3", "m", "lobby", PublishStatus::failed, 2, "timeout") ==
+        R"({"type":"ack","ref":"p3","id":"m","status":"failed","room":"lobby","sessions":2,"reason":"timeout"})");
+  CHECK(encode_publish_ack("p4", "m", "r", PublishStatus::delivered, UINT64_MAX) ==
+        R"({"type":"ack","ref":"p4","id":"m","status":"delivered","room":"r","sessions":18446744073709551615})");
+  const auto o = parse_object(encode_publish_ack("p3", "m", "lobby", PublishStatus::failed, 0, "node_down"));
+  CHECK(keys_of(o) == std::set<std::string>{"type", "ref", "id", "status", "room", "sessions", "reason"});
+  CHECK(str(o.at("reason")) == "node_down");
+  REQUIRE(o.at("sessions").is_int64());
+  CHECK(o.at("sessions").as_int64() == 0);
+}
+
+TEST_CASE("encode_room_message", "[client_protocol][rooms]") {
+  const std::string s = encode_room_message("lobby", "node-1.ab.7", "alice", R"({"text":"hi"})", 1700000000123);
+  CHECK(
+      s ==
+      R"({"type":"message","room":"lobby","id":"node-1.ab.7","from":"alice","body":{"text":"hi"},"ts":1700000000123})");
+  const auto o = parse_object(s);
+  CHECK(keys_of(o) == std::set<std::string>{"type", "room", "id", "from", "body", "ts"});
+  // An empty body is null; negative and extreme times are written in full.
+  CHECK(encode_room_message("r", "m", "a", "", -5) ==
+        R"({"type":"message","room":"r","id":"m","from":"a","body":null,"ts":-5})");
+  CHECK(encode_room_message("r", "m", "a", "0", INT64_MIN) ==
+        R"({"type":"message","room":"r","id":"m","from":"a","body":0,"ts":-9223372036854775808})");
+  // The body of a publish reaches the members verbatim.
+  const std::string body = R"({ "t" : "a \"q\" \\ \u00e9 😀" , "n" : [ 1.50e-02 , -0 ] })";
+  const auto& p = expect<PublishFrame>(decode_client_frame(R"({"type":"publish","room":"r","body":)" + body + "}"));
+  const std::string msg = encode_room_message(p.room, "m", "alice", p.body, 1);
+  CHECK(msg == R"({"type":"message","room":"r","id":"m","from":"alice","body":)" + body + R"(,"ts":1})");
+  CHECK(parse_object(msg).at("body") == json::parse(body));
+}
+
+TEST_CASE("encode_room_notice", "[client_protocol][rooms]") {
+  CHECK(encode_room_notice("lobby", "join", "bob", 1700000000123) ==
+        R"({"type":"notice","room":"lobby","event":"join","user":"bob","ts":1700000000123})");
+  CHECK(encode_room_notice("a/b", "leave", "carol", 0) ==
+        R"({"type":"notice","room":"a/b","event":"leave","user":"carol","ts":0})");
+  const auto o = parse_object(encode_room_notice("r", "leave", "u", 5));
+  CHECK(keys_of(o) == std::set<std::string>{"type", "room", "event", "user", "ts"});
+}
+
+TEST_CASE("encode_members", "[client_protocol][rooms]") {
+  CHECK(encode_members(std::string("m1"), "lobby", {"alice", "bob"}, "bob", true) ==
+        R"({"type":"members","ref":"m1","room":"lobby","users":["alice","bob"],"next":"bob","partial":true})");
+  CHECK(encode_members(std::nullopt, "lobby", {"alice"}, "", false) ==
+        R"({"type":"members","room":"lobby","users":["alice"]})");
+  CHECK(encode_members(std::string("m2"), "r", {}, "", false) ==
+        R"({"type":"members","ref":"m2","room":"r","users":[]})");
+  CHECK(encode_members(std::nullopt, "r", {}, "", true) ==
+        R"({"type":"members","room":"r","users":[],"partial":true})");
+  CHECK(encode_members(std::string(""), "r", {"a", "b", "c"}, "c", false) ==
+        R"({"type":"members","ref":"","room":"r","users":["a","b","c"],"next":"c"})");
+  const auto o = parse_object(encode_members(std::string("m1"), "r", {"a", "b"}, "b", true));
+  CHECK(keys_of(o) == std::set<std::string>{"type", "ref", "room", "users", "next", "partial"});
+  CHECK(o.at("users") == json::parse(R"(["a","b"])"));
+  CHECK(o.at("partial") == json::value(true));
+}
+
+TEST_CASE("room encoders escape strings correctly", "[client_protocol][rooms]") {
+  CHECK(encode_room_message("r", "m", "a\"b\\c\n\x01", "1", 2) ==
+        R"({"type":"message","room":"r","id":"m","from":"a\"b\\c\n\u0001","body":1,"ts":2})");
+  CHECK(encode_room_notice("r", "join", "q\"\x1f", 2) ==
+        R"({"type":"notice","room":"r","event":"join","user":"q\"\u001f","ts":2})");
+  CHECK(encode_members(std::string("\"x\""), "r", {"a\\b", "é😀"}, "\t", false) ==
+        R"({"type":"members","ref":"\"x\"","room":"r","users":["a\\b","é😀"],"next":"\t"})");
+
+  std::string nasty = "q\"b\\s/ \b\f\n\r\t";
+  for (int c = 0; c < 0x20; ++c) nasty.push_back(static_cast<char>(c));
+  nasty += "\x7f é ü € 😀 \xe2\x80\xa8 end";
+  auto o = parse_object(encode_room_ack(nasty, nasty, nasty));
+  CHECK(str(o.at("ref")) == nasty);
+  CHECK(str(o.at("status")) == nasty);
+  CHECK(str(o.at("room")) == nasty);
+  o = parse_object(encode_publish_ack(nasty, nasty, nasty, PublishStatus::failed, 1, nasty));
+  CHECK(str(o.at("ref")) == nasty);
+  CHECK(str(o.at("id")) == nasty);
+  CHECK(str(o.at("room")) == nasty);
+  CHECK(str(o.at("reason")) == nasty);
+  o = parse_object(encode_room_message(nasty, nasty, nasty, "null", 0));
+  CHECK(str(o.at("room")) == nasty);
+  CHECK(str(o.at("id")) == nasty);
+  CHECK(str(o.at("from")) == nasty);
+  o = parse_object(encode_room_notice(nasty, nasty, nasty, 0));
+  CHECK(str(o.at("room")) == nasty);
+  CHECK(str(o.at("event")) == nasty);
+  CHECK(str(o.at("user")) == nasty);
+  o = parse_object(encode_members(nasty, nasty, {nasty, nasty}, nasty, true));
+  CHECK(str(o.at("ref")) == nasty);
+  CHECK(str(o.at("room")) == nasty);
+  CHECK(str(o.at("next")) == nasty);
+  CHECK(o.at("users").as_array().size() == 2);
+  CHECK(str(o.at("users").as_array().at(1)) == nasty);
+  // Invalid UTF-8 is replaced, keeping the output valid JSON.
+  o = parse_object(encode_room_notice("r", "join", "a\xff", 0));
+  CHECK(str(o.at("user")) == "a\xef\xbf\xbd");
+}
+
+TEST_CASE("mutated room frames never throw and decode to valid frames", "[client_protocol][rooms]") {
+  std::mt19937 rng(20260116u);  // fixed seed: failures are reproducible
+  auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+  const std::vector<std::string> seeds = {
+      R"({"type":"join","room":"team:eng","echo":true,"notices":false,"id":"j1"})",
+      R"({"type":"leave","room":"a/b","id":"l1"})",
+      R"({"type":"publish","room":"lobby","body":{"text":"hi","n":[1,2.5,null]},"id":"p1"})",
+      R"({"type":"members","room":"lobby","after":"bob","limit":25,"id":"m1"})",
+  };
+  const std::string alphabet = "{}[]\":,\\ \t\nabtynul0123456789.-+eE/*@\x01\x80\xc3\xff";
+  int decoded = 0;
+  int refused = 0;
+  for (int i = 0; i < 4000; ++i) {
+    std::string f = seeds[pick(seeds.size())];
+    const std::size_t edits = 1 + pick(4);
+    for (std::size_t k = 0; k < edits && !f.empty(); ++k) {
+      const std::size_t pos = pick(f.size());
+      switch (pick(4)) {
+        case 0: f[pos] = alphabet[pick(alphabet.size())]; break;
+        case 1: f.insert(f.begin() + static_cast<std::ptrdiff_t>(pos), alphabet[pick(alphabet.size())]); break;
+        case 2: f.erase(pos, 1 + pick(3)); break;
+        default: f = f.substr(0, pos); break;
+      }
+    }
+    INFO("frame: " << f);
+    DecodeResult r;
+    REQUIRE_NOTHROW(r = decode_client_frame(f));
+    if (const auto* e = std::get_if<DecodeError>(&r)) {
+      ++refused;
+      CHECK(e->code != ErrorCode::internal);
+      if (e->ref) CHECK(e->ref->size() <= kMaxClientIdBytes);
+      continue;
+    }
+    ++decoded;
+    const json::object o = json::parse(f).as_object();
+    if (const auto* j = std::get_if<JoinFrame>(&r)) {
+      CHECK(valid_room_name(j->room));
+      CHECK(str(o.at("room")) == j->room);
+      CHECK(j->echo == (o.contains("echo") && o.at("echo") == json::value(true)));
+      CHECK(j->notices == (o.contains("notices") && o.at("notices") == json::value(true)));
+    } else if (const auto* l = std::get_if<LeaveFrame>(&r)) {
+      CHECK(valid_room_name(l->room));
+      CHECK(str(o.at("room")) == l->room);
+    } else if (const auto* p = std::get_if<PublishFrame>(&r)) {
+      CHECK(valid_room_name(p->room));
+      CHECK(f.find(p->body) != std::string::npos);
+      CHECK(json::parse(p->body) == o.at("body"));
+    } else if (const auto* m = std::get_if<MembersFrame>(&r)) {
+      CHECK(valid_room_name(m->room));
+      CHECK(m->limit >= 1);
+      CHECK(m->limit <= kMaxMembersLimit);
+      CHECK((m->after.empty() || valid_user_id(m->after)));
+      if (o.contains("limit")) CHECK(o.at("limit").to_number<std::int64_t>() == static_cast<std::int64_t>(m->limit));
+    }
+  }
+  CHECK(decoded > 0);
+  CHECK(refused > 0);
+}
