@@ -28,6 +28,7 @@
 #include "config/secrets.h"
 #include "proto/client_protocol.h"
 #include "proto/jwt.h"
+#include "proto/room_name.h"
 #include "roles/master/master.h"
 #include "roles/node/node.h"
 #include "roles/status/status.h"
@@ -317,6 +318,16 @@ int main(int argc, char** argv) {
       token->add_option("--secret", token_secret, "The HS256 secret (default: $WSG_JWT_SECRET)")->type_name("S");
   token->add_option("--user", token_user, "The user id (the token's sub claim)")->type_name("ID")->required();
   token->add_option("--ttl", token_ttl, "Lifetime in seconds; 0 = no exp claim (default 3600)")->type_name("SECONDS");
+  std::vector<std::string> token_rooms;
+  std::vector<std::string> token_join;
+  CLI::Option* token_rooms_opt =
+      token
+          ->add_option("--room", token_rooms,
+                       "A room (or PREFIX* pattern) the user may join and publish to, repeatable: the `rooms` "
+                       "claim (default: no claim, every room)")
+          ->type_name("PATTERN");
+  token->add_option("--join", token_join, "A room the session joins at connect, repeatable: the `join` claim")
+      ->type_name("ROOM");
 
   // wsg keygen [--secret-file PATH]
   std::string keygen_secret_file;
@@ -397,7 +408,24 @@ int main(int argc, char** argv) {
     }
     const auto now =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    std::cout << wsg::jwt::mint(token_user, token_secret, static_cast<int64_t>(now), token_ttl) << "\n";
+    wsg::jwt::Claims claims;
+    claims.sub = token_user;
+    claims.rooms_limited = token_rooms_opt->count() > 0;
+    claims.rooms = token_rooms;
+    claims.join = token_join;
+    for (const auto& r : claims.rooms) {
+      if (!wsg::proto::valid_room_pattern(r)) {
+        std::cerr << "wsg: error: --room '" << r << "' is neither a room name nor a PREFIX* pattern\n";
+        return kExitUsage;
+      }
+    }
+    for (const auto& r : claims.join) {
+      if (!wsg::proto::valid_room_name(r) || !claims.room_allowed(r)) {
+        std::cerr << "wsg: error: --join '" << r << "' is not a room name the --room claims allow\n";
+        return kExitUsage;
+      }
+    }
+    std::cout << wsg::jwt::mint(claims, token_secret, static_cast<int64_t>(now), token_ttl) << "\n";
     return 0;
   }
   if (keygen->parsed()) {

@@ -188,7 +188,7 @@ const std::vector<Field>& fields() {
       integer("cluster", "heartbeat_ms", [](Config& c) -> int64_t& { return c.cluster.heartbeat_ms; }, 1, kHour),
       integer("cluster", "delivery_timeout_ms",
               [](Config& c) -> int64_t& { return c.cluster.delivery_timeout_ms; }, 1, kHour),
-      // 1..cluster::kLatestWireVersion (static_assert in roles/node/node.cpp: config sits below proto).
+      // 1..2: only v2 is gated (v3, rooms, is sent whenever used; static_assert in roles/node/node.cpp).
       small_integer("cluster", "wire_version", [](Config& c) -> int& { return c.cluster.wire_version; }, 1, 2),
       integer("cluster", "outbox_coalesce_us", [](Config& c) -> int64_t& { return c.cluster.outbox_coalesce_us; }, 0,
               100000),
@@ -219,6 +219,12 @@ const std::vector<Field>& fields() {
       integer("limits", "messages_per_second",
               [](Config& c) -> int64_t& { return c.limits.messages_per_second; }, 0, 1'000'000'000),
       integer("limits", "burst", [](Config& c) -> int64_t& { return c.limits.burst; }, 1, 1'000'000'000),
+
+      integer("rooms", "max_per_session", [](Config& c) -> int64_t& { return c.rooms.max_per_session; }, 0,
+              1'000'000),
+      integer("rooms", "max_members", [](Config& c) -> int64_t& { return c.rooms.max_members; }, 0, 100'000'000),
+      boolean("rooms", "publish_requires_join", [](Config& c) -> bool& { return c.rooms.publish_requires_join; }),
+      boolean("rooms", "notices", [](Config& c) -> bool& { return c.rooms.notices; }),
 
       list("http", "allowed_origins",
            [](Config& c) -> std::vector<std::string>& { return c.http.allowed_origins; }, check_origin),
@@ -494,8 +500,8 @@ class Parser {
 // The role that alone reads a section; any for the sections every role reads.
 Config::Role section_role(std::string_view section) {
   if (section == "master" || section == "metrics") return Config::Role::master;
-  if (section == "node" || section == "cache" || section == "auth" || section == "limits" || section == "http" ||
-      section == "tls")
+  if (section == "node" || section == "cache" || section == "auth" || section == "limits" || section == "rooms" ||
+      section == "http" || section == "tls")
     return Config::Role::node;
   return Config::Role::any;
 }

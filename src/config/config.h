@@ -63,6 +63,14 @@ struct LimitsConfig {
   int64_t burst = 5000;                    // limits.burst
 };
 
+// Rooms (docs/protocol.md, "Rooms").
+struct RoomsConfig {
+  int64_t max_per_session = 100;      // rooms.max_per_session: rooms one session may be in (0 = no limit)
+  int64_t max_members = 0;            // rooms.max_members: members of one room on one node (0 = no limit)
+  bool publish_requires_join = true;  // rooms.publish_requires_join: only members may publish
+  bool notices = false;               // rooms.notices: joins and leaves are announced (to members asking for them)
+};
+
 struct HttpConfig {
   std::vector<std::string> allowed_origins;  // http.allowed_origins (empty allows all)
   std::string static_dir;                    // http.static_dir ("" = no static files)
@@ -87,6 +95,7 @@ struct Config {
   CacheConfig cache;
   AuthConfig auth;
   LimitsConfig limits;
+  RoomsConfig rooms;
   HttpConfig http;
   TlsConfig tls;
   LogConfig log;
@@ -105,7 +114,7 @@ struct Config {
   std::vector<std::string> sections_in_file;
 
   // Which role a file is for, from its sections: master when it sets [master] or [metrics] and
-  // none of the node's own sections ([node], [cache], [auth], [limits], [http], [tls]); node for
+  // none of the node's own sections ([node], [cache], [auth], [limits], [rooms], [http], [tls]); node for
   // the reverse; any when it sets both or neither ([cluster] and [log] serve every role).
   enum class Role { any, master, node };
   Role role() const;

@@ -228,6 +228,7 @@ void HttpSession<Stream>::upgrade() {
   }
 
   std::string user;
+  jwt::Claims claims;
   auto url = boost::urls::parse_origin_form(req.target());
   auto params = url->params();
   if (ctx_->auth_mode == SessionContext::AuthMode::jwt) {
@@ -251,11 +252,12 @@ void HttpSession<Stream>::upgrade() {
     if (token.empty()) return send(plain(http::status::unauthorized, "missing token\n"));
     const auto now =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    auto result = jwt::verify(token, ctx_->jwt_secret, static_cast<int64_t>(now));
+    auto result = jwt::verify_claims(token, ctx_->jwt_secret, static_cast<int64_t>(now));
     if (const auto* refused = std::get_if<jwt::Refused>(&result)) {
       return send(plain(http::status::unauthorized, "invalid token: " + refused->reason + "\n"));
     }
-    user = std::move(std::get<std::string>(result));
+    claims = std::move(std::get<jwt::Claims>(result));
+    user = claims.sub;
   } else {
     auto it = params.find("user");
     if (it == params.end() || !(*it).has_value) return send(plain(http::status::bad_request, "missing user\n"));
@@ -277,7 +279,9 @@ void HttpSession<Stream>::upgrade() {
   beast::get_lowest_layer(stream_).expires_never();
   // The WsSession now owns the connection (and decrements `connections` and `user_sessions` when
   // it ends).
-  std::make_shared<WsSession<Stream>>(std::move(stream_), ctx_, std::move(user))->run(parser_->release());
+  auto session = std::make_shared<WsSession<Stream>>(std::move(stream_), ctx_, std::move(user));
+  session->set_room_claims(std::move(claims));
+  session->run(parser_->release());
 }
 
 template <class Stream>

@@ -127,8 +127,9 @@ void WsSession<Stream>::on_accept(beast::error_code ec) {
   ctx_->sessions_opened.fetch_add(1, std::memory_order_relaxed);
   registered_ = true;
   auto self = this->shared_from_this();
-  ctx_->router->add_session(self,
-                            [self] { asio::dispatch(self->ws_.get_executor(), [self] { self->on_registered(); }); });
+  ctx_->router->add_session(
+      self, [self] { asio::dispatch(self->ws_.get_executor(), [self] { self->on_registered(); }); },
+      room_claims_ ? room_claims_->join : std::vector<std::string>{});
 }
 
 template <class Stream>
@@ -233,6 +234,21 @@ void WsSession<Stream>::handle_frame(std::string_view text) {
   if (auto* f = std::get_if<proto::PingFrame>(&decoded)) {
     return send_frame(std::make_shared<const std::string>(proto::encode_pong(f->id)));
   }
+  if (auto* f = std::get_if<proto::JoinFrame>(&decoded)) {
+    if (!room_allowed(f->room, f->id)) return;
+    return ctx_->router->join(this->shared_from_this(), std::move(*f));
+  }
+  if (auto* f = std::get_if<proto::LeaveFrame>(&decoded)) {
+    return ctx_->router->leave(this->shared_from_this(), std::move(*f));
+  }
+  if (auto* f = std::get_if<proto::PublishFrame>(&decoded)) {
+    if (!room_allowed(f->room, f->id)) return;
+    return ctx_->router->publish(this->shared_from_this(), std::move(*f));
+  }
+  if (auto* f = std::get_if<proto::MembersFrame>(&decoded)) {
+    if (!room_allowed(f->room, f->id)) return;
+    return ctx_->router->members(this->shared_from_this(), std::move(*f));
+  }
 }
 
 template <class Stream>
@@ -240,6 +256,13 @@ void WsSession<Stream>::send_error(proto::ErrorCode code, std::string_view messa
                                    const std::optional<std::string>& ref) {
   if (!closing_ && !close_pending_) ctx_->count_error(code);
   send_frame(std::make_shared<const std::string>(proto::encode_error(code, message, ref)));
+}
+
+template <class Stream>
+bool WsSession<Stream>::room_allowed(const std::string& room, const std::optional<std::string>& ref) {
+  if (!room_claims_ || room_claims_->room_allowed(room)) return true;
+  send_error(proto::ErrorCode::not_allowed, "the token's rooms claim does not allow this room", ref);
+  return false;
 }
 
 template <class Stream>

@@ -23,6 +23,7 @@
 #include "net/send_queue.h"
 #include "net/session_context.h"
 #include "proto/client_protocol.h"
+#include "proto/jwt.h"
 #include "routing/local_session.h"
 #include "telemetry/metrics.h"
 
@@ -33,6 +34,13 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
  public:
   WsSession(Stream&& stream, std::shared_ptr<SessionContext> ctx, std::string user);
   ~WsSession() override;
+
+  // The token's room claims (auth.mode = "jwt"): which rooms it may join and publish to, and which
+  // it joins at connect. Kept only when they limit anything (8 bytes per session otherwise).
+  void set_room_claims(jwt::Claims claims) {
+    if (claims.rooms_limited || !claims.join.empty())
+      room_claims_ = std::make_unique<const jwt::Claims>(std::move(claims));
+  }
 
   // Completes the upgrade for `req` (already validated), then registers and welcomes.
   void run(boost::beast::http::request<boost::beast::http::string_body> req);
@@ -56,6 +64,8 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   void do_close(boost::beast::websocket::close_code code, const char* reason, CloseReason why);
   // Sends an error frame and counts it (wsg_errors_total).
   void send_error(proto::ErrorCode code, std::string_view message, const std::optional<std::string>& ref);
+  // The token allows `room` (always without room claims); else answers not_allowed and returns false.
+  bool room_allowed(const std::string& room, const std::optional<std::string>& ref);
   // queued_bytes_ changes only on this strand: a plain load and store, published for metrics.
   void add_queued(std::size_t n) {
     queued_bytes_.store(queued_bytes_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -97,6 +107,7 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   std::shared_ptr<SessionContext> ctx_;
   std::string user_;
   std::string session_id_;
+  std::unique_ptr<const jwt::Claims> room_claims_;  // null: every room is open to it
   SendQueue queue_;  // allocates nothing while empty (std::deque would: ~600 bytes per session)
   std::atomic<std::size_t> queued_bytes_{0};
   bool opened_ = false;                     // the upgrade completed: counted as opened, and as closed at the end

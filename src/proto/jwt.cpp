@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 
+#include "proto/room_name.h"
 #include "proto/user_id.h"
 
 namespace wsg::jwt {
@@ -123,6 +124,34 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
 }
 
 VerifyResult verify(std::string_view token, std::string_view secret, int64_t now_s) {
+  auto result = verify_claims(token, secret, now_s);
+  if (auto* refused = std::get_if<Refused>(&result)) return std::move(*refused);
+  return std::move(std::get<Claims>(result).sub);
+}
+
+bool Claims::room_allowed(std::string_view room) const {
+  if (!rooms_limited) return true;
+  for (const auto& pattern : rooms) {
+    if (proto::room_matches(pattern, room)) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// A rooms claim: an array of at most kMaxRoomClaims strings, each passing `valid`.
+bool room_list(const json::value& v, bool (*valid)(std::string_view), std::vector<std::string>& out) {
+  if (!v.is_array() || v.as_array().size() > kMaxRoomClaims) return false;
+  for (const auto& item : v.as_array()) {
+    if (!item.is_string() || !valid(item.as_string())) return false;
+    out.emplace_back(item.as_string());
+  }
+  return true;
+}
+
+}  // namespace
+
+ClaimsResult verify_claims(std::string_view token, std::string_view secret, int64_t now_s) {
   if (token.empty()) return Refused{"missing token"};
   if (token.size() > kMaxTokenBytes) return Refused{"token too long"};
   const auto dot1 = token.find('.');
@@ -171,12 +200,40 @@ VerifyResult verify(std::string_view token, std::string_view secret, int64_t now
     if (!numeric_date(*nbf, t)) return Refused{"invalid nbf"};
     if (t > now_s) return Refused{"not yet valid"};
   }
-  return user;
+  Claims claims;
+  claims.sub = std::move(user);
+  if (const auto* rooms = payload.if_contains("rooms")) {
+    claims.rooms_limited = true;
+    if (!room_list(*rooms, proto::valid_room_pattern, claims.rooms)) return Refused{"invalid rooms claim"};
+  }
+  if (const auto* join = payload.if_contains("join")) {
+    if (!room_list(*join, proto::valid_room_name, claims.join)) return Refused{"invalid join claim"};
+    for (const auto& room : claims.join) {
+      if (!claims.room_allowed(room)) return Refused{"join claim names a room the rooms claim does not allow"};
+    }
+  }
+  return claims;
 }
 
 std::string mint(std::string_view user, std::string_view secret, int64_t now_s, int64_t ttl_s) {
+  Claims claims;
+  claims.sub = std::string(user);
+  return mint(claims, secret, now_s, ttl_s);
+}
+
+std::string mint(const Claims& claims, std::string_view secret, int64_t now_s, int64_t ttl_s) {
   json::object payload;
-  payload["sub"] = user;
+  payload["sub"] = claims.sub;
+  if (claims.rooms_limited) {
+    json::array rooms;
+    for (const auto& r : claims.rooms) rooms.emplace_back(r);
+    payload["rooms"] = std::move(rooms);
+  }
+  if (!claims.join.empty()) {
+    json::array join;
+    for (const auto& r : claims.join) join.emplace_back(r);
+    payload["join"] = std::move(join);
+  }
   payload["iat"] = now_s;
   if (ttl_s > 0) {
     payload["exp"] =

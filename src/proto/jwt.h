@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace wsg::jwt {
 
@@ -31,8 +32,32 @@ using VerifyResult = std::variant<std::string /* sub */, Refused>;
 // `exp` (refused when ≤ now), `nbf` (refused when > now). Returns the `sub` claim.
 VerifyResult verify(std::string_view token, std::string_view secret, int64_t now_s);
 
+// Most entries in each rooms claim (docs/security.md, "Rooms").
+inline constexpr std::size_t kMaxRoomClaims = 256;
+
+// The claims wsg reads: `sub`, and the optional room claims (docs/protocol.md, "Rooms"):
+//   rooms: array of room names and "prefix*" patterns the user may join and publish to; absent:
+//          every room (rooms_limited false);
+//   join:  array of room names the session is made a member of at connect (each must be allowed
+//          by `rooms` when present).
+struct Claims {
+  std::string sub;
+  bool rooms_limited = false;
+  std::vector<std::string> rooms;
+  std::vector<std::string> join;
+  // Whether `room` may be joined / published to under these claims.
+  bool room_allowed(std::string_view room) const;
+};
+using ClaimsResult = std::variant<Claims, Refused>;
+// As verify(), plus the room claims; a token whose room claims break the rules above (not an
+// array, an invalid name or pattern, more than kMaxRoomClaims entries, a `join` room `rooms` does
+// not allow) is refused.
+ClaimsResult verify_claims(std::string_view token, std::string_view secret, int64_t now_s);
+
 // A token for `user`: header {"alg":"HS256","typ":"JWT"}, payload {"sub","iat","exp"}; `ttl_s`
 // of 0 leaves `exp` out (a token that never expires).
 std::string mint(std::string_view user, std::string_view secret, int64_t now_s, int64_t ttl_s);
+// The same with the room claims: `rooms` written when rooms_limited, `join` when not empty.
+std::string mint(const Claims& claims, std::string_view secret, int64_t now_s, int64_t ttl_s);
 
 }  // namespace wsg::jwt

@@ -64,6 +64,7 @@ void MasterSession::remove_session(const LocalSession& s) {
 }
 
 void MasterSession::sweep_welcomes(int64_t now) {
+  sweep_room_waits(now);
   for (auto it = pending_welcome_.begin(); it != pending_welcome_.end();) {
     if (it->second.deadline_ms <= now) {
       auto cb = std::move(it->second.callback);
@@ -71,6 +72,127 @@ void MasterSession::sweep_welcomes(int64_t now) {
       if (cb) cb();
     } else {
       ++it;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- rooms
+
+void MasterSession::register_room(const std::string& room, std::function<void()> on_registered) {
+  const int64_t now = steady_ms();
+  if (hello_ok_) {
+    room_ops_.push_back(RoomOp{true, room});
+    if (room_ops_.size() >= opt_.register_batch) flush_registrations();
+    else schedule_flush();
+  }
+  if (!hello_ok_ || lost(now)) {
+    if (on_registered) on_registered();
+    return;
+  }
+  auto it = room_waits_.find(room);
+  if (!on_registered && it == room_waits_.end()) return;  // a replay: nobody waits
+  auto& wait = it != room_waits_.end() ? it->second : room_waits_[room];
+  wait.seq = 0;  // this registration is the one to wait for
+  if (on_registered) wait.callbacks.push_back(PendingWelcome{std::move(on_registered), now + opt_.delivery_timeout_ms});
+}
+
+void MasterSession::wait_room(const std::string& room, std::function<void()> on_registered) {
+  auto it = room_waits_.find(room);
+  if (it == room_waits_.end() || lost(steady_ms())) {
+    if (on_registered) on_registered();
+    return;
+  }
+  if (on_registered) {
+    it->second.callbacks.push_back(PendingWelcome{std::move(on_registered), steady_ms() + opt_.delivery_timeout_ms});
+  }
+}
+
+void MasterSession::unregister_room(const std::string& room) {
+  if (auto it = room_waits_.find(room); it != room_waits_.end()) {
+    auto callbacks = std::move(it->second.callbacks);
+    room_waits_.erase(it);
+    for (auto& c : callbacks) {
+      if (c.callback) c.callback();
+    }
+  }
+  if (!hello_ok_) return;
+  // A registration of the room still queued: the two cancel out (the room was not registered
+  // before it, or it would not have been queued).
+  for (auto it = room_ops_.rbegin(); it != room_ops_.rend(); ++it) {
+    if (it->room != room) continue;
+    if (it->add) {
+      room_ops_.erase(std::next(it).base());
+      return;
+    }
+    break;
+  }
+  room_ops_.push_back(RoomOp{false, room});
+  if (room_ops_.size() >= opt_.register_batch) flush_registrations();
+  else schedule_flush();
+}
+
+void MasterSession::flush_rooms() {
+  // Runs of one kind, in order, at most register_batch rooms each. A refused message stays
+  // queued with what follows it (retried at the next heartbeat).
+  const std::size_t per = std::max<std::size_t>(opt_.register_batch, 1);
+  std::size_t done = 0;
+  while (done < room_ops_.size()) {
+    const bool add = room_ops_[done].add;
+    std::vector<std::string> rooms;
+    std::size_t end = done;
+    while (end < room_ops_.size() && room_ops_[end].add == add && rooms.size() < per) {
+      rooms.push_back(room_ops_[end].room);
+      ++end;
+    }
+    const uint64_t seq = next_seq();
+    bool sent;
+    if (add) {
+      sent = link_.send_to_master(cluster::RoomRegister{seq, rooms});
+      if (sent) {
+        for (auto& r : rooms) {
+          if (auto w = room_waits_.find(r); w != room_waits_.end() && w->second.seq == 0) w->second.seq = seq;
+        }
+        room_inflight_[seq] = std::move(rooms);
+      }
+    } else {
+      sent = link_.send_to_master(cluster::RoomUnregister{seq, std::move(rooms)});
+    }
+    if (!sent) {
+      registrations_refused_ = true;
+      break;
+    }
+    done = end;
+  }
+  room_ops_.erase(room_ops_.begin(), room_ops_.begin() + static_cast<std::ptrdiff_t>(done));
+}
+
+void MasterSession::room_registered(const std::string& room, uint64_t seq) {
+  auto it = room_waits_.find(room);
+  if (it == room_waits_.end() || it->second.seq != seq) return;
+  auto callbacks = std::move(it->second.callbacks);
+  room_waits_.erase(it);
+  for (auto& c : callbacks) {
+    if (c.callback) c.callback();
+  }
+}
+
+void MasterSession::sweep_room_waits(int64_t now) {
+  for (auto it = room_waits_.begin(); it != room_waits_.end();) {
+    auto& cbs = it->second.callbacks;
+    std::vector<std::function<void()>> due;
+    for (auto c = cbs.begin(); c != cbs.end();) {
+      if (c->deadline_ms <= now) {
+        due.push_back(std::move(c->callback));
+        c = cbs.erase(c);
+      } else {
+        ++c;
+      }
+    }
+    // A registration with nobody waiting any more is forgotten (its ack finds nothing).
+    if (cbs.empty()) it = room_waits_.erase(it);
+    else ++it;
+    for (auto& cb : due) {
+      if (cb) cb();
     }
   }
 }
@@ -144,6 +266,8 @@ void MasterSession::on_heartbeat_reply(const cluster::HeartbeatReply& reply) {
 void MasterSession::replay_sessions() {
   reg_batch_.clear();
   unreg_batch_.clear();
+  room_ops_.clear();
+  room_inflight_.clear();
   if (on_.replay) on_.replay();
   flush_registrations();
 }
@@ -205,16 +329,25 @@ void MasterSession::flush_registrations() {
     }
     unreg_batch_.erase(unreg_batch_.begin(), unreg_batch_.begin() + static_cast<std::ptrdiff_t>(n));
   }
+  flush_rooms();
 }
 
 void MasterSession::on_ack(const cluster::Ack& ack) {
   check_epoch(ack.epoch);
   auto it = reg_inflight_.find(ack.seq);
+  auto rooms = room_inflight_.find(ack.seq);
   if (!ack.ok) {
     // The master does not know us (it restarted): introduce ourselves again; the replay
-    // registers every session, including these.
+    // registers every session and room, including these.
     if (it != reg_inflight_.end()) reg_inflight_.erase(it);
+    if (rooms != room_inflight_.end()) room_inflight_.erase(rooms);
     reintroduce();
+    return;
+  }
+  if (rooms != room_inflight_.end()) {
+    auto names = std::move(rooms->second);
+    room_inflight_.erase(rooms);
+    for (auto& r : names) room_registered(r, ack.seq);
     return;
   }
   if (it == reg_inflight_.end()) return;

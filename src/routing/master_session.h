@@ -76,6 +76,19 @@ class MasterSession {
   // Sends the queued registrations now (drain).
   void flush() { flush_registrations(); }
 
+  // --- rooms (wire v3): which rooms have members on this node, registered like sessions ---
+  // The room's first local member joined: ROOM_REGISTER (batched). `on_registered` runs once the
+  // master acknowledged it (its sharers then dropped their cached route), at once while the
+  // master is away, or after delivery_timeout_ms at the latest.
+  void register_room(const std::string& room, std::function<void()> on_registered);
+  // Another member joined: `on_registered` runs when the room's pending registration (if any) is
+  // acknowledged, like register_room's; at once when none is pending.
+  void wait_room(const std::string& room, std::function<void()> on_registered);
+  // The room's last local member left: ROOM_UNREGISTER (batched; cancels a registration of the
+  // room still queued). Callbacks waiting on the room run now.
+  void unregister_room(const std::string& room);
+  std::size_t pending_room_waits() const { return room_waits_.size(); }
+
   // --- from the master (the Router dispatches by type) ---
   void on_hello_reply(const cluster::HelloReply& reply);
   void on_ack(const cluster::Ack& ack);
@@ -118,6 +131,9 @@ class MasterSession {
   void heard_from_master();
   void replay_sessions();
   void queue_register(const LocalSession& s);
+  void flush_rooms();
+  void room_registered(const std::string& room, uint64_t seq);
+  void sweep_room_waits(int64_t now);
   void queue_unregister(const LocalSession& s);
   void schedule_flush();
   void flush_registrations();
@@ -144,6 +160,22 @@ class MasterSession {
   bool registrations_refused_ = false;  // a batch the link refused waits for the next heartbeat
   std::unordered_map<uint64_t, std::vector<std::string>> reg_inflight_;  // seq -> session ids
   std::unordered_map<std::string, PendingWelcome> pending_welcome_;      // session id -> welcome
+
+  // Rooms: registrations and unregistrations in the order they happened (the same room can come
+  // and go quickly), sent as runs of one kind; the rooms of each ROOM_REGISTER in flight; per room
+  // with a registration not yet acknowledged, the seq that carries it (0: still queued) and the
+  // callbacks (join acks) waiting for it.
+  struct RoomOp {
+    bool add = true;
+    std::string room;
+  };
+  struct RoomWait {
+    uint64_t seq = 0;
+    std::vector<PendingWelcome> callbacks;
+  };
+  std::vector<RoomOp> room_ops_;
+  std::unordered_map<uint64_t, std::vector<std::string>> room_inflight_;  // seq -> rooms
+  std::unordered_map<std::string, RoomWait> room_waits_;
 };
 
 }  // namespace wsg

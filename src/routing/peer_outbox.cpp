@@ -41,6 +41,31 @@ void PeerOutbox::queue_receipt(const std::string& node, const std::string& event
   else schedule_flush();
 }
 
+void PeerOutbox::queue_room(const std::string& node, const std::string& events, cluster::RoomItem item) {
+  if (auto it = boxes_.find(node);
+      it != boxes_.end() && !it->second.rooms.empty() && it->second.room_events != events) {
+    flush_peer(node);
+  }
+  auto& box = boxes_[node];
+  box.room_events = events;
+  box.room_bytes += item.body.size() + item.msg_id.size() + item.from.size() + item.room.size() + 32;
+  box.rooms.push_back(std::move(item));
+  if (box.rooms.size() >= kOutboxItems || box.room_bytes >= kOutboxBytes) flush_peer(node);
+  else schedule_flush();
+}
+
+void PeerOutbox::queue_room_receipt(const std::string& node, const std::string& events, cluster::RoomReceiptItem item) {
+  if (auto it = boxes_.find(node);
+      it != boxes_.end() && !it->second.room_receipts.empty() && it->second.room_receipt_events != events) {
+    flush_peer(node);
+  }
+  auto& box = boxes_[node];
+  box.room_receipt_events = events;
+  box.room_receipts.push_back(std::move(item));
+  if (box.room_receipts.size() >= kOutboxItems) flush_peer(node);
+  else schedule_flush();
+}
+
 void PeerOutbox::schedule_flush() {
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
@@ -73,7 +98,7 @@ void PeerOutbox::flush() {
   // queued meanwhile for the next flush.
   bool more = false;
   for (auto it = boxes_.begin(); it != boxes_.end();) {
-    if (it->second.delivers.empty() && it->second.receipts.empty()) {
+    if (it->second.empty()) {
       it = boxes_.erase(it);
     } else {
       more = true;
@@ -92,13 +117,33 @@ void PeerOutbox::flush_peer(const std::string& node) {
     box.receipts.clear();
     link_.send_to_peer(node, box.receipt_events, r);
   }
-  if (box.delivers.empty()) return;
-  cluster::Deliver d{opt_.node_id, opt_.events, std::move(box.delivers)};
-  auto outs = std::move(box.deliver_outs);
-  box.delivers.clear();
-  box.deliver_outs.clear();
-  box.deliver_bytes = 0;
-  if (link_.send_to_peer(node, box.deliver_events, d)) {
+  if (!box.room_receipts.empty()) {
+    cluster::RoomReceipt r{opt_.node_id, std::move(box.room_receipts)};
+    box.room_receipts.clear();
+    link_.send_to_peer(node, box.room_receipt_events, r);
+  }
+  if (!box.rooms.empty()) {
+    cluster::RoomDeliver d{opt_.node_id, opt_.events, std::move(box.rooms)};
+    box.rooms.clear();
+    box.room_bytes = 0;
+    if (!link_.send_to_peer(node, box.room_events, d) && on_room_refused_) {
+      std::vector<std::string> ids;
+      ids.reserve(d.items.size());
+      for (auto& item : d.items) ids.push_back(std::move(item.msg_id));
+      on_room_refused_(node, std::move(ids));
+      // The handler may have queued more (and so moved `box`).
+      it = boxes_.find(node);
+      if (it == boxes_.end()) return;
+    }
+  }
+  Box& rest = it->second;
+  if (rest.delivers.empty()) return;
+  cluster::Deliver d{opt_.node_id, opt_.events, std::move(rest.delivers)};
+  auto outs = std::move(rest.deliver_outs);
+  rest.delivers.clear();
+  rest.deliver_outs.clear();
+  rest.deliver_bytes = 0;
+  if (link_.send_to_peer(node, rest.deliver_events, d)) {
     delivered_items_ += outs.size();
     return;
   }
@@ -107,10 +152,14 @@ void PeerOutbox::flush_peer(const std::string& node) {
   if (on_refused_) on_refused_(node, std::move(outs));
 }
 
-std::vector<std::shared_ptr<Outgoing>> PeerOutbox::drop_peer(const std::string& node) {
+std::vector<std::shared_ptr<Outgoing>> PeerOutbox::drop_peer(const std::string& node,
+                                                             std::vector<std::string>* unsent_rooms) {
   std::vector<std::shared_ptr<Outgoing>> unsent;
   if (auto box = boxes_.find(node); box != boxes_.end()) {
     unsent = std::move(box->second.deliver_outs);
+    if (unsent_rooms) {
+      for (auto& item : box->second.rooms) unsent_rooms->push_back(std::move(item.msg_id));
+    }
     boxes_.erase(box);
   }
   link_.drop_peer(node);

@@ -52,15 +52,29 @@ class PeerOutbox {
 
   PeerOutbox(Strand strand, Options options, PeerLink& link, RefusedHandler on_refused, KeepAlive keep_alive);
 
+  // Room items (ROOM_DELIVER) the link refused: their message ids, for the RoomRouter.
+  using RoomRefusedHandler = std::function<void(const std::string& node, std::vector<std::string> msg_ids)>;
+  void set_room_refused_handler(RoomRefusedHandler handler) { on_room_refused_ = std::move(handler); }
+
   // Queues `out` for `node` (its PULL socket at `events`). A peer that moved gets what was queued
   // for its old address first.
   void queue_deliver(const std::string& node, const std::string& events, const std::shared_ptr<Outgoing>& out);
   void queue_receipt(const std::string& node, const std::string& events, cluster::ReceiptItem item);
+  // Rooms (wire v3): a publish or notice for `node`'s members of item.room, batched like DELIVERs
+  // (cut at kOutboxItems items / kOutboxBytes bytes), and the receipts answering them.
+  void queue_room(const std::string& node, const std::string& events, cluster::RoomItem item);
+  void queue_room_receipt(const std::string& node, const std::string& events, cluster::RoomReceiptItem item);
+  // One message at once, not batched (MEMBERS_QUERY / MEMBERS_REPLY). False when the link refused it.
+  bool send_now(const std::string& node, const std::string& events, const cluster::Message& message) {
+    return link_.send_to_peer(node, events, message);
+  }
   // Sends everything queued now (drain).
   void flush();
   // The node died: forgets its batches and its link. Returns the deliveries queued for it that
   // never left this node (they certainly did not arrive there).
-  std::vector<std::shared_ptr<Outgoing>> drop_peer(const std::string& node);
+  // The message ids of the room items queued for it are added to `unsent_rooms` when given.
+  std::vector<std::shared_ptr<Outgoing>> drop_peer(const std::string& node,
+                                                   std::vector<std::string>* unsent_rooms = nullptr);
 
   // DELIVER items the link accepted (wsg_messages_remote_total).
   uint64_t delivered_items() const { return delivered_items_; }
@@ -75,6 +89,12 @@ class PeerOutbox {
     std::size_t deliver_bytes = 0;
     std::string receipt_events;  // the origin's events address
     std::vector<cluster::ReceiptItem> receipts;
+    std::string room_events;  // where the ROOM_DELIVERs go
+    std::vector<cluster::RoomItem> rooms;
+    std::size_t room_bytes = 0;
+    std::string room_receipt_events;
+    std::vector<cluster::RoomReceiptItem> room_receipts;
+    bool empty() const { return delivers.empty() && receipts.empty() && rooms.empty() && room_receipts.empty(); }
   };
 
   void schedule_flush();
@@ -85,6 +105,7 @@ class PeerOutbox {
   Options opt_;
   PeerLink& link_;
   RefusedHandler on_refused_;
+  RoomRefusedHandler on_room_refused_;
   KeepAlive keep_alive_;
   std::unordered_map<std::string, Box> boxes_;  // node id -> what waits for the turn's end
   bool flush_scheduled_ = false;

@@ -4,8 +4,8 @@ namespace wsg {
 
 ReceiptVerifier::ReceiptVerifier(int64_t timeout_ms, AskMaster ask) : timeout_ms_(timeout_ms), ask_(std::move(ask)) {}
 
-void ReceiptVerifier::hold(const std::string& origin, const std::string& events, const std::string& from,
-                           std::vector<cluster::ReceiptItem> items, bool can_ask, int64_t now) {
+ReceiptVerifier::Unverified* ReceiptVerifier::slot(const std::string& origin, const std::string& events,
+                                                   const std::string& from, bool can_ask, int64_t now, std::size_t n) {
   // Ask the master where the sender's user is; if the answer lists the origin at this address, it
   // is a real peer. Bounded: kMaxUnverifiedOrigins origins (the oldest evicted when full) and
   // kMaxUnverifiedReceipts receipts in all; beyond, receipts are dropped and counted.
@@ -14,27 +14,30 @@ void ReceiptVerifier::hold(const std::string& origin, const std::string& events,
     forget(origin, true);
     it = unverified_.end();
   }
-  if (it == unverified_.end()) {
-    if (!can_ask) {
-      dropped_ += items.size();
-      return;
-    }
-    while (unverified_.size() >= kMaxUnverifiedOrigins && !unverified_order_.empty()) {
-      auto [seq, old_origin] = std::move(unverified_order_.front());
-      unverified_order_.pop_front();
-      auto old = unverified_.find(old_origin);
-      if (old != unverified_.end() && old->second.seq == seq) forget(old_origin, true);
-    }
-    const uint64_t seq = ask_ ? ask_(from) : 0;
-    if (seq == 0) {
-      dropped_ += items.size();
-      return;
-    }
-    it = unverified_.emplace(origin, Unverified{events, {}, seq, now + timeout_ms_}).first;
-    verify_seqs_[seq] = origin;
-    unverified_order_.emplace_back(seq, origin);
+  if (it != unverified_.end()) return &it->second;
+  if (!can_ask) {
+    dropped_ += n;
+    return nullptr;
   }
-  auto& held = it->second.receipts;
+  while (unverified_.size() >= kMaxUnverifiedOrigins && !unverified_order_.empty()) {
+    auto [seq, old_origin] = std::move(unverified_order_.front());
+    unverified_order_.pop_front();
+    auto old = unverified_.find(old_origin);
+    if (old != unverified_.end() && old->second.seq == seq) forget(old_origin, true);
+  }
+  const uint64_t seq = ask_ ? ask_(from) : 0;
+  if (seq == 0) {
+    dropped_ += n;
+    return nullptr;
+  }
+  it = unverified_.emplace(origin, Unverified{events, {}, seq, now + timeout_ms_, {}, {}}).first;
+  verify_seqs_[seq] = origin;
+  unverified_order_.emplace_back(seq, origin);
+  return &it->second;
+}
+
+template <class T>
+void ReceiptVerifier::keep(std::vector<T>& held, std::vector<T>& items) {
   for (auto& item : items) {
     if (held_receipts_ >= kMaxUnverifiedReceipts) {
       ++dropped_;
@@ -45,11 +48,28 @@ void ReceiptVerifier::hold(const std::string& origin, const std::string& events,
   }
 }
 
+void ReceiptVerifier::hold(const std::string& origin, const std::string& events, const std::string& from,
+                           std::vector<cluster::ReceiptItem> items, bool can_ask, int64_t now) {
+  if (auto* u = slot(origin, events, from, can_ask, now, items.size())) keep(u->receipts, items);
+}
+
+void ReceiptVerifier::hold_room(const std::string& origin, const std::string& events, const std::string& from,
+                                std::vector<cluster::RoomReceiptItem> items, bool can_ask, int64_t now) {
+  if (auto* u = slot(origin, events, from, can_ask, now, items.size())) keep(u->room_receipts, items);
+}
+
+void ReceiptVerifier::hold_message(const std::string& origin, const std::string& events, const std::string& from,
+                                   cluster::Message message, bool can_ask, int64_t now) {
+  std::vector<cluster::Message> one;
+  one.push_back(std::move(message));
+  if (auto* u = slot(origin, events, from, can_ask, now, 1)) keep(u->messages, one);
+}
+
 void ReceiptVerifier::forget(const std::string& origin, bool count_dropped) {
   auto it = unverified_.find(origin);
   if (it == unverified_.end()) return;
-  if (count_dropped) dropped_ += it->second.receipts.size();
-  held_receipts_ -= it->second.receipts.size();
+  if (count_dropped) dropped_ += it->second.count();
+  held_receipts_ -= it->second.count();
   verify_seqs_.erase(it->second.seq);
   unverified_.erase(it);
   // unverified_order_ keeps a stale (seq, origin) pair: skipped when it reaches the front.
@@ -67,7 +87,7 @@ std::optional<ReceiptVerifier::Verified> ReceiptVerifier::on_reply(
   auto known = peer_events.find(origin);
   if (known == peer_events.end() || known->second != it->second.events) {
     // Not a node the master knows at that address (or the sender left meanwhile): no socket.
-    const std::size_t n = it->second.receipts.size();
+    const std::size_t n = it->second.count();
     forget(origin, true);
     if (uint64_t skipped = 0; warning_.allow(skipped)) {
       logging::get("router")->warn(
@@ -78,9 +98,12 @@ std::optional<ReceiptVerifier::Verified> ReceiptVerifier::on_reply(
     return std::nullopt;
   }
   // Sent, so no longer held: they leave the count here (forget() sees an empty list).
-  held_receipts_ -= it->second.receipts.size();
-  Verified out{origin, it->second.events, std::move(it->second.receipts)};
+  held_receipts_ -= it->second.count();
+  Verified out{origin, it->second.events, std::move(it->second.receipts), std::move(it->second.room_receipts),
+               std::move(it->second.messages)};
   it->second.receipts.clear();
+  it->second.room_receipts.clear();
+  it->second.messages.clear();
   forget(origin, false);
   return out;
 }

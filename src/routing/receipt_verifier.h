@@ -40,12 +40,20 @@ class ReceiptVerifier {
   // DELIVER named no sender): then they are dropped.
   void hold(const std::string& origin, const std::string& events, const std::string& from,
             std::vector<cluster::ReceiptItem> items, bool can_ask, int64_t now);
+  // The same for rooms (wire v3): receipts of a ROOM_DELIVER, and a MEMBERS_REPLY (one message,
+  // sent as it is once verified). Each held item or message counts one in kMaxUnverifiedReceipts.
+  void hold_room(const std::string& origin, const std::string& events, const std::string& from,
+                 std::vector<cluster::RoomReceiptItem> items, bool can_ask, int64_t now);
+  void hold_message(const std::string& origin, const std::string& events, const std::string& from,
+                    cluster::Message message, bool can_ask, int64_t now);
   // Whether the LOOKUP `seq` was sent by hold().
   bool asked(uint64_t seq) const { return verify_seqs_.count(seq) > 0; }
   struct Verified {
     std::string origin;
     std::string events;
     std::vector<cluster::ReceiptItem> receipts;
+    std::vector<cluster::RoomReceiptItem> room_receipts;
+    std::vector<cluster::Message> messages;
   };
   // The master answered the LOOKUP `seq` (asked(seq)), and `peer_events` (node id -> events
   // address) already holds what it named: the receipts to send when it lists the origin at the
@@ -67,7 +75,17 @@ class ReceiptVerifier {
     std::vector<cluster::ReceiptItem> receipts;
     uint64_t seq = 0;  // the verifying lookup
     int64_t deadline_ms = 0;
+    std::vector<cluster::RoomReceiptItem> room_receipts;
+    std::vector<cluster::Message> messages;
+    std::size_t count() const { return receipts.size() + room_receipts.size() + messages.size(); }
   };
+  // The held entry of `origin` at `events` (asking the master for a new one), or null: then the
+  // `n` items are counted as dropped.
+  Unverified* slot(const std::string& origin, const std::string& events, const std::string& from, bool can_ask,
+                   int64_t now, std::size_t n);
+  // Moves items into `held` while the total bound allows; counts the rest as dropped.
+  template <class T>
+  void keep(std::vector<T>& held, std::vector<T>& items);
   // Forgets an origin's held receipts (counted as dropped unless they were sent).
   void forget(const std::string& origin, bool count_dropped);
 

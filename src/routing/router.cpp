@@ -50,10 +50,20 @@ Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerL
                   const uint64_t seq = master_session_.next_seq();
                   return master_.send_to_master(cluster::Lookup{seq, user}) ? seq : 0;
                 }),
+      rooms_(strand_,
+             RoomRouter::Options{opt_.node_id, opt_.events, opt_.incarnation, opt_.delivery_timeout_ms,
+                                 opt_.cache_capacity, opt_.cache_ttl_ms, opt_.rooms_max_per_session,
+                                 opt_.rooms_max_members, opt_.rooms_publish_requires_join, opt_.rooms_notices,
+                                 opt_.max_inflight, opt_.max_queued_per_lookup, opt_.max_pending_lookups},
+             RoomRouter::Links{master_session_, master, outbox_, verifier_, peer_events_},
+             [this] { return std::shared_ptr<void>(shared_from_this()); }),
       metrics_(opt_.metrics ? opt_.metrics : std::make_shared<NodeMetrics>()),
       lookup_latency_(metrics_->lookup_latency()),
       delivery_latency_local_(metrics_->delivery_latency_local()),
-      delivery_latency_remote_(metrics_->delivery_latency_remote()) {}
+      delivery_latency_remote_(metrics_->delivery_latency_remote()) {
+  outbox_.set_room_refused_handler(
+      [this](const std::string& node, std::vector<std::string> ids) { rooms_.on_refused(node, ids); });
+}
 
 int64_t Router::steady_ms() { return MasterSession::steady_ms(); }
 
@@ -107,14 +117,16 @@ void Router::drain(int64_t timeout_ms, std::function<void()> done) {
 
 // ---------------------------------------------------------------- sessions
 
-void Router::add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered) {
-  asio::post(strand_,
-             [self = shared_from_this(), session = std::move(session), cb = std::move(on_registered)]() mutable {
-               self->do_add_session(std::move(session), std::move(cb));
-             });
+void Router::add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered,
+                         std::vector<std::string> join_rooms) {
+  asio::post(strand_, [self = shared_from_this(), session = std::move(session), cb = std::move(on_registered),
+                       rooms = std::move(join_rooms)]() mutable {
+    self->do_add_session(std::move(session), std::move(cb), std::move(rooms));
+  });
 }
 
-void Router::do_add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered) {
+void Router::do_add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered,
+                            std::vector<std::string> join_rooms) {
   if (draining_) {
     session->close_drain();
     return;
@@ -125,7 +137,15 @@ void Router::do_add_session(std::shared_ptr<LocalSession> session, std::function
   // invalidates the other nodes; our own copy we drop here.
   cache_.erase(session->user());
   route_changed(session->user());
-  master_session_.add_session(*session, std::move(on_registered));
+  if (join_rooms.empty()) return master_session_.add_session(*session, std::move(on_registered));
+  // Welcomed once the session and every room of its token are registered (all on this strand).
+  auto left = std::make_shared<std::size_t>(join_rooms.size() + 1);
+  auto cb = std::make_shared<std::function<void()>>(std::move(on_registered));
+  auto one_done = [left, cb] {
+    if (--*left == 0 && *cb) (*cb)();
+  };
+  master_session_.add_session(*session, one_done);
+  for (const auto& room : join_rooms) rooms_.join_at_connect(session, room, one_done);
 }
 
 void Router::remove_session(std::shared_ptr<LocalSession> session) {
@@ -142,6 +162,7 @@ void Router::do_remove_session(const std::shared_ptr<LocalSession>& session) {
   if (v.empty()) local_.erase(it);
   --session_count_;
   master_session_.remove_session(*session);
+  rooms_.session_closed(*session);
   cache_.erase(session->user());
   if (draining_ && session_count_ == 0 && drain_done_) {
     master_session_.flush();
@@ -154,12 +175,16 @@ void Router::do_remove_session(const std::shared_ptr<LocalSession>& session) {
 
 // ---------------------------------------------------------------- the master session
 
-void Router::on_routes_stale() { cache_.clear(); }
+void Router::on_routes_stale() {
+  cache_.clear();
+  rooms_.on_routes_stale();
+}
 
 void Router::on_replay() {
   for (auto& [user, sessions] : local_) {
     for (auto& s : sessions) master_session_.register_session(*s);
   }
+  rooms_.on_replay();
 }
 
 MasterSession::Load Router::load() const { return {session_count_.load(), counters_.messages_accepted}; }
@@ -196,6 +221,7 @@ void Router::sweep() {
   delivered_ids_.forget(steady_ms());
   sweep_deadlines(now);
   verifier_.sweep(now);
+  rooms_.sweep(now);
   // Lookups never answered: forget them and fail what waited on them. (Collected first:
   // finishing a message can release a barrier, which can start new lookups.)
   std::vector<std::shared_ptr<Outgoing>> unanswered;
@@ -280,12 +306,14 @@ void Router::handle_master(cluster::Message& message) {
     presence_.erase(it);
     return;
   }
+  if (rooms_.handle_master(message)) return;
   logging::get("router")->debug("ignored an unexpected message from the master");
 }
 
 void Router::handle_peer(cluster::Message& message) {
   if (auto* m = std::get_if<cluster::Deliver>(&message)) return on_deliver(*m);
   if (auto* m = std::get_if<cluster::Receipt>(&message)) return on_receipt(*m);
+  if (rooms_.handle_peer(message)) return;
   logging::get("router")->debug("ignored an unexpected message from a peer");
 }
 
@@ -617,6 +645,8 @@ bool Router::verify_reply(const cluster::LookupReply& reply) {
   }
   if (auto verified = verifier_.on_reply(reply.seq, peer_events_)) {
     for (auto& item : verified->receipts) outbox_.queue_receipt(verified->origin, verified->events, std::move(item));
+    rooms_.send_verified(verified->origin, verified->events, std::move(verified->room_receipts),
+                         std::move(verified->messages));
   }
   return true;
 }
@@ -671,7 +701,9 @@ void Router::on_node_down(const std::string& node_id) {
   verifier_.forget(node_id);
   // DELIVERs still in its outbox never left this node: they certainly did not arrive there.
   std::unordered_set<const Outgoing*> unsent;
-  for (auto& out : outbox_.drop_peer(node_id)) unsent.insert(out.get());
+  std::vector<std::string> unsent_rooms;
+  for (auto& out : outbox_.drop_peer(node_id, &unsent_rooms)) unsent.insert(out.get());
+  rooms_.on_node_down(node_id, unsent_rooms);
   // Only the messages awaiting this node's receipt are touched (O(affected), not O(in flight)),
   // in send order, so their retries keep it.
   std::vector<std::shared_ptr<Outgoing>> affected;
@@ -794,6 +826,37 @@ void Router::do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFram
   presence_.emplace(seq, std::move(p));
 }
 
+// ---------------------------------------------------------------- rooms
+
+void Router::join(std::shared_ptr<LocalSession> from, proto::JoinFrame frame) {
+  asio::post(strand_, [self = shared_from_this(), from = std::move(from), f = std::move(frame)]() mutable {
+    if (!self->draining_) self->rooms_.join(from, std::move(f));
+  });
+}
+
+void Router::leave(std::shared_ptr<LocalSession> from, proto::LeaveFrame frame) {
+  asio::post(strand_, [self = shared_from_this(), from = std::move(from), f = std::move(frame)]() mutable {
+    self->rooms_.leave(from, std::move(f));
+  });
+}
+
+void Router::publish(std::shared_ptr<LocalSession> from, proto::PublishFrame frame) {
+  asio::post(strand_, [self = shared_from_this(), from = std::move(from), f = std::move(frame)]() mutable {
+    ++self->counters_.messages_accepted;
+    self->rooms_.publish(from, std::move(f));
+  });
+}
+
+void Router::members(std::shared_ptr<LocalSession> from, proto::MembersFrame frame) {
+  asio::post(strand_, [self = shared_from_this(), from = std::move(from), f = std::move(frame)]() mutable {
+    self->rooms_.members(from, std::move(f));
+  });
+}
+
+void Router::room_stats(std::function<void(RoomRouter::Stats)> done) {
+  asio::post(strand_, [self = shared_from_this(), done = std::move(done)] { done(self->rooms_.stats()); });
+}
+
 // ---------------------------------------------------------------- metrics
 
 void Router::sample(std::function<void(NodeSample)> done) {
@@ -825,6 +888,17 @@ void Router::sample(std::function<void(NodeSample)> done) {
     s.cache_invalidations = cache.invalidations;
     s.lookups = c.lookups;
     s.lookup_timeouts = c.lookup_timeouts;
+    const auto rooms = self->rooms_.stats();
+    s.rooms = rooms.rooms;
+    s.room_members = rooms.memberships;
+    s.room_publishes = rooms.publishes;
+    s.room_deliveries_local = rooms.deliveries_local;
+    s.room_deliveries_remote = rooms.deliveries_remote;
+    s.room_events_sent = rooms.events_sent;
+    s.room_not_here = rooms.not_here;
+    s.room_lookups = rooms.lookups;
+    s.room_lookup_timeouts = rooms.lookup_timeouts;
+    s.room_publishes_in_flight = rooms.inflight;
     s.errors[static_cast<std::size_t>(proto::ErrorCode::internal)] = c.errors_internal;
     done(std::move(s));
   });

@@ -37,6 +37,7 @@
 #include "routing/peer_link.h"
 #include "routing/peer_outbox.h"
 #include "routing/receipt_verifier.h"
+#include "routing/room_router.h"
 #include "telemetry/logging.h"
 #include "telemetry/metrics.h"
 
@@ -69,6 +70,11 @@ class Router : public std::enable_shared_from_this<Router> {
     // strand turn starts go to the master in one LOOKUP_BATCH (a lone one stays a LOOKUP); only
     // when every process of the cluster reads v2 (docs/wire-encoding.md, "Versioning").
     int wire_version = 1;
+    // Rooms (RoomRouter::Options): rooms.max_per_session, rooms.max_members, rooms.publish_requires_join.
+    std::size_t rooms_max_per_session = 100;
+    std::size_t rooms_max_members = 0;
+    bool rooms_publish_requires_join = true;
+    bool rooms_notices = false;
     // Where the latency histograms are observed (on the router strand). Null: a private one.
     std::shared_ptr<NodeMetrics> metrics;
   };
@@ -88,10 +94,20 @@ class Router : public std::enable_shared_from_this<Router> {
   // --- from sessions (any thread) ---
   // Registers at the master; `on_registered` runs (on the router strand) once the master
   // acknowledged, or once the registration was queued for replay while the master is away.
-  void add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered);
+  // `join_rooms` (the token's `join` claim): rooms it becomes a member of first; `on_registered`
+  // then waits for those rooms' registrations too.
+  void add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered,
+                   std::vector<std::string> join_rooms = {});
   void remove_session(std::shared_ptr<LocalSession> session);
   void send(std::shared_ptr<LocalSession> from, proto::SendFrame frame);
   void presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame);
+  // Rooms (RoomRouter, on the router strand).
+  void join(std::shared_ptr<LocalSession> from, proto::JoinFrame frame);
+  void leave(std::shared_ptr<LocalSession> from, proto::LeaveFrame frame);
+  void publish(std::shared_ptr<LocalSession> from, proto::PublishFrame frame);
+  void members(std::shared_ptr<LocalSession> from, proto::MembersFrame frame);
+  // Room counters, on the router strand (for sample() and tests).
+  void room_stats(std::function<void(RoomRouter::Stats)> done);
 
   // --- metrics (any thread)
   // Fills the router's part of a NodeSample on the router strand and calls `done` there with it
@@ -127,7 +143,8 @@ class Router : public std::enable_shared_from_this<Router> {
   static int64_t steady_ms();
   static int64_t wall_ms();
 
-  void do_add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered);
+  void do_add_session(std::shared_ptr<LocalSession> session, std::function<void()> on_registered,
+                      std::vector<std::string> join_rooms);
   void do_remove_session(const std::shared_ptr<LocalSession>& session);
   void do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame);
   void do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame);
@@ -242,6 +259,9 @@ class Router : public std::enable_shared_from_this<Router> {
   ReceiptVerifier verifier_;
   std::unordered_map<uint64_t, PendingPresence> presence_;
   DeliveredIds delivered_ids_{opt_.dedup_window};  // dedup of DELIVERs: ids delivered here lately
+  // Rooms: memberships, room routes, publishes (after the pieces it shares: master session,
+  // outbox, verifier, peer addresses).
+  RoomRouter rooms_;
   uint64_t msg_counter_ = 0;
 
   bool draining_ = false;

@@ -41,6 +41,10 @@ const char* to_string(MasterRequest type) {
     case MasterRequest::invalidate_ack: return "invalidate_ack";
     case MasterRequest::leave: return "leave";
     case MasterRequest::lookup_batch: return "lookup_batch";
+    case MasterRequest::room_register: return "room_register";
+    case MasterRequest::room_unregister: return "room_unregister";
+    case MasterRequest::room_lookup: return "room_lookup";
+    case MasterRequest::room_invalidate_ack: return "room_invalidate_ack";
   }
   return "unknown";
 }
@@ -48,7 +52,7 @@ const char* to_string(MasterRequest type) {
 namespace {
 
 static_assert(kCloseReasonCount == static_cast<std::size_t>(CloseReason::error) + 1);
-static_assert(kMasterRequestCount == static_cast<std::size_t>(MasterRequest::lookup_batch) + 1);
+static_assert(kMasterRequestCount == static_cast<std::size_t>(MasterRequest::room_invalidate_ack) + 1);
 
 // Seconds, from 100 µs (a lookup on loopback) to the default delivery timeout and past it.
 const pm::Histogram::BucketBoundaries kLatencyBuckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -125,6 +129,16 @@ struct NodeMetrics::Instruments {
   pm::Counter* cache_invalidations;
   pm::Counter* lookups;
   pm::Counter* lookup_timeouts;
+  pm::Gauge* rooms;
+  pm::Gauge* room_members;
+  pm::Gauge* room_publishes_in_flight;
+  pm::Counter* room_publishes;
+  pm::Counter* room_deliveries_local;
+  pm::Counter* room_deliveries_remote;
+  pm::Counter* room_events_sent;
+  pm::Counter* room_not_here;
+  pm::Counter* room_lookups;
+  pm::Counter* room_lookup_timeouts;
   pm::Counter* zmq_queue_full;
   pm::Counter* zmq_hwm;
   pm::Counter* zmq_failed;
@@ -189,6 +203,23 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<pm::Registry>()), m_(std
                                    "Route cache entries dropped because the route changed (INVALIDATE, not_here, "
                                    "NODE_DOWN, a local session, a master restart).");
   m.lookups = &counter(r, "wsg_master_lookups_total", "LOOKUPs sent to the master.");
+  m.rooms = &gauge(r, "wsg_rooms", "Rooms with at least one member on this node.");
+  m.room_members = &gauge(r, "wsg_room_members", "Room memberships of this node's sessions.");
+  m.room_publishes_in_flight =
+      &gauge(r, "wsg_room_publishes_in_flight", "Room publishes of this node awaiting other nodes' receipts.");
+  m.room_publishes = &counter(r, "wsg_room_publishes_total", "Room publishes accepted from this node's sessions.");
+  auto& room_deliveries = counters(r, "wsg_room_deliveries_total",
+                                   "Room frames given to this node's members, by where the publish came from.");
+  m.room_deliveries_local = &room_deliveries.Add({{"path", "local"}});
+  m.room_deliveries_remote = &room_deliveries.Add({{"path", "remote"}});
+  m.room_events_sent =
+      &counter(r, "wsg_room_events_sent_total",
+               "Room publishes and notices sent to other nodes: one per publish and node with members.");
+  m.room_not_here = &counter(r, "wsg_room_events_not_here_total",
+                             "Room events received for a room with no member on this node any more.");
+  m.room_lookups = &counter(r, "wsg_room_lookups_total", "ROOM_LOOKUPs sent to the master.");
+  m.room_lookup_timeouts = &counter(r, "wsg_room_lookup_timeouts_total",
+                                    "ROOM_LOOKUPs the master did not answer within delivery_timeout_ms.");
   m.lookup_timeouts =
       &counter(r, "wsg_master_lookup_timeouts_total", "LOOKUPs the master did not answer within delivery_timeout_ms.");
   lookup_latency_ = &pm::BuildHistogram()
@@ -248,6 +279,16 @@ std::string NodeMetrics::render(const NodeSample& s) {
   mirror(m.cache_invalidations, s.cache_invalidations);
   mirror(m.lookups, s.lookups);
   mirror(m.lookup_timeouts, s.lookup_timeouts);
+  set(m.rooms, static_cast<double>(s.rooms));
+  set(m.room_members, static_cast<double>(s.room_members));
+  set(m.room_publishes_in_flight, static_cast<double>(s.room_publishes_in_flight));
+  mirror(m.room_publishes, s.room_publishes);
+  mirror(m.room_deliveries_local, s.room_deliveries_local);
+  mirror(m.room_deliveries_remote, s.room_deliveries_remote);
+  mirror(m.room_events_sent, s.room_events_sent);
+  mirror(m.room_not_here, s.room_not_here);
+  mirror(m.room_lookups, s.room_lookups);
+  mirror(m.room_lookup_timeouts, s.room_lookup_timeouts);
   mirror(m.zmq_queue_full, s.zmq_queue_drops);
   mirror(m.zmq_hwm, s.zmq_hwm_drops);
   mirror(m.zmq_failed, s.zmq_send_failures);
@@ -275,6 +316,9 @@ struct MasterMetrics::Instruments {
   pm::Counter* malformed;
   pm::Counter* replies_dropped_hwm;
   pm::Counter* replies_dropped_failed;
+  pm::Gauge* rooms;
+  pm::Gauge* room_memberships;
+  pm::Counter* room_invalidations_sent;
 };
 
 MasterMetrics::MasterMetrics() : registry_(std::make_shared<pm::Registry>()), m_(std::make_unique<Instruments>()) {
@@ -286,6 +330,11 @@ MasterMetrics::MasterMetrics() : registry_(std::make_shared<pm::Registry>()), m_
   m.nodes_dead = &nodes.Add({{"state", "dead"}});
   m.sessions = &gauge(r, "wsg_master_sessions", "Sessions in the directory, on alive nodes.");
   m.users = &gauge(r, "wsg_master_users", "Users with at least one session in the directory.");
+  m.rooms = &gauge(r, "wsg_master_rooms", "Rooms with members on at least one node.");
+  m.room_memberships =
+      &gauge(r, "wsg_master_room_nodes", "Room memberships of nodes: (room, node) pairs, summed over the rooms.");
+  m.room_invalidations_sent =
+      &counter(r, "wsg_master_room_invalidations_sent_total", "ROOM_INVALIDATE messages sent to nodes.");
   auto& requests = counters(r, "wsg_master_requests_total", "Requests the master handled, by type.");
   for (std::size_t i = 0; i < kMasterRequestCount; ++i)
     m.requests[i] = &requests.Add({{"type", to_string(static_cast<MasterRequest>(i))}});
@@ -324,6 +373,9 @@ std::string MasterMetrics::render(const MasterSample& s) {
   set(m.nodes_dead, static_cast<double>(s.nodes_dead));
   set(m.sessions, static_cast<double>(s.sessions));
   set(m.users, static_cast<double>(s.users));
+  set(m.rooms, static_cast<double>(s.rooms));
+  set(m.room_memberships, static_cast<double>(s.room_memberships));
+  mirror(m.room_invalidations_sent, s.room_invalidations_sent);
   mirror(m.requests, s.requests);
   mirror(m.lookups_online, s.lookups_online);
   mirror(m.lookups_offline, s.lookups_offline);

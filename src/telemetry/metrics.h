@@ -47,7 +47,7 @@ enum class CloseReason : std::size_t {
 inline constexpr std::size_t kCloseReasonCount = 9;
 const char* to_string(CloseReason reason);
 
-inline constexpr std::size_t kErrorCodeCount = static_cast<std::size_t>(proto::ErrorCode::internal) + 1;
+inline constexpr std::size_t kErrorCodeCount = static_cast<std::size_t>(proto::ErrorCode::room_full) + 1;
 inline constexpr std::size_t kAckStatusCount = static_cast<std::size_t>(proto::AckStatus::failed) + 1;
 
 // Everything a node's /metrics shows, gathered at scrape time. The router part is filled on the
@@ -83,6 +83,17 @@ struct NodeSample {
   uint64_t cache_invalidations = 0;
   uint64_t lookups = 0;  // LOOKUPs sent to the master
   uint64_t lookup_timeouts = 0;
+  // Rooms (RoomRouter::Stats)
+  uint64_t rooms = 0;         // rooms with a member on this node
+  uint64_t room_members = 0;  // (session, room) memberships on this node
+  uint64_t room_publishes = 0;
+  uint64_t room_deliveries_local = 0;   // frames to members here, published here
+  uint64_t room_deliveries_remote = 0;  // frames to members here, published on other nodes
+  uint64_t room_events_sent = 0;        // ROOM_DELIVER items to other nodes (one per publish and node)
+  uint64_t room_not_here = 0;           // items for rooms with no member here any more
+  uint64_t room_lookups = 0;            // ROOM_LOOKUPs sent to the master
+  uint64_t room_lookup_timeouts = 0;
+  uint64_t room_publishes_in_flight = 0;
   // --- router strand and sessions (added up)
   std::array<uint64_t, kErrorCodeCount> errors{};  // error frames sent, by proto::ErrorCode
   // --- sessions (atomics in SessionContext)
@@ -137,9 +148,13 @@ enum class MasterRequest : std::size_t {
   status,
   invalidate_ack,
   leave,
-  lookup_batch,  // v2: one per LOOKUP_BATCH message (its lookups count in wsg_master_lookups_total)
+  lookup_batch,   // v2: one per LOOKUP_BATCH message (its lookups count in wsg_master_lookups_total)
+  room_register,  // v3 (rooms)
+  room_unregister,
+  room_lookup,
+  room_invalidate_ack,
 };
-inline constexpr std::size_t kMasterRequestCount = 10;
+inline constexpr std::size_t kMasterRequestCount = 14;
 const char* to_string(MasterRequest type);
 
 // What the master's loop publishes for its metrics endpoint (a copy under a mutex, see Master).
@@ -161,6 +176,9 @@ struct MasterSample {
   uint64_t node_deaths_left = 0;
   uint64_t refused_connections = 0;  // CURVE handshakes refused (ZAP, mechanism mismatch)
   uint64_t malformed = 0;
+  uint64_t rooms = 0;                    // rooms with members on at least one alive node
+  uint64_t room_memberships = 0;         // (room, node) pairs
+  uint64_t room_invalidations_sent = 0;  // ROOM_INVALIDATE messages
   // Replies (and INVALIDATE, NODE_DOWN) the ROUTER refused: its high-water mark, or another error.
   uint64_t replies_dropped_hwm = 0;
   uint64_t replies_dropped_failed = 0;

@@ -62,6 +62,16 @@ bool user_id_ok(std::string_view s) {
   return true;
 }
 
+// Written from docs/protocol.md ("Room names"), not shared with the decoder: 1..128 bytes of
+// [A-Za-z0-9._@:/-].
+bool room_ok(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (c != '/' && !user_id_ok(std::string_view(&c, 1))) return false;
+  }
+  return true;
+}
+
 // RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF.
 bool valid_utf8(std::string_view s) {
   std::size_t i = 0;
@@ -136,6 +146,11 @@ struct Expected {
   std::string to;
   const json::value* body = nullptr;
   std::vector<std::string> users;
+  // Rooms:
+  std::string room;
+  bool echo = false, notices = false;
+  std::string after;
+  std::size_t limit = 100;
 };
 
 Expected refuse(ErrorCode code, std::optional<std::string> ref = std::nullopt) {
@@ -162,7 +177,8 @@ Expected reference(const std::optional<json::value>& root) {
   const json::value* type = o.if_contains("type");
   if (type == nullptr || !type->is_string()) return refuse(ErrorCode::bad_request, id);
   const std::string t(type->as_string());
-  if (t != "send" && t != "presence" && t != "ping") return refuse(ErrorCode::unknown_type, id);
+  const bool room_type = t == "join" || t == "leave" || t == "publish" || t == "members";
+  if (t != "send" && t != "presence" && t != "ping" && !room_type) return refuse(ErrorCode::unknown_type, id);
   if (id_invalid) return refuse(ErrorCode::bad_request);
 
   Expected e;
@@ -175,6 +191,34 @@ Expected reference(const std::optional<json::value>& root) {
     if (e.body == nullptr) return refuse(ErrorCode::bad_request, id);
     e.to = std::string(to->as_string());
     if (!user_id_ok(e.to)) return refuse(ErrorCode::bad_recipient, id);
+  } else if (room_type) {
+    const json::value* room = o.if_contains("room");
+    if (room == nullptr || !room->is_string()) return refuse(ErrorCode::bad_request, id);
+    e.room = std::string(room->as_string());
+    if (!room_ok(e.room)) return refuse(ErrorCode::bad_room, id);
+    if (t == "join") {
+      const json::value* echo = o.if_contains("echo");
+      if (echo != nullptr && !echo->is_bool()) return refuse(ErrorCode::bad_request, id);
+      const json::value* notices = o.if_contains("notices");
+      if (notices != nullptr && !notices->is_bool()) return refuse(ErrorCode::bad_request, id);
+      e.echo = echo != nullptr && echo->as_bool();
+      e.notices = notices != nullptr && notices->as_bool();
+    } else if (t == "publish") {
+      e.body = o.if_contains("body");
+      if (e.body == nullptr) return refuse(ErrorCode::bad_request, id);
+    } else if (t == "members") {
+      if (const json::value* after = o.if_contains("after")) {
+        if (!after->is_string() || !user_id_ok(after->as_string())) return refuse(ErrorCode::bad_request, id);
+        e.after = std::string(after->as_string());
+      }
+      if (const json::value* limit = o.if_contains("limit")) {
+        // An integer (not 1.0, not 5e2) from 1 to 1000.
+        const bool in_range = (limit->is_int64() && limit->as_int64() >= 1 && limit->as_int64() <= 1000) ||
+                              (limit->is_uint64() && limit->as_uint64() >= 1 && limit->as_uint64() <= 1000);
+        if (!in_range) return refuse(ErrorCode::bad_request, id);
+        e.limit = static_cast<std::size_t>(limit->to_number<std::int64_t>());
+      }
+    }
   } else if (t == "presence") {
     const json::value* users = o.if_contains("users");
     if (users == nullptr || !users->is_array()) return refuse(ErrorCode::bad_request, id);
@@ -260,6 +304,39 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     FUZZ_CHECK(want.type == "ping");
     FUZZ_CHECK(ping->id == want.ref);
     parse_encoded(encode_pong(ping->id), "pong");
+  }
+
+  if (const auto* join = std::get_if<JoinFrame>(&got)) {
+    FUZZ_CHECK(want.type == "join");
+    FUZZ_CHECK(join->id == want.ref);
+    FUZZ_CHECK(join->room == want.room && join->echo == want.echo && join->notices == want.notices);
+    if (join->id) parse_encoded(encode_room_ack(*join->id, "joined", join->room), "ack");
+  } else if (const auto* leave = std::get_if<LeaveFrame>(&got)) {
+    FUZZ_CHECK(want.type == "leave");
+    FUZZ_CHECK(leave->id == want.ref);
+    FUZZ_CHECK(leave->room == want.room);
+  } else if (const auto* publish = std::get_if<PublishFrame>(&got)) {
+    FUZZ_CHECK(want.type == "publish");
+    FUZZ_CHECK(publish->id == want.ref);
+    FUZZ_CHECK(publish->room == want.room);
+    const std::string& body = publish->body;
+    FUZZ_CHECK(!body.empty());
+    FUZZ_CHECK(!is_json_ws(body.front()) && !is_json_ws(body.back()));
+    FUZZ_CHECK(text.find(body) != std::string_view::npos);
+    const auto parsed_body = parse(body);
+    FUZZ_CHECK(parsed_body.has_value());
+    FUZZ_CHECK(want.body != nullptr && same_value(*parsed_body, *want.body));
+    const json::object message =
+        parse_encoded(encode_room_message(publish->room, "m1", "alice", body, 1700000000000), "message");
+    FUZZ_CHECK(same_value(message.at("body"), *want.body));
+    FUZZ_CHECK(message.at("room").as_string() == publish->room);
+  } else if (const auto* members = std::get_if<MembersFrame>(&got)) {
+    FUZZ_CHECK(want.type == "members");
+    FUZZ_CHECK(members->id == want.ref);
+    FUZZ_CHECK(members->room == want.room && members->after == want.after && members->limit == want.limit);
+    const json::object frame =
+        parse_encoded(encode_members(members->id, members->room, {members->after}, members->after, true), "members");
+    FUZZ_CHECK(frame.at("room").as_string() == members->room);
   }
 
   check_escaping(text);

@@ -18,6 +18,7 @@
 #include <zmq.hpp>
 
 #include "cache/directory.h"
+#include "cache/room_directory.h"
 #include "config/config_secrets.h"
 #include "config/curve.h"
 #include "net/curve_zmq.h"
@@ -108,7 +109,8 @@ class Master {
     const int item_count = zap_ ? 3 : 2;
     int64_t next_expiry = steady_ms() + 100;
     while (!g_stop.load()) {
-      int rc = zmq_poll(items, item_count, pending_acks_.empty() && held_count_ == 0 ? 100 : 5);
+      int rc =
+          zmq_poll(items, item_count, pending_acks_.empty() && held_count_ == 0 && held_room_count_ == 0 ? 100 : 5);
       if (rc < 0 && zmq_errno() != EINTR) {
         log_->error("zmq_poll: {}", zmq_strerror(zmq_errno()));
         return 1;
@@ -119,7 +121,7 @@ class Master {
       const int64_t now = steady_ms();
       report_refusals(now);
       flush_pending_acks(now);
-      if (held_count_ > 0 && now >= recovery_until_ms_) answer_all_held_lookups();
+      if ((held_count_ > 0 || held_room_count_ > 0) && now >= recovery_until_ms_) answer_all_held_lookups();
       if (now >= next_expiry) {
         expire(now);
         next_expiry = now + 100;
@@ -220,6 +222,8 @@ class Master {
     for (const auto* n : dir_.nodes()) ++(n->alive ? counters_.nodes_alive : counters_.nodes_dead);
     counters_.sessions = dir_.session_count();
     counters_.users = dir_.user_count();
+    counters_.rooms = rooms_.room_count();
+    counters_.room_memberships = rooms_.membership_count();
     counters_.refused_connections = refused_;
     counters_.malformed = bad_;
     std::lock_guard lock(sample_mutex_);
@@ -330,9 +334,15 @@ class Master {
 
   void on(const std::string& ident, cluster::InvalidateAck& m, int64_t) {
     count(MasterRequest::invalidate_ack);
+    confirm(ident, m.user);
+  }
+
+  // A node confirmed an invalidation of `key` (a user id, or kRoomKey + a room name): the held
+  // registration acks that waited only for it go out.
+  void confirm(const std::string& ident, const std::string& key_name) {
     auto it = ident_node_.find(ident);
     if (it == ident_node_.end()) return;
-    const std::pair<std::string, std::string> key{it->second, m.user};
+    const std::pair<std::string, std::string> key{it->second, key_name};
     for (auto p = pending_acks_.begin(); p != pending_acks_.end();) {
       p->waiting.erase(key);
       if (p->waiting.empty()) {
@@ -442,6 +452,11 @@ class Master {
     }
     held_lookups_.clear();
     held_count_ = 0;
+    for (auto& [room, waiting] : held_room_lookups_) {
+      for (auto& [ident, seq] : waiting) answer_room_lookup(ident, seq, room);
+    }
+    held_room_lookups_.clear();
+    held_room_count_ = 0;
   }
 
   void on(const std::string& ident, cluster::Heartbeat& m, int64_t now) {
@@ -476,6 +491,7 @@ class Master {
                                    {"bind", cfg_.master.bind},
                                    {"sessions", dir_.session_count()},
                                    {"users", dir_.user_count()},
+                                   {"rooms", rooms_.room_count()},
                                    {"node_timeout_ms", cfg_.master.node_timeout_ms}};
       json::array nodes;
       for (const auto* n : dir_.nodes()) {
@@ -499,9 +515,80 @@ class Master {
     ++counters_.node_deaths_left;
     log_->info("node {} left (drained)", m.node_id);
     dir_.mark_dead(m.node_id);
+    drop_rooms(m.node_id);
     announce_down(m.node_id);
     send_invalidations();
   }
+
+  // ---- rooms (wire v3): per room, the nodes with members (RoomDirectory)
+
+  void on(const std::string& ident, cluster::RoomRegister& m, int64_t now) {
+    count(MasterRequest::room_register);
+    const std::string* node = node_of(ident);
+    if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
+    dir_.touch(*node, now);
+    for (auto& room : m.rooms) {
+      rooms_.add(room, *node);
+      if (held_room_count_ > 0) answer_held_room_lookups(room);
+    }
+    // As for sessions: acked once every node that may have cached the room's old route dropped it,
+    // so a publish sent after the member's `joined` reaches it.
+    auto waiting = send_invalidations();
+    if (waiting.empty()) return reply(ident, cluster::Ack{epoch_, m.seq, true});
+    pending_acks_.push_back(PendingAck{ident, m.seq, std::move(waiting), now + kInvalidateWaitMs});
+  }
+
+  void on(const std::string& ident, cluster::RoomUnregister& m, int64_t now) {
+    count(MasterRequest::room_unregister);
+    const std::string* node = node_of(ident);
+    if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
+    dir_.touch(*node, now);
+    for (auto& room : m.rooms) rooms_.remove(room, *node);
+    send_invalidations();
+    reply(ident, cluster::Ack{epoch_, m.seq, true});
+  }
+
+  void on(const std::string& ident, cluster::RoomLookup& m, int64_t now) {
+    count(MasterRequest::room_lookup);
+    const std::string* node = node_of(ident);
+    if (node) {
+      dir_.touch(*node, now);
+      rooms_.note_lookup(m.room, *node);
+    }
+    if (now < recovery_until_ms_ && held_room_count_ < kMaxHeldLookups && rooms_.nodes_for(m.room).empty()) {
+      // Just started: the nodes are still replaying their rooms (see take_lookup).
+      held_room_lookups_[m.room].emplace_back(ident, m.seq);
+      ++held_room_count_;
+      return;
+    }
+    answer_room_lookup(ident, m.seq, m.room);
+  }
+
+  void answer_room_lookup(const std::string& ident, uint64_t seq, const std::string& room) {
+    cluster::RoomLookupReply r{epoch_, seq, room, {}};
+    for (const auto& id : rooms_.nodes_for(room)) {
+      const auto* n = dir_.node(id);
+      if (n && n->alive) r.nodes.push_back(cluster::NodeAddr{n->id, n->events});
+    }
+    reply(ident, r);
+  }
+
+  void answer_held_room_lookups(const std::string& room) {
+    auto it = held_room_lookups_.find(room);
+    if (it == held_room_lookups_.end()) return;
+    for (auto& [ident, seq] : it->second) answer_room_lookup(ident, seq, room);
+    held_room_count_ -= it->second.size();
+    held_room_lookups_.erase(it);
+  }
+
+  void on(const std::string& ident, cluster::RoomInvalidateAck& m, int64_t) {
+    count(MasterRequest::room_invalidate_ack);
+    confirm(ident, kRoomKey + m.room);
+  }
+
+  // The node is dead: it leaves every room. No ROOM_INVALIDATE: every node gets NODE_DOWN and
+  // drops the node from its cached room routes itself.
+  void drop_rooms(const std::string& node) { rooms_.drop_node(node); }
 
   // Messages only a master sends, or node-to-node ones: not for us.
   template <class M>
@@ -522,6 +609,23 @@ class Master {
         sent.emplace(n, user);
       }
     }
+    for (auto& inv : rooms_.take_invalidations()) {
+      std::vector<std::string> targets = std::move(inv.nodes);
+      if (inv.everyone) {
+        targets.clear();
+        for (const auto* n : dir_.nodes()) {
+          if (n->alive) targets.push_back(n->id);
+        }
+      }
+      for (auto& n : targets) {
+        if (!dir_.is_alive(n)) continue;
+        auto it = node_ident_.find(n);
+        if (it == node_ident_.end()) continue;
+        reply(it->second, cluster::RoomInvalidate{epoch_, inv.room});
+        ++counters_.room_invalidations_sent;
+        sent.emplace(n, kRoomKey + inv.room);
+      }
+    }
     return sent;
   }
 
@@ -530,6 +634,7 @@ class Master {
     counters_.node_deaths_timeout += dead.size();
     for (auto& id : dead) {
       log_->warn("node {} declared dead (no heartbeat for {} ms)", id, cfg_.master.node_timeout_ms);
+      drop_rooms(id);
       announce_down(id);
     }
     if (!dead.empty()) send_invalidations();
@@ -550,6 +655,9 @@ class Master {
   zmq::socket_t router_;
   uint64_t epoch_ = 0;
   Directory dir_;
+  RoomDirectory rooms_;
+  // Pending-ack keys of room invalidations: '#' + room name ('#' is in no user id).
+  static inline const std::string kRoomKey = "#";
   std::unordered_map<std::string, std::string> ident_node_;  // routing id -> node id
   std::unordered_map<std::string, std::string> node_ident_;  // node id -> routing id
   uint64_t bad_ = 0;
@@ -572,6 +680,9 @@ class Master {
   // Lookups held during the recovery window: user -> (routing id, seq) of each asker.
   std::unordered_map<std::string, std::vector<std::pair<std::string, uint64_t>>> held_lookups_;
   std::size_t held_count_ = 0;
+  // The same for room lookups: room -> (routing id, seq).
+  std::unordered_map<std::string, std::vector<std::pair<std::string, uint64_t>>> held_room_lookups_;
+  std::size_t held_room_count_ = 0;
   struct PendingAck {
     std::string ident;
     uint64_t seq;

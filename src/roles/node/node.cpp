@@ -177,8 +177,14 @@ int run_node(const Config& config) {
   ropt.events = events;
   ropt.heartbeat_ms = config.cluster.heartbeat_ms;
   ropt.delivery_timeout_ms = config.cluster.delivery_timeout_ms;
+  // cluster.wire_version gates only what replaces older messages (v2's batched lookups); room
+  // messages (v3) are new and sent whenever clients use rooms (docs/wire-encoding.md, "Versioning").
   static_assert(cluster::kLatestWireVersion == 3, "config.cpp bounds cluster.wire_version to 1..2 (v3 is not gated)");
   ropt.wire_version = config.cluster.wire_version;
+  ropt.rooms_max_per_session = static_cast<std::size_t>(config.rooms.max_per_session);
+  ropt.rooms_max_members = static_cast<std::size_t>(config.rooms.max_members);
+  ropt.rooms_publish_requires_join = config.rooms.publish_requires_join;
+  ropt.rooms_notices = config.rooms.notices;
   ropt.cache_capacity = static_cast<std::size_t>(config.cache.capacity);
   ropt.cache_ttl_ms = config.cache.ttl_ms;
   ropt.outbox_coalesce = std::chrono::microseconds(config.cluster.outbox_coalesce_us);
