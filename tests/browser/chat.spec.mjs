@@ -1,6 +1,7 @@
 // Browser end-to-end test of the demo chat page (examples/web, docs/demo.md).
 //
-// Starts a master and two nodes serving examples/web (http.static_dir) on free loopback ports,
+// Starts a master and two nodes serving examples/web (http.static_dir) on free loopback ports
+// (with rooms.notices = true, from a node.toml written in the artefacts directory),
 // opens Debian's Chromium (/usr/bin/chromium, driven by playwright-core; no browser is ever
 // downloaded) with alice's page on node-1 and bob's on node-2, and through the UI only: both
 // connect, see each other online (presence), alice writes to bob (bob sees it, alice sees
@@ -171,6 +172,10 @@ async function startCluster(opt) {
   const taken = new Set();
   const logs = path.join(opt.artifacts, "logs");
   fs.mkdirSync(logs, { recursive: true });
+  // Join and leave notices are sent only by nodes with rooms.notices = true (off by default), which
+  // has no flag: the nodes read it from this file (the flags give everything else).
+  const nodeConfig = path.join(opt.artifacts, "node.toml");
+  fs.writeFileSync(nodeConfig, "# written by tests/browser/chat.spec.mjs\n[rooms]\nnotices = true\n");
   const masterAddr = `tcp://127.0.0.1:${await freePort(taken)}`;
   const master = new Proc("master", opt.wsg, ["master", "--bind", masterAddr, "--log-level", "debug"],
                           path.join(logs, "master.log"));
@@ -178,7 +183,7 @@ async function startCluster(opt) {
   for (const id of ["node-1", "node-2"]) {
     const port = await freePort(taken);
     const events = `tcp://127.0.0.1:${await freePort(taken)}`;
-    const args = ["node", "--id", id, "--listen", `127.0.0.1:${port}`, "--master", masterAddr,
+    const args = ["node", "--config", nodeConfig, "--id", id, "--listen", `127.0.0.1:${port}`, "--master", masterAddr,
                   "--events-bind", events, "--static-dir", opt.web, "--log-level", "debug"];
     nodes.push({ id, port, args, logFile: path.join(logs, `${id}.log`) });
   }
