@@ -8,6 +8,11 @@
 //   const ack = await client.send("bob", { text: "hi" });
 //   console.log(ack.status);                      // "delivered" | "offline" | "failed"
 //   const online = await client.presence(["bob", "carol"]);   // { bob: true, carol: false }
+//   client.on("roommessage", (m) => console.log(m.room, m.from, m.body));
+//   await client.join("lobby", { notices: true });  // { type: "ack", status: "joined", room }
+//   const r = await client.publish("lobby", { text: "hi all" });
+//   console.log(r.status, r.sessions);            // "delivered" 3 | "no_members" 0 | "failed"
+//   const { users, next } = await client.members("lobby");
 //   client.close();
 //
 // new WsgClient(options)
@@ -22,7 +27,8 @@
 //   maxAttempts       retries before giving up (state "closed"); Infinity (default).
 //   ackTimeoutMs      10000: a send without an ack (or error) by then resolves as failed, "timeout".
 //                     Keep it above the cluster's delivery timeout (2000 ms by default).
-//   requestTimeoutMs  10000: presence() and ping() reject after this.
+//   requestTimeoutMs  10000: presence(), ping(), join(), leave() and members() reject after this
+//                     (publish() after ackTimeoutMs).
 //   pingIntervalMs    0 (off): when > 0, an application ping is sent this often while connected;
 //                     no pong within pongTimeoutMs (default: the interval) closes the socket
 //                     (code 4000), which then reconnects. Detects half-dead connections.
@@ -31,7 +37,8 @@
 // Methods
 //   connect()          starts (or restarts) connecting; returns a Promise of the next welcome frame
 //                      (rejected if close() is called or maxAttempts runs out first).
-//   close()            closes with 1000, stops reconnecting; pending sends resolve as failed.
+//   close()            closes with 1000, stops reconnecting; pending sends resolve as failed,
+//                      other pending requests reject ("disconnected"); the joined rooms are forgotten.
 //   send(to, body, { timeoutMs })
 //                      Promise of the ack: { type: "ack", ref, id, status } from the server, or a
 //                      local one { type: "ack", ref, status: "failed", reason } where reason is
@@ -41,9 +48,30 @@
 //                      It never rejects. The promise has the frame's client id as `.id`.
 //   presence(users)    Promise of { user: online } for up to 100 user ids.
 //   ping()             Promise of the round trip in milliseconds.
+//   join(room, { echo, notices })
+//                      Promise of the ack { type: "ack", ref, status: "joined", room }. echo: also get
+//                      your own publishes; notices: get "notice" frames when other members join/leave.
+//                      A joined room is remembered and joined again (same options) after every
+//                      reconnect, since memberships end with the session: see the "rejoin" event.
+//   leave(room)        Promise of the ack { ..., status: "left", room }. The room is forgotten at
+//                      once (not joined again after a reconnect), whatever the answer.
+//   publish(room, body, { timeoutMs })
+//                      Promise of the ack { type: "ack", ref, id, status, room, sessions, reason? }:
+//                      status "delivered" (to `sessions` member sessions), "no_members" or
+//                      "failed" (with reason; it may or may not have reached some members).
+//   members(room, { after, limit })
+//                      Promise of the answer { type: "members", ref, room, users, next?, partial? }:
+//                      up to `limit` (1..1000, server default 100) user ids after the cursor `after`;
+//                      pass `next` as `after` for the following page. partial: a node did not answer.
+//                      Like presence() and ping(), the four room methods reject with an Error whose
+//                      `code` is the server's error code (bad_room, not_joined, not_allowed,
+//                      too_many_rooms, room_full, ...; the frame is in `frame`) or a local one:
+//                      "not_connected" (nothing sent), "timeout", "disconnected" (the connection
+//                      closed first). Each promise has the frame's client id as `.id`.
 //   on(event, fn)      subscribe; returns a function that unsubscribes. off(event, fn) also does.
 //
-// Properties: state, user, session, node (from the last welcome), attempt (retries so far).
+// Properties: state, user, session, node (from the last welcome), attempt (retries so far),
+//             rooms (the names of the rooms joined and not left: those joined again on reconnect).
 //
 // Events (each handler gets one argument)
 //   "state"     { state, previous, attempt, delayMs, code, reason }. state is one of
@@ -51,14 +79,29 @@
 //               "open" (welcomed: sends go out), "reconnecting" (waiting delayMs before the next
 //               try; code and reason are those of the close), "closed" (close() or gave up).
 //   "welcome"   the welcome frame { user, session, node }.
-//   "message"   a message frame { id, from, to, body, ts }.
-//   "ack"       every ack frame (also delivered through send()'s promise).
+//   "message"   a direct message frame { id, from, to, body, ts }.
+//   "roommessage" a room message frame { id, room, from, body, ts } (it has "room" and no "to").
+//   "notice"    a room notice { room, event: "join" | "leave", user, ts } (rooms joined with notices).
+//   "rejoin"    after a reconnect, for each remembered room: { room, ack } once joined again, or
+//               { room, error, dropped }: dropped is true when the server refused it (error.code,
+//               e.g. not_allowed) and the room was forgotten; false when the connection closed or
+//               timed out first (it is tried again after the next reconnect).
+//   "ack"       every ack frame (also delivered through the promise of send(), join(), ...).
 //   "presence"  every presence answer { ref, users }.
+//   "members"   every members answer { ref, room, users, next?, partial? }.
 //   "error"     every error frame { code, message, ref? }.
 //   "close"     { code, reason, wasClean } for every socket that closes.
 
 const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30000, factor: 2, jitter: 0.5 };
 const MAX_PRESENCE_NAMES = 100;
+
+// An Error for a rejected request: `code` is the server's error code or a local one.
+function requestError(code, message, frame) {
+  const e = new Error(`${code}: ${message}`);
+  e.code = code;
+  if (frame) e.frame = frame;
+  return e;
+}
 
 export class WsgClient {
   constructor(options = {}) {
@@ -81,7 +124,9 @@ export class WsgClient {
 
     this._ws = null;
     this._handlers = new Map();
-    this._pending = new Map();  // client id -> { kind, resolve, reject, timer, sent }
+    this._pending = new Map();  // client id -> { kind, resolve, reject, timer, local }
+    this._rooms = new Map();    // room -> { echo, notices }: joined (acked) and not left
+    this._roomOps = new Map();  // room -> number of its last join()/leave() call
     this._welcomeWaiters = [];
     this._retryTimer = null;
     this._pingTimer = null;
@@ -94,6 +139,10 @@ export class WsgClient {
     if (!this._handlers.has(event)) this._handlers.set(event, new Set());
     this._handlers.get(event).add(fn);
     return () => this.off(event, fn);
+  }
+
+  get rooms() {
+    return Array.from(this._rooms.keys());
   }
 
   off(event, fn) {
@@ -129,6 +178,8 @@ export class WsgClient {
       } catch (_) { /* already closing */ }
     }
     this._failPending("disconnected");
+    this._rooms.clear();
+    this._roomOps.clear();
     this._rejectWelcome(new Error("closed"));
     this._setState("closed", {});
   }
@@ -166,6 +217,36 @@ export class WsgClient {
     return this._request("p", { type: "ping" }).then(() => Date.now() - start);
   }
 
+  join(room, { echo, notices } = {}) {
+    const opts = { echo: echo === true, notices: notices === true };
+    const op = this._roomOp(room);
+    const request = this._request("j", joinFrame(room, opts));
+    const promise = request.then((ack) => {
+      // Remembered only if no leave() or other join() of the room came after this call.
+      if (ack.status === "joined" && this._roomOps.get(room) === op) this._rooms.set(room, opts);
+      return ack;
+    });
+    promise.id = request.id;
+    return promise;
+  }
+
+  leave(room) {
+    this._roomOp(room);
+    this._rooms.delete(room);
+    return this._request("l", { type: "leave", room });
+  }
+
+  publish(room, body, { timeoutMs } = {}) {
+    return this._request("r", { type: "publish", room, body }, timeoutMs ?? this._ackTimeoutMs);
+  }
+
+  members(room, { after, limit } = {}) {
+    const frame = { type: "members", room };
+    if (after !== undefined && after !== null) frame.after = after;
+    if (limit !== undefined && limit !== null) frame.limit = limit;
+    return this._request("m", frame);
+  }
+
   // ---- internals ------------------------------------------------------------------------------
 
   _nextId(kind) {
@@ -173,21 +254,46 @@ export class WsgClient {
     return `${kind}${this._counter}-${this._prefix}`;
   }
 
-  _request(kind, frame) {
-    return new Promise((resolve, reject) => {
+  // Sends `frame` with a fresh id; the promise (with the id as `.id`) resolves with the answer
+  // frame whose ref is that id and rejects with an Error carrying `code` (see requestError).
+  _request(kind, frame, timeoutMs = this._requestTimeoutMs) {
+    const id = this._nextId(kind);
+    const promise = new Promise((resolve, reject) => {
       if (this.state !== "open" || !this._ws) {
-        reject(new Error("not connected"));
+        reject(requestError("not_connected", `${frame.type}: not connected`));
         return;
       }
-      const id = this._nextId(kind);
       const entry = { kind: "request", resolve, reject };
       entry.timer = setTimeout(() => {
         this._pending.delete(id);
-        reject(new Error(`${frame.type}: no answer within ${this._requestTimeoutMs} ms`));
-      }, this._requestTimeoutMs);
+        reject(requestError("timeout", `${frame.type}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
       this._pending.set(id, entry);
       this._ws.send(JSON.stringify({ ...frame, id }));
     });
+    promise.id = id;
+    return promise;
+  }
+
+  _roomOp(room) {
+    const n = (this._roomOps.get(room) || 0) + 1;
+    this._roomOps.set(room, n);
+    return n;
+  }
+
+  // After a welcome: join again every remembered room (the old session's memberships are gone).
+  _rejoin() {
+    for (const [room, opts] of this._rooms) {
+      const op = this._roomOps.get(room);
+      this._request("j", joinFrame(room, opts)).then(
+        (ack) => this._emit("rejoin", { room, ack }),
+        (error) => {
+          // A refusal by the server (error.frame) forgets the room; a close or a timeout does not.
+          const dropped = Boolean(error.frame) && this._roomOps.get(room) === op && this._rooms.has(room);
+          if (dropped) this._rooms.delete(room);
+          this._emit("rejoin", { room, error, dropped });
+        });
+    }
   }
 
   _urlFor(attempt) {
@@ -237,15 +343,28 @@ export class WsgClient {
         this.attempt = 0;
         this._setState("open", {});
         this._startPing();
+        this._rejoin();  // before the welcome handlers run: their frames go out after the joins
         this._emit("welcome", f);
         this._settleWelcome(f);
         break;
       case "message":
-        this._emit("message", f);
+        // A room message has "room" and no "to"; a direct one has "to" and no "room".
+        if (typeof f.room === "string" && f.to === undefined) this._emit("roommessage", f);
+        else this._emit("message", f);
+        break;
+      case "notice":
+        this._emit("notice", f);
         break;
       case "ack": {
-        const p = this._take(f.ref, "send");
+        // send() waits for it, and so do join(), leave() and publish() (kind "request")
+        const p = this._take(f.ref);
         this._emit("ack", f);
+        if (p) p.resolve(f);
+        break;
+      }
+      case "members": {
+        const p = this._take(f.ref, "request");
+        this._emit("members", f);
         if (p) p.resolve(f);
         break;
       }
@@ -264,7 +383,7 @@ export class WsgClient {
         const p = f.ref !== undefined ? this._take(f.ref) : null;
         this._emit("error", f);
         if (p && p.kind === "send") p.resolve(p.local(f.code, { error: f }));
-        else if (p) p.reject(Object.assign(new Error(`${f.code}: ${f.message}`), { frame: f }));
+        else if (p) p.reject(requestError(f.code, f.message, f));
         break;
       }
       default:
@@ -315,7 +434,7 @@ export class WsgClient {
     for (const p of pending) {
       clearTimeout(p.timer);
       if (p.kind === "send") p.resolve(p.local(reason));
-      else p.reject(new Error(reason));
+      else p.reject(requestError(reason, "the connection closed before the answer"));
     }
   }
 
@@ -366,4 +485,11 @@ export class WsgClient {
       }
     }
   }
+}
+
+function joinFrame(room, { echo, notices }) {
+  const frame = { type: "join", room };
+  if (echo) frame.echo = true;
+  if (notices) frame.notices = true;
+  return frame;
 }

@@ -1,11 +1,16 @@
 // Browser end-to-end test of the demo chat page (examples/web, docs/demo.md).
 //
-// Starts a master and two nodes serving examples/web (http.static_dir) on free loopback ports,
+// Starts a master and two nodes serving examples/web (http.static_dir) on free loopback ports
+// (with rooms.notices = true, from a node.toml written in the artefacts directory),
 // opens Debian's Chromium (/usr/bin/chromium, driven by playwright-core; no browser is ever
 // downloaded) with alice's page on node-1 and bob's on node-2, and through the UI only: both
 // connect, see each other online (presence), alice writes to bob (bob sees it, alice sees
-// "delivered"), bob answers; then node-2 is stopped (SIGTERM: 1001 "drain") and started again,
-// bob's page reconnects by itself and gets the next message. Screenshots of both pages are saved.
+// "delivered"), bob answers; then both join the room "lobby" in the room panel (alice sees bob's
+// join notice), alice publishes (bob sees it, alice sees "delivered to 1 session"), bob publishes,
+// alice lists the members (alice and bob); then node-2 is stopped (SIGTERM: 1001 "drain") and
+// started again, bob's page reconnects by itself, gets the next message, joins "lobby" again by
+// itself and gets the next room message. Screenshots of both pages are saved (also right after
+// the room checks: alice-rooms.png, bob-rooms.png).
 //
 //   node tests/browser/chat.spec.mjs --wsg build/wsg [--artifacts DIR] [--chromium PATH]
 //                                    [--web DIR] [--timeout-s N]
@@ -167,6 +172,10 @@ async function startCluster(opt) {
   const taken = new Set();
   const logs = path.join(opt.artifacts, "logs");
   fs.mkdirSync(logs, { recursive: true });
+  // Join and leave notices are sent only by nodes with rooms.notices = true (off by default), which
+  // has no flag: the nodes read it from this file (the flags give everything else).
+  const nodeConfig = path.join(opt.artifacts, "node.toml");
+  fs.writeFileSync(nodeConfig, "# written by tests/browser/chat.spec.mjs\n[rooms]\nnotices = true\n");
   const masterAddr = `tcp://127.0.0.1:${await freePort(taken)}`;
   const master = new Proc("master", opt.wsg, ["master", "--bind", masterAddr, "--log-level", "debug"],
                           path.join(logs, "master.log"));
@@ -174,7 +183,7 @@ async function startCluster(opt) {
   for (const id of ["node-1", "node-2"]) {
     const port = await freePort(taken);
     const events = `tcp://127.0.0.1:${await freePort(taken)}`;
-    const args = ["node", "--id", id, "--listen", `127.0.0.1:${port}`, "--master", masterAddr,
+    const args = ["node", "--config", nodeConfig, "--id", id, "--listen", `127.0.0.1:${port}`, "--master", masterAddr,
                   "--events-bind", events, "--static-dir", opt.web, "--log-level", "debug"];
     nodes.push({ id, port, args, logFile: path.join(logs, `${id}.log`) });
   }
@@ -242,6 +251,59 @@ async function waitStatus(page, text, status) {
 
 async function waitIncoming(page, from, text) {
   await page.locator(`[data-testid=msg-in][data-from="${from}"]`).filter({ hasText: text }).waitFor();
+}
+
+// ---- the room panel -----------------------------------------------------------------------------
+
+async function joinRoom(page, room) {
+  await page.getByTestId("room-name").fill(room);
+  await page.getByTestId("join").click();
+  await waitJoined(page, room);
+}
+
+async function waitJoined(page, room) {
+  await page.locator(`[data-testid="joined-${room}"][data-state="joined"]`).waitFor();
+}
+
+// Selects the room in the joined list, then publishes `text` to it.
+async function publishTo(page, room, text) {
+  await page.getByTestId(`joined-${room}`).click();
+  await page.locator("[data-testid=room-selected]").filter({ hasText: `#${room}` }).waitFor();
+  await page.getByTestId("room-body").fill(text);
+  await page.getByTestId("publish").click();
+}
+
+async function waitRoomIncoming(page, room, from, text) {
+  await page.locator(`[data-testid=room-msg-in][data-room="${room}"][data-from="${from}"]`)
+    .filter({ hasText: text }).waitFor();
+}
+
+// The published message with this text shows its ack: `status`, and `sessions` when given.
+async function waitRoomStatus(page, room, text, status, sessions) {
+  const sel = `[data-testid=room-msg-out][data-room="${room}"][data-status="${status}"]` +
+              (sessions === undefined ? "" : `[data-sessions="${sessions}"]`);
+  const li = page.locator(sel).filter({ hasText: text });
+  try {
+    await li.waitFor();
+  } catch (e) {
+    const shown = await page.locator(`[data-testid=room-msg-out][data-room="${room}"]`).filter({ hasText: text })
+      .locator(".status").allTextContents().catch(() => []);
+    throw new Error(`"${text}" in #${room} did not show ${status}${sessions === undefined ? "" : ` to ${sessions}`}` +
+                    ` (it shows: ${shown.join(", ") || "nothing"})`);
+  }
+}
+
+async function waitNotice(page, room, event, user) {
+  await page.locator(`[data-testid=room-notice][data-room="${room}"][data-event="${event}"][data-user="${user}"]`)
+    .first().waitFor();
+}
+
+async function screenshots(pages, dir, suffix) {
+  for (const [who, page] of Object.entries(pages)) {
+    const file = path.join(dir, `${who}-${suffix}.png`);
+    await page.screenshot({ path: file, fullPage: true, timeout: 10000 });
+    log(`screenshot ${file}`);
+  }
 }
 
 // ---- main ---------------------------------------------------------------------------------------
@@ -320,6 +382,45 @@ async function main() {
       await waitStatus(alice, "are you there, carol?", "offline");
     });
 
+    await step("rooms: alice (node-1) and bob (node-2) join lobby; alice's log shows bob's join notice", async () => {
+      await joinRoom(alice, "lobby");
+      await joinRoom(bob, "lobby");
+      await waitNotice(alice, "lobby", "join", "bob");
+    });
+
+    await step("alice publishes to lobby: bob's room log shows it, alice's ack says delivered to 1 session", async () => {
+      await publishTo(alice, "lobby", "hello room");
+      await waitRoomIncoming(bob, "lobby", "alice", "hello room");
+      await waitRoomStatus(alice, "lobby", "hello room", "delivered", 1);
+      const status = await alice.locator("[data-testid=room-msg-out]").filter({ hasText: "hello room" })
+        .locator(".status").textContent();
+      if (!/delivered to 1 session\b/.test(status)) throw new Error(`alice's ack reads "${status}"`);
+    });
+
+    await step("bob publishes to lobby: alice's room log shows it, bob's ack says delivered to 1 session", async () => {
+      await publishTo(bob, "lobby", "hello alice, from the lobby");
+      await waitRoomIncoming(alice, "lobby", "bob", "hello alice, from the lobby");
+      await waitRoomStatus(bob, "lobby", "hello alice, from the lobby", "delivered", 1);
+    });
+
+    await step("room messages stay out of the direct message log", async () => {
+      const n = await alice.locator("[data-testid=log] li").filter({ hasText: "hello alice, from the lobby" }).count();
+      if (n !== 0) throw new Error(`bob's room message is in alice's direct log ${n} time(s)`);
+    });
+
+    await step("alice's members list of lobby (Refresh) shows alice and bob", async () => {
+      await alice.getByTestId("joined-lobby").click();
+      await alice.getByTestId("refresh-members").click();
+      await alice.getByTestId("member-alice").waitFor();
+      await alice.getByTestId("member-bob").waitFor();
+      const users = await alice.locator("[data-testid=members] li").allTextContents();
+      if (users.join(",") !== "alice,bob") throw new Error(`members of lobby: ${users.join(", ")}`);
+    });
+
+    await step("screenshots of both pages with the room panel", async () => {
+      await screenshots(pages, opt.artifacts, "rooms");
+    });
+
     await step("node-2 drains (1001): bob's page shows it and reconnects when node-2 is back", async () => {
       const code = await n2.proc.stop();
       if (code !== 0) throw new Error(`node-2 exited with ${code} on SIGTERM`);
@@ -336,6 +437,14 @@ async function main() {
       await sendTo(alice, "bob", "welcome back, bob");
       await waitIncoming(bob, "alice", "welcome back, bob");
       await waitStatus(alice, "welcome back, bob", "delivered");
+    });
+
+    await step("bob's page joined lobby again by itself: alice's next room message reaches him", async () => {
+      await bob.locator("[data-testid=room-sys]").filter({ hasText: "rejoined #lobby" }).waitFor();
+      await waitJoined(bob, "lobby");
+      await publishTo(alice, "lobby", "welcome back to the lobby");
+      await waitRoomIncoming(bob, "lobby", "alice", "welcome back to the lobby");
+      await waitRoomStatus(alice, "lobby", "welcome back to the lobby", "delivered", 1);
     });
 
     await step("no script error and no Content-Security-Policy refusal on either page", async () => {
