@@ -3,6 +3,8 @@
 // after it); FIFO per publisher; node death and master restart with rooms.
 #include "cluster_ops.h"
 
+#include "proto/jwt.h"
+
 using namespace wsg::it;
 using namespace wsg::it::ops;
 
@@ -229,4 +231,143 @@ TEST_CASE("rooms: messages of one publisher arrive in publish order at every mem
     CHECK(num(a, "sessions") == 3);
     ++acked;
   }
+}
+
+TEST_CASE("rooms: a killed node's members are dropped, and rooms keep working across a master restart",
+          "[integration][rooms][failures]") {
+  const Timings t;
+  Cluster c(fast_cluster(3, t));
+  auto alice = join(c, 0, "alice");
+  auto bob = join(c, 1, "bob");
+  auto carol = join(c, 2, "carol");
+  for (auto* s : {&alice, &bob, &carol}) join_room(*s, "ops");
+  alice->send_json(publish_frame("ops", 1, "warm"));
+  expect_room_message(bob, "ops", "alice", 1);
+  expect_room_message(carol, "ops", "alice", 1);
+  CHECK(num(expect_publish_ack(alice, "warm", "delivered"), "sessions") == 2);
+
+  // node-3 dies: once the master declared it dead, publishes count only the live members.
+  c.node(2).process->kill();
+  REQUIRE(poll_until(
+      [&] {
+        auto st = c.status_json();
+        for (auto& n : st.at("nodes").as_array()) {
+          const auto& o = n.as_object();
+          if (str(o, "id") == "node-3") return !o.at("alive").as_bool();
+        }
+        return false;
+      },
+      ms(t.node_timeout_ms + 3000)));
+  alice->send_json(publish_frame("ops", 2, "after-kill"));
+  expect_room_message(bob, "ops", "alice", 2);
+  auto ack = expect_publish_ack(alice, "after-kill", "delivered", ms(t.delivery_timeout_ms + 2000));
+  CHECK(num(ack, "sessions") == 1);
+
+  // The master is killed and restarted: cached routes carry publishes meanwhile, and the nodes
+  // replay their rooms to the new master, so a node that never looked the room up finds it.
+  const int64_t epoch0 = num(c.status_json().at("master").as_object(), "epoch");
+  c.master().kill();
+  REQUIRE(c.master().wait_exit(ms(2000)).has_value());
+  alice->send_json(publish_frame("ops", 3, "outage"));
+  expect_room_message(bob, "ops", "alice", 3);
+  CHECK(num(expect_publish_ack(alice, "outage", "delivered"), "sessions") == 1);
+  auto master2 = restart_master(c, master_flags(t));
+  REQUIRE(poll_until(
+      [&] {
+        auto st = c.status_json();
+        const auto& m = st.at("master").as_object();
+        return num(m, "epoch") != epoch0 && num(m, "rooms") == 1;
+      },
+      ms(5000)));
+  // bob had never published to "ops": his node looks it up at the new master.
+  bob->send_json(publish_frame("ops", 4, "after-restart"));
+  expect_room_message(alice, "ops", "bob", 4);
+  CHECK(num(expect_publish_ack(bob, "after-restart", "delivered", ms(t.delivery_timeout_ms + 2000)), "sessions") == 1);
+  // A member who joins on a third node after the restart gets the next publish.
+  auto erin = join(c, 1, "erin");
+  join_room(erin, "ops");
+  alice->send_json(publish_frame("ops", 5, "p5"));
+  expect_room_message(bob, "ops", "alice", 5);
+  expect_room_message(erin, "ops", "alice", 5);
+  CHECK(num(expect_publish_ack(alice, "p5", "delivered"), "sessions") == 2);
+  CHECK(stop_checked(*master2, ms(5000)).empty());
+}
+
+TEST_CASE("rooms: JWT rooms claims limit joins and publishes, and join claims make members at connect",
+          "[integration][rooms][auth]") {
+  const std::string secret = "rooms-secret-0123456789";
+  const auto config = write_file("rooms-jwt.toml", "[auth]\nmode = \"jwt\"\nsecret = \"" + secret + "\"\n");
+  ClusterOptions o;
+  o.nodes = 2;
+  for (int i = 0; i < 2; ++i) o.node_specs.push_back(NodeSpec{"", {"--config", config.string()}});
+  Cluster c(o);
+  auto token = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args{"token", "--secret", secret};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = run_command(wsg_binary(), args, 5000ms);
+    REQUIRE(r.exit_code == 0);
+    return r.out.substr(0, r.out.size() - 1);
+  };
+  // alice may use team:* and lobby, and is put in team:red at connect; bob may use any room.
+  auto alice = join(c, 0, "alice",
+                    "/ws?token=" + token({"--user", "alice", "--room", "team:*", "--room", "lobby", "--join", "team:red"}));
+  auto bob = join(c, 1, "bob", "/ws?token=" + token({"--user", "bob", "--join", "team:red"}));
+  // Both are members of team:red from their welcome on: a publish reaches the other at once.
+  bob->send_json(publish_frame("team:red", "go", "b1"));
+  expect_room_message(alice, "team:red", "bob", "go");
+  CHECK(num(expect_publish_ack(bob, "b1", "delivered"), "sessions") == 1);
+
+  alice->send_json(join_frame("private", "j1"));
+  expect_error(*alice, "not_allowed", std::string("j1"));
+  alice->send_json(publish_frame("team:blue", "x", "p1"));  // allowed, but not a member
+  expect_error(*alice, "not_joined", std::string("p1"));
+  alice->send_json({{"type", "members"}, {"room", "private"}, {"id", "m1"}});
+  expect_error(*alice, "not_allowed", std::string("m1"));
+  join_room(alice, "team:blue");
+  join_room(alice, "lobby");
+  join_room(bob, "private");
+
+  // A token whose join claim is outside its rooms claim is refused at the handshake (wsg token
+  // will not mint one: the library's mint does not check).
+  wsg::jwt::Claims bad;
+  bad.sub = "eve";
+  bad.rooms_limited = true;
+  bad.rooms = {"a"};
+  bad.join = {"b"};
+  WsClient ws;
+  auto r = ws.connect(c.ws_port(0), "/ws?token=" + wsg::jwt::mint(bad, secret, unix_ms() / 1000, 600));
+  INFO("http " << r.http_status << " " << r.body);
+  CHECK_FALSE(r.connected);
+  CHECK(r.http_status == 401);
+  CHECK(r.body.find("join claim") != std::string::npos);
+}
+
+TEST_CASE("rooms: with rooms.notices, members that asked for them see joins and leaves on every node",
+          "[integration][rooms]") {
+  const auto config = write_file("rooms-notices.toml", "[rooms]\nnotices = true\n");
+  ClusterOptions o;
+  o.nodes = 2;
+  for (int i = 0; i < 2; ++i) o.node_specs.push_back(NodeSpec{"", {"--config", config.string()}});
+  Cluster c(o);
+  auto alice = join(c, 0, "alice");
+  auto bob = join(c, 1, "bob");
+  auto carol = join(c, 0, "carol");
+  join_room(alice, "hall", false, true);
+  join_room(carol, "hall");  // no notices for carol
+  {
+    auto n = expect_frame(*alice, "notice");
+    INFO("notice: " << dump(n));
+    CHECK(str(n, "room") == "hall");
+    CHECK(str(n, "event") == "join");
+    CHECK(str(n, "user") == "carol");
+  }
+  join_room(bob, "hall");  // another node
+  auto n = expect_frame(*alice, "notice");
+  CHECK(str(n, "user") == "bob");
+  CHECK(str(n, "event") == "join");
+  bob->close();
+  n = expect_frame(*alice, "notice");
+  CHECK(str(n, "user") == "bob");
+  CHECK(str(n, "event") == "leave");
+  expect_alive(*carol, "c-alive");  // carol asked for none
 }
