@@ -255,7 +255,8 @@ int run_coordinator(const Options& o) {
     sample(f.servers, true);
     pump(links, deadline, all(&Link::sent), f.problems);
     sample(f.servers, false);
-    int64_t last = storm ? 0 : end;
+    // The window ends with the last worker's sending (before `end` when --max-messages stopped them all).
+    int64_t last = storm ? 0 : start;
     bool all_sent = true;
     for (auto& l : links) {
       if (l.sent) last = std::max(last, json::value_to<int64_t>(l.sent->at("end_ns")));
