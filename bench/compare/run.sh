@@ -112,7 +112,7 @@ if ((run_wsg)) && { [ ! -x "$wsg" ] || [ ! -x "$bench" ]; }; then
   skipped+=("wsg: wsg or wsg-bench missing" "floor: wsg or wsg-bench missing")
   run_wsg=0 run_floor=0
 fi
-if ((run_floor)) && [ ! -x "$floor" ]; then
+if ((run_floor)) && ((room == 0)) && [ ! -x "$floor" ]; then
   echo "run.sh: WARNING: wsg-floor ($floor) not found: the floor run is skipped" >&2
   skipped+=("floor: wsg-floor missing")
   run_floor=0
