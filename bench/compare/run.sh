@@ -25,7 +25,9 @@
 #    (closed loop only: skipped with --rate, except with --room, where client.js has an open loop
 #    too; rooms are socket.join and socket.to(room).emit through the adapter) and samples the CPU
 #    (utime+stime in /proc/PID/stat, CLK_TCK from getconf) of both servers and redis over the
-#    measured window.
+#    measured window. One client.js process is one Node.js event loop: in the room shape, with
+#    hundreds of members, it falls behind its deliveries before Socket.IO does (its latency is
+#    then the client's); give --procs 2 or more there and check that the latency falls no further.
 # 3. wsg: a master and two nodes (the built wsg); `wsg-bench remote` with --pid for all three.
 # 4. The floor (unless --no-floor): wsg-floor, the bare Beast relay; `wsg-bench remote --floor`.
 # Then a table (msgs/s, p50/p99/p99.9, server CPU µs per delivered message; --room: deliveries/s,
@@ -45,7 +47,7 @@ room=0 members=1000 publishers=1 rooms=1
 wsg="$root/build-test/wsg" bench="" floor="" out="compare-results.json"
 run_sio=1 run_uws=1 run_wsg=1 run_floor=1 keep=0
 
-usage() { sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case "$1" in
     --pairs) pairs="$2"; shift 2 ;;
