@@ -3,22 +3,35 @@
 # user-to-user workload, sender on server A, recipient on server B, warm-up, measured window;
 # closed loop (W messages in flight per pair) or, with --rate, open loop (R messages/s in all);
 # with --idle N, no messages: N idle sessions over the two servers and the RSS each costs
-# (`wsg-bench idle`, nodes and master or Redis together; Socket.IO skipped).
+# (`wsg-bench idle`, nodes and master or Redis together; Socket.IO skipped); with --room, room
+# fan-out instead (`wsg-bench room`, docs/load-generator.md "Rooms"): --members sessions over the
+# two servers joined to --rooms rooms, --publishers of them publishing, closed loop (--window
+# publishes in flight per publisher until acked) or --rate publishes/s in all; deliveries/s,
+# publish->delivery latency, server CPU per delivery (the floor has no rooms: skipped).
 #
 #   bash bench/compare/run.sh [--pairs N] [--window W] [--rate R] [--idle N] [--duration S]
+#        [--room [--members N] [--publishers M] [--rooms K]]
 #        [--warmup S] [--body-bytes N] [--wsg PATH] [--bench PATH] [--floor PATH] [--no-floor]
 #        [--no-wsg] [--no-uws] [--no-socketio] [--procs P] [--out FILE] [--keep]
+#
+#   e.g. bash bench/compare/run.sh --room --members 1000 --publishers 1 --rate 10
 #
 # 1. uWebSockets.js + Redis pub/sub (the strongest peer): redis-server (no persistence) + two
 #    uws_server.js, which speak the part of wsg's client protocol the load generator uses, so
 #    `wsg-bench remote` drives them as it drives wsg, with --pid for both servers AND redis.
+#    With --room they also speak wsg's join and publish: uWebSockets.js topics, Redis pub/sub
+#    between the two servers.
 # 2. Socket.IO + @socket.io/redis-adapter: the same Redis + two server.js; client.js drives them
-#    (closed loop only: skipped with --rate) and samples the CPU (utime+stime in /proc/PID/stat,
-#    CLK_TCK from getconf) of both servers and redis over the measured window.
+#    (closed loop only: skipped with --rate, except with --room, where client.js has an open loop
+#    too; rooms are socket.join and socket.to(room).emit through the adapter) and samples the CPU
+#    (utime+stime in /proc/PID/stat, CLK_TCK from getconf) of both servers and redis over the
+#    measured window. One client.js process is one Node.js event loop: in the room shape, with
+#    hundreds of members, it falls behind its deliveries before Socket.IO does (its latency is
+#    then the client's); give --procs 2 or more there and check that the latency falls no further.
 # 3. wsg: a master and two nodes (the built wsg); `wsg-bench remote` with --pid for all three.
 # 4. The floor (unless --no-floor): wsg-floor, the bare Beast relay; `wsg-bench remote --floor`.
-# Then a table (msgs/s, p50/p99/p99.9, server CPU µs per delivered message) and the ratios of wsg
-# to each, and a JSON summary in --out (default: compare-results.json in the working directory).
+# Then a table (msgs/s, p50/p99/p99.9, server CPU µs per delivered message; --room: deliveries/s,
+# publishes/s, p50/p90/p99 of publish->delivery, CPU µs per delivery) and the ratios of wsg to each, and a JSON summary in --out (default: compare-results.json in the working directory).
 #
 # Installs what is missing: redis-server (apt-get, as root) and the npm packages (npm ci here).
 # wsg defaults to build-test/wsg; wsg-bench and wsg-floor are looked for next to it (and in its
@@ -30,16 +43,21 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
 pairs=100 window=1 rate=0 idle=0 duration=10 warmup=2 body_bytes=64 procs=1
+room=0 members=1000 publishers=1 rooms=1
 wsg="$root/build-test/wsg" bench="" floor="" out="compare-results.json"
 run_sio=1 run_uws=1 run_wsg=1 run_floor=1 keep=0
 
-usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case "$1" in
     --pairs) pairs="$2"; shift 2 ;;
     --window) window="$2"; shift 2 ;;
     --rate) rate="$2"; shift 2 ;;
     --idle) idle="$2"; shift 2 ;;
+    --room) room=1; shift ;;
+    --members) members="$2"; shift 2 ;;
+    --publishers) publishers="$2"; shift 2 ;;
+    --rooms) rooms="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
     --body-bytes) body_bytes="$2"; shift 2 ;;
@@ -57,7 +75,7 @@ while (($#)); do
     *) echo "run.sh: unknown argument $1" >&2; usage ;;
   esac
 done
-for v in pairs window rate idle body_bytes procs; do
+for v in pairs window rate idle body_bytes procs members publishers rooms; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "run.sh: --${v//_/-} needs a whole number" >&2; exit 2; }
 done
 for v in duration warmup; do
@@ -96,7 +114,7 @@ if ((run_wsg)) && { [ ! -x "$wsg" ] || [ ! -x "$bench" ]; }; then
   skipped+=("wsg: wsg or wsg-bench missing" "floor: wsg or wsg-bench missing")
   run_wsg=0 run_floor=0
 fi
-if ((run_floor)) && [ ! -x "$floor" ]; then
+if ((run_floor)) && ((room == 0)) && [ ! -x "$floor" ]; then
   echo "run.sh: WARNING: wsg-floor ($floor) not found: the floor run is skipped" >&2
   skipped+=("floor: wsg-floor missing")
   run_floor=0
@@ -112,7 +130,26 @@ if ((idle > 0)); then
   scenario=idle
   bench_shape=(--sessions "$idle" --hold 5 --source-ips 127.0.0.1-127.0.0.40)
 fi
-if ((run_sio)) && ((rate > 0 || idle > 0)); then
+if ((room)) && ((idle > 0)); then
+  echo "run.sh: --room and --idle are two different shapes: give one" >&2; exit 2
+fi
+if ((room)); then
+  # Sockets spread over 40 source addresses; wsg-bench adds processes to stay under 19,000 each.
+  scenario=room
+  bench_shape=(--members "$members" --publishers "$publishers" --rooms "$rooms" --window "$window"
+               --duration "$duration" --warmup "$warmup" --body-bytes "$body_bytes" --source-ips 127.0.0.1-127.0.0.40)
+  ((rate > 0)) && bench_shape+=(--rate "$rate")
+  sio_shape=(--room --members "$members" --publishers "$publishers" --rooms "$rooms" --window "$window"
+             --rate "$rate" --duration "$duration" --warmup "$warmup" --body-bytes "$body_bytes")
+  if ((run_floor)); then
+    echo "run.sh: the floor relay has no rooms: the floor run is skipped" >&2
+    skipped+=("floor: no rooms in wsg-floor")
+    run_floor=0
+  fi
+else
+  sio_shape=("${common[@]}")
+fi
+if ((run_sio)) && ((idle > 0 || (rate > 0 && room == 0))); then
   echo "run.sh: client.js (Socket.IO) has no open loop and no idle mode: the socket.io run is skipped" >&2
   skipped+=("socketio: no open loop or idle mode in client.js")
   run_sio=0
@@ -121,6 +158,12 @@ if ((run_uws)) && [ ! -x "$bench" ]; then
   echo "run.sh: WARNING: wsg-bench ($bench) not found: the uWebSockets.js run is skipped" >&2
   skipped+=("uws: wsg-bench missing")
   run_uws=0
+fi
+
+if ((room)); then
+  shape_text="room: ${members} members in ${rooms} room(s), ${publishers} publisher(s), window ${window}, rate ${rate}, ${warmup}+${duration} s"
+else
+  shape_text="${pairs} pairs x ${window}, rate ${rate}, ${warmup}+${duration} s"
 fi
 
 # ---- Redis and the npm packages, for both Node.js peers --------------------------------------------
@@ -164,7 +207,7 @@ if ((run_uws)); then
   uws2_pid=$started_pid
   uws1_port="$(bench_wait_listening "$work/uws-1.log" "$uws1_pid" "uws_server.js uws-1")"
   uws2_port="$(bench_wait_listening "$work/uws-2.log" "$uws2_pid" "uws_server.js uws-2")"
-  bench_log "uWebSockets.js: redis :$redis_port, servers :$uws1_port :$uws2_port; ${pairs} pairs x ${window}, rate ${rate}, ${warmup}+${duration} s"
+  bench_log "uWebSockets.js: redis :$redis_port, servers :$uws1_port :$uws2_port; $shape_text"
   timeout -k 5 "$run_bound" "$bench" "$scenario" --ws "ws://127.0.0.1:$uws1_port/ws" --ws "ws://127.0.0.1:$uws2_port/ws" \
     "${bench_shape[@]}" --procs "$procs" --pid "uws-1=$uws1_pid" --pid "uws-2=$uws2_pid" --pid "redis=$redis_pid" \
     --json "$work/uws.json" >&2 || true
@@ -181,9 +224,9 @@ if ((run_sio)); then
   sio2_pid=$started_pid
   sio1_port="$(bench_wait_listening "$work/sio-1.log" "$sio1_pid" "server.js sio-1")"
   sio2_port="$(bench_wait_listening "$work/sio-2.log" "$sio2_pid" "server.js sio-2")"
-  bench_log "socket.io: redis :$redis_port, servers :$sio1_port :$sio2_port; ${pairs} pairs x ${window}, ${warmup}+${duration} s"
+  bench_log "socket.io: redis :$redis_port, servers :$sio1_port :$sio2_port; $shape_text"
   timeout -k 5 "$run_bound" node "$here/client.js" --ws "ws://127.0.0.1:$sio1_port/ws" --ws "ws://127.0.0.1:$sio2_port/ws" \
-    "${common[@]}" --procs "$procs" --pid "sio-1=$sio1_pid" --pid "sio-2=$sio2_pid" --pid "redis=$redis_pid" \
+    "${sio_shape[@]}" --procs "$procs" --pid "sio-1=$sio1_pid" --pid "sio-2=$sio2_pid" --pid "redis=$redis_pid" \
     --json "$work/socketio.json" || true
   bench_stop "$sio1_pid"; bench_stop "$sio2_pid"; bench_stop "$redis_pid"
   [ -s "$work/socketio.json" ] || echo '{"ok":false,"problems":["client.js wrote no report"]}' >"$work/socketio.json"
@@ -192,7 +235,7 @@ fi
 # ---- 3. wsg: master + two nodes -------------------------------------------------------------------
 if ((run_wsg)); then
   bench_wsg_cluster "$wsg" 2 0 wsg || exit 2
-  bench_log "wsg: master $cluster_master, nodes :${node_ports[0]} :${node_ports[1]}; ${pairs} pairs x ${window}, rate ${rate}, ${warmup}+${duration} s"
+  bench_log "wsg: master $cluster_master, nodes :${node_ports[0]} :${node_ports[1]}; $shape_text"
   timeout -k 5 "$run_bound" "$bench" "$scenario" --ws "ws://127.0.0.1:${node_ports[0]}/ws" --ws "ws://127.0.0.1:${node_ports[1]}/ws" \
     "${bench_shape[@]}" --procs "$procs" "${cluster_pid_args[@]}" \
     --json "$work/wsg.json" >&2 || true
@@ -213,11 +256,13 @@ if ((run_floor)); then
 fi
 
 # ---- Table, ratios, summary -----------------------------------------------------------------------
-WSG_COMPARE_DIR="$here" python3 - "$work" "$out" "$pairs" "$window" "$duration" "$warmup" "$body_bytes" "$rate" "$idle" "${skipped[@]}" <<'EOF'
+WSG_COMPARE_DIR="$here" python3 - "$work" "$out" "$pairs" "$window" "$duration" "$warmup" "$body_bytes" "$rate" "$idle" \
+  "$room" "$members" "$publishers" "$rooms" "${skipped[@]}" <<'EOF'
 import json, os, platform, subprocess, sys, datetime
 work, out = sys.argv[1], sys.argv[2]
 pairs, window, duration, warmup, body, rate, idle = sys.argv[3:10]
-skipped = sys.argv[10:]
+room, members, publishers, rooms = int(sys.argv[10]), sys.argv[11], sys.argv[12], sys.argv[13]
+skipped = sys.argv[14:]
 
 def load(name):
     p = os.path.join(work, name + ".json")
@@ -255,6 +300,18 @@ for k, r in runs.items():
         for p in r.get("problems", [])[:5]:
             print("    problem: %s" % p)
         continue
+    if room:
+        # Rooms: throughput_msgs_per_s is deliveries/s and server_cpu_us_per_msg is per delivery.
+        if not rows:
+            rows.append(k)
+            print("%-16s %13s %12s %9s %9s %9s %13s  %s" % ("system", "deliveries/s", "publishes/s", "p50 us",
+                  "p90 us", "p99 us", "CPU us/deliv", "ok"))
+        print("%-16s %13s %12s %9s %9s %9s %13s  %s" % (labels[k], fmt(r.get("throughput_msgs_per_s")),
+              fmt((r.get("room") or {}).get("publishes_per_s")), fmt(lat(r, "p50")), fmt(lat(r, "p90")),
+              fmt(lat(r, "p99")), fmt(r.get("server_cpu_us_per_msg"), 2), "yes" if r.get("ok") else "NO"))
+        for p in r.get("problems", [])[:5]:
+            print("    problem: %s" % p)
+        continue
     if not rows:
         rows.append(k)
         print("%-16s %12s %9s %9s %9s %11s  %s" % ("system", "msgs/s", "p50 us", "p99 us", "p99.9 us", "CPU us/msg", "ok"))
@@ -284,12 +341,31 @@ ratios = {
     "wsg_over_uws_kib_per_idle_session": ratio(get("wsg", kib), get("uws", kib)),
     "wsg_over_floor_kib_per_idle_session": ratio(get("wsg", kib), get("floor", kib)),
 }
+if room:
+    # The same figures under the rooms' names (deliveries, CPU per delivery).
+    ratios = {
+        "wsg_over_uws_deliveries": ratios["wsg_over_uws_throughput"],
+        "wsg_over_uws_cpu_per_delivery": ratios["wsg_over_uws_cpu_per_msg"],
+        "wsg_over_uws_p50": ratios["wsg_over_uws_p50"],
+        "wsg_over_socketio_deliveries": ratios["wsg_over_socketio_throughput"],
+        "socketio_over_wsg_cpu_per_delivery": ratios["socketio_over_wsg_cpu_per_msg"],
+        "wsg_over_socketio_p50": ratio(get("wsg", p50), get("socketio", p50)),
+    }
 print()
 if int(idle) > 0:
     print("wsg / uWS.js KiB per idle session:   %s" % fmt(ratios["wsg_over_uws_kib_per_idle_session"], 3))
     print("wsg / floor KiB per idle session:    %s" % fmt(ratios["wsg_over_floor_kib_per_idle_session"], 3))
 print()
-for line in () if int(idle) > 0 else (
+if room:
+    for line in (
+        "wsg / uWS.js deliveries/s:           %s" % fmt(ratios["wsg_over_uws_deliveries"], 3),
+        "wsg / uWS.js CPU per delivery:       %s" % fmt(ratios["wsg_over_uws_cpu_per_delivery"], 3),
+        "wsg / uWS.js p50 latency:            %s" % fmt(ratios["wsg_over_uws_p50"], 3),
+        "wsg / socket.io deliveries/s:        %s" % fmt(ratios["wsg_over_socketio_deliveries"], 3),
+        "socket.io / wsg CPU per delivery:    %s" % fmt(ratios["socketio_over_wsg_cpu_per_delivery"], 3),
+        "wsg / socket.io p50 latency:         %s" % fmt(ratios["wsg_over_socketio_p50"], 3)):
+        print(line)
+for line in () if int(idle) > 0 or room else (
     "wsg / uWS.js throughput:             %s" % fmt(ratios["wsg_over_uws_throughput"], 3),
     "wsg / uWS.js CPU per message:        %s" % fmt(ratios["wsg_over_uws_cpu_per_msg"], 3),
     "wsg / uWS.js p50 latency:            %s" % fmt(ratios["wsg_over_uws_p50"], 3),
@@ -332,7 +408,9 @@ summary = {
     "options": {"pairs": int(pairs), "window": int(window), "rate": int(rate), "idle": int(idle),
                 "duration": float(duration),
                 "warmup": float(warmup),
-                "body_bytes": int(body)},
+                "body_bytes": int(body),
+                "room": ({"members": int(members), "publishers": int(publishers), "rooms": int(rooms)}
+                         if room else None)},
     "runs": {k: v for k, v in runs.items() if v is not None},
     "skipped": skipped,
     "ratios": ratios,

@@ -7,8 +7,15 @@
 // A client connects with ?user=ID (the handshake query, or auth.user) over the websocket
 // transport and joins the room ID; it gets a `welcome` {user}. On `send` {to, body} the server
 // emits `message` {id, from, to, body, ts} to the room `to`: through the adapter, so a recipient
-// connected to another server gets it too (the Redis pub/sub broadcast). Port 0 picks a free
-// port. The bound address is printed as `listening 127.0.0.1:PORT`. SIGINT/SIGTERM stop it.
+// connected to another server gets it too (the Redis pub/sub broadcast).
+//
+// Rooms (client.js --room): `join` {room} puts the socket in the Socket.IO room "#" + room (a
+// name no user id can take) and answers through the emit's ack callback {status: "joined", room};
+// the adapter sends every broadcast to every server, so the join is effective at once. `publish`
+// {room, body} from a member (else {status: "failed", code: "not_joined"}) emits `message`
+// {room, id, from, body, ts} with socket.to("#" + room): to every member on every server but the
+// publisher itself, then acks {status: "delivered", id, room}. `leave` {room} undoes a join.
+// Port 0 picks a free port. The bound address is printed as `listening 127.0.0.1:PORT`. SIGINT/SIGTERM stop it.
 'use strict';
 
 const http = require('node:http');
@@ -17,6 +24,7 @@ const { createAdapter } = require('@socket.io/redis-adapter');
 const { createClient } = require('redis');
 
 const USER_RE = /^[A-Za-z0-9._@:-]{1,128}$/;
+const ROOM_RE = /^[A-Za-z0-9._@:/-]{1,128}$/;
 
 async function main() {
   const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
@@ -59,6 +67,41 @@ async function main() {
       }
       seq += 1;
       io.to(m.to).emit('message', { id: `${name}-${seq}`, from: user, to: m.to, body: m.body, ts: Date.now() });
+    });
+    const roomOf = (m, ack) => {
+      if (m === null || typeof m !== 'object' || typeof m.room !== 'string' || !ROOM_RE.test(m.room)) {
+        ack({ status: 'failed', code: 'bad_room' });
+        return null;
+      }
+      return m.room;
+    };
+    const callback = (cb) => (typeof cb === 'function' ? cb : () => {});
+    socket.on('join', (m, cb) => {
+      const ack = callback(cb);
+      const room = roomOf(m, ack);
+      if (room === null) return;
+      socket.join('#' + room);
+      ack({ status: 'joined', room });
+    });
+    socket.on('leave', (m, cb) => {
+      const ack = callback(cb);
+      const room = roomOf(m, ack);
+      if (room === null) return;
+      socket.leave('#' + room);
+      ack({ status: 'left', room });
+    });
+    socket.on('publish', (m, cb) => {
+      const ack = callback(cb);
+      const room = roomOf(m, ack);
+      if (room === null) return;
+      if (!socket.rooms.has('#' + room)) {
+        ack({ status: 'failed', code: 'not_joined' });
+        return;
+      }
+      seq += 1;
+      const id = `${name}-${seq}`;
+      socket.to('#' + room).emit('message', { room, id, from: user, body: m.body, ts: Date.now() });
+      ack({ status: 'delivered', id, room });
     });
   });
 

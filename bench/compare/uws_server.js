@@ -16,6 +16,18 @@
 // {"type":"error","code":"bad_request"}. This is what a team building on uWebSockets.js + Redis
 // would write: per-user channels, so that a server receives only the messages of its own users.
 //
+// Rooms, for `wsg-bench room` (wsg's join and publish frames, docs/protocol.md): {"type":"join",
+// "room","id"} subscribes the session to uWebSockets.js's topic "r:" + room and, on the room's first
+// member here, the server to the Redis channel of the same name; the ack {"type":"ack","ref",
+// "status":"joined","room"} follows once Redis confirmed the subscription, so that every publish
+// sent after it reaches the member (as wsg promises). {"type":"publish","room","body","id"} from a
+// member (else an error not_joined) builds the message frame {"type":"message","room","id","from",
+// "body","ts"} once, hands it to the local members but the publisher (ws.publish excludes its own
+// socket) and publishes it on Redis prefixed with this server's name; each server hands what comes
+// from Redis to its local members, skipping its own. The publisher's ack {"type":"ack","ref","id",
+// "status":"delivered","room"} follows once Redis took the message (no "sessions": the other
+// servers' counts are not known here). {"type":"leave","room","id"} undoes a join. No "echo".
+//
 // Port 0 picks a free port; the bound address is printed as `listening 127.0.0.1:PORT`.
 // Frames are bounded (64 KiB, wsg's default limits.max_message_bytes) and so is a session's
 // backpressure (1 MiB, wsg's limits.send_queue_bytes: past it, uWebSockets.js closes the session).
@@ -26,6 +38,7 @@ const uWS = require('@trufflesuite/uws-js-unofficial');
 const { createClient } = require('redis');
 
 const USER_RE = /^[A-Za-z0-9._@:-]{1,128}$/;
+const ROOM_RE = /^[A-Za-z0-9._@:/-]{1,128}$/;
 const decoder = new TextDecoder();
 
 async function main() {
@@ -50,6 +63,81 @@ async function main() {
   const onChannel = (message, channel) => {
     // channel is "u:" + user; uWebSockets.js's topic of the same name holds the user's sessions.
     app.publish(channel, message, false);
+  };
+
+  // Rooms: room -> {count: local member sessions, ready: the Redis subscription (a promise)}.
+  const rooms = new Map();
+  const onRoomChannel = (message, channel) => {
+    // "ORIGIN\nFRAME": the origin's own members got it already, without the publisher.
+    const nl = message.indexOf('\n');
+    if (nl < 0 || message.slice(0, nl) === name) return;
+    app.publish(channel, message.slice(nl + 1), false);
+  };
+  const answer = (ws, frame) => {
+    if (!ws.getUserData().closed) ws.send(JSON.stringify(frame), false);
+  };
+  const error = (ws, code, message, ref) => {
+    const e = { type: 'error', code, message };
+    if (ref !== null) e.ref = ref;
+    answer(ws, e);
+  };
+  const leaveRoom = (room) => {
+    const entry = rooms.get(room);
+    if (!entry) return;
+    entry.count -= 1;
+    if (entry.count <= 0) {
+      rooms.delete(room);
+      sub.unsubscribe('r:' + room, onRoomChannel).catch(() => {});
+    }
+  };
+  const onRoomFrame = (ws, m) => {
+    const data = ws.getUserData();
+    const ref = typeof m.id === 'string' ? m.id : null;
+    if (typeof m.room !== 'string' || !ROOM_RE.test(m.room)) {
+      error(ws, 'bad_room', 'room names are 1..128 bytes of [A-Za-z0-9._@:/-]', ref);
+      return;
+    }
+    const room = m.room;
+    const topic = 'r:' + room;
+    if (m.type === 'join') {
+      let entry = rooms.get(room);
+      if (!data.rooms.has(room)) {
+        data.rooms.add(room);
+        ws.subscribe(topic);
+        if (!entry) {
+          entry = { count: 0, ready: sub.subscribe(topic, onRoomChannel) };
+          rooms.set(room, entry);
+        }
+        entry.count += 1;
+      }
+      entry.ready.then(
+        () => { if (ref !== null) answer(ws, { type: 'ack', ref, status: 'joined', room }); },
+        (e) => error(ws, 'internal', `subscribe: ${e.message}`, ref),
+      );
+    } else if (m.type === 'leave') {
+      if (data.rooms.delete(room)) {
+        ws.unsubscribe(topic);
+        leaveRoom(room);
+      }
+      if (ref !== null) answer(ws, { type: 'ack', ref, status: 'left', room });
+    } else {
+      if (!data.rooms.has(room)) {
+        error(ws, 'not_joined', 'publish needs a join first', ref);
+        return;
+      }
+      if (!('body' in m)) {
+        error(ws, 'bad_request', 'publish needs room and body', ref);
+        return;
+      }
+      seq += 1;
+      const id = `${name}-${seq}`;
+      const frame = JSON.stringify({ type: 'message', room, id, from: data.user, body: m.body, ts: Date.now() });
+      ws.publish(topic, frame, false);
+      pub.publish(topic, name + '\n' + frame).then(
+        () => { if (ref !== null) answer(ws, { type: 'ack', ref, id, status: 'delivered', room }); },
+        (e) => { if (ref !== null) answer(ws, { type: 'ack', ref, id, status: 'failed', room, reason: String(e.message) }); },
+      );
+    }
   };
 
   app.ws('/ws', {
@@ -80,6 +168,7 @@ async function main() {
       local.set(user, n);
       sessions += 1;
       ws.getUserData().session = `${name}-s${sessions}`;
+      ws.getUserData().rooms = new Set();
       if (n === 1) {
         sub.subscribe(topic, onChannel).catch((e) => console.error(`uws_server.js ${name}: subscribe: ${e.message}`));
       }
@@ -92,6 +181,10 @@ async function main() {
         m = isBinary ? null : JSON.parse(decoder.decode(data));
       } catch {
         m = null;
+      }
+      if (m !== null && typeof m === 'object' && (m.type === 'join' || m.type === 'leave' || m.type === 'publish')) {
+        onRoomFrame(ws, m);
+        return;
       }
       if (m === null || typeof m !== 'object' || m.type !== 'send' || typeof m.to !== 'string' ||
           !USER_RE.test(m.to) || !('body' in m)) {
@@ -118,6 +211,7 @@ async function main() {
     close: (ws) => {
       const data = ws.getUserData();
       data.closed = true;
+      for (const room of data.rooms) leaveRoom(room);  // uWebSockets.js unsubscribed the socket itself
       const n = (local.get(data.user) || 1) - 1;
       if (n <= 0) {
         local.delete(data.user);

@@ -22,6 +22,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -174,6 +175,38 @@ void pretty(const json::value& v, std::string& out, int indent) {
   }
 }
 
+// How many of the members [first, first + size) worker k of p holds (it takes k, k + p, ...).
+uint64_t members_of_worker(int64_t first, int64_t size, int64_t k, int64_t p) {
+  const auto below = [k, p](int64_t x) { return x <= k ? int64_t{0} : (x - k - 1) / p + 1; };
+  return static_cast<uint64_t>(below(first + size) - below(first));
+}
+
+// room: every publish of the window owes one delivery to each member of its room but its publisher;
+// tells each worker what its members are owed, so that it stops waiting once they have it all.
+void send_room_expectations(std::vector<Link>& links, const Options& o, int64_t window_end,
+                            std::vector<std::string>& problems) {
+  std::map<int64_t, uint64_t> per_room;
+  try {
+    for (auto& l : links)
+      for (const auto& e : l.sent->at("rooms").as_array()) {
+        const auto& a = e.as_array();
+        per_room[json::value_to<int64_t>(a.at(0))] += json::value_to<uint64_t>(a.at(1));
+      }
+  } catch (const std::exception& e) {
+    problems.push_back(std::string("malformed sent event: ") + e.what());
+    return;
+  }
+  const auto p = static_cast<int64_t>(links.size());
+  for (auto& l : links) {
+    if (l.finished()) continue;
+    uint64_t owed = 0;
+    for (const auto& [r, n] : per_room) owed += n * members_of_worker(o.room_first(r), o.room_size(r), l.k, p);
+    const auto own = json::value_to<uint64_t>(l.sent->at("own"));
+    l.channel->send(
+        {{"cmd", "expect"}, {"deliveries", owed > own ? owed - own : 0}, {"until_ns", window_end + kGraceNs}});
+  }
+}
+
 }  // namespace
 
 std::string pretty_json(const json::value& v) {
@@ -255,7 +288,8 @@ int run_coordinator(const Options& o) {
     sample(f.servers, true);
     pump(links, deadline, all(&Link::sent), f.problems);
     sample(f.servers, false);
-    int64_t last = storm ? 0 : end;
+    // The window ends with the last worker's sending (before `end` when --max-messages stopped them all).
+    int64_t last = storm ? 0 : start;
     bool all_sent = true;
     for (auto& l : links) {
       if (l.sent) last = std::max(last, json::value_to<int64_t>(l.sent->at("end_ns")));
@@ -265,6 +299,8 @@ int run_coordinator(const Options& o) {
       f.problems.push_back("timeout (--timeout) before every worker finished sending");
       last = storm ? mono_ns() : std::min(end, mono_ns());  // the window ended at the cut
       send_all(links, {{"cmd", "abort"}});
+    } else if (o.scenario == "room") {
+      send_room_expectations(links, o, last, f.problems);
     }
     f.window_s = static_cast<double>(std::max<int64_t>(0, last - start)) / 1e9;
   }

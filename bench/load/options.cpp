@@ -4,6 +4,7 @@
 #include <boost/asio/ip/address_v4.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -96,17 +97,36 @@ std::string Options::mode() const {
 int64_t Options::sockets() const {
   if (scenario == "idle") return sessions;
   if (scenario == "storm") return concurrency;
+  if (scenario == "room") return members;
   return 2 * pairs;
 }
 
 int64_t Options::units() const {
   if (scenario == "idle" || scenario == "storm") return sessions;
+  if (scenario == "room") return members;
   return pairs;
 }
 
+int64_t Options::room_first(int64_t r) const {
+  const int64_t q = members / rooms, extra = members % rooms;
+  return r * q + std::min(r, extra);
+}
+
+int64_t Options::room_size(int64_t r) const { return members / rooms + (r < members % rooms ? 1 : 0); }
+
+int64_t Options::room_publishers(int64_t r) const { return publishers / rooms + (r < publishers % rooms ? 1 : 0); }
+
+int64_t Options::room_of(int64_t member) const {
+  const int64_t q = members / rooms, extra = members % rooms;
+  const int64_t big = extra * (q + 1);  // members of the rooms that hold q + 1
+  return member < big ? member / (q + 1) : extra + (member - big) / q;
+}
+
+std::string Options::room_name(int64_t r) const { return user_prefix + "room" + std::to_string(r); }
+
 void Options::validate() {
-  if (scenario != "idle" && scenario != "local" && scenario != "remote" && scenario != "storm")
-    throw UsageError("SCENARIO must be idle, local, remote or storm (got '" + scenario + "')");
+  if (scenario != "idle" && scenario != "local" && scenario != "remote" && scenario != "storm" && scenario != "room")
+    throw UsageError("SCENARIO must be idle, local, remote, storm or room (got '" + scenario + "')");
   if (ws.empty()) throw UsageError("at least one --ws URL is needed");
   urls.clear();
   for (const auto& u : ws) urls.push_back(parse_ws_url(u));
@@ -143,6 +163,23 @@ void Options::validate() {
   non_negative("--timeout", timeout);
   finite("--timeout", timeout);
   if (sessions > 10'000'000 || pairs > 5'000'000) throw UsageError("--sessions / --pairs out of range");
+  positive("--members", members);
+  positive("--publishers", publishers);
+  positive("--rooms", rooms);
+  if (members > 10'000'000) throw UsageError("--members out of range");
+  if (scenario == "room") {
+    if (floor) throw UsageError("room cannot be used with --floor (the floor relay has no rooms)");
+    if (rooms > publishers) throw UsageError("room: every room needs a publisher (--rooms <= --publishers)");
+    if (publishers > members) throw UsageError("room: publishers are members too (--publishers <= --members)");
+    if (members < 2 * rooms) throw UsageError("room: every room needs two members or more (--members >= 2 x --rooms)");
+    // Every member tracks each publisher of its room (received publishes, order).
+    const int64_t per_room = (members + rooms - 1) / rooms, pubs_per_room = (publishers + rooms - 1) / rooms;
+    if (per_room * pubs_per_room > kMaxRoomTracks / rooms)
+      throw UsageError(
+          "room: too many (member, publisher) pairs to track (members x publishers / rooms must stay under " +
+          std::to_string(kMaxRoomTracks) + ")");
+    ack = true;  // a publish always carries an id: its ack paces the closed loop and is counted
+  }
   if (floor && ack) throw UsageError("--ack cannot be used with --floor (the floor relay sends no acks)");
 
   // --source-ips A or A-B
@@ -199,6 +236,9 @@ json::object Options::to_json() const {
       {"ws", std::move(ws_array)},
       {"sessions", sessions},
       {"pairs", pairs},
+      {"members", members},
+      {"publishers", publishers},
+      {"rooms", rooms},
       {"rate", rate},
       {"window", window},
       {"duration", duration},
@@ -232,6 +272,9 @@ std::vector<std::string> Options::worker_args(int64_t k) const {
   };
   add("--sessions", std::to_string(sessions));
   add("--pairs", std::to_string(pairs));
+  add("--members", std::to_string(members));
+  add("--publishers", std::to_string(publishers));
+  add("--rooms", std::to_string(rooms));
   add("--rate", number_text(rate));
   add("--window", std::to_string(window));
   add("--duration", number_text(duration));
@@ -255,27 +298,37 @@ Options parse_options(const std::vector<std::string>& args) {
   CLI::App app{
       "wsg-bench: load generator for wsg (the client protocol of docs/protocol.md over ws://).\n"
       "Scenarios: idle (hold sessions, sample server RSS), local and remote (message latency and\n"
-      "throughput between user pairs on one node or across two), storm (connect/welcome/close rate).",
+      "throughput between user pairs on one node or across two), storm (connect/welcome/close rate),\n"
+      "room (fan-out: members joined to rooms over the nodes, publishers, publish->delivery latency).",
       "wsg-bench"};
-  app.add_option("SCENARIO", o.scenario, "idle | local | remote | storm")->required();
+  app.add_option("SCENARIO", o.scenario, "idle | local | remote | storm | room")->required();
   app.add_option("--ws", o.ws, "Node endpoint, repeatable, e.g. ws://127.0.0.1:8080/ws (?user=ID is appended)")
       ->type_name("URL");
   app.add_option("--sessions", o.sessions, "idle: sessions to hold; storm: sessions to open in total (default 1000)")
       ->type_name("N");
   app.add_option("--pairs", o.pairs, "local/remote: sender->recipient user pairs (default 100)")->type_name("N");
-  app.add_option("--rate", o.rate, "Open loop: total messages/s over all pairs (0 = closed loop, the default)")
+  app.add_option("--members", o.members, "room: sessions joined to the rooms, in all (default 100)")->type_name("N");
+  app.add_option("--publishers", o.publishers, "room: members that also publish, in all (default 1)")->type_name("M");
+  app.add_option("--rooms", o.rooms, "room: rooms the members and publishers are spread over (default 1)")
+      ->type_name("K");
+  app.add_option("--rate", o.rate,
+                 "Open loop: total messages/s over all pairs (room: publishes/s over all publishers); "
+                 "0 = closed loop, the default")
       ->type_name("R");
-  app.add_option("--window", o.window, "Closed loop: messages in flight per pair (default 1)")->type_name("W");
+  app.add_option("--window", o.window, "Closed loop: messages in flight per pair (room: per publisher; default 1)")
+      ->type_name("W");
   app.add_option("--duration", o.duration,
-                 "Measured seconds of local and remote (default 10; idle and storm ignore it)")
+                 "Measured seconds of local, remote and room (default 10; idle and storm ignore it)")
       ->type_name("S");
   app.add_option(
          "--warmup", o.warmup,
-         "Seconds of traffic before the measured window of local and remote (default 2; idle and storm ignore it)")
+         "Seconds of traffic before the measured window of local, remote and room (default 2; idle and storm ignore "
+         "it)")
       ->type_name("S");
-  app.add_option("--max-messages", o.max_messages, "Stop after N measured messages (0 = no bound)")->type_name("N");
+  app.add_option("--max-messages", o.max_messages, "Stop after N measured messages (room: publishes; 0 = no bound)")
+      ->type_name("N");
   app.add_option("--body-bytes", o.body_bytes, "Approximate message body size (default 64)")->type_name("N");
-  app.add_flag("--ack", o.ack, "Ask for acks (send frames carry an id)");
+  app.add_flag("--ack", o.ack, "Ask for acks (send frames carry an id; room: always)");
   app.add_option("--concurrency", o.concurrency, "Connection attempts in flight (default 200)")->type_name("C");
   app.add_option("--hold", o.hold, "idle: seconds to hold the sessions before sampling RSS (default 2)")
       ->type_name("S");

@@ -38,12 +38,18 @@ struct ServerPid {
 // machines allow 20,000 open files per process; the rest is headroom for other descriptors).
 inline constexpr int64_t kMaxSocketsPerProcess = 19000;
 
+// room: the (member, publisher of its room) pairs a run may track in all.
+inline constexpr int64_t kMaxRoomTracks = 20'000'000;
+
 struct Options {
-  std::string scenario;  // idle | local | remote | storm
+  std::string scenario;  // idle | local | remote | storm | room
   std::vector<std::string> ws;
   int64_t sessions = 1000;
   int64_t pairs = 100;
-  double rate = 0;  // messages/s in total; 0 = closed loop
+  int64_t members = 100;   // room: sessions joined to the rooms, in all
+  int64_t publishers = 1;  // room: members that also publish, in all
+  int64_t rooms = 1;       // room: rooms the members are spread over
+  double rate = 0;         // messages (room: publishes)/s in total; 0 = closed loop
   int64_t window = 1;
   double duration = 10;
   double warmup = 2;
@@ -75,10 +81,21 @@ struct Options {
   bool is_worker() const { return worker_index >= 0; }
   // "closed" | "open" | "idle" | "storm"
   std::string mode() const;
-  // Sockets one run holds at once: idle sessions, 2 per pair, storm attempts in flight.
+  // Sockets one run holds at once: idle sessions, 2 per pair, storm attempts in flight, room members.
   int64_t sockets() const;
-  // Units of work spread over the processes: pairs, idle or storm sessions.
+  // Units of work spread over the processes: pairs, idle or storm sessions, room members.
   int64_t units() const;
+
+  // The room scenario's layout (docs/load-generator.md, "Rooms"): room r holds the members
+  // [room_first(r), room_first(r) + room_size(r)), sizes as even as can be (the first
+  // members % rooms rooms hold one more); its publishers are its first room_publishers(r) members,
+  // spread the same way.
+  int64_t room_first(int64_t r) const;
+  int64_t room_size(int64_t r) const;
+  int64_t room_publishers(int64_t r) const;
+  int64_t room_of(int64_t member) const;
+  // The room's name: PREFIX "room" r.
+  std::string room_name(int64_t r) const;
 
   // Checks every value and fills the derived fields and defaults (user prefix, timeout, procs).
   // Throws UsageError.

@@ -60,6 +60,11 @@ void WorkerResult::merge(const WorkerResult& o) {
   closed_by_peer += o.closed_by_peer;
   unclean_closes += o.unclean_closes;
   welcomed += o.welcomed;
+  joined += o.joined;
+  add_counts(join_failures, o.join_failures);
+  acks_no_members += o.acks_no_members;
+  refused += o.refused;
+  expected += o.expected;
   end_ns = std::max(end_ns, o.end_ns);
   latency.merge(o.latency);
   connect.merge(o.connect);
@@ -86,6 +91,11 @@ json::object WorkerResult::to_json() const {
                       {"closed_by_peer", closed_by_peer},
                       {"unclean_closes", unclean_closes},
                       {"welcomed", welcomed},
+                      {"joined", joined},
+                      {"join_failures", counts_json(join_failures)},
+                      {"acks_no_members", acks_no_members},
+                      {"refused", refused},
+                      {"expected", expected},
                       {"end_ns", end_ns},
                       {"latency", latency.to_json()},
                       {"connect", connect.to_json()},
@@ -114,6 +124,11 @@ WorkerResult WorkerResult::from_json(const json::value& v) {
     r.closed_by_peer = u("closed_by_peer");
     r.unclean_closes = u("unclean_closes");
     r.welcomed = u("welcomed");
+    r.joined = u("joined");
+    r.join_failures = counts_from(o.at("join_failures"));
+    r.acks_no_members = u("acks_no_members");
+    r.refused = u("refused");
+    r.expected = u("expected");
     r.end_ns = json::value_to<int64_t>(o.at("end_ns"));
     r.latency = Histogram::from_json(o.at("latency"));
     r.connect = Histogram::from_json(o.at("connect"));
@@ -130,6 +145,7 @@ json::object latency_json(const Histogram& h) {
   auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
   return json::object{{"count", h.count()},
                       {"p50", number_or_null(any, us(h.percentile(50)))},
+                      {"p90", number_or_null(any, us(h.percentile(90)))},
                       {"p99", number_or_null(any, us(h.percentile(99)))},
                       {"p999", number_or_null(any, us(h.percentile(99.9)))},
                       {"max", number_or_null(any, us(h.max()))},
@@ -152,7 +168,8 @@ std::string iso_now() {
 json::object build_report(const Options& options, const RunFacts& f) {
   const WorkerResult& t = f.total;
   const std::string scenario = options.scenario;
-  const bool messaging = scenario == "local" || scenario == "remote";
+  const bool room = scenario == "room";
+  const bool messaging = scenario == "local" || scenario == "remote" || room;
   std::vector<std::string> problems = f.problems;
   problems.insert(problems.end(), t.problems.begin(), t.problems.end());
 
@@ -170,16 +187,18 @@ json::object build_report(const Options& options, const RunFacts& f) {
                                {"failures", counts_json(t.failures)},
                                {"closed_by_peer", t.closed_by_peer},
                                {"unclean_closes", t.unclean_closes}};
-  r["messages"] = json::object{
-      {"sent", t.sent},
-      {"delivered", t.delivered},
-      {"lost", t.lost()},
-      {"duplicates", t.duplicates},
-      {"out_of_order", t.out_of_order},
-      {"errors", t.errors},
-      {"error_codes", counts_json(t.error_codes)},
-      {"send_skipped", t.send_skipped},
-      {"acks", json::object{{"delivered", t.acks_delivered}, {"offline", t.acks_offline}, {"failed", t.acks_failed}}}};
+  json::object acks{{"delivered", t.acks_delivered}, {"offline", t.acks_offline}, {"failed", t.acks_failed}};
+  if (room) acks["no_members"] = t.acks_no_members;
+  // room: "sent" counts publishes, "delivered" and "lost" deliveries (one per other member).
+  r["messages"] = json::object{{"sent", t.sent},
+                               {"delivered", t.delivered},
+                               {"lost", t.lost(room)},
+                               {"duplicates", t.duplicates},
+                               {"out_of_order", t.out_of_order},
+                               {"errors", t.errors},
+                               {"error_codes", counts_json(t.error_codes)},
+                               {"send_skipped", t.send_skipped},
+                               {"acks", std::move(acks)}};
   r["throughput_msgs_per_s"] = f.window_s > 0 ? round3(static_cast<double>(t.delivered) / f.window_s) : 0.0;
   r["latency_us"] = latency_json(t.latency);
   // Open loop: how late the generator sent against its schedule. Large values mean the generator
@@ -213,6 +232,29 @@ json::object build_report(const Options& options, const RunFacts& f) {
                                    ? json::value(round3(cpu_total_s * 1e6 / static_cast<double>(t.delivered)))
                                    : json::value(nullptr);
 
+  uint64_t acks_missing = 0;
+  if (room) {
+    const uint64_t answered = t.acks_delivered + t.acks_offline + t.acks_failed + t.acks_no_members + t.refused;
+    acks_missing = t.sent > answered ? t.sent - answered : 0;
+    const auto per_s = [&f](uint64_t n) { return f.window_s > 0 ? round3(static_cast<double>(n) / f.window_s) : 0.0; };
+    r["room"] = json::object{{"rooms", options.rooms},
+                             {"members", options.members},
+                             {"publishers", options.publishers},
+                             {"joined", t.joined},
+                             {"join_failures", counts_json(t.join_failures)},
+                             {"publishes", t.sent},
+                             {"publishes_per_s", per_s(t.sent)},
+                             {"refused", t.refused},
+                             {"acks", json::object{{"delivered", t.acks_delivered},
+                                                   {"no_members", t.acks_no_members},
+                                                   {"failed", t.acks_failed + t.acks_offline},
+                                                   {"missing", acks_missing}}},
+                             {"deliveries_expected", t.expected},
+                             {"deliveries", t.delivered},
+                             {"deliveries_per_s", per_s(t.delivered)},
+                             {"cpu_us_per_delivery", r["server_cpu_us_per_msg"]}};
+  }
+
   if (scenario == "idle") {
     const bool rss_ok = cpu_ok && t.opened > 0;
     r["idle"] = json::object{
@@ -238,10 +280,21 @@ json::object build_report(const Options& options, const RunFacts& f) {
     problems.push_back(std::to_string(t.failed) + " sessions failed (" + describe_counts(t.failures) + ")");
   if (t.opened == 0 && scenario != "storm") problems.push_back("no session opened");
   if (scenario == "storm" && t.welcomed == 0) problems.push_back("no session welcomed");
+  if (room) {
+    uint64_t join_failed = 0;
+    for (const auto& [kind, n] : t.join_failures) join_failed += n;
+    if (join_failed > 0)
+      problems.push_back(std::to_string(join_failed) + " joins failed (" + describe_counts(t.join_failures) + ")");
+    if (t.refused > 0) problems.push_back(std::to_string(t.refused) + " publishes refused with an error frame");
+    if (t.acks_no_members > 0) problems.push_back(std::to_string(t.acks_no_members) + " publish acks no_members");
+    if (acks_missing > 0) problems.push_back(std::to_string(acks_missing) + " publishes of the window never answered");
+  }
   if (messaging) {
     if (t.delivered == 0) problems.push_back("no message delivered in the measured window");
-    if (t.lost() > 0)
-      problems.push_back(std::to_string(t.lost()) + " messages lost (sent in the window, not received)");
+    if (t.lost(room) > 0)
+      problems.push_back(std::to_string(t.lost(room)) +
+                         (room ? " deliveries lost (owed by publishes of the window, not received)"
+                               : " messages lost (sent in the window, not received)"));
     if (t.duplicates > 0) problems.push_back(std::to_string(t.duplicates) + " duplicate messages");
     if (t.out_of_order > 0) problems.push_back(std::to_string(t.out_of_order) + " messages out of order");
     if (t.send_skipped > 0)
@@ -277,8 +330,9 @@ std::string num(const json::value& v) {
 }
 
 std::string latency_line(const json::object& l) {
-  return "p50 " + num(l.at("p50")) + "  p99 " + num(l.at("p99")) + "  p99.9 " + num(l.at("p999")) + "  max " +
-         num(l.at("max")) + "  mean " + num(l.at("mean")) + " us  (n=" + num(l.at("count")) + ")";
+  return "p50 " + num(l.at("p50")) + "  p90 " + num(l.at("p90")) + "  p99 " + num(l.at("p99")) + "  p99.9 " +
+         num(l.at("p999")) + "  max " + num(l.at("max")) + "  mean " + num(l.at("mean")) +
+         " us  (n=" + num(l.at("count")) + ")";
 }
 
 }  // namespace
@@ -304,6 +358,24 @@ std::string summary_text(const json::object& r) {
     s << "  latency:    " << latency_line(r.at("latency_us").as_object()) << "\n";
     if (r.contains("send_lag_us")) s << "  send lag:   " << latency_line(r.at("send_lag_us").as_object()) << "\n";
     s << "  server CPU: " << num(r.at("server_cpu_us_per_msg")) << " us per message\n";
+  }
+  if (scenario == "room") {
+    const auto& room = r.at("room").as_object();
+    const auto& acks = room.at("acks").as_object();
+    s << "  rooms:      " << num(room.at("rooms")) << " of " << num(room.at("members")) << " members in all, "
+      << num(room.at("publishers")) << " publishers; joined " << num(room.at("joined")) << "\n";
+    s << "  window:     " << num(r.at("window_s")) << " s\n";
+    s << "  publishes:  " << num(room.at("publishes")) << " = " << num(room.at("publishes_per_s"))
+      << "/s; acks delivered " << num(acks.at("delivered")) << ", no_members " << num(acks.at("no_members"))
+      << ", failed " << num(acks.at("failed")) << ", missing " << num(acks.at("missing")) << "; refused "
+      << num(room.at("refused")) << "\n";
+    s << "  deliveries: " << num(room.at("deliveries")) << " of " << num(room.at("deliveries_expected")) << " = "
+      << num(room.at("deliveries_per_s")) << "/s; lost " << num(messages.at("lost")) << ", duplicates "
+      << num(messages.at("duplicates")) << ", out of order " << num(messages.at("out_of_order")) << ", errors "
+      << num(messages.at("errors")) << "\n";
+    s << "  latency:    " << latency_line(r.at("latency_us").as_object()) << "  (publish -> delivery)\n";
+    if (r.contains("send_lag_us")) s << "  send lag:   " << latency_line(r.at("send_lag_us").as_object()) << "\n";
+    s << "  server CPU: " << num(room.at("cpu_us_per_delivery")) << " us per delivery\n";
   }
   if (scenario == "idle") {
     const auto& idle = r.at("idle").as_object();

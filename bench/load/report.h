@@ -27,16 +27,25 @@ struct WorkerResult {
   std::map<std::string, uint64_t> error_codes;
   uint64_t acks_delivered = 0, acks_offline = 0, acks_failed = 0;  // for messages of the window
   uint64_t send_skipped = 0;                                       // open loop: not sent, the session's queue was full
-  uint64_t closed_by_peer = 0;  // open sessions the server closed (or lost) during the run
-  uint64_t unclean_closes = 0;  // our close handshake did not complete
-  uint64_t welcomed = 0;        // storm: sessions welcomed
-  int64_t end_ns = 0;           // end of the measured window (CLOCK_MONOTONIC)
-  Histogram latency;            // message latency, ns
-  Histogram connect;            // connect -> welcome, ns
-  Histogram send_lag;           // open loop: actual send time - scheduled time, ns
+  uint64_t closed_by_peer = 0;                    // open sessions the server closed (or lost) during the run
+  uint64_t unclean_closes = 0;                    // our close handshake did not complete
+  uint64_t welcomed = 0;                          // storm: sessions welcomed
+  uint64_t joined = 0;                            // room: joins acked "joined"
+  std::map<std::string, uint64_t> join_failures;  // room: by kind (timeout, closed, error:CODE, status:S)
+  uint64_t acks_no_members = 0;                   // room: publish acks "no_members" (window)
+  uint64_t refused = 0;                           // room: publishes of the window refused with an error frame
+  uint64_t expected = 0;                          // room: deliveries owed by the publishes of the window not refused
+  int64_t end_ns = 0;                             // end of the measured window (CLOCK_MONOTONIC)
+  Histogram latency;                              // message latency, ns
+  Histogram connect;                              // connect -> welcome, ns
+  Histogram send_lag;                             // open loop: actual send time - scheduled time, ns
   std::vector<std::string> problems;
 
-  uint64_t lost() const { return sent > delivered ? sent - delivered : 0; }
+  // Messages sent in the window and never received (room: deliveries owed and not received).
+  uint64_t lost(bool room = false) const {
+    const uint64_t owed = room ? expected : sent;
+    return owed > delivered ? owed - delivered : 0;
+  }
   void merge(const WorkerResult& other);
   boost::json::object to_json() const;
   static WorkerResult from_json(const boost::json::value& v);  // throws std::runtime_error

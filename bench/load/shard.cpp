@@ -18,10 +18,14 @@ namespace {
 constexpr int64_t kConnectTimeoutNs = 10'000'000'000;
 // Our close handshake must complete in this.
 constexpr int64_t kCloseTimeoutNs = 3'000'000'000;
+// room: a join must be answered within this after the last session was welcomed (or failed).
+constexpr int64_t kJoinTimeoutNs = 10'000'000'000;
 // Open loop: a sender whose queue holds more than this skips its next sends (counted).
 constexpr std::size_t kMaxQueuedBytes = 16u << 20;
 // Open loop: at most this many sends in one go before letting reads run.
 constexpr int kPaceBatch = 256;
+// room: a member tracks each publisher's seqs below this (higher ones are unexpected frames).
+constexpr int64_t kMaxRoomSeq = int64_t{1} << 30;
 // Problems reported per shard for sessions the server closed (the rest are only counted).
 constexpr int kMaxCloseProblems = 3;
 
@@ -107,6 +111,22 @@ int64_t Control::max_end_ns() {
   return max_end_ns_;
 }
 
+void Control::add_room_sent(const std::map<int64_t, uint64_t>& per_room, uint64_t own) {
+  std::lock_guard lk(m_);
+  for (const auto& [room, n] : per_room) room_sent_[room] += n;
+  own_sent_ += own;
+}
+
+std::map<int64_t, uint64_t> Control::room_sent() {
+  std::lock_guard lk(m_);
+  return room_sent_;
+}
+
+uint64_t Control::own_sent() {
+  std::lock_guard lk(m_);
+  return own_sent_;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shard: set-up
 
@@ -120,7 +140,9 @@ Shard::Shard(const Options& options, const std::vector<Endpoint>& endpoints, Con
       guard_(ioc_.get_executor()),
       start_timer_(ioc_),
       end_timer_(ioc_),
-      pace_timer_(ioc_) {
+      pace_timer_(ioc_),
+      join_timer_(ioc_),
+      room_(options.scenario == "room") {
   // The body without padding is about 48 bytes: {"t":<16 digits>,"p":N,"s":N,"x":""}.
   padding_.assign(static_cast<std::size_t>(std::max<int64_t>(0, options_.body_bytes - 48)), 'x');
   parse_buffer_.resize(static_cast<std::size_t>(std::max<int64_t>(16384, 2 * options_.body_bytes + 4096)));
@@ -142,6 +164,7 @@ void Shard::add_pair(int64_t global_index, uint32_t sender_source, uint32_t reci
   const std::string recipient = options_.user_prefix + "r" + std::to_string(global_index);
   Pair p;
   p.index = global_index;
+  p.sender_slot = 2 * local;
   p.frame_prefix = R"({"type":"send","to":")" + recipient + R"(","body":{"t":)";
   if (options_.max_messages > 0)
     p.quota = options_.max_messages / options_.pairs + (global_index < options_.max_messages % options_.pairs ? 1 : 0);
@@ -193,6 +216,18 @@ void Shard::launch(const SessionSpec& spec) {
 
 void Shard::connect_finished() {
   if (storm_ || connect_reported_ || finished_ < static_cast<int64_t>(specs_.size())) return;
+  if (joins_pending_ > 0) {
+    // Every session is welcomed or failed; the joins still unanswered have a bounded time left.
+    if (!join_timer_armed_) {
+      join_timer_armed_ = true;
+      join_timer_.expires_at(at_mono(std::min(deadline_ns_, mono_ns() + kJoinTimeoutNs)));
+      join_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) join_timeout();
+      });
+    }
+    return;
+  }
+  join_timer_.cancel();
   connect_reported_ = true;
   control_.add_sessions(result_.opened, result_.failed);
   control_.reached(Control::connected);
@@ -217,6 +252,7 @@ void Shard::on_welcome(Client& c) {
       active_.push_back(&p);
     }
   }
+  if (room_) send_join(members_[c.tag()]);
   launch_next();
   connect_finished();
 }
@@ -255,6 +291,11 @@ void Shard::on_closed(Client& c, bool clean, const std::string& detail) {
     if (++result_.closed_by_peer <= kMaxCloseProblems)
       result_.problems.push_back("session " + c.user() + " ended during the run: " + detail);
     if (!pairs_.empty()) pairs_[slot / 2].ready = false;
+    if (room_) {
+      Member& m = members_[slot];
+      m.pub.ready = false;
+      if (m.join == Member::Join::pending) join_done(m, "closed");
+    }
   }
   check_closed();
 }
@@ -289,9 +330,19 @@ void Shard::start_traffic(int64_t warm_ns, int64_t start_ns, int64_t end_ns) {
     warm_ns_ = warm_ns;
     start_ns_ = start_ns;
     end_ns_ = end_ns;
-    if (options_.open_loop() && !pairs_.empty()) {
-      const double shard_rate =
-          options_.rate * static_cast<double>(pairs_.size()) / static_cast<double>(options_.pairs);
+    senders_.clear();
+    for (auto& p : pairs_) senders_.push_back(&p);
+    for (auto& m : members_)
+      if (m.publisher) senders_.push_back(&m.pub);
+    if (senders_.empty()) {
+      // Nothing to send here: this shard's part of the window is over (with --max-messages, the
+      // window ends when the last sender is done, and no shard without senders holds it open).
+      finish_sending(start_ns);
+      return;
+    }
+    if (options_.open_loop()) {
+      const double all = static_cast<double>(room_ ? options_.publishers : options_.pairs);
+      const double shard_rate = options_.rate * static_cast<double>(senders_.size()) / all;
       interval_ns_ = 1e9 / shard_rate;
     }
     start_timer_.expires_at(at_mono(warm_ns));
@@ -299,7 +350,7 @@ void Shard::start_traffic(int64_t warm_ns, int64_t start_ns, int64_t end_ns) {
       if (ec || closing_ || sending_done_) return;
       sending_ = true;
       if (options_.open_loop()) {
-        if (!pairs_.empty()) pace();
+        if (!senders_.empty()) pace();
       } else {
         for (Pair* p : active_) closed_loop_fill(*p);
       }
@@ -312,7 +363,7 @@ void Shard::start_traffic(int64_t warm_ns, int64_t start_ns, int64_t end_ns) {
 }
 
 void Shard::send_message(Pair& p, int64_t t_ns) {
-  const auto& sender = slots_[2 * static_cast<std::size_t>(&p - pairs_.data())];
+  const auto& sender = slots_[p.sender_slot];
   if (!sender || !sender->is_open()) return;
   if (options_.open_loop() && sender->queued_bytes() > kMaxQueuedBytes) {
     ++result_.send_skipped;
@@ -342,7 +393,7 @@ void Shard::send_message(Pair& p, int64_t t_ns) {
     p.window_last = seq;
     ++p.window_sent;
     ++result_.sent;
-    ++outstanding_;
+    if (!room_) ++outstanding_;  // room: deliveries are awaited by the worker (they go to other shards)
     if (options_.ack) ++acks_outstanding_;
     if (p.quota >= 0 && p.window_sent >= p.quota && !p.exhausted) {
       p.exhausted = true;
@@ -379,7 +430,7 @@ void Shard::pace() {
       net::post(ioc_, [this] { pace(); });
       return;
     }
-    Pair& p = pairs_[paced_ % pairs_.size()];
+    Pair& p = *senders_[paced_ % senders_.size()];
     ++paced_;
     if (p.ready && !p.exhausted) {
       // Latency counts from t, the scheduled time, even when the send is late.
@@ -399,6 +450,16 @@ void Shard::finish_sending(int64_t end_ns) {
   end_timer_.cancel();
   pace_timer_.cancel();
   result_.end_ns = end_ns;
+  if (room_) {
+    std::map<int64_t, uint64_t> per_room;
+    uint64_t own = 0;
+    for (const auto& m : members_)
+      if (m.publisher && m.pub.window_sent > 0) {
+        per_room[m.room] += static_cast<uint64_t>(m.pub.window_sent);
+        own += static_cast<uint64_t>(m.pub.window_sent);
+      }
+    control_.add_room_sent(per_room, own);
+  }
   control_.reached(Control::sending_done, end_ns);
   check_drained();
 }
@@ -410,7 +471,9 @@ void Shard::check_drained() {
 }
 
 void Shard::on_frame(Client& c, std::string_view text) {
-  if (closing_ || storm_ || pairs_.empty()) return;
+  if (closing_ || storm_) return;
+  if (room_) return on_member_frame(members_[c.tag()], text);
+  if (pairs_.empty()) return;
   Pair& p = pairs_[c.tag() / 2];
   if (c.tag() % 2 == 1) on_recipient_frame(p, text);
   else on_sender_frame(p, text);
@@ -512,6 +575,7 @@ void Shard::close_all() {
     start_timer_.cancel();
     end_timer_.cancel();
     pace_timer_.cancel();
+    join_timer_.cancel();
     next_spec_ = specs_.size();
     for (auto& c : slots_) {
       if (!c) continue;
@@ -536,6 +600,168 @@ void Shard::check_closed() {
   closed_reported_ = true;
   guard_.reset();
   control_.reached(Control::closed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rooms
+
+void Shard::add_member(int64_t global_index, uint32_t source) {
+  const std::size_t local = members_.size();
+  const int64_t room = options_.room_of(global_index);
+  Member m;
+  m.index = global_index;
+  m.room = room;
+  m.room_first = options_.room_first(room);
+  m.room_size = options_.room_size(room);
+  m.room_name = options_.room_name(room);
+  const int64_t publishers = options_.room_publishers(room);
+  m.tracks.resize(static_cast<std::size_t>(publishers));
+  m.publisher = global_index - m.room_first < publishers;
+  if (m.publisher) {
+    m.pub.index = global_index;
+    m.pub.sender_slot = local;
+    m.pub.frame_prefix = R"({"type":"publish","room":")" + m.room_name + R"(","body":{"t":)";
+    if (options_.max_messages > 0) {
+      // The publisher's rank among all publishers: those of the rooms before, then its own.
+      const int64_t q = options_.publishers / options_.rooms, extra = options_.publishers % options_.rooms;
+      const int64_t rank = room * q + std::min(room, extra) + (global_index - m.room_first);
+      m.pub.quota =
+          options_.max_messages / options_.publishers + (rank < options_.max_messages % options_.publishers ? 1 : 0);
+    }
+  }
+  members_.push_back(std::move(m));
+  specs_.push_back(SessionSpec{static_cast<std::size_t>(global_index) % endpoints_.size(),
+                               options_.user_prefix + "m" + std::to_string(global_index), source, local});
+  slots_.resize(specs_.size());
+}
+
+void Shard::send_join(Member& m) {
+  const auto& c = slots_[static_cast<std::size_t>(&m - members_.data())];
+  if (!c || !c->is_open() || m.join != Member::Join::none) return;
+  m.join = Member::Join::pending;
+  ++joins_pending_;
+  c->send(R"({"type":"join","room":")" + m.room_name + R"(","id":"j"})");
+}
+
+void Shard::join_done(Member& m, const std::string& failure) {
+  if (m.join != Member::Join::pending) return;
+  --joins_pending_;
+  if (failure.empty()) {
+    m.join = Member::Join::joined;
+    ++result_.joined;
+    if (m.publisher) {
+      m.pub.ready = true;
+      active_.push_back(&m.pub);
+    }
+  } else {
+    m.join = Member::Join::failed;
+    uint64_t failures = 0;
+    for (const auto& [kind, n] : result_.join_failures) failures += n;
+    if (failures < 3)
+      result_.problems.push_back("session " + options_.user_prefix + "m" + std::to_string(m.index) + ": join " +
+                                 m.room_name + ": " + failure);
+    ++result_.join_failures[failure];
+  }
+  connect_finished();
+}
+
+void Shard::join_timeout() {
+  for (auto& m : members_)
+    if (m.join == Member::Join::pending) join_done(m, "timeout");
+}
+
+void Shard::on_member_frame(Member& m, std::string_view text) {
+  const int64_t now = mono_ns();
+  json::monotonic_resource mr(parse_buffer_.data(), parse_buffer_.size());
+  json::value holder;
+  const json::object* o = parse_object(text, mr, holder);
+  if (!o) {
+    ++result_.errors;
+    ++result_.error_codes["unexpected_frame"];
+    return;
+  }
+  const std::string_view type = string_field(*o, "type");
+  if (type == "message") return on_delivery(m, *o, now);
+  const std::string_view ref = string_field(*o, "ref");
+  int64_t seq = -1;
+  if (type == "ack") {
+    if (ref == "j") {
+      const std::string_view status = string_field(*o, "status");
+      return join_done(m, status == "joined" ? std::string() : "status:" + std::string(status));
+    }
+    if (parse_seq(ref, seq)) on_publish_answer(m, seq, *o, false);
+  } else if (type == "error") {
+    count_error(*o);
+    if (ref == "j") return join_done(m, "error:" + std::string(string_field(*o, "code")));
+    if (parse_seq(ref, seq)) on_publish_answer(m, seq, *o, true);
+  }
+  // Anything else (a pong, a notice) is not ours to count.
+}
+
+void Shard::on_delivery(Member& m, const json::object& o, int64_t now) {
+  const auto* body = o.if_contains("body");
+  int64_t t = 0, publisher = 0, seq = 0;
+  if (string_field(o, "room") != m.room_name || !body || !body->is_object() || !int_field(body->as_object(), "t", t) ||
+      !int_field(body->as_object(), "p", publisher) || !int_field(body->as_object(), "s", seq) ||
+      publisher < m.room_first || publisher >= m.room_first + static_cast<int64_t>(m.tracks.size()) || seq < 0 ||
+      seq >= kMaxRoomSeq) {
+    ++result_.errors;
+    ++result_.error_codes["unexpected_frame"];
+    return;
+  }
+  if (publisher == m.index) {  // no member asked for its own publishes ("echo")
+    ++result_.errors;
+    ++result_.error_codes["own_publish"];
+    return;
+  }
+  Track& track = m.tracks[static_cast<std::size_t>(publisher - m.room_first)];
+  const auto s = static_cast<std::size_t>(seq);
+  if (s >= track.received.size()) track.received.resize(std::max(s + 1, track.received.size() * 2 + 64), false);
+  if (track.received[s]) {
+    ++result_.duplicates;
+    return;
+  }
+  track.received[s] = true;
+  if (seq < track.max_seen) ++result_.out_of_order;
+  track.max_seen = std::max(track.max_seen, seq);
+  // In the window when its publish was: the same [start, end) for every shard of every worker.
+  if (t >= start_ns_ && t < end_ns_) {
+    ++result_.delivered;
+    result_.latency.record(static_cast<uint64_t>(std::max<int64_t>(0, now - t)));
+    control_.add_delivery();
+  }
+}
+
+void Shard::on_publish_answer(Member& m, int64_t seq, const json::object& o, bool refused) {
+  Pair& p = m.pub;
+  if (!m.publisher || seq >= p.next_seq) return;
+  if (in_window(p, seq)) {
+    if (refused) {
+      ++p.window_refused;
+      ++result_.refused;
+    } else {
+      const std::string_view status = string_field(o, "status");
+      if (status == "delivered") ++result_.acks_delivered;
+      else if (status == "no_members") ++result_.acks_no_members;
+      else ++result_.acks_failed;
+    }
+    --acks_outstanding_;
+  }
+  --p.in_flight;
+  if (!options_.open_loop()) closed_loop_fill(p);
+  check_drained();
+}
+
+WorkerResult& Shard::result() {
+  if (room_ && !finalized_) {
+    finalized_ = true;
+    // Every publish of the window the server did not refuse owes one delivery to each other member.
+    for (const auto& m : members_)
+      if (m.publisher)
+        result_.expected += static_cast<uint64_t>(std::max<int64_t>(0, m.pub.window_sent - m.pub.window_refused)) *
+                            static_cast<uint64_t>(m.room_size - 1);
+  }
+  return result_;
 }
 
 }  // namespace wsg::bench

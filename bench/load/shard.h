@@ -11,8 +11,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +37,14 @@ class Control {
   bool wait(Phase p, int count, int64_t deadline_ns);
   int64_t max_end_ns();
 
+  // room: what the shards sent in the measured window, per room and by this worker's own
+  // publishers (set before `sending_done`), and the in-window deliveries received so far.
+  void add_room_sent(const std::map<int64_t, uint64_t>& per_room, uint64_t own);
+  std::map<int64_t, uint64_t> room_sent();
+  uint64_t own_sent();
+  void add_delivery() { deliveries_.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t deliveries() const { return deliveries_.load(std::memory_order_relaxed); }
+
  private:
   std::mutex m_;
   std::condition_variable cv_;
@@ -42,6 +52,9 @@ class Control {
   int64_t max_end_ns_ = 0;
   uint64_t opened_ = 0;
   uint64_t failed_ = 0;
+  std::map<int64_t, uint64_t> room_sent_;
+  uint64_t own_sent_ = 0;
+  std::atomic<uint64_t> deliveries_{0};
 };
 
 // A session to open: where, as whom, from which source address, and its slot.
@@ -49,7 +62,7 @@ struct SessionSpec {
   std::size_t url = 0;
   std::string user;
   uint32_t source = 0;
-  std::size_t slot = 0;  // index in the shard's slots (pair sessions: 2 * pair + role)
+  std::size_t slot = 0;  // index in the shard's slots (pair sessions: 2 * pair + role; members: their index)
 };
 
 class Shard final : public ClientEvents {
@@ -61,20 +74,21 @@ class Shard final : public ClientEvents {
   // Set-up, before run(): the pairs and sessions of this shard.
   void add_pair(int64_t global_index, uint32_t sender_source, uint32_t recipient_source);
   void add_session(int64_t global_index, uint32_t source);
+  void add_member(int64_t global_index, uint32_t source);  // room
 
   void run();  // the thread's body: runs the io_context until released
 
   // Called from the worker's thread (posted to the shard's).
-  void start_connecting();                                                // idle, local, remote
-  void start_traffic(int64_t warm_ns, int64_t start_ns, int64_t end_ns);  // local, remote
+  void start_connecting();                                                // idle, local, remote, room
+  void start_traffic(int64_t warm_ns, int64_t start_ns, int64_t end_ns);  // local, remote, room
   void start_storm(int64_t start_ns);                                     // storm
   void close_all();                                                       // polite close of every session
   void abort_all();                                                       // close every socket now
   void release();                                                         // let run() return when idle
   void stop();                                                            // stop the io_context now
 
-  // After run() returned.
-  WorkerResult& result() { return result_; }
+  // After run() returned (room: adds the deliveries its publishes owe, once).
+  WorkerResult& result();
 
   // ClientEvents
   void on_welcome(Client& c) override;
@@ -83,9 +97,11 @@ class Shard final : public ClientEvents {
   void on_closed(Client& c, bool clean, const std::string& detail) override;
 
  private:
+  // A sender: the sender of a pair, or a room's publisher.
   struct Pair {
-    int64_t index = 0;         // global pair index (the body's "p")
-    std::string frame_prefix;  // {"type":"send","to":"RECIPIENT","body":{"t":
+    int64_t index = 0;  // global pair index, or the publisher's member index (the body's "p")
+    std::size_t sender_slot = 0;
+    std::string frame_prefix;  // {"type":"send","to":"RECIPIENT","body":{"t": (room: "publish","room":"R")
     int64_t next_seq = 0;
     int64_t in_flight = 0;
     int64_t window_first = -1;  // first and last seq sent in the measured window
@@ -94,8 +110,28 @@ class Shard final : public ClientEvents {
     int64_t quota = -1;  // in-window messages allowed (-1 = no bound)
     std::vector<bool> received;
     int64_t max_seen = -1;
-    bool ready = false;      // both sessions welcomed
-    bool exhausted = false;  // quota reached
+    bool ready = false;          // both sessions welcomed (room: the publisher joined its room)
+    bool exhausted = false;      // quota reached
+    int64_t window_refused = 0;  // room: publishes of the window refused with an error frame
+  };
+
+  // room: one publisher of the member's room as this member receives it.
+  struct Track {
+    std::vector<bool> received;
+    int64_t max_seen = -1;
+  };
+  // room: a member session of a room; `pub` is its sending side when it is a publisher too.
+  struct Member {
+    enum class Join { none, pending, joined, failed };
+    int64_t index = 0;  // global member index
+    int64_t room = 0;
+    int64_t room_first = 0;  // the room's first member: its publishers are room_first + [0, tracks.size())
+    int64_t room_size = 0;
+    std::string room_name;
+    std::vector<Track> tracks;
+    Join join = Join::none;
+    bool publisher = false;
+    Pair pub;
   };
 
   void launch_next();
@@ -114,6 +150,13 @@ class Shard final : public ClientEvents {
   void on_recipient_frame(Pair& p, std::string_view text);
   void on_sender_frame(Pair& p, std::string_view text);
   void count_error(const boost::json::object& frame);
+  // room
+  void send_join(Member& m);
+  void join_done(Member& m, const std::string& failure);  // "" = joined
+  void join_timeout();
+  void on_member_frame(Member& m, std::string_view text);
+  void on_delivery(Member& m, const boost::json::object& frame, int64_t now);
+  void on_publish_answer(Member& m, int64_t seq, const boost::json::object& frame, bool refused);
 
   const Options& options_;
   const std::vector<Endpoint>& endpoints_;
@@ -125,11 +168,18 @@ class Shard final : public ClientEvents {
   boost::asio::steady_timer start_timer_;
   boost::asio::steady_timer end_timer_;
   boost::asio::steady_timer pace_timer_;
+  boost::asio::steady_timer join_timer_;
 
   std::vector<SessionSpec> specs_;  // in launch order
   std::vector<std::shared_ptr<Client>> slots_;
   std::vector<Pair> pairs_;
-  std::vector<Pair*> active_;  // pairs whose sessions are both open
+  std::vector<Member> members_;  // room
+  std::vector<Pair*> senders_;   // every pair, or every publisher, in pacing order (set at start_traffic)
+  std::vector<Pair*> active_;    // pairs whose sessions are both open (room: publishers joined)
+  bool room_ = false;
+  int64_t joins_pending_ = 0;
+  bool join_timer_armed_ = false;
+  bool finalized_ = false;
   std::size_t next_spec_ = 0;
   int64_t connecting_ = 0;  // attempts in flight
   int64_t finished_ = 0;    // attempts finished (welcomed or failed)

@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
 
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -19,8 +20,6 @@ using tcp = net::ip::tcp;
 namespace {
 
 constexpr int64_t kSecond = 1'000'000'000;
-// After the measured window: how long in-window messages (and acks) may still arrive.
-constexpr int64_t kGraceNs = 2 * kSecond;
 // Bound on closing every session politely, then on aborting.
 constexpr int64_t kCloseBoundNs = 5 * kSecond;
 constexpr int64_t kAbortBoundNs = 2 * kSecond;
@@ -51,6 +50,28 @@ std::vector<Endpoint> resolve(const Options& o, std::vector<std::string>& proble
   return out;
 }
 
+// room: the members' deliveries come from publishers of every worker, so once every worker is done
+// sending the coordinator tells each what its members are owed ({"cmd":"expect","deliveries":N,
+// "until_ns":T}, T = the window's end + the grace); the wait ends when they have it all and every
+// publish of this worker is answered, or at T.
+void wait_room_drained(Control& control, int shards, Channel& channel, int64_t deadline,
+                       std::vector<std::string>& problems) {
+  std::optional<json::object> cmd;
+  try {
+    cmd = channel.receive(deadline);
+  } catch (const std::exception& e) {
+    problems.push_back(std::string("worker: ") + e.what());
+  }
+  const auto* name = cmd ? cmd->if_contains("cmd") : nullptr;
+  if (!name || !name->is_string() || name->as_string() != "expect") return;  // abort, or nothing
+  const auto owed = json::value_to<uint64_t>(cmd->at("deliveries"));
+  const int64_t until = std::min(deadline, json::value_to<int64_t>(cmd->at("until_ns")));
+  while (mono_ns() < until) {
+    if (control.deliveries() >= owed && control.wait(Control::drained, shards, 0)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 }  // namespace
 
 int run_worker(const Options& o, int64_t k, int64_t p, Channel& channel) {
@@ -59,6 +80,7 @@ int run_worker(const Options& o, int64_t k, int64_t p, Channel& channel) {
   const std::vector<Endpoint> endpoints = resolve(o, problems);
   const bool storm = o.scenario == "storm";
   const bool pairs = o.scenario == "local" || o.scenario == "remote";
+  const bool room = o.scenario == "room";
 
   Control control;
   const int64_t threads = o.threads;
@@ -74,6 +96,7 @@ int run_worker(const Options& o, int64_t k, int64_t p, Channel& channel) {
     if (pairs)
       shard.add_pair(u, src[static_cast<std::size_t>((2 * u) % static_cast<int64_t>(src.size()))],
                      src[static_cast<std::size_t>((2 * u + 1) % static_cast<int64_t>(src.size()))]);
+    else if (room) shard.add_member(u, src[static_cast<std::size_t>(u % static_cast<int64_t>(src.size()))]);
     else shard.add_session(u, src[static_cast<std::size_t>(u % static_cast<int64_t>(src.size()))]);
   }
 
@@ -116,8 +139,17 @@ int run_worker(const Options& o, int64_t k, int64_t p, Channel& channel) {
       if (!control.wait(Control::sending_done, n, deadline)) {
         timed_out(storm ? "during the storm" : "during the measured window");
       } else {
-        channel.send({{"ev", "sent"}, {"end_ns", control.max_end_ns()}});
-        if (!storm) control.wait(Control::drained, n, std::min(deadline, control.max_end_ns() + kGraceNs));
+        const int64_t grace_end = std::min(deadline, control.max_end_ns() + kGraceNs);
+        json::object sent{{"ev", "sent"}, {"end_ns", control.max_end_ns()}};
+        if (room) {
+          json::array rooms;
+          for (const auto& [r, count] : control.room_sent()) rooms.push_back(json::array{r, count});
+          sent["rooms"] = std::move(rooms);
+          sent["own"] = control.own_sent();
+        }
+        channel.send(sent);
+        if (room) wait_room_drained(control, n, channel, deadline, problems);
+        else if (!storm) control.wait(Control::drained, n, grace_end);
       }
     } else if (name == "close" || name == "abort") {
       // idle: the hold is over. abort: the coordinator gave up.

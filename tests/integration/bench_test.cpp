@@ -153,6 +153,40 @@ void check_sessions_closed(Cluster& c) {
   CHECK(zero);
 }
 
+// A room run: every publish of the window reached every other member of its room once, in order,
+// and was acked delivered.
+void check_room(const json::object& r, double members, double room_size) {
+  INFO("report: " << dump(r));
+  const auto& room = obj(r, "room");
+  CHECK(number(room, "members") == members);
+  CHECK(number(room, "joined") == members);
+  CHECK(obj(room, "join_failures").empty());
+  const auto& m = obj(r, "messages");
+  const double publishes = number(m, "sent");
+  CHECK(publishes > 0);
+  CHECK(number(room, "publishes") == publishes);
+  CHECK(number(room, "deliveries_expected") == publishes * (room_size - 1));
+  const double delivered = number(m, "delivered");
+  CHECK(delivered == publishes * (room_size - 1));
+  CHECK(number(room, "deliveries") == delivered);
+  CHECK(number(m, "lost") == 0);
+  CHECK(number(m, "duplicates") == 0);
+  CHECK(number(m, "out_of_order") == 0);
+  CHECK(number(m, "errors") == 0);
+  CHECK(number(room, "refused") == 0);
+  const auto& acks = obj(room, "acks");
+  CHECK(number(acks, "delivered") == publishes);
+  CHECK(number(acks, "no_members") == 0);
+  CHECK(number(acks, "failed") == 0);
+  CHECK(number(acks, "missing") == 0);
+  CHECK(number(room, "publishes_per_s") > 0);
+  CHECK(number(room, "deliveries_per_s") > 0);
+  check_latency(obj(r, "latency_us"), delivered);
+  const auto& l = obj(r, "latency_us");
+  CHECK(number(l, "p50") <= number(l, "p90"));
+  CHECK(number(l, "p90") <= number(l, "p99"));
+}
+
 }  // namespace
 
 TEST_CASE("wsg-bench remote closed loop: every message delivered once, in order, with server CPU",
@@ -254,6 +288,36 @@ TEST_CASE("wsg-bench with two worker processes merges their reports", "[integrat
   check_messages(b.report, false);
   CHECK(number(b.report, "processes") == 2);
   CHECK(number(obj(b.report, "sessions"), "opened") == 12);
+  check_sessions_closed(c);
+}
+
+TEST_CASE("wsg-bench room: every publish reaches the other members of its room on both nodes", "[integration][bench]") {
+  Cluster c(bench_cluster());
+  // Closed loop: 2 rooms of 6 members over the two nodes, 2 publishers each, server CPU.
+  const auto b = run_bench({"room", "--ws", ws_url(c, 0), "--ws", ws_url(c, 1), "--members", "12", "--publishers", "4",
+                            "--rooms", "2", "--duration", "1", "--warmup", "0.5", "--pid",
+                            "node-1=" + std::to_string(c.node(0).process->pid()), "--pid",
+                            "node-2=" + std::to_string(c.node(1).process->pid())});
+  INFO("summary:\n" << b.err);
+  CHECK(b.exit_code == 0);
+  check_common(b.report, "room", "closed");
+  check_room(b.report, 12, 6);
+  CHECK(number(obj(b.report, "sessions"), "opened") == 12);
+  CHECK(number(b.report, "window_s") == Approx(1.0).margin(0.01));
+  CHECK(number(obj(b.report, "room"), "cpu_us_per_delivery") >= 0);
+  CHECK(number(b.report, "server_cpu_us_per_msg") >= 0);
+  check_sessions_closed(c);
+
+  // Open loop, one room of 10 split over two worker processes: 100 publishes/s for 1 s.
+  const auto o = run_bench({"room", "--ws", ws_url(c, 0), "--ws", ws_url(c, 1), "--members", "10", "--publishers", "2",
+                            "--rate", "100", "--procs", "2", "--duration", "1", "--warmup", "0.3"});
+  INFO("summary:\n" << o.err);
+  CHECK(o.exit_code == 0);
+  check_common(o.report, "room", "open");
+  check_room(o.report, 10, 10);
+  CHECK(number(o.report, "processes") == 2);
+  CHECK(number(obj(o.report, "messages"), "sent") == Approx(100).margin(2));
+  CHECK(number(obj(o.report, "send_lag_us"), "count") == number(obj(o.report, "messages"), "sent"));
   check_sessions_closed(c);
 }
 

@@ -298,3 +298,144 @@ TEST_CASE("bench report: the fixed keys, ok and problems", "[bench]") {
   CHECK(r.at("storm").as_object().at("sessions_per_s").as_double() == 2.0);
   CHECK(r.at("storm").as_object().contains("connect_latency_us"));
 }
+
+TEST_CASE("bench options: the room scenario's options and layout", "[bench]") {
+  const Options d = parse_options(args({"room"}));
+  CHECK(d.members == 100);
+  CHECK(d.publishers == 1);
+  CHECK(d.rooms == 1);
+  CHECK(d.ack);  // a publish always carries an id
+  CHECK(d.mode() == "closed");
+  CHECK(d.units() == 100);
+  CHECK(d.sockets() == 100);
+  CHECK(parse_options(args({"room", "--rate", "10"})).mode() == "open");
+  // One URL is enough (one node).
+  CHECK(parse_options({"room", "--ws", "ws://127.0.0.1:8081/ws"}).urls.size() == 1);
+
+  // 10 members in 3 rooms: 4, 3, 3; 5 publishers: 2, 2, 1, the first members of each room.
+  const Options o = parse_options(args({"room", "--members", "10", "--publishers", "5", "--rooms", "3"}));
+  CHECK(o.room_first(0) == 0);
+  CHECK(o.room_size(0) == 4);
+  CHECK(o.room_first(1) == 4);
+  CHECK(o.room_size(1) == 3);
+  CHECK(o.room_first(2) == 7);
+  CHECK(o.room_size(2) == 3);
+  CHECK(o.room_publishers(0) == 2);
+  CHECK(o.room_publishers(1) == 2);
+  CHECK(o.room_publishers(2) == 1);
+  const std::vector<int64_t> rooms{0, 0, 0, 0, 1, 1, 1, 2, 2, 2};
+  for (int64_t m = 0; m < 10; ++m) CHECK(o.room_of(m) == rooms[static_cast<std::size_t>(m)]);
+  CHECK(o.room_name(2) == o.user_prefix + "room2");
+  // Every member is in exactly one room, for any shape.
+  for (const auto& shape :
+       std::vector<std::vector<std::string>>{{"--members", "100000", "--publishers", "10000", "--rooms", "10000"},
+                                             {"--members", "1001", "--publishers", "7", "--rooms", "7"},
+                                             {"--members", "2", "--publishers", "1", "--rooms", "1"}}) {
+    std::vector<std::string> a{"room"};
+    a.insert(a.end(), shape.begin(), shape.end());
+    const Options s = parse_options(args(a));
+    int64_t next = 0;
+    for (int64_t r = 0; r < s.rooms; ++r) {
+      REQUIRE(s.room_first(r) == next);
+      CHECK(s.room_size(r) >= 2);
+      CHECK(s.room_publishers(r) >= 1);
+      CHECK(s.room_publishers(r) <= s.room_size(r));
+      CHECK(s.room_of(next) == r);
+      CHECK(s.room_of(next + s.room_size(r) - 1) == r);
+      next += s.room_size(r);
+    }
+    CHECK(next == s.members);
+  }
+
+  // 40,000 members: forced up to 3 processes (19,000 sockets each at most).
+  CHECK(parse_options(args({"room", "--members", "40000"})).procs == 3);
+
+  CHECK_THAT(usage_error(args({"room", "--members", "0"})), Contains("--members"));
+  CHECK_THAT(usage_error(args({"room", "--publishers", "0"})), Contains("--publishers"));
+  CHECK_THAT(usage_error(args({"room", "--rooms", "0"})), Contains("--rooms"));
+  CHECK_THAT(usage_error(args({"room", "--members", "3", "--rooms", "2", "--publishers", "2"})),
+             Contains("two members"));
+  CHECK_THAT(usage_error(args({"room", "--rooms", "2"})), Contains("--publishers"));
+  CHECK_THAT(usage_error(args({"room", "--members", "4", "--publishers", "5"})), Contains("--members"));
+  CHECK_THAT(usage_error(args({"room", "--floor"})), Contains("--floor"));
+  CHECK_THAT(usage_error(args({"room", "--members", "100000", "--publishers", "1000"})), Contains("track"));
+
+  // A worker's arguments carry the room options.
+  const Options w = parse_options(
+      parse_options(args({"room", "--members", "30", "--publishers", "4", "--rooms", "2", "--procs", "3"}))
+          .worker_args(1));
+  CHECK(w.members == 30);
+  CHECK(w.publishers == 4);
+  CHECK(w.rooms == 2);
+  CHECK(w.ack);
+  const auto j = o.to_json();
+  for (const char* key : {"members", "publishers", "rooms"}) CHECK(j.contains(key));
+}
+
+TEST_CASE("bench report: the room scenario's keys, lost deliveries and problems", "[bench]") {
+  const Options o =
+      parse_options(args({"room", "--members", "10", "--publishers", "2", "--pid", "node-1=1", "--pid", "node-2=2"}));
+  RunFacts f;
+  f.started_at = iso_now();
+  f.window_s = 2;
+  f.total.opened = 10;
+  f.total.joined = 10;
+  f.total.sent = 20;  // publishes
+  f.total.acks_delivered = 20;
+  f.total.expected = 180;  // 20 publishes x 9 other members
+  f.total.delivered = 180;
+  for (int i = 1; i <= 180; ++i) f.total.latency.record(static_cast<uint64_t>(i) * 10000);
+  ProcSample s0, s1;
+  s0.ok = s1.ok = true;
+  s0.cpu_s = 1.0;
+  s1.cpu_s = 1.009;
+  f.servers.push_back(ServerResult{o.servers[0], s0, s1});
+  f.servers.push_back(ServerResult{o.servers[1], s0, s1});
+  auto r = build_report(o, f);
+  INFO(boost::json::serialize(r));
+  CHECK(r.at("scenario").as_string() == "room");
+  CHECK(r.at("mode").as_string() == "closed");
+  CHECK(r.at("ok").as_bool());
+  const auto& room = r.at("room").as_object();
+  CHECK(boost::json::value_to<int64_t>(room.at("members")) == 10);
+  CHECK(boost::json::value_to<int64_t>(room.at("publishers")) == 2);
+  CHECK(boost::json::value_to<int64_t>(room.at("rooms")) == 1);
+  CHECK(boost::json::value_to<int64_t>(room.at("joined")) == 10);
+  CHECK(room.at("publishes_per_s").as_double() == 10.0);
+  CHECK(room.at("deliveries_per_s").as_double() == 90.0);
+  CHECK(boost::json::value_to<int64_t>(room.at("deliveries_expected")) == 180);
+  CHECK(room.at("cpu_us_per_delivery").as_double() == Approx(100.0));  // 18 ms / 180
+  CHECK(r.at("server_cpu_us_per_msg").as_double() == Approx(100.0));
+  CHECK(r.at("throughput_msgs_per_s").as_double() == 90.0);
+  const auto& acks = room.at("acks").as_object();
+  CHECK(boost::json::value_to<int64_t>(acks.at("delivered")) == 20);
+  CHECK(boost::json::value_to<int64_t>(acks.at("missing")) == 0);
+  const auto& l = r.at("latency_us").as_object();
+  CHECK(l.at("p50").as_double() <= l.at("p90").as_double());
+  CHECK(l.at("p90").as_double() <= l.at("p99").as_double());
+  CHECK(l.at("p90").as_double() == Approx(1620.0).epsilon(0.01));
+  CHECK_THAT(summary_text(r), Contains("deliveries"));
+
+  // Deliveries owed and not received are lost; an unanswered publish and a failed join are problems.
+  f.total.delivered = 170;
+  f.total.acks_delivered = 19;
+  f.total.join_failures["timeout"] = 1;
+  r = build_report(o, f);
+  CHECK_FALSE(r.at("ok").as_bool());
+  CHECK(boost::json::value_to<int64_t>(r.at("messages").as_object().at("lost")) == 10);
+  CHECK(boost::json::value_to<int64_t>(r.at("room").as_object().at("acks").as_object().at("missing")) == 1);
+  const std::string problems = boost::json::serialize(r.at("problems"));
+  CHECK_THAT(problems, Contains("10 deliveries lost"));
+  CHECK_THAT(problems, Contains("never answered"));
+  CHECK_THAT(problems, Contains("joins failed"));
+
+  // The room counts cross from a worker to the coordinator.
+  f.total.refused = 2;
+  f.total.acks_no_members = 3;
+  const WorkerResult back = WorkerResult::from_json(f.total.to_json());
+  CHECK(back.joined == 10);
+  CHECK(back.join_failures.at("timeout") == 1);
+  CHECK(back.expected == 180);
+  CHECK(back.refused == 2);
+  CHECK(back.acks_no_members == 3);
+}
