@@ -304,7 +304,11 @@ int main(int argc, char** argv) {
                                                 "cluster.master of --config, else tcp://127.0.0.1:5555)")
                                    ->type_name("ADDR");
   status->add_flag("--json", status_options.json, "Print JSON instead of a table");
-  status->add_option("--user", status_options.user, "Print the sessions of user ID")->type_name("ID");
+  auto* status_user_opt =
+      status->add_option("--user", status_options.user, "Print the sessions of user ID")->type_name("ID");
+  status->add_option("--room", status_options.room, "Print the nodes of room R and their member counts")
+      ->type_name("R")
+      ->excludes(status_user_opt);
   status->add_option("--timeout-ms", status_options.timeout_ms, "Give up (exit 1) after N ms without an answer")
       ->type_name("N");
 

@@ -333,6 +333,21 @@ WSG_DESCRIBE(MembersReply) {
   f(m.users, Str::user);
   f(m.more);
 }
+WSG_DESCRIBE(RoomStatus) {
+  f(m.seq);
+  f(m.room, Str::room);
+}
+WSG_DESCRIBE(RoomCount) {
+  f(m.epoch);
+  f(m.seq);
+  f(m.room, Str::room);
+}
+WSG_DESCRIBE(RoomCountReply) {
+  f(m.seq);
+  f(m.room, Str::room);
+  f(m.sessions);
+  f(m.users);
+}
 
 #undef WSG_DESCRIBE
 
@@ -403,9 +418,11 @@ static_assert(kMaps<Type::room_register, RoomRegister> && kMaps<Type::room_unreg
               kMaps<Type::room_lookup, RoomLookup> && kMaps<Type::room_lookup_reply, RoomLookupReply> &&
               kMaps<Type::room_invalidate, RoomInvalidate> && kMaps<Type::room_invalidate_ack, RoomInvalidateAck> &&
               kMaps<Type::room_deliver, RoomDeliver> && kMaps<Type::room_receipt, RoomReceipt> &&
-              kMaps<Type::members_query, MembersQuery> && kMaps<Type::members_reply, MembersReply>);
+              kMaps<Type::members_query, MembersQuery> && kMaps<Type::members_reply, MembersReply> &&
+              kMaps<Type::room_status, RoomStatus> && kMaps<Type::room_count, RoomCount> &&
+              kMaps<Type::room_count_reply, RoomCountReply>);
 constexpr std::size_t kTypeCount = std::variant_size_v<Message>;
-static_assert(kTypeCount == static_cast<std::size_t>(Type::members_reply));
+static_assert(kTypeCount == static_cast<std::size_t>(Type::room_count_reply));
 static_assert(version_of(Type::leave) == kWireVersion && version_of(Type::lookup_batch) == 2 &&
               version_of(Type::lookup_batch_reply) == 2 && version_of(Type::room_register) == kLatestWireVersion &&
               version_of(Type::members_reply) == kLatestWireVersion);
@@ -443,6 +460,9 @@ constexpr std::array<const char*, kTypeCount> kTypeNames = {
     "ROOM_RECEIPT",
     "MEMBERS_QUERY",
     "MEMBERS_REPLY",
+    "ROOM_STATUS",
+    "ROOM_COUNT",
+    "ROOM_COUNT_REPLY",
 };
 
 // ---- Sizer ------------------------------------------------------------------------------------

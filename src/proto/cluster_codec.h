@@ -99,6 +99,9 @@ enum class Type : uint8_t {
   room_receipt = 29,         // v3
   members_query = 30,        // v3
   members_reply = 31,        // v3
+  room_status = 32,          // v3
+  room_count = 33,           // v3
+  room_count_reply = 34,     // v3
 };
 // The wire version that introduced `t`, which every message of that type carries.
 constexpr uint8_t version_of(Type t) {
@@ -383,12 +386,35 @@ struct MembersReply {
   bool more = false;
   bool operator==(const MembersReply&) const = default;
 };
+// status client -> master (`wsg status --room R`): answered by STATUS_REPLY with the same seq once
+// the room's nodes counted their members (ROOM_COUNT), or after a bounded wait without the silent ones.
+struct RoomStatus {
+  uint64_t seq = 0;
+  std::string room;
+  bool operator==(const RoomStatus&) const = default;
+};
+// master -> node: how many members of `room` do you have?
+struct RoomCount {
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  std::string room;
+  bool operator==(const RoomCount&) const = default;
+};
+// node -> master: member sessions and distinct users of `room` on this node.
+struct RoomCountReply {
+  uint64_t seq = 0;
+  std::string room;
+  uint32_t sessions = 0;
+  uint32_t users = 0;
+  bool operator==(const RoomCountReply&) const = default;
+};
 
-using Message = std::variant<Hello, HelloReply, RegisterSessions, UnregisterSessions, Ack, Lookup, LookupReply,
-                             Heartbeat, HeartbeatReply, Invalidate, NodeDown, StatusQuery, StatusReply, PresenceQuery,
-                             PresenceReply, Deliver, Receipt, InvalidateAck, Leave, LookupBatch, LookupBatchReply,
-                             RoomRegister, RoomUnregister, RoomLookup, RoomLookupReply, RoomInvalidate,
-                             RoomInvalidateAck, RoomDeliver, RoomReceipt, MembersQuery, MembersReply>;
+using Message =
+    std::variant<Hello, HelloReply, RegisterSessions, UnregisterSessions, Ack, Lookup, LookupReply, Heartbeat,
+                 HeartbeatReply, Invalidate, NodeDown, StatusQuery, StatusReply, PresenceQuery, PresenceReply, Deliver,
+                 Receipt, InvalidateAck, Leave, LookupBatch, LookupBatchReply, RoomRegister, RoomUnregister, RoomLookup,
+                 RoomLookupReply, RoomInvalidate, RoomInvalidateAck, RoomDeliver, RoomReceipt, MembersQuery,
+                 MembersReply, RoomStatus, RoomCount, RoomCountReply>;
 
 Type type_of(const Message& m);
 // The message's bytes, or nullopt (and in `error`, when given, the type and a short reason) when a

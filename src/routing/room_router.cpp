@@ -542,6 +542,20 @@ bool RoomRouter::handle_master(cluster::Message& message) {
     on_lookup_reply(*m);
     return true;
   }
+  if (auto* m = std::get_if<cluster::RoomCount>(&message)) {
+    links_.master_session.heard(m->epoch);
+    uint32_t sessions = 0;
+    std::set<std::string> users;
+    if (const auto* members = table_.members(m->room)) {
+      sessions = static_cast<uint32_t>(members->size());
+      for (const auto& mb : *members) {
+        if (auto s = sessions_.find(mb.session); s != sessions_.end()) users.insert(s->second->user());
+      }
+    }
+    links_.master.send_to_master(
+        cluster::RoomCountReply{m->seq, m->room, sessions, static_cast<uint32_t>(users.size())});
+    return true;
+  }
   if (auto* m = std::get_if<cluster::RoomInvalidate>(&message)) {
     links_.master_session.heard(m->epoch);
     cache_.erase(m->room);

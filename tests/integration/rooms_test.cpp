@@ -3,6 +3,8 @@
 // after it); FIFO per publisher; node death and master restart with rooms.
 #include "cluster_ops.h"
 
+#include <map>
+
 #include "proto/jwt.h"
 
 using namespace wsg::it;
@@ -139,6 +141,33 @@ TEST_CASE("rooms: no_members, not_joined, bad names, and the status counts", "[i
   INFO("status: " << dump(status));
   REQUIRE(status.at("master").as_object().contains("rooms"));
   CHECK(num(status.at("master").as_object(), "rooms") == 1);
+
+  // `wsg status --room`: the room's nodes and their member counts.
+  auto carol = join(c, 1, "carol");
+  auto alice2 = join(c, 1, "alice");
+  join_room(carol, "solo");
+  join_room(alice2, "solo");
+  auto r = c.run_status({"--room", "solo", "--json"});
+  INFO("status --room: " << r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  auto doc = parse_object(r.out);
+  CHECK(str(doc, "room") == "solo");
+  CHECK(num(doc, "sessions") == 3);
+  CHECK(doc.at("partial") == json::value(false));
+  std::map<std::string, std::pair<int64_t, int64_t>> per_node;
+  for (auto& n : doc.at("nodes").as_array()) {
+    const auto& o = n.as_object();
+    per_node[str(o, "id")] = {num(o, "sessions"), num(o, "users")};
+  }
+  CHECK(per_node == std::map<std::string, std::pair<int64_t, int64_t>>{{"node-1", {1, 1}}, {"node-2", {2, 2}}});
+  auto table = c.run_status({"--room", "solo"});
+  CHECK(table.exit_code == 0);
+  CHECK(table.out.find("room solo") != std::string::npos);
+  auto none = c.run_status({"--room", "nobody-here", "--json"});
+  CHECK(none.exit_code == 0);
+  CHECK(num(parse_object(none.out), "sessions") == 0);
+  auto bad = c.run_status({"--room", "no spaces"});
+  CHECK(bad.exit_code == 2);
 }
 
 TEST_CASE("rooms: members lists the users of every node, in pages", "[integration][rooms]") {
@@ -309,8 +338,9 @@ TEST_CASE("rooms: JWT rooms claims limit joins and publishes, and join claims ma
     return r.out.substr(0, r.out.size() - 1);
   };
   // alice may use team:* and lobby, and is put in team:red at connect; bob may use any room.
-  auto alice = join(c, 0, "alice",
-                    "/ws?token=" + token({"--user", "alice", "--room", "team:*", "--room", "lobby", "--join", "team:red"}));
+  auto alice =
+      join(c, 0, "alice",
+           "/ws?token=" + token({"--user", "alice", "--room", "team:*", "--room", "lobby", "--join", "team:red"}));
   auto bob = join(c, 1, "bob", "/ws?token=" + token({"--user", "bob", "--join", "team:red"}));
   // Both are members of team:red from their welcome on: a publish reaches the other at once.
   bob->send_json(publish_frame("team:red", "go", "b1"));

@@ -112,12 +112,17 @@ std::vector<Message> samples() {
       MembersQuery{"n", "ipc:///run/wsg/events", kU64Max, "bob", "team:eng/backend", "carol@x", 1},
       MembersReply{"node-2", 9, {"alice", "bob", "carol"}, true},
       MembersReply{"node-2", 10, {}, false},
+      RoomStatus{11, "lobby"},
+      RoomStatus{kU64Max, std::string(128, 'r')},
+      RoomCount{3, 4, "team:eng/backend"},
+      RoomCountReply{4, "lobby", 10000, 9000},
+      RoomCountReply{0, "x", 0xffffffffu, 0},
   };
 }
 
 std::set<uint8_t> all_types() {
   std::set<uint8_t> all;
-  for (uint8_t t = 1; t <= static_cast<uint8_t>(Type::members_reply); ++t) all.insert(t);
+  for (uint8_t t = 1; t <= static_cast<uint8_t>(Type::room_count_reply); ++t) all.insert(t);
   return all;
 }
 
@@ -207,6 +212,10 @@ TEST_CASE("golden encodings of v3 (rooms)", "[cluster_codec]") {
     CHECK(encode(RoomInvalidate{0x0102030405060708ULL, "team:a/b"}) == expected);
     CHECK(decode(expected) == std::optional<Message>(RoomInvalidate{0x0102030405060708ULL, "team:a/b"}));
   }
+  SECTION("ROOM_COUNT_REPLY (seq, room, sessions, users)") {
+    const std::string expected = std::string("\x03\x22", 2) + le64(5) + str("lobby") + le32(7) + le32(6);
+    CHECK(encode(RoomCountReply{5, "lobby", 7, 6}).value() == expected);
+  }
   SECTION("ROOM_RECEIPT (status byte, then sessions as u32)") {
     const std::string expected(
         "\x03\x1d"
@@ -283,6 +292,9 @@ TEST_CASE("every type's field layout is pinned", "[cluster_codec]") {
        header(Type::members_query) + str("n") + str("e") + le64(38) + str("f") + str("r") + str("a") + le32(39)},
       {MembersReply{"n", 40, {"a", "b"}, true},
        header(Type::members_reply) + str("n") + le64(40) + le32(2) + str("a") + str("b") + T},
+      {RoomStatus{41, "r"}, header(Type::room_status) + le64(41) + str("r")},
+      {RoomCount{42, 43, "r"}, header(Type::room_count) + le64(42) + le64(43) + str("r")},
+      {RoomCountReply{44, "r", 45, 46}, header(Type::room_count_reply) + le64(44) + str("r") + le32(45) + le32(46)},
   };
   std::set<uint8_t> seen;
   for (const auto& [message, bytes] : layouts) {
@@ -325,7 +337,7 @@ TEST_CASE("decode refuses a bad header", "[cluster_codec]") {
   }
   REQUIRE(kLatestWireVersion == 3);
   bytes[0] = static_cast<char>(kLatestWireVersion);
-  for (int type : {0, 32, 99, 255}) {
+  for (int type : {0, 35, 99, 255}) {
     bytes[1] = static_cast<char>(type);
     require_refused(bytes, "unknown message type " + std::to_string(type));
   }
@@ -369,7 +381,7 @@ TEST_CASE("wire version 3: the room types carry version 3, v1 and v2 types keep 
           bytes, "unknown message type " + std::to_string(type) + " in wire version " + std::to_string(int(version)));
     }
   }
-  CHECK(seen.size() == 10);
+  CHECK(seen.size() == 13);
 
   // A v1 or v2 type stamped 3 is not canonical.
   std::string ack = encode(Ack{1, 2, true}).value();

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <deque>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -109,8 +110,9 @@ class Master {
     const int item_count = zap_ ? 3 : 2;
     int64_t next_expiry = steady_ms() + 100;
     while (!g_stop.load()) {
-      int rc =
-          zmq_poll(items, item_count, pending_acks_.empty() && held_count_ == 0 && held_room_count_ == 0 ? 100 : 5);
+      int rc = zmq_poll(
+          items, item_count,
+          pending_acks_.empty() && held_count_ == 0 && held_room_count_ == 0 && pending_room_status_.empty() ? 100 : 5);
       if (rc < 0 && zmq_errno() != EINTR) {
         log_->error("zmq_poll: {}", zmq_strerror(zmq_errno()));
         return 1;
@@ -121,6 +123,7 @@ class Master {
       const int64_t now = steady_ms();
       report_refusals(now);
       flush_pending_acks(now);
+      if (!pending_room_status_.empty()) flush_room_status(now);
       if ((held_count_ > 0 || held_room_count_ > 0) && now >= recovery_until_ms_) answer_all_held_lookups();
       if (now >= next_expiry) {
         expire(now);
@@ -586,6 +589,72 @@ class Master {
     confirm(ident, kRoomKey + m.room);
   }
 
+  // `wsg status --room`: queries waiting for the room's nodes to count (ROOM_COUNT), by our seq.
+  struct PendingRoomStatus {
+    std::string ident;
+    uint64_t seq = 0;
+    std::string room;
+    std::set<std::string> waiting;                                // node ids not answered yet
+    std::map<std::string, std::pair<uint32_t, uint32_t>> counts;  // node -> (sessions, users)
+    int64_t deadline_ms = 0;
+  };
+  static constexpr int64_t kRoomStatusWaitMs = 1000;
+  static constexpr std::size_t kMaxPendingRoomStatus = 64;
+  // `wsg status --room R`: the room's nodes count their members; answered when all did, or after
+  // kRoomStatusWaitMs without the silent ones (flush_room_status).
+  void on(const std::string& ident, cluster::RoomStatus& m, int64_t now) {
+    count(MasterRequest::status);
+    PendingRoomStatus p{ident, m.seq, m.room, {}, {}, now + kRoomStatusWaitMs};
+    const uint64_t id = ++room_status_seq_;
+    for (const auto& node : rooms_.nodes_for(m.room)) {
+      auto it = node_ident_.find(node);
+      if (it == node_ident_.end() || !dir_.is_alive(node)) continue;
+      p.waiting.insert(node);
+      reply(it->second, cluster::RoomCount{epoch_, id, m.room});
+    }
+    if (p.waiting.empty() || pending_room_status_.size() >= kMaxPendingRoomStatus) return answer_room_status(p);
+    pending_room_status_.emplace(id, std::move(p));
+  }
+
+  void on(const std::string& ident, cluster::RoomCountReply& m, int64_t) {
+    const std::string* node = node_of(ident);
+    auto it = pending_room_status_.find(m.seq);
+    if (!node || it == pending_room_status_.end() || it->second.room != m.room) return;
+    if (it->second.waiting.erase(*node) == 0) return;
+    it->second.counts[*node] = {m.sessions, m.users};
+    if (!it->second.waiting.empty()) return;
+    answer_room_status(it->second);
+    pending_room_status_.erase(it);
+  }
+
+  void flush_room_status(int64_t now) {
+    for (auto it = pending_room_status_.begin(); it != pending_room_status_.end();) {
+      if (it->second.deadline_ms > now) {
+        ++it;
+        continue;
+      }
+      answer_room_status(it->second);
+      it = pending_room_status_.erase(it);
+    }
+  }
+
+  void answer_room_status(const PendingRoomStatus& p) {
+    namespace json = boost::json;
+    json::object doc;
+    doc["room"] = p.room;
+    json::array nodes;
+    uint64_t sessions = 0;
+    for (const auto& [node, c] : p.counts) {
+      nodes.push_back(json::object{{"id", node}, {"sessions", c.first}, {"users", c.second}});
+      sessions += c.first;
+    }
+    for (const auto& node : p.waiting) nodes.push_back(json::object{{"id", node}, {"answered", false}});
+    doc["nodes"] = std::move(nodes);
+    doc["sessions"] = sessions;
+    doc["partial"] = !p.waiting.empty();
+    reply(p.ident, cluster::StatusReply{epoch_, p.seq, json::serialize(doc)});
+  }
+
   // The node is dead: it leaves every room. No ROOM_INVALIDATE: every node gets NODE_DOWN and
   // drops the node from its cached room routes itself.
   void drop_rooms(const std::string& node) { rooms_.drop_node(node); }
@@ -683,6 +752,8 @@ class Master {
   // The same for room lookups: room -> (routing id, seq).
   std::unordered_map<std::string, std::vector<std::pair<std::string, uint64_t>>> held_room_lookups_;
   std::size_t held_room_count_ = 0;
+  std::map<uint64_t, PendingRoomStatus> pending_room_status_;
+  uint64_t room_status_seq_ = 0;
   struct PendingAck {
     std::string ident;
     uint64_t seq;

@@ -27,6 +27,26 @@ std::string str(const json::value* v) {
 }
 
 void print_table(const json::object& doc) {
+  if (auto* r = doc.if_contains("room")) {
+    std::cout << "room " << str(r) << "  sessions " << str(doc.if_contains("sessions")) << "\n";
+    const auto* nodes = doc.if_contains("nodes");
+    if (!nodes || !nodes->is_array() || nodes->as_array().empty()) {
+      std::cout << "  (no members)\n";
+      return;
+    }
+    std::cout << fmt::format("  {:<20} {:>9} {:>7}\n", "NODE", "SESSIONS", "USERS");
+    for (auto& n : nodes->as_array()) {
+      if (!n.is_object()) continue;
+      const auto& o = n.as_object();
+      if (o.contains("answered")) {
+        std::cout << fmt::format("  {:<20} {:>9} {:>7}\n", str(o.if_contains("id")), "?", "?");
+      } else {
+        std::cout << fmt::format("  {:<20} {:>9} {:>7}\n", str(o.if_contains("id")), str(o.if_contains("sessions")),
+                                 str(o.if_contains("users")));
+      }
+    }
+    return;
+  }
   if (auto* u = doc.if_contains("user")) {
     std::cout << "user " << str(u) << "\n";
     const auto* sessions = doc.if_contains("sessions");
@@ -74,7 +94,15 @@ int run_status(const StatusOptions& options) {
   // such, without waiting for the timeout.
   std::unique_ptr<curve::HandshakeMonitor> monitor;
   std::string query;
-  if (auto bytes = cluster::encode(cluster::StatusQuery{seq, options.user})) {
+  if (!options.room.empty()) {
+    if (auto bytes = cluster::encode(cluster::RoomStatus{seq, options.room})) {
+      query = std::move(*bytes);
+    } else {  // the codec's rule for room names
+      std::cerr << "wsg status: '" << logging::printable(options.room)
+                << "' is not a room name (1-128 bytes of [A-Za-z0-9._@:/-])\n";
+      return 2;
+    }
+  } else if (auto bytes = cluster::encode(cluster::StatusQuery{seq, options.user})) {
     query = std::move(*bytes);
   } else {  // the codec's rule for user ids
     std::cerr << "wsg status: '" << logging::printable(options.user)
