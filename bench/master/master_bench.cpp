@@ -9,16 +9,22 @@
 //      lookups or --lookup-seconds: lookups/s, round-trip latency (p50/p99/max), answers checked
 //      against the node that registered the user; with --lookup-batch N > 1 up to N lookups go in
 //      one LOOKUP_BATCH (wire v2);
-//   4. one STATUS query (what `wsg status` asks for), its round trip and size;
-//   5. each node says LEAVE (the master forgets its sessions at once).
+//   4. with --room-churn-rate R: room membership churn (wire v3) for --room-churn-seconds: the
+//      nodes register and unregister rooms (a node's first member joining, its last leaving) at R
+//      operations/s over --rooms rooms, each room watched by another node that looked it up (and
+//      looks it up again after each ROOM_INVALIDATE, as a node that keeps publishing to it does):
+//      operations/s, ack latency (an ack waits for the watchers' ROOM_INVALIDATE_ACK) and the
+//      master's CPU per operation;
+//   5. one STATUS query (what `wsg status` asks for), its round trip and size;
+//   6. each node says LEAVE (the master forgets its sessions at once).
 // Every node HEARTBEATs every --heartbeat-ms meanwhile. With --pid the master's CPU time
 // (utime+stime, /proc/PID/stat) is sampled around phases 2 and 3: µs per registration and per
 // lookup.
 //
 //   wsg-master-bench --master tcp://127.0.0.1:5555 [--pid PID] [--nodes 10] [--sessions 100000]
 //                    [--batch 1000] [--window 4] [--lookups 200000] [--lookup-window 512]
-//                    [--lookup-batch 1] [--lookup-seconds 30] [--heartbeat-ms 500] [--prefix S] [--json FILE]
-//                    [--timeout 300]
+//                    [--lookup-batch 1] [--lookup-seconds 30] [--room-churn-rate 0] [--room-churn-seconds 10]
+//                    [--rooms 10000] [--heartbeat-ms 500] [--prefix S] [--json FILE] [--timeout 300]
 //
 // One thread, one zmq_poll loop over the nodes' DEALER sockets; every wait is bounded by
 // --timeout. Exit 0 when every phase completed with every answer right, 1 otherwise, 2 on bad
@@ -65,6 +71,9 @@ struct Options {
   int lookup_window = 512;
   int lookup_batch = 1;
   double lookup_seconds = 30;
+  int room_churn_rate = 0;  // room registrations + unregistrations per second; 0 = no churn phase
+  double room_churn_seconds = 10;
+  int rooms = 10000;
   int heartbeat_ms = 500;
   std::string prefix;
   std::string json_file;
@@ -191,6 +200,30 @@ class Bench {
          cpu1 && cpu2 && answered_ > 0
              ? boost::json::value(static_cast<double>(*cpu2 - *cpu1) / static_cast<double>(answered_))
              : nullptr}};
+    if (o_.room_churn_rate > 0) {
+      const auto cpu3 = cpu_us(o_.pid);
+      const int64_t t4 = now_ns();
+      if (!phase_room_churn()) return finish(false);
+      const int64_t t5 = now_ns();
+      const auto cpu4 = cpu_us(o_.pid);
+      const double churn_seconds = static_cast<double>(t5 - t4) / 1e9;
+      const auto rq = [&](double x) -> boost::json::value {
+        auto v = room_latency_.quantile_us(x);
+        return v ? boost::json::value(*v) : nullptr;
+      };
+      report_["room_churn"] = boost::json::object{
+          {"rate", o_.room_churn_rate},
+          {"rooms", o_.rooms},
+          {"operations", room_acked_},
+          {"seconds", churn_seconds},
+          {"per_second", static_cast<double>(room_acked_) / std::max(1e-9, churn_seconds)},
+          {"invalidations", room_invalidations_},
+          {"ack_latency_us", boost::json::object{{"p50", rq(0.5)}, {"p99", rq(0.99)}, {"max", room_latency_.max_us()}}},
+          {"master_cpu_us_per_operation",
+           cpu3 && cpu4 && room_acked_ > 0
+               ? boost::json::value(static_cast<double>(*cpu4 - *cpu3) / static_cast<double>(room_acked_))
+               : nullptr}};
+    }
     if (!phase_status()) return finish(false);
     phase_leave();
     return finish(wrong_ == 0);
@@ -257,6 +290,13 @@ class Bench {
     }
     if (auto* a = std::get_if<cluster::Ack>(&m)) {
       if (!a->ok) return fail("a REGISTER was refused (ok = false: the master forgot the node?)");
+      if (auto op = room_ops_.find(a->seq); op != room_ops_.end()) {
+        room_latency_.record(now - op->second.sent_ns);
+        room_busy_[static_cast<std::size_t>(op->second.room)] = false;
+        ++room_acked_;
+        room_ops_.erase(op);
+        return true;
+      }
       auto it = batches_.find(a->seq);
       if (it == batches_.end()) return true;
       n.registered += it->second;
@@ -289,7 +329,13 @@ class Bench {
       }
       return true;
     }
-    // INVALIDATE, NODE_DOWN: not expected (each user registers once, no node dies); ignored.
+    if (auto* inv = std::get_if<cluster::RoomInvalidate>(&m)) {
+      // As a node does: drop the route, confirm, and (still publishing there) look it up again.
+      ++room_invalidations_;
+      if (!send(n, cluster::RoomInvalidateAck{inv->room})) return false;
+      return send(n, cluster::RoomLookup{++seq_, inv->room});
+    }
+    // INVALIDATE, NODE_DOWN, ROOM_LOOKUP_REPLY: not expected or nothing to check; ignored.
     return true;
   }
 
@@ -372,6 +418,50 @@ class Bench {
     return true;
   }
 
+  std::string room(int64_t k) const { return o_.prefix + "room" + std::to_string(k); }
+
+  bool phase_room_churn() {
+    // Room k belongs to node k mod N (its members' node) and is watched by node k+1 mod N.
+    const auto rooms = static_cast<std::size_t>(o_.rooms);
+    room_registered_.assign(rooms, false);
+    room_busy_.assign(rooms, false);
+    for (std::size_t k = 0; k < rooms; ++k) {
+      Node& watcher = nodes_[(k + 1) % nodes_.size()];
+      if (!send(watcher, cluster::RoomLookup{++seq_, room(static_cast<int64_t>(k))})) return false;
+      if (k % 512 == 511 && !poll(0)) return false;
+    }
+    std::mt19937_64 rng(2);
+    std::uniform_int_distribution<std::size_t> pick(0, rooms - 1);
+    const int64_t start = now_ns();
+    const int64_t end_ns = start + static_cast<int64_t>(o_.room_churn_seconds * 1e9);
+    int64_t sent = 0;
+    while (now_ns() < end_ns) {
+      // Open loop: the operations due by now go out (a room with an operation in flight is skipped).
+      const auto due = static_cast<int64_t>(static_cast<double>(now_ns() - start) / 1e9 * o_.room_churn_rate);
+      for (; sent < due; ++sent) {
+        std::size_t k = pick(rng);
+        for (std::size_t tries = 0; room_busy_[k] && tries < rooms; ++tries) k = (k + 1) % rooms;
+        if (room_busy_[k]) break;
+        Node& owner = nodes_[k % nodes_.size()];
+        const uint64_t s = ++seq_;
+        room_busy_[k] = true;
+        room_ops_[s] = PendingRoomOp{now_ns(), static_cast<int64_t>(k)};
+        const bool ok = room_registered_[k] ? send(owner, cluster::RoomUnregister{s, {room(static_cast<int64_t>(k))}})
+                                            : send(owner, cluster::RoomRegister{s, {room(static_cast<int64_t>(k))}});
+        if (!ok) return false;
+        room_registered_[k] = !room_registered_[k];
+      }
+      if (now_ns() > deadline_ns_) return fail("room churn: timed out");
+      if (!poll(1)) return false;
+    }
+    while (!room_ops_.empty()) {
+      if (now_ns() > deadline_ns_)
+        return fail("room churn: " + std::to_string(room_ops_.size()) + " operations unacknowledged");
+      if (!poll(10)) return false;
+    }
+    return true;
+  }
+
   bool phase_status() {
     status_seq_ = ++seq_;
     const int64_t t = now_ns();
@@ -434,6 +524,15 @@ class Bench {
                 << " p99 " << num(lat, "p99") << " max " << num(lat, "max") << " us; wrong answers "
                 << num(o, "wrong_answers") << "; master CPU " << num(o, "master_cpu_us_per_lookup") << " us/lookup\n";
     }
+    if (const auto* c = report_.if_contains("room_churn")) {
+      const auto& o = c->as_object();
+      const auto& lat = o.at("ack_latency_us").as_object();
+      std::cerr << "  rooms:    " << num(o, "per_second") << " registrations+unregistrations/s ("
+                << num(o, "operations") << " over " << num(o, "rooms") << " rooms in " << num(o, "seconds") << " s; "
+                << num(o, "invalidations") << " invalidations); ack p50 " << num(lat, "p50") << " p99 "
+                << num(lat, "p99") << " max " << num(lat, "max") << " us; master CPU "
+                << num(o, "master_cpu_us_per_operation") << " us/operation\n";
+    }
     if (const auto* s = report_.if_contains("status")) {
       const auto& o = s->as_object();
       std::cerr << "  status:   " << num(o, "round_trip_ms") << " ms, " << num(o, "json_bytes") << " bytes of JSON\n";
@@ -445,6 +544,10 @@ class Bench {
   struct PendingLookup {
     int64_t sent_ns = 0;
     int node = 0;  // the node that registered the user
+  };
+  struct PendingRoomOp {
+    int64_t sent_ns = 0;
+    int64_t room = 0;
   };
 
   Options o_;
@@ -464,6 +567,12 @@ class Bench {
   double reg_seconds_ = 0;
   std::string problem_;
   boost::json::object report_;
+  std::vector<bool> room_registered_;
+  std::vector<bool> room_busy_;  // an operation of the room awaits its ACK
+  std::unordered_map<uint64_t, PendingRoomOp> room_ops_;
+  int64_t room_acked_ = 0;
+  int64_t room_invalidations_ = 0;
+  Histogram room_latency_;
 };
 
 }  // namespace
@@ -497,6 +606,16 @@ int main(int argc, char** argv) {
   app.add_option("--lookup-seconds", o.lookup_seconds, "Bound on the lookup phase")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--room-churn-rate", o.room_churn_rate,
+                 "Room registrations + unregistrations per second (wire v3); 0 = no room phase")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1'000'000));
+  app.add_option("--room-churn-seconds", o.room_churn_seconds, "Length of the room churn phase")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--rooms", o.rooms, "Rooms the churn works over")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10'000'000));
   app.add_option("--heartbeat-ms", o.heartbeat_ms, "Heartbeat period of each synthetic node")
       ->capture_default_str()
       ->check(CLI::Range(10, 60000));

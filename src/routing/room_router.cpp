@@ -69,12 +69,14 @@ void RoomRouter::join(const std::shared_ptr<LocalSession>& session, proto::JoinF
   const auto outcome = do_join(session, frame.room, frame.echo, frame.notices, std::move(ack));
   switch (outcome.result) {
     case RoomTable::JoinResult::too_many_rooms:
+      ++stats_.errors_too_many_rooms;
       return reply(session, proto::encode_error(proto::ErrorCode::too_many_rooms,
                                                 fmt::format("a session may be in at most {} rooms "
                                                             "(rooms.max_per_session)",
                                                             opt_.max_per_session),
                                                 frame.id));
     case RoomTable::JoinResult::room_full:
+      ++stats_.errors_room_full;
       return reply(session, proto::encode_error(
                                 proto::ErrorCode::room_full,
                                 fmt::format("room has {} members on this node (rooms.max_members)", opt_.max_members),
@@ -149,6 +151,7 @@ std::shared_ptr<RoomRouter::Publish> RoomRouter::make_publish(const LocalSession
 void RoomRouter::publish(const std::shared_ptr<LocalSession>& session, proto::PublishFrame frame) {
   const SessionKey key = key_of(*session);
   if (opt_.publish_requires_join && !table_.member(key, frame.room)) {
+    ++stats_.errors_not_joined;
     return reply(session,
                  proto::encode_error(proto::ErrorCode::not_joined,
                                      "join the room before publishing to it (rooms.publish_requires_join)", frame.id));

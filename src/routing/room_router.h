@@ -72,7 +72,10 @@ class RoomRouter {
     uint64_t not_here = 0;           // items received for a room with no member here
     uint64_t lookups = 0;            // ROOM_LOOKUPs sent
     uint64_t lookup_timeouts = 0;
-    uint64_t refused_inflight = 0;  // publishes refused at max_inflight
+    uint64_t refused_inflight = 0;       // publishes refused at max_inflight
+    uint64_t errors_too_many_rooms = 0;  // error frames sent from here (wsg_errors_total)
+    uint64_t errors_room_full = 0;
+    uint64_t errors_not_joined = 0;
     std::size_t inflight = 0;
   };
 

@@ -842,7 +842,6 @@ void Router::leave(std::shared_ptr<LocalSession> from, proto::LeaveFrame frame) 
 
 void Router::publish(std::shared_ptr<LocalSession> from, proto::PublishFrame frame) {
   asio::post(strand_, [self = shared_from_this(), from = std::move(from), f = std::move(frame)]() mutable {
-    ++self->counters_.messages_accepted;
     self->rooms_.publish(from, std::move(f));
   });
 }
@@ -899,6 +898,9 @@ void Router::sample(std::function<void(NodeSample)> done) {
     s.room_lookups = rooms.lookups;
     s.room_lookup_timeouts = rooms.lookup_timeouts;
     s.room_publishes_in_flight = rooms.inflight;
+    s.errors[static_cast<std::size_t>(proto::ErrorCode::too_many_rooms)] = rooms.errors_too_many_rooms;
+    s.errors[static_cast<std::size_t>(proto::ErrorCode::room_full)] = rooms.errors_room_full;
+    s.errors[static_cast<std::size_t>(proto::ErrorCode::not_joined)] = rooms.errors_not_joined;
     s.errors[static_cast<std::size_t>(proto::ErrorCode::internal)] = c.errors_internal;
     done(std::move(s));
   });

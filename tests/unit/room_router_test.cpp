@@ -3,6 +3,7 @@
 // the master and the peers would send, and checks what goes out and what the sessions are told.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,7 +28,7 @@ using wsg::fakes::FakeSession;
 constexpr uint64_t kEpoch = 7;
 
 struct Fixture {
-  explicit Fixture(bool publish_requires_join = true) {
+  explicit Fixture(bool publish_requires_join = true, bool notices = false) {
     wsg::Router::Options o;
     o.node_id = "node-1";
     o.incarnation = 1;
@@ -36,6 +37,7 @@ struct Fixture {
     o.outbox_coalesce = std::chrono::microseconds(0);
     o.rooms_max_per_session = 3;
     o.rooms_publish_requires_join = publish_requires_join;
+    o.rooms_notices = notices;
     router = std::make_shared<wsg::Router>(ioc, o, master, peers, [](const std::string&) {});
     router->on_master_messages({cluster::HelloReply{kEpoch, true, {}}});
     run();
@@ -311,4 +313,63 @@ TEST_CASE("rooms: after a master restart every room is registered again", "[room
   for (auto& r : f.master.sent_of<cluster::RoomRegister>()) rooms.insert(rooms.end(), r.rooms.begin(), r.rooms.end());
   std::sort(rooms.begin(), rooms.end());
   CHECK(rooms == std::vector<std::string>{"a-room", "b-room"});
+}
+
+TEST_CASE("rooms: a session joined by its token at connect is welcomed once the room is registered", "[room_router]") {
+  Fixture f;
+  auto carol = std::make_shared<FakeSession>("carol", "s-carol");
+  bool welcomed = false;
+  f.router->add_session(carol, [&] { welcomed = true; }, {"lobby", "team:red"});
+  f.run();
+  // The session's registration and the two rooms' registrations are out; the welcome waits for all.
+  const auto room_regs = f.master.sent_of<cluster::RoomRegister>();
+  std::vector<std::string> rooms;
+  for (auto& r : room_regs) rooms.insert(rooms.end(), r.rooms.begin(), r.rooms.end());
+  std::sort(rooms.begin(), rooms.end());
+  CHECK(rooms == std::vector<std::string>{"lobby", "team:red"});
+  auto regs = f.master.take<cluster::RegisterSessions>();
+  REQUIRE(regs.size() == 1);
+  f.router->on_master_messages({cluster::Ack{kEpoch, regs[0].seq, true}});
+  f.run();
+  CHECK_FALSE(welcomed);
+  f.join(f.alice, "lobby", "j-alice");  // alice joins too: waits for the same registration
+  CHECK(f.alice->acks().count("j-alice") == 0);
+  for (auto& r : room_regs) f.router->on_master_messages({cluster::Ack{kEpoch, r.seq, true}});
+  f.run();
+  CHECK(welcomed);
+  CHECK(f.alice->acks().count("j-alice") == 1);
+}
+
+TEST_CASE("rooms: with notices, a join and a leave are announced to members that asked, here and on other nodes",
+          "[room_router]") {
+  Fixture f(true, true);
+  f.router->join(f.alice, wsg::proto::JoinFrame{"hall", false, true, std::string("j1")});
+  f.run();
+  // alice's own join is announced too, so the room is looked up.
+  auto lookups = f.master.sent_of<cluster::RoomLookup>();
+  REQUIRE(lookups.size() == 1);
+  f.ack_registrations();
+  f.router->on_master_messages(
+      {cluster::RoomLookupReply{kEpoch, lookups[0].seq, "hall", {Fixture::node("node-1"), Fixture::node("node-2")}}});
+  f.run();
+  REQUIRE(f.items_to("node-2").size() == 1);
+  CHECK(f.items_to("node-2")[0].from == "alice");
+  f.join(f.bob, "hall", "j2");  // the route is cached now
+  auto notices = f.of_type(*f.alice, "notice");
+  REQUIRE(notices.size() == 1);
+  CHECK(notices[0].at("event") == "join");
+  CHECK(notices[0].at("user") == "bob");
+  CHECK(f.of_type(*f.bob, "notice").empty());  // bob asked for none, and it was his own join
+  auto items = f.items_to("node-2");
+  REQUIRE(items.size() == 2);
+  CHECK(items[1].event == cluster::RoomEvent::join);
+  CHECK(items[1].from == "bob");
+  CHECK(items[1].body.empty());
+  // A notice needs no receipt: nothing waits in flight for it.
+  f.router->leave(f.bob, wsg::proto::LeaveFrame{"hall", std::nullopt});
+  f.run();
+  notices = f.of_type(*f.alice, "notice");
+  REQUIRE(notices.size() == 2);
+  CHECK(notices[1].at("event") == "leave");
+  CHECK(f.items_to("node-2").size() == 3);
 }
