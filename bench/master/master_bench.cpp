@@ -11,8 +11,9 @@
 //      one LOOKUP_BATCH (wire v2);
 //   4. with --room-churn-rate R: room membership churn (wire v3) for --room-churn-seconds: the
 //      nodes register and unregister rooms (a node's first member joining, its last leaving) at R
-//      operations/s over --rooms rooms, each room watched by another node that looked it up (and
-//      looks it up again after each ROOM_INVALIDATE, as a node that keeps publishing to it does):
+//      operations/s over --rooms rooms, each also registered by a second node (members that stay)
+//      and watched by a third that looked it up (and looks it up again after each ROOM_INVALIDATE,
+//      as a node that keeps publishing to it does):
 //      operations/s, ack latency (an ack waits for the watchers' ROOM_INVALIDATE_ACK) and the
 //      master's CPU per operation;
 //   5. one STATUS query (what `wsg status` asks for), its round trip and size;
@@ -43,6 +44,7 @@
 #include <sstream>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -290,6 +292,7 @@ class Bench {
     }
     if (auto* a = std::get_if<cluster::Ack>(&m)) {
       if (!a->ok) return fail("a REGISTER was refused (ok = false: the master forgot the node?)");
+      if (anchor_batches_.erase(a->seq) > 0) return true;
       if (auto op = room_ops_.find(a->seq); op != room_ops_.end()) {
         room_latency_.record(now - op->second.sent_ns);
         room_busy_[static_cast<std::size_t>(op->second.room)] = false;
@@ -421,10 +424,29 @@ class Bench {
   std::string room(int64_t k) const { return o_.prefix + "room" + std::to_string(k); }
 
   bool phase_room_churn() {
-    // Room k belongs to node k mod N (its members' node) and is watched by node k+1 mod N.
+    // Room k churns on node k mod N (its members there come and go), is always registered by node
+    // k+2 mod N (members that stay, so the room never empties and its watchers stay recorded) and
+    // is watched by node k+1 mod N (it looked the room up). Needs 3 nodes.
+    if (nodes_.size() < 3) return fail("room churn: needs --nodes 3 or more");
     const auto rooms = static_cast<std::size_t>(o_.rooms);
     room_registered_.assign(rooms, false);
     room_busy_.assign(rooms, false);
+    for (std::size_t k = 0; k < rooms; k += 1000) {
+      std::vector<std::vector<std::string>> per_anchor(nodes_.size());
+      for (std::size_t j = k; j < std::min(rooms, k + 1000); ++j) {
+        per_anchor[(j + 2) % nodes_.size()].push_back(room(static_cast<int64_t>(j)));
+      }
+      for (std::size_t a = 0; a < nodes_.size(); ++a) {
+        if (per_anchor[a].empty()) continue;
+        const uint64_t s = ++seq_;
+        anchor_batches_.insert(s);
+        if (!send(nodes_[a], cluster::RoomRegister{s, std::move(per_anchor[a])})) return false;
+      }
+    }
+    while (!anchor_batches_.empty()) {
+      if (now_ns() > deadline_ns_) return fail("room churn: the anchor registrations were not acknowledged");
+      if (!poll(10)) return false;
+    }
     for (std::size_t k = 0; k < rooms; ++k) {
       Node& watcher = nodes_[(k + 1) % nodes_.size()];
       if (!send(watcher, cluster::RoomLookup{++seq_, room(static_cast<int64_t>(k))})) return false;
@@ -569,6 +591,7 @@ class Bench {
   boost::json::object report_;
   std::vector<bool> room_registered_;
   std::vector<bool> room_busy_;  // an operation of the room awaits its ACK
+  std::unordered_set<uint64_t> anchor_batches_;
   std::unordered_map<uint64_t, PendingRoomOp> room_ops_;
   int64_t room_acked_ = 0;
   int64_t room_invalidations_ = 0;
