@@ -265,16 +265,34 @@ bool WsSession<Stream>::room_allowed(const std::string& room, const std::optiona
   return false;
 }
 
+// deliver(), run_on_thread() and close_drain() post to the session's io_context, not to its strand:
+// that context has one thread, which runs every handler of the strand, so the function runs where
+// the strand's would and never beside one of them. Everything the router sends a session goes
+// through that one FIFO (a frame posted to the strand could overtake one posted to the context
+// while the strand has handlers waiting), in the order the router sent it.
 template <class Stream>
 void WsSession<Stream>::deliver(std::shared_ptr<const std::string> frame) {
-  asio::post(ws_.get_executor(), [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
+  asio::post(io_context(), [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
     self->send_frame(std::move(frame));
   });
 }
 
 template <class Stream>
+asio::io_context& WsSession<Stream>::io_context() const {
+  // The executor is a strand over an io_context executor: its execution context is that
+  // io_context (a downcast from asio::execution_context, which io_context derives from publicly).
+  return static_cast<asio::io_context&>(
+      asio::query(const_cast<websocket::stream<Stream>&>(ws_).get_executor(), asio::execution::context));
+}
+
+template <class Stream>
+void WsSession<Stream>::run_on_thread(std::function<void()> fn) {
+  asio::post(io_context(), std::move(fn));
+}
+
+template <class Stream>
 void WsSession<Stream>::close_drain() {
-  asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
+  asio::post(io_context(), [self = this->shared_from_this()] {
     self->do_close(websocket::close_code::going_away, "drain", CloseReason::drain);
   });
 }

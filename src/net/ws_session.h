@@ -48,10 +48,18 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   const std::string& user() const override { return user_; }
   const std::string& session_id() const override { return session_id_; }
   void deliver(std::shared_ptr<const std::string> frame) override;
+  // Its I/O context: IoPool runs each on exactly one thread, so a function posted there (not on
+  // this session's strand) still runs on the only thread that runs this session's handlers, and
+  // no handler of the strand can run beside it.
+  const void* thread_key() const override { return &io_context(); }
+  void run_on_thread(std::function<void()> fn) override;
+  void deliver_here(std::shared_ptr<const std::string> frame) override { send_frame(std::move(frame)); }
   void close_drain() override;
   std::size_t queued_bytes() const override { return queued_bytes_.load(std::memory_order_relaxed); }
 
  private:
+  // The io_context under ws_'s strand (sessions are made only on IoPool's contexts).
+  boost::asio::io_context& io_context() const;
   void fail(boost::beast::error_code ec, const char* what);
   void on_accept(boost::beast::error_code ec);
   void on_registered();

@@ -1,9 +1,10 @@
 // LocalSession: what the router needs of a client session on this node. Implemented by
-// WsSession (src/net) and by fakes in tests. deliver() and close_drain() are thread-safe
-// and never block: they post to the session's own strand.
+// WsSession (src/net) and by fakes in tests. deliver(), run_on_thread() and close_drain() are
+// thread-safe and never block: they post to the session's own thread, in the order called.
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,6 +19,17 @@ class LocalSession {
   virtual void deliver(std::shared_ptr<const std::string> frame) = 0;
   // Closes the session with 1001 "drain" (node shutdown).
   virtual void close_drain() = 0;
+  // Fan-out by thread (RoomRouter): sessions whose handlers all run on one thread return the same
+  // non-null key (WsSession: its I/O context, which IoPool runs on exactly one thread). The router
+  // posts one function per key and publish (run_on_thread) that calls deliver_here() for each of
+  // them, instead of one deliver() post per session. Null (the default): deliver() is used.
+  virtual const void* thread_key() const { return nullptr; }
+  // Runs `fn` once on this session's thread (any thread may call; never blocks). Only called when
+  // thread_key() is not null.
+  virtual void run_on_thread(std::function<void()> fn) { fn(); }
+  // deliver() without the post: only from a function given to run_on_thread() of a session with
+  // the same thread_key().
+  virtual void deliver_here(std::shared_ptr<const std::string> frame) { deliver(std::move(frame)); }
   // Bytes waiting in its send queue, as last published by the session (any thread; for metrics).
   virtual std::size_t queued_bytes() const { return 0; }
 };

@@ -179,6 +179,9 @@ uint64_t RoomRouter::fan_out(const std::string& room, cluster::RoomEvent event, 
   const auto* members = table_.members(room);
   if (!members) return 0;
   std::shared_ptr<const std::string> frame;
+  // The frames for the sessions of one thread go into that thread's mailbox, in one lock per
+  // thread and publish (docs/optimisation-log.md, "Room fan-out").
+  std::vector<std::pair<const void*, std::vector<Mailbox::Item>>> batches;
   uint64_t n = 0;
   for (const auto& m : *members) {
     if (event == cluster::RoomEvent::message) {
@@ -194,10 +197,64 @@ uint64_t RoomRouter::fan_out(const std::string& room, cluster::RoomEvent event, 
               ? proto::encode_room_message(room, id, from, body, ts_ms)
               : proto::encode_room_notice(room, event == cluster::RoomEvent::join ? "join" : "leave", from, ts_ms));
     }
-    s->second->deliver(frame);
-    ++n;
+    const void* key = s->second->thread_key();
+    // The publisher's own copy (echo) goes with deliver(), like the ack that follows it: the ack
+    // must not overtake it.
+    if (!key || m.session == exclude) {
+      s->second->deliver(frame);
+      ++n;
+      continue;
+    }
+    auto b = std::find_if(batches.begin(), batches.end(), [key](const auto& x) { return x.first == key; });
+    if (b == batches.end()) b = batches.emplace(batches.end(), key, std::vector<Mailbox::Item>{});
+    b->second.push_back(Mailbox::Item{s->second, frame});
   }
+  for (auto& [key, items] : batches) n += post_to_mailbox(key, std::move(items));
   return n;
+}
+
+uint64_t RoomRouter::post_to_mailbox(const void* key, std::vector<Mailbox::Item> items) {
+  auto& box = mailboxes_[key];
+  if (!box) box = std::make_shared<Mailbox>();
+  LocalSession* first = items.front().session.get();
+  bool start = false;
+  std::size_t accepted = items.size();
+  {
+    std::lock_guard lock(box->mu);
+    // Policy at the bound (kMaxMailboxItems): a thread that far behind gets no more room frames
+    // until it catches up; the sessions refused are not counted as reached (the ack stays true)
+    // and are counted in wsg_room_fanout_dropped_total.
+    const std::size_t room_left = kMaxMailboxItems > box->items.size() ? kMaxMailboxItems - box->items.size() : 0;
+    accepted = std::min(accepted, room_left);
+    for (std::size_t i = 0; i < accepted; ++i) box->items.push_back(std::move(items[i]));
+    if (accepted > 0 && !box->scheduled) start = box->scheduled = true;
+  }
+  stats_.fanout_dropped += items.size() - accepted;
+  if (start) first->run_on_thread([box] { drain(box); });
+  return accepted;
+}
+
+void RoomRouter::drain(const std::shared_ptr<Mailbox>& box) {
+  // On the mailbox's thread: at most kFanOutSlice frames per turn, then the rest in a later turn,
+  // behind the write completions (and reads) this slice queued: one turn stays short, and the
+  // writes' memory in flight stays that of one slice.
+  std::vector<Mailbox::Item> slice;
+  slice.reserve(kFanOutSlice);
+  {
+    std::lock_guard lock(box->mu);
+    while (!box->items.empty() && slice.size() < kFanOutSlice) {
+      slice.push_back(std::move(box->items.front()));
+      box->items.pop_front();
+    }
+  }
+  for (auto& item : slice) item.session->deliver_here(std::move(item.frame));
+  bool more = false;
+  {
+    std::lock_guard lock(box->mu);
+    more = !box->items.empty();
+    if (!more) box->scheduled = false;
+  }
+  if (more) slice.back().session->run_on_thread([box] { drain(box); });
 }
 
 void RoomRouter::route(const std::shared_ptr<Publish>& p) {

@@ -12,6 +12,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -75,6 +76,7 @@ class RoomRouter {
     uint64_t refused_inflight = 0;       // publishes refused at max_inflight
     uint64_t errors_too_many_rooms = 0;  // error frames sent from here (wsg_errors_total)
     uint64_t errors_room_full = 0;
+    uint64_t fanout_dropped = 0;  // frames refused at a full mailbox (kMaxMailboxItems)
     uint64_t errors_not_joined = 0;
     std::size_t inflight = 0;
   };
@@ -156,6 +158,28 @@ class RoomRouter {
     std::vector<Waiter> waiting;
   };
 
+  // The most frames one turn of a session thread takes from its mailbox (bounds that turn's work
+  // and the memory of the writes it starts).
+  static constexpr std::size_t kFanOutSlice = 256;
+  // The most frames waiting in one thread's mailbox (32 bytes each): 32 MiB.
+  static constexpr std::size_t kMaxMailboxItems = std::size_t{1} << 20;
+  // Room frames on their way from the router to the sessions of one thread (one per I/O context,
+  // LocalSession::thread_key): filled on the router's strand, drained on that thread, in order, a
+  // slice per turn. One FIFO per thread keeps each publisher's messages in order at every member.
+  struct Mailbox {
+    struct Item {
+      std::shared_ptr<LocalSession> session;
+      std::shared_ptr<const std::string> frame;
+    };
+    std::mutex mu;
+    std::deque<Item> items;  // under mu
+    bool scheduled = false;  // under mu: a drain is posted to the thread
+  };
+  // Queues the items (of sessions of the thread `key`) and posts a drain if none is; returns how
+  // many were accepted (kMaxMailboxItems).
+  uint64_t post_to_mailbox(const void* key, std::vector<Mailbox::Item> items);
+  static void drain(const std::shared_ptr<Mailbox>& box);
+
   static int64_t steady_ms();
   static int64_t wall_ms();
   void reply(const std::shared_ptr<LocalSession>& s, std::string frame);
@@ -194,6 +218,7 @@ class RoomRouter {
   RoomTable table_;
   RouteCache cache_;
   std::unordered_map<SessionKey, std::shared_ptr<LocalSession>> sessions_;  // sessions in >= 1 room
+  std::unordered_map<const void*, std::shared_ptr<Mailbox>> mailboxes_;     // thread key -> mailbox
   std::unordered_map<std::string, Lookup> lookups_;                         // room -> lookup in flight
   std::unordered_map<uint64_t, std::string> lookup_seqs_;                   // seq -> room
   std::unordered_map<std::string, std::shared_ptr<Publish>> inflight_;      // msg id -> publish

@@ -898,6 +898,7 @@ void Router::sample(std::function<void(NodeSample)> done) {
     s.room_lookups = rooms.lookups;
     s.room_lookup_timeouts = rooms.lookup_timeouts;
     s.room_publishes_in_flight = rooms.inflight;
+    s.room_fanout_dropped = rooms.fanout_dropped;
     s.errors[static_cast<std::size_t>(proto::ErrorCode::too_many_rooms)] = rooms.errors_too_many_rooms;
     s.errors[static_cast<std::size_t>(proto::ErrorCode::room_full)] = rooms.errors_room_full;
     s.errors[static_cast<std::size_t>(proto::ErrorCode::not_joined)] = rooms.errors_not_joined;

@@ -138,6 +138,7 @@ struct NodeMetrics::Instruments {
   pm::Counter* room_events_sent;
   pm::Counter* room_not_here;
   pm::Counter* room_lookups;
+  pm::Counter* room_fanout_dropped;
   pm::Counter* room_lookup_timeouts;
   pm::Counter* zmq_queue_full;
   pm::Counter* zmq_hwm;
@@ -218,6 +219,9 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<pm::Registry>()), m_(std
   m.room_not_here = &counter(r, "wsg_room_events_not_here_total",
                              "Room events received for a room with no member on this node any more.");
   m.room_lookups = &counter(r, "wsg_room_lookups_total", "ROOM_LOOKUPs sent to the master.");
+  m.room_fanout_dropped =
+      &counter(r, "wsg_room_fanout_dropped_total",
+               "Room frames not given to a member because its I/O thread had 1,048,576 frames waiting.");
   m.room_lookup_timeouts = &counter(r, "wsg_room_lookup_timeouts_total",
                                     "ROOM_LOOKUPs the master did not answer within delivery_timeout_ms.");
   m.lookup_timeouts =
@@ -288,6 +292,7 @@ std::string NodeMetrics::render(const NodeSample& s) {
   mirror(m.room_events_sent, s.room_events_sent);
   mirror(m.room_not_here, s.room_not_here);
   mirror(m.room_lookups, s.room_lookups);
+  mirror(m.room_fanout_dropped, s.room_fanout_dropped);
   mirror(m.room_lookup_timeouts, s.room_lookup_timeouts);
   mirror(m.zmq_queue_full, s.zmq_queue_drops);
   mirror(m.zmq_hwm, s.zmq_hwm_drops);

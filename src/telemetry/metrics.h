@@ -94,6 +94,7 @@ struct NodeSample {
   uint64_t room_lookups = 0;            // ROOM_LOOKUPs sent to the master
   uint64_t room_lookup_timeouts = 0;
   uint64_t room_publishes_in_flight = 0;
+  uint64_t room_fanout_dropped = 0;  // frames refused at a full session-thread mailbox
   // --- router strand and sessions (added up)
   std::array<uint64_t, kErrorCodeCount> errors{};  // error frames sent, by proto::ErrorCode
   // --- sessions (atomics in SessionContext)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -109,6 +110,37 @@ class FakeSession : public LocalSession {
  private:
   std::string user_;
   std::string id_;
+};
+
+// The thread of FakeThreadSessions: what is posted to it waits until run() (the test's turn).
+struct FakeThread {
+  void run() {
+    auto batch = std::move(posted);
+    posted.clear();
+    for (auto& fn : batch) fn();
+  }
+  std::vector<std::function<void()>> posted;
+  std::size_t fan_out_posts = 0;  // run_on_thread() calls so far
+};
+
+// A session whose handlers run on `thread` (as WsSession's on its I/O context): deliver() posts to
+// it, and the router may batch its fan-out frames through run_on_thread().
+class FakeThreadSession : public FakeSession {
+ public:
+  FakeThreadSession(std::string user, std::string id, FakeThread& thread)
+      : FakeSession(std::move(user), std::move(id)), thread_(&thread) {}
+  const void* thread_key() const override { return thread_; }
+  void run_on_thread(std::function<void()> fn) override {
+    ++thread_->fan_out_posts;
+    thread_->posted.push_back(std::move(fn));
+  }
+  void deliver(std::shared_ptr<const std::string> frame) override {
+    thread_->posted.push_back([this, frame = std::move(frame)]() mutable { FakeSession::deliver(std::move(frame)); });
+  }
+  void deliver_here(std::shared_ptr<const std::string> frame) override { FakeSession::deliver(std::move(frame)); }
+
+ private:
+  FakeThread* thread_;
 };
 
 }  // namespace wsg::fakes

@@ -373,3 +373,72 @@ TEST_CASE("rooms: with notices, a join and a leave are announced to members that
   CHECK(notices[1].at("event") == "leave");
   CHECK(f.items_to("node-2").size() == 3);
 }
+
+TEST_CASE("rooms: the fan-out goes through one mailbox per session thread, a slice per turn, in order",
+          "[room_router]") {
+  Fixture f;
+  wsg::fakes::FakeThread one;
+  wsg::fakes::FakeThread two;
+  std::vector<std::shared_ptr<wsg::fakes::FakeThreadSession>> members;
+  const auto add_on = [&f, &members](wsg::fakes::FakeThread& t, int i) {
+    auto s = std::make_shared<wsg::fakes::FakeThreadSession>("u" + std::to_string(i), "t-" + std::to_string(i), t);
+    f.router->add_session(s, [] {});
+    f.run();
+    f.router->join(s, wsg::proto::JoinFrame{"big", false, false, "j" + std::to_string(i)});
+    f.run();
+    members.push_back(s);
+  };
+  // 600 members on thread one, 10 on thread two, and alice without a thread (her frames are given
+  // with deliver(), as before).
+  for (int i = 0; i < 600; ++i) add_on(one, i);
+  for (int i = 600; i < 610; ++i) add_on(two, i);
+  f.join(f.alice, "big", "ja");
+  // The joined acks are given with deliver(): they wait on the threads, not yet run.
+  f.ack_registrations();
+  CHECK(one.fan_out_posts == 0);
+  CHECK(members.front()->frames.empty());
+
+  const auto deliver = [&f](const std::string& id) {
+    f.router->on_peer_messages({cluster::RoomDeliver{
+        "node-2", Fixture::node("node-2").events, {{id, "big", "zed", cluster::RoomEvent::message, 1, "1"}}}});
+    f.run();
+  };
+  deliver("2-r1");
+  // One drain posted per thread, whatever the number of its sessions.
+  CHECK(one.fan_out_posts == 1);
+  CHECK(two.fan_out_posts == 1);
+  CHECK(f.of_type(*f.alice, "message").size() == 1);
+  CHECK(f.of_type(*members.front(), "message").empty());
+  // A second message while the first waits: queued behind it, no second drain.
+  deliver("2-r2");
+  CHECK(one.fan_out_posts == 1);
+  // Each turn of thread one gives at most 256 frames (the acks posted before run first).
+  one.run();
+  CHECK(f.of_type(*members[255], "message").size() == 1);
+  CHECK(f.of_type(*members[256], "message").empty());
+  CHECK(one.fan_out_posts == 2);  // the rest is posted again, behind what this turn queued
+  for (int turn = 0; turn < 10 && !one.posted.empty(); ++turn) one.run();
+  two.run();
+  CHECK(one.fan_out_posts == 5);  // 1,200 frames: 5 turns of at most 256
+  CHECK(two.fan_out_posts == 1);
+  // Each session got its joined ack (deliver()) first, then the two messages, in the order the
+  // router gave them.
+  for (auto& s : members) {
+    REQUIRE(s->frames.size() == 3);
+    CHECK(s->frames[0].at("type") == "ack");
+    CHECK(s->frames[1].at("id") == "2-r1");
+    CHECK(s->frames[2].at("id") == "2-r2");
+  }
+  // Both receipts counted every member: 600 + 10 + alice.
+  f.router->on_master_messages(
+      {cluster::LookupReply{kEpoch, f.master.take<cluster::Lookup>().at(0).seq, "zed", {Fixture::node("node-2")}}});
+  f.run();
+  std::vector<cluster::RoomReceiptItem> receipts;
+  for (auto& sent : f.peers.sent) {
+    if (auto* r = std::get_if<cluster::RoomReceipt>(&sent.message))
+      receipts.insert(receipts.end(), r->items.begin(), r->items.end());
+  }
+  REQUIRE(receipts.size() == 2);
+  CHECK(receipts[0].sessions == 611);
+  CHECK(receipts[1].sessions == 611);
+}
