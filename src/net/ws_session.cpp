@@ -27,7 +27,11 @@ int64_t now_us() {
 
 template <class Stream>
 WsSession<Stream>::WsSession(Stream&& stream, std::shared_ptr<SessionContext> ctx, std::string user)
-    : ws_(std::move(stream)), close_timer_(ws_.get_executor()), ctx_(std::move(ctx)), user_(std::move(user)) {
+    : ws_(std::move(stream)),
+      close_timer_(ws_.get_executor()),
+      io_(context_of(ws_)),
+      ctx_(std::move(ctx)),
+      user_(std::move(user)) {
   session_id_ = ctx_->next_session_id();
   tokens_ = static_cast<double>(ctx_->limits.burst);
   last_refill_us_ = now_us();
@@ -278,11 +282,10 @@ void WsSession<Stream>::deliver(std::shared_ptr<const std::string> frame) {
 }
 
 template <class Stream>
-asio::io_context& WsSession<Stream>::io_context() const {
+asio::io_context& WsSession<Stream>::context_of(websocket::stream<Stream>& ws) {
   // The executor is a strand over an io_context executor: its execution context is that
   // io_context (a downcast from asio::execution_context, which io_context derives from publicly).
-  return static_cast<asio::io_context&>(
-      asio::query(const_cast<websocket::stream<Stream>&>(ws_).get_executor(), asio::execution::context));
+  return static_cast<asio::io_context&>(asio::query(ws.get_executor(), asio::execution::context));
 }
 
 template <class Stream>

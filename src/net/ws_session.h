@@ -58,8 +58,10 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   std::size_t queued_bytes() const override { return queued_bytes_.load(std::memory_order_relaxed); }
 
  private:
-  // The io_context under ws_'s strand (sessions are made only on IoPool's contexts).
-  boost::asio::io_context& io_context() const;
+  // The io_context under ws_'s strand (sessions are made only on IoPool's contexts), kept: asking
+  // the strand executor for it copies the executor (atomic reference counts) on every delivery.
+  boost::asio::io_context& io_context() const { return io_; }
+  static boost::asio::io_context& context_of(boost::beast::websocket::stream<Stream>& ws);
   void fail(boost::beast::error_code ec, const char* what);
   void on_accept(boost::beast::error_code ec);
   void on_registered();
@@ -111,6 +113,7 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
 
   boost::beast::websocket::stream<Stream> ws_;
   boost::asio::steady_timer close_timer_;
+  boost::asio::io_context& io_;
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<SessionContext> ctx_;
   std::string user_;
