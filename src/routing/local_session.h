@@ -32,6 +32,9 @@ class LocalSession {
   virtual void deliver_here(std::shared_ptr<const std::string> frame) { deliver(std::move(frame)); }
   // Bytes waiting in its send queue, as last published by the session (any thread; for metrics).
   virtual std::size_t queued_bytes() const { return 0; }
+  // A server API call acting for the application's backend (src/net/api_server), not a client:
+  // it may publish to a room it is not a member of (rooms.publish_requires_join is for clients).
+  virtual bool is_service() const { return false; }
 };
 
 }  // namespace wsg

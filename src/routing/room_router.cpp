@@ -150,7 +150,7 @@ std::shared_ptr<RoomRouter::Publish> RoomRouter::make_publish(const LocalSession
 
 void RoomRouter::publish(const std::shared_ptr<LocalSession>& session, proto::PublishFrame frame) {
   const SessionKey key = key_of(*session);
-  if (opt_.publish_requires_join && !table_.member(key, frame.room)) {
+  if (opt_.publish_requires_join && !session->is_service() && !table_.member(key, frame.room)) {
     ++stats_.errors_not_joined;
     return reply(session,
                  proto::encode_error(proto::ErrorCode::not_joined,

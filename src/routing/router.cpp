@@ -908,3 +908,16 @@ void Router::sample(std::function<void(NodeSample)> done) {
 }
 
 }  // namespace wsg
+
+namespace wsg {
+
+// Interim: the server API's operations are being built (issue 17); until then they answer failed.
+void Router::user_op(UserOpRequest, std::function<void(UserOpResult)> done) {
+  asio::post(strand_, [done = std::move(done)] { done(UserOpResult{proto::AckStatus::failed, "unsupported"}); });
+}
+
+void Router::cluster_status(std::string, std::function<void(std::optional<std::string>)> done) {
+  asio::post(strand_, [done = std::move(done)] { done(std::nullopt); });
+}
+
+}  // namespace wsg

@@ -106,6 +106,32 @@ class Router : public std::enable_shared_from_this<Router> {
   void leave(std::shared_ptr<LocalSession> from, proto::LeaveFrame frame);
   void publish(std::shared_ptr<LocalSession> from, proto::PublishFrame frame);
   void members(std::shared_ptr<LocalSession> from, proto::MembersFrame frame);
+  // --- server API (src/net/api_server; any thread) ---
+  // Sends, publishes, presence and members queries of the API go through send(), publish(),
+  // presence() and members() above, from a LocalSession whose is_service() is true. Operations on
+  // every session of a user, wherever they are (routed like a message to the user: the same
+  // lookups, per-user order and receipts; docs/api.md):
+  enum class UserOp : uint8_t { disconnect = 1, join = 2, leave = 3 };
+  struct UserOpRequest {
+    UserOp op = UserOp::disconnect;
+    std::string user;
+    std::string room;      // join, leave: a valid room name
+    uint16_t code = 4000;  // disconnect: the close code, 4000..4999
+    std::string reason;    // disconnect: the close reason, at most 123 bytes of UTF-8
+  };
+  struct UserOpResult {
+    // delivered: applied to at least one session; offline: the user had none; failed: not
+    // confirmed by every node holding the user (`reason` as a failed ack's).
+    proto::AckStatus status = proto::AckStatus::failed;
+    std::string reason;
+  };
+  // `done` runs once, on the router strand.
+  void user_op(UserOpRequest request, std::function<void(UserOpResult)> done);
+  // The master's answer to a STATUS query (the JSON `wsg status --json` prints; `user` non-empty:
+  // that user's sessions). nullopt when the master did not answer within the heartbeat timeout.
+  // `done` runs once, on the router strand.
+  void cluster_status(std::string user, std::function<void(std::optional<std::string>)> done);
+
   // Room counters, on the router strand (for sample() and tests).
   void room_stats(std::function<void(RoomRouter::Stats)> done);
 
