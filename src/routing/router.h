@@ -174,6 +174,21 @@ class Router : public std::enable_shared_from_this<Router> {
   void do_remove_session(const std::shared_ptr<LocalSession>& session);
   void do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame);
   void do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame);
+  void do_user_op(UserOpRequest request, std::function<void(UserOpResult)> done);
+  void do_cluster_status(std::string user, std::function<void(std::optional<std::string>)> done);
+  // Applies a server API operation to this node's sessions of `user`; returns how many it reached.
+  std::size_t apply_user_op(const std::string& user, const UserOpSpec& op);
+  // What a delivery does on this node: the message written to the recipient's sessions, or the
+  // operation applied to them; returns how many sessions.
+  std::size_t apply_local(const Outgoing& out);
+  // Hands a server API operation to `node` (after everything queued for peers, so it keeps its
+  // place among the user's messages). False when the link refused it.
+  bool send_user_op(const std::string& node, const std::string& events, const Outgoing& out);
+  void on_user_op(const cluster::UserOp& op);
+  // Receipts for what `origin` (at `events`) sent: at once when the master named it to us, else
+  // held by the verifier (asking where `from` is, or for the origin itself when `from` is empty).
+  void send_receipts(const std::string& origin, const std::string& events, const std::string& from,
+                     std::vector<cluster::ReceiptItem> items);
   void handle_master(cluster::Message& message);
   void handle_peer(cluster::Message& message);
 
@@ -284,6 +299,13 @@ class Router : public std::enable_shared_from_this<Router> {
   // Receipts for a DELIVER whose origin the master has not named to us yet.
   ReceiptVerifier verifier_;
   std::unordered_map<uint64_t, PendingPresence> presence_;
+  // STATUS queries of the server API (GET /api/info), by seq; at most kMaxPendingStatus.
+  struct PendingStatus {
+    std::function<void(std::optional<std::string>)> done;
+    int64_t deadline_ms = 0;
+  };
+  std::unordered_map<uint64_t, PendingStatus> status_;
+  static constexpr std::size_t kMaxPendingStatus = 64;
   DeliveredIds delivered_ids_{opt_.dedup_window};  // dedup of DELIVERs: ids delivered here lately
   // Rooms: memberships, room routes, publishes (after the pieces it shares: master session,
   // outbox, verifier, peer addresses).

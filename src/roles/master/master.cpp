@@ -510,6 +510,15 @@ class Master {
     reply(ident, cluster::StatusReply{epoch_, m.seq, json::serialize(doc)});
   }
 
+  // v4: a node verifying a DELIVER's origin whose sender is no registered user (a server API call).
+  void on(const std::string& ident, cluster::NodeQuery& m, int64_t now) {
+    count(MasterRequest::node_query);
+    if (const std::string* node = node_of(ident)) dir_.touch(*node, now);
+    cluster::NodeQueryReply r{epoch_, m.seq, {}};
+    if (const auto* info = dir_.node(m.node_id); info && info->alive) r.nodes.push_back({info->id, info->events});
+    reply(ident, r);
+  }
+
   void on(const std::string& ident, cluster::Leave& m, int64_t) {
     count(MasterRequest::leave);
     const std::string* node = node_of(ident);

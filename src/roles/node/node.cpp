@@ -179,7 +179,8 @@ int run_node(const Config& config) {
   ropt.delivery_timeout_ms = config.cluster.delivery_timeout_ms;
   // cluster.wire_version gates only what replaces older messages (v2's batched lookups); room
   // messages (v3) are new and sent whenever clients use rooms (docs/wire-encoding.md, "Versioning").
-  static_assert(cluster::kLatestWireVersion == 3, "config.cpp bounds cluster.wire_version to 1..2 (v3 is not gated)");
+  static_assert(cluster::kLatestWireVersion == 4,
+                "config.cpp bounds cluster.wire_version to 1..2 (v3 and v4 are not gated)");
   ropt.wire_version = config.cluster.wire_version;
   ropt.rooms_max_per_session = static_cast<std::size_t>(config.rooms.max_per_session);
   ropt.rooms_max_members = static_cast<std::size_t>(config.rooms.max_members);
