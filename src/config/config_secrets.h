@@ -16,6 +16,11 @@ namespace wsg::secrets {
 // or as read_file.
 Secret jwt_secret(const AuthConfig& auth);
 
+// The signing secret of webhooks.url: webhooks.secret, else webhooks.secret_file, else
+// $WSG_WEBHOOK_SECRET (resolve's order). Throws ConfigError naming where it looked when none gives a
+// non-empty secret, or as read_file.
+Secret webhook_secret(const WebhooksConfig& webhooks);
+
 }  // namespace wsg::secrets
 
 namespace wsg::curve {

@@ -786,6 +786,7 @@ void Router::ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, 
     return;
   }
   ++counters_.acks[static_cast<std::size_t>(status)];
+  if (status != proto::AckStatus::delivered && opt_.on_undelivered) opt_.on_undelivered(*out, status, to_string(why));
   if (status == proto::AckStatus::delivered) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - out->accepted).count();
     (out->local_done ? delivery_latency_local_ : delivery_latency_remote_).Observe(seconds);

@@ -77,6 +77,10 @@ class Router : public std::enable_shared_from_this<Router> {
     bool rooms_notices = false;
     // Where the latency histograms are observed (on the router strand). Null: a private one.
     std::shared_ptr<NodeMetrics> metrics;
+    // Called on the router strand, once, when a message accepted here settles `offline` or
+    // `failed` (with or without a client id), with the ack's reason ("" for offline): the node's
+    // message.undelivered webhook. Must not block. Null: nothing.
+    std::function<void(const Outgoing&, proto::AckStatus, std::string_view reason)> on_undelivered;
   };
 
   // Called once, on the router strand, when the master refuses this node (duplicate id).
