@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <boost/json.hpp>
 
 #include "config/config.h"
 #include "config/config_secrets.h"
@@ -29,6 +30,7 @@
 #include "proto/client_protocol.h"
 #include "proto/jwt.h"
 #include "proto/room_name.h"
+#include "roles/api_client/api_client.h"
 #include "roles/master/master.h"
 #include "roles/node/node.h"
 #include "roles/status/status.h"
@@ -342,6 +344,49 @@ int main(int argc, char** argv) {
                    "Write the secret key to a new file PATH (mode 0600) and print its path instead")
       ->type_name("PATH");
 
+  // wsg api publish|disconnect|join|leave|presence|members|info: the server API (docs/api.md)
+  wsg::ApiClientOptions api_options;
+  std::string api_key_file;
+  CLI::App* api = app.add_subcommand("api", "Call a node's server API (api.listen) and print its JSON answer");
+  api->footer("Exit 0 for a 2xx answer, 1 otherwise. See wsg(1) and docs/api.md.");
+  api->require_subcommand(1);
+  api->fallthrough();
+  api->add_option("--api", api_options.url, "The API's URL (http only)")
+      ->type_name("URL")
+      ->default_str(api_options.url);
+  api->add_option("--key-file", api_key_file, "File holding the API key (default: $WSG_API_KEY)")->type_name("FILE");
+  api->add_option("--timeout-ms", api_options.timeout_ms, "Give up (exit 1) after N ms")->type_name("N");
+  std::string api_to, api_room, api_body, api_from, api_id, api_user, api_reason, api_after;
+  std::vector<std::string> api_users;
+  int api_code = 4000;
+  int api_limit = 0;
+  CLI::App* api_publish = api->add_subcommand("publish", "Publish a message to users or to a room");
+  api_publish->add_option("--to", api_to, "One recipient user")->type_name("USER");
+  api_publish->add_option("--users", api_users, "Recipient users (comma-separated or repeated)")
+      ->type_name("USER,...")
+      ->delimiter(',');
+  api_publish->add_option("--room", api_room, "Every member of room R, on every node")->type_name("R");
+  api_publish->add_option("--body", api_body, "The message body: any JSON value")->type_name("JSON")->required();
+  api_publish->add_option("--from", api_from, "The sender name recipients see (default: server)")->type_name("NAME");
+  api_publish->add_option("--id", api_id, "Your reference, echoed as ref")->type_name("REF");
+  CLI::App* api_disconnect = api->add_subcommand("disconnect", "Close every session of a user, on every node");
+  api_disconnect->add_option("--user", api_user, "The user")->type_name("USER")->required();
+  api_disconnect->add_option("--code", api_code, "Close code, 4000..4999 (default 4000)")->type_name("N");
+  api_disconnect->add_option("--reason", api_reason, "Close reason (at most 123 bytes)")->type_name("TEXT");
+  CLI::App* api_join = api->add_subcommand("join", "Make every session of a user join a room");
+  CLI::App* api_leave = api->add_subcommand("leave", "Make every session of a user leave a room");
+  for (CLI::App* sub : {api_join, api_leave}) {
+    sub->add_option("--user", api_user, "The user")->type_name("USER")->required();
+    sub->add_option("--room", api_room, "The room")->type_name("R")->required();
+  }
+  CLI::App* api_presence = api->add_subcommand("presence", "Which of these users are online, cluster-wide");
+  api_presence->add_option("USER", api_users, "Users to ask about")->required();
+  CLI::App* api_members = api->add_subcommand("members", "The members of a room, cluster-wide (one page)");
+  api_members->add_option("ROOM", api_room, "The room")->required();
+  api_members->add_option("--after", api_after, "Start after this user (the previous page's next)")->type_name("USER");
+  api_members->add_option("--limit", api_limit, "Page size, 1..1000 (default 100)")->type_name("N");
+  CLI::App* api_info = api->add_subcommand("info", "The cluster's state, as wsg status --json prints it");
+
   // wsg check-config FILE
   std::string check_file;
   CLI::App* check =
@@ -432,6 +477,58 @@ int main(int argc, char** argv) {
     std::cout << wsg::jwt::mint(claims, token_secret, static_cast<int64_t>(now), token_ttl) << "\n";
     return 0;
   }
+  if (api->parsed()) {
+    return run_guarded([&] {
+      const auto key = wsg::secrets::resolve({"", "", "--key-file", api_key_file, wsg::secrets::kApiKeyEnv});
+      if (key) api_options.key = key->value;
+      if (api_options.timeout_ms <= 0) throw wsg::ConfigError("--timeout-ms must be positive");
+      std::string method = "POST";
+      std::string target;
+      std::string body;
+      if (api_publish->parsed()) {
+        if ((api_to.empty() ? 0 : 1) + (api_users.empty() ? 0 : 1) + (api_room.empty() ? 0 : 1) != 1)
+          throw wsg::ConfigError("give exactly one of --to, --users and --room");
+        boost::system::error_code ec;
+        boost::json::parse(api_body, ec);
+        if (ec) throw wsg::ConfigError("--body is not JSON: " + ec.message() + R"( (e.g. --body '{"text":"hi"}'))");
+        target = "/api/publish";
+        body = "{";
+        if (!api_to.empty()) body += "\"to\":" + wsg::json_quote(api_to);
+        if (!api_room.empty()) body += "\"room\":" + wsg::json_quote(api_room);
+        if (!api_users.empty()) {
+          body += "\"users\":[";
+          for (std::size_t i = 0; i < api_users.size(); ++i) body += (i ? "," : "") + wsg::json_quote(api_users[i]);
+          body += "]";
+        }
+        if (!api_from.empty()) body += ",\"from\":" + wsg::json_quote(api_from);
+        if (!api_id.empty()) body += ",\"id\":" + wsg::json_quote(api_id);
+        body += ",\"body\":" + api_body + "}";
+      } else if (api_disconnect->parsed()) {
+        target = "/api/disconnect";
+        body = "{\"user\":" + wsg::json_quote(api_user) + ",\"code\":" + std::to_string(api_code);
+        if (!api_reason.empty()) body += ",\"reason\":" + wsg::json_quote(api_reason);
+        body += "}";
+      } else if (api_join->parsed() || api_leave->parsed()) {
+        target = api_join->parsed() ? "/api/rooms/join" : "/api/rooms/leave";
+        body = "{\"user\":" + wsg::json_quote(api_user) + ",\"room\":" + wsg::json_quote(api_room) + "}";
+      } else if (api_presence->parsed()) {
+        method = "GET";
+        target = "/api/presence";
+        for (std::size_t i = 0; i < api_users.size(); ++i) target += (i ? "&user=" : "?user=") + api_users[i];
+      } else if (api_members->parsed()) {
+        method = "GET";
+        target = "/api/rooms/" + api_room + "/members";
+        std::string query;
+        if (!api_after.empty()) query += "&after=" + api_after;
+        if (api_limit > 0) query += "&limit=" + std::to_string(api_limit);
+        if (!query.empty()) target += "?" + query.substr(1);
+      } else if (api_info->parsed()) {
+        method = "GET";
+        target = "/api/info";
+      }
+      return wsg::run_api(api_options, method, target, body);
+    });
+  }
   if (keygen->parsed()) {
     return run_guarded([&] { return run_keygen(keygen_secret_file); });
   }
@@ -442,6 +539,7 @@ int main(int argc, char** argv) {
       // The secrets are found and their files readable, as at start-up.
       wsg::curve::cluster_keys(config.cluster);
       if (config.auth.mode == "jwt") wsg::secrets::jwt_secret(config.auth);
+      if (!config.api.listen.empty()) wsg::secrets::api_key(config.api);
       // Only the sections of the role the file is for (Config::role): a master's file gets no node
       // sections full of defaults it never reads.
       std::cout << config.to_toml(wsg::Config::Secrets::redact, config.role());

@@ -245,6 +245,21 @@ const std::vector<Field>& fields() {
       str("http", "static_dir", [](Config& c) -> std::string& { return c.http.static_dir; }),
       boolean("http", "compression", [](Config& c) -> bool& { return c.http.compression; }),
 
+      str("api", "listen", [](Config& c) -> std::string& { return c.api.listen; }, check_optional_listen),
+      str("api", "key", [](Config& c) -> std::string& { return c.api.key; }),
+      str("api", "key_file", [](Config& c) -> std::string& { return c.api.key_file; }),
+      integer("api", "max_body_bytes", [](Config& c) -> int64_t& { return c.api.max_body_bytes; }, 1024, kGiB),
+      integer("api", "requests_per_second", [](Config& c) -> int64_t& { return c.api.requests_per_second; }, 0,
+              1'000'000'000),
+      integer("api", "burst", [](Config& c) -> int64_t& { return c.api.burst; }, 1, 1'000'000'000),
+      integer("api", "max_connections", [](Config& c) -> int64_t& { return c.api.max_connections; }, 1, 1'000'000),
+      integer("api", "max_users_per_publish", [](Config& c) -> int64_t& { return c.api.max_users_per_publish; }, 1,
+              1'000'000),
+      integer("api", "max_batch", [](Config& c) -> int64_t& { return c.api.max_batch; }, 1, 100'000),
+      integer("api", "max_inflight", [](Config& c) -> int64_t& { return c.api.max_inflight; }, 1, 100'000'000),
+      integer("api", "request_timeout_ms", [](Config& c) -> int64_t& { return c.api.request_timeout_ms; }, 100,
+              kHour),
+
       str("tls", "cert", [](Config& c) -> std::string& { return c.tls.cert; }),
       str("tls", "key", [](Config& c) -> std::string& { return c.tls.key; }),
 
@@ -376,6 +391,13 @@ std::optional<CrossIssue> cross_check(const Config& c) {
                       "webhooks.retry_max_ms (" + std::to_string(c.webhooks.retry_max_ms) +
                           ") must be at least webhooks.retry_initial_ms (" +
                           std::to_string(c.webhooks.retry_initial_ms) + ")"};
+  if (!c.api.key.empty() && !c.api.key_file.empty())
+    return CrossIssue{{"api.key_file", "api.key"}, "set only one of api.key and api.key_file"};
+  if (c.api.max_body_bytes < c.limits.max_message_bytes)
+    return CrossIssue{{"api.max_body_bytes", "limits.max_message_bytes"},
+                      "api.max_body_bytes (" + std::to_string(c.api.max_body_bytes) +
+                          ") must be at least limits.max_message_bytes (" + std::to_string(c.limits.max_message_bytes) +
+                          "): a publish carries a message body"};
   if (c.cluster.events_advertise.empty() && is_wildcard_tcp(c.cluster.events_bind))
     return CrossIssue{{"cluster.events_bind", "cluster.events_advertise"},
                       "cluster.events_bind '" + c.cluster.events_bind +
@@ -549,7 +571,7 @@ class Parser {
 Config::Role section_role(std::string_view section) {
   if (section == "master" || section == "metrics") return Config::Role::master;
   if (section == "node" || section == "cache" || section == "auth" || section == "limits" || section == "rooms" ||
-      section == "http" || section == "tls")
+      section == "http" || section == "api" || section == "tls")
     return Config::Role::node;
   return Config::Role::any;
 }
@@ -608,7 +630,8 @@ std::string Config::to_toml(Secrets secrets, Role role) const {
     }
     const bool secret = (f.section == "auth" && f.key == "secret") ||
                         (f.section == "cluster" && f.key == "curve_secret_key") ||
-                        (f.section == "webhooks" && f.key == "secret");
+                        (f.section == "webhooks" && f.key == "secret") ||
+                        (f.section == "api" && f.key == "key");
     if (secret && secrets == Secrets::redact) {
       if (const auto* get = std::get_if<StrGet>(&f.get); get && !(*get)(self).empty()) {
         out += "# " + std::string(f.key) + " = (set, not shown)\n";

@@ -77,6 +77,22 @@ struct HttpConfig {
   bool compression = false;                  // http.compression (permessage-deflate)
 };
 
+// The server API (docs/api.md, "Server API"): HTTP/JSON for the application's backend, on a
+// listener of its own.
+struct ApiConfig {
+  std::string listen;                    // api.listen (HOST:PORT; "" = off)
+  std::string key;                       // api.key: the bearer key callers present
+  std::string key_file;                  // api.key_file (a file holding it)
+  int64_t max_body_bytes = 1024 * 1024;  // api.max_body_bytes (at least limits.max_message_bytes)
+  int64_t requests_per_second = 1000;    // api.requests_per_second (token bucket; 0 = unlimited)
+  int64_t burst = 2000;                  // api.burst: the bucket's size
+  int64_t max_connections = 256;         // api.max_connections: open API connections at once
+  int64_t max_users_per_publish = 1000;  // api.max_users_per_publish: "users" of one publish
+  int64_t max_batch = 100;               // api.max_batch: items of one batch
+  int64_t max_inflight = 10000;          // api.max_inflight: operations awaiting answers at once
+  int64_t request_timeout_ms = 10000;    // api.request_timeout_ms: read a request / await its answers
+};
+
 struct TlsConfig {
   std::string cert;  // tls.cert
   std::string key;   // tls.key
@@ -115,6 +131,7 @@ struct Config {
   LimitsConfig limits;
   RoomsConfig rooms;
   HttpConfig http;
+  ApiConfig api;
   TlsConfig tls;
   WebhooksConfig webhooks;
   LogConfig log;
@@ -133,14 +150,14 @@ struct Config {
   std::vector<std::string> sections_in_file;
 
   // Which role a file is for, from its sections: master when it sets [master] or [metrics] and
-  // none of the node's own sections ([node], [cache], [auth], [limits], [rooms], [http], [tls]); node for
+  // none of the node's own sections ([node], [cache], [auth], [limits], [rooms], [http], [api], [tls]); node for
   // the reverse; any when it sets both or neither ([cluster] and [log] serve every role).
   enum class Role { any, master, node };
   Role role() const;
 
   // The effective settings as TOML text (for check-config and logs): the sections of `role`
   // ([cluster] and [log] for both), every section for Role::any.
-  // Secrets (auth.secret, cluster.curve_secret_key) are replaced by a comment unless `show`.
+  // Secrets (auth.secret, cluster.curve_secret_key, api.key) are replaced by a comment unless `show`.
   enum class Secrets { redact, show };
   std::string to_toml(Secrets secrets = Secrets::redact, Role role = Role::any) const;
 };

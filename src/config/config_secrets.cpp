@@ -28,6 +28,15 @@ Secret webhook_secret(const WebhooksConfig& webhooks) {
   return std::move(*secret);
 }
 
+std::optional<Secret> api_key(const ApiConfig& api) {
+  auto secret = resolve({"api.key", api.key, "api.key_file", api.key_file, kApiKeyEnv});
+  if (!secret) return std::nullopt;
+  if (secret->value.size() < kMinApiKeyBytes)
+    throw ConfigError(secret->origin + ": the API key must be at least " + std::to_string(kMinApiKeyBytes) +
+                      " bytes (e.g. `openssl rand -hex 32`)");
+  return secret;
+}
+
 }  // namespace wsg::secrets
 
 namespace wsg::curve {

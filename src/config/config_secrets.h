@@ -21,6 +21,12 @@ Secret jwt_secret(const AuthConfig& auth);
 // non-empty secret, or as read_file.
 Secret webhook_secret(const WebhooksConfig& webhooks);
 
+// The server API's bearer key: api.key, else api.key_file, else $WSG_API_KEY (resolve's order);
+// nullopt when none is set (allowed only on a loopback api.listen: the node checks). Throws as
+// read_file, or ConfigError when the key is shorter than kMinApiKeyBytes.
+inline constexpr std::size_t kMinApiKeyBytes = 16;
+std::optional<Secret> api_key(const ApiConfig& api);
+
 }  // namespace wsg::secrets
 
 namespace wsg::curve {

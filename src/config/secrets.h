@@ -18,6 +18,10 @@ inline constexpr const char* kJwtSecretEnv = "WSG_JWT_SECRET";
 // The environment variable holding webhooks.url's signing secret when no key sets it.
 inline constexpr const char* kWebhookSecretEnv = "WSG_WEBHOOK_SECRET";
 
+// The environment variable holding the server API's bearer key (api.key) when no key sets it; the
+// `wsg api` command reads it too.
+inline constexpr const char* kApiKeyEnv = "WSG_API_KEY";
+
 // Files larger than this are not key files (a PEM certificate chain is a few KiB).
 inline constexpr std::size_t kMaxFileBytes = 1024 * 1024;
 

@@ -926,4 +926,23 @@ std::string encode_members(const std::optional<std::string>& ref, std::string_vi
   return out;
 }
 
+std::string_view json_member_text(std::string_view text, std::string_view name) {
+  return top_level_member_text(text, name);
+}
+
+std::vector<std::string_view> json_array_elements(std::string_view text) {
+  std::vector<std::string_view> out;
+  std::size_t i = skip_ws(text, 0);
+  if (i >= text.size() || text[i] != '[') return out;
+  i = skip_ws(text, i + 1);
+  while (i < text.size() && text[i] != ']') {
+    const std::size_t end = skip_value(text, i);
+    if (end <= i) return {};
+    out.push_back(text.substr(i, end - i));
+    i = skip_ws(text, end);
+    if (i < text.size() && text[i] == ',') i = skip_ws(text, i + 1);
+  }
+  return out;
+}
+
 }  // namespace wsg::proto

@@ -127,4 +127,14 @@ std::string encode_room_notice(std::string_view room, std::string_view event, st
 std::string encode_members(const std::optional<std::string>& ref, std::string_view room,
                            const std::vector<std::string>& users, std::string_view next, bool partial);
 
+// Spans of JSON text that Boost.JSON has already accepted (the scanner a send frame's body is kept
+// with, for the server API's requests, src/proto/api_request.h). Both only look at the root value
+// and return views into `text`; on text that is not valid JSON they return nothing rather than read
+// out of bounds.
+// The exact text of the root object's member `name` (its last occurrence; compared decoded), or an
+// empty view when there is none or the root is not an object.
+std::string_view json_member_text(std::string_view text, std::string_view name);
+// The exact texts of the root array's elements, in order; empty when the root is not an array.
+std::vector<std::string_view> json_array_elements(std::string_view text);
+
 }  // namespace wsg::proto

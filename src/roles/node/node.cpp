@@ -12,6 +12,7 @@
 #include "config/config_secrets.h"
 #include "config/curve.h"
 #include "config/secrets.h"
+#include "net/api_server.h"
 #include "net/io_pool.h"
 #include "net/listen_address.h"
 #include "net/listener.h"
@@ -84,6 +85,8 @@ int run_node(const Config& config) {
   const unsigned cores = std::thread::hardware_concurrency();
   int threads = config.node.threads > 0 ? config.node.threads : static_cast<int>(cores > 1 ? cores - 1 : 1);
 
+  // The server API (api.listen): address and key checked now, ConfigError (exit 2) when refused.
+  const ApiSetup api_setup = prepare_api(config);
   // Throws ConfigError (exit 2) for a bad or unreadable key.
   const auto curve_keys = curve::cluster_keys(config.cluster);
 
@@ -237,6 +240,25 @@ int run_node(const Config& config) {
   ctx->router = router;
   ctx->metrics = ropt.metrics;
   ctx->link_stats = &links.stats();  // read by /metrics handlers, which only run inside pool.run()
+
+  // The server API: its own listener on the pool; while the node drains it answers 503.
+  std::shared_ptr<ApiServer> api_server;
+  if (!api_setup.endpoints.empty()) {
+    auto api_ctx = std::make_shared<ApiContext>(config.api, api_setup.key);
+    api_ctx->max_message_bytes = config.limits.max_message_bytes;
+    api_ctx->node_id = node_id;
+    api_ctx->router = router;
+    api_ctx->session_ctx = ctx;
+    try {
+      api_server = ApiServer::start(pool, api_setup, std::move(api_ctx));
+    } catch (const std::exception& e) {
+      log->error("{}", e.what());
+      links.stop();
+      return 1;
+    }
+    const auto api_bound = api_server->local_endpoint();
+    log->info("server API on {}:{}", api_bound.address().to_string(), api_bound.port());
+  }
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int sig) {
