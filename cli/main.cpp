@@ -441,7 +441,7 @@ int main(int argc, char** argv) {
       config.validate();
       // The secrets are found and their files readable, as at start-up.
       wsg::curve::cluster_keys(config.cluster);
-      if (config.auth.mode == "jwt") wsg::secrets::jwt_secret(config.auth);
+      if (config.auth.mode == "jwt") wsg::secrets::jwt_key(config.auth);
       // Only the sections of the role the file is for (Config::role): a master's file gets no node
       // sections full of defaults it never reads.
       std::cout << config.to_toml(wsg::Config::Secrets::redact, config.role());
