@@ -27,9 +27,11 @@
 //   maxRefusals       3: a handshake the node refuses (HTTP 401 for a refused token, also 403, 429,
 //                     503, ...) is only seen by a browser as a close (1006) before the socket opened,
 //                     like a node that is down. After each such close the client asks the node's
-//                     /healthz (fetch, mode "no-cors": it only learns whether the node answered);
-//                     when the node answered, the handshake counts as refused, and after
-//                     maxRefusals refusals in a row the client stops: "error" { code:
+//                     /healthz: a 200 (readable when the page is the node's, or with CORS) means a
+//                     healthy node refused the handshake; a 503 (draining) does not count. When the
+//                     status cannot be read (a no-cors fetch), an answer counts, except after a
+//                     drain (1001) since the last welcome. After maxRefusals refusals in a row
+//                     the client stops: "error" { code:
 //                     "handshake_refused" }, state "closed", connect() rejects with that code. A node
 //                     that does not answer is retried as before. Infinity: never give up.
 //   fetch             the fetch function for that probe (default: globalThis.fetch; none: no probe).
@@ -152,6 +154,8 @@ export class WsgClient {
     this._counter = 0;
     this._generation = 0;  // bumped by every _open() and close(): late url/token answers are dropped
     this._refusals = 0;    // refused handshakes in a row (see maxRefusals)
+    this._drained = false; // a close 1001 (drain) came since the last welcome
+    this._epoch = 0;       // bumped by every welcome and close(): late probe answers are dropped
     this._opened = false;  // whether the current socket opened
     this._target = "";     // the URL of the current socket
     this._prefix = Math.random().toString(36).slice(2, 8);
@@ -189,6 +193,7 @@ export class WsgClient {
   close() {
     this._stopped = true;
     this._generation += 1;
+    this._epoch += 1;
     clearTimeout(this._retryTimer);
     this._retryTimer = null;
     this._stopPing();
@@ -335,8 +340,19 @@ export class WsgClient {
   // Gives up for good: state "closed", connect() rejects with an Error whose code is `code`.
   _giveUp(code, message, extra = {}) {
     this._stopped = true;
+    this._generation += 1;
     clearTimeout(this._retryTimer);
     this._retryTimer = null;
+    const ws = this._ws;
+    if (ws) {
+      // a later attempt still opening when the verdict came
+      this._detach(ws);
+      this._ws = null;
+      this._stopPing();
+      try {
+        ws.close();
+      } catch (_) { /* closing a socket that is not open yet may throw in some implementations */ }
+    }
     this._emit("error", { type: "error", code, message });
     const err = new Error(`${code}: ${message}`);
     err.code = code;
@@ -402,6 +418,8 @@ export class WsgClient {
         this.node = f.node;
         this.attempt = 0;
         this._refusals = 0;
+        this._drained = false;
+        this._epoch += 1;
         this._setState("open", {});
         this._startPing();
         this._rejoin();  // before the welcome handlers run: their frames go out after the joins
@@ -464,6 +482,7 @@ export class WsgClient {
   _onClose(ws, code, reason, wasClean) {
     if (ws !== this._ws) return;
     const opened = this._opened;
+    if (code === 1001) this._drained = true;
     this._detach(ws);
     this._ws = null;
     this._stopPing();
@@ -502,12 +521,21 @@ export class WsgClient {
     } catch (_) {
       return;
     }
-    const generation = this._generation;
-    Promise.resolve()
-      .then(() => this._fetch(probe, { mode: "no-cors", cache: "no-store" }))
-      .then(
-        () => {
-          if (generation !== this._generation || this._stopped || this.state !== "reconnecting") return;
+    const epoch = this._epoch;
+    const drained = this._drained;
+    // First a CORS request, whose status can be read (a page the node serves, or a node sending CORS
+    // headers): 200 means a healthy node refused the handshake; anything else (503: draining, no
+    // master) is not the token's fault. Else a no-cors one, which only tells that the node answered:
+    // not counted after a drain (1001) since the last welcome, when a 503 is likely.
+    const ask = () =>
+      Promise.resolve()
+        .then(() => this._fetch(probe, { cache: "no-store" }))
+        .then((res) => res.status === 200, () =>
+          this._fetch(probe, { mode: "no-cors", cache: "no-store" }).then(() => !drained));
+    ask().then(
+        (refused) => {
+          // A welcome or close() since (a new epoch) makes the answer moot.
+          if (epoch !== this._epoch || this._stopped || !refused) return;
           this._refusals += 1;
           if (this._refusals < this._maxRefusals) return;
           this._giveUp(
