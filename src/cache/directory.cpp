@@ -256,6 +256,20 @@ bool Directory::online(std::string_view user) const {
   return u != kNone && users_[u].first != kNone;
 }
 
+std::vector<std::string> Directory::users_on(std::string_view node_id) const {
+  std::vector<std::string> out;
+  const Index n = find_node(node_id);
+  if (n == kNone) return out;
+  std::vector<Index> users;
+  users.reserve(nodes_[n].sessions.size());
+  for (const Index s : nodes_[n].sessions) users.push_back(sessions_[s].user);
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  out.reserve(users.size());
+  for (const Index u : users) out.emplace_back(users_[u].name.view());
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Watchers and invalidations
 

@@ -66,6 +66,9 @@ class Directory {
   // (node id, session id) of every session of `user`, ordered.
   std::vector<std::pair<std::string, std::string>> sessions_of(std::string_view user) const;
   bool online(std::string_view user) const;
+  // The distinct users with at least one session on `node_id` (unordered; empty for an unknown or
+  // dead node). O(sessions of the node): for the master's webhooks, before the node's death.
+  std::vector<std::string> users_on(std::string_view node_id) const;
 
   // Remembers that `node_id` looked `user` up (it may now cache the route). Ignored when the
   // node is unknown or dead, or the user is offline: nodes never cache an empty route (an

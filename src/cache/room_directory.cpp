@@ -151,6 +151,11 @@ std::vector<std::string> RoomDirectory::nodes_for(std::string_view room) const {
   return out;
 }
 
+bool RoomDirectory::occupied(std::string_view room) const {
+  const Index r = find_room(room);
+  return r != kNone && !rooms_[r].nodes.empty();
+}
+
 std::vector<std::string> RoomDirectory::rooms_of(std::string_view node) const {
   std::vector<std::string> out;
   const Index n = find_node(node);

@@ -53,6 +53,8 @@ class RoomDirectory {
   bool remove(std::string_view room, std::string_view node);
   // The nodes with members of `room`, ordered by id (empty: none).
   std::vector<std::string> nodes_for(std::string_view room) const;
+  // Whether some node has members of `room` (O(1), no allocation).
+  bool occupied(std::string_view room) const;
 
   // `node` looked `room` up (it may cache the route now). Ignored when the room has no node (an
   // empty route is never cached), which keeps the watchers bounded by the rooms that exist. Past

@@ -25,6 +25,7 @@
 #include "config/curve.h"
 #include "config/secrets.h"
 #include "text/host_port.h"
+#include "text/http_url.h"
 #include "text/suggest.h"
 #include "text/text_quote.h"
 
@@ -143,6 +144,19 @@ Reason check_origin(std::string_view s) {
   return std::nullopt;
 }
 
+Reason check_optional_http_url(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  std::string why;
+  if (parse_http_url(s, why)) return std::nullopt;
+  return why;
+}
+
+// The names of proto/webhook_event.h (a layer config may not include; tests/unit/webhook_test.cpp
+// checks that the two lists agree).
+Reason check_webhook_event(std::string_view s) {
+  return one_of(s, {"user.online", "user.offline", "room.occupied", "room.vacated", "message.undelivered"}, "event");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The keys
 
@@ -239,6 +253,26 @@ const std::vector<Field>& fields() {
 
       str("tls", "cert", [](Config& c) -> std::string& { return c.tls.cert; }),
       str("tls", "key", [](Config& c) -> std::string& { return c.tls.key; }),
+
+      str("webhooks", "url", [](Config& c) -> std::string& { return c.webhooks.url; }, check_optional_http_url),
+      str("webhooks", "secret", [](Config& c) -> std::string& { return c.webhooks.secret; }),
+      str("webhooks", "secret_file", [](Config& c) -> std::string& { return c.webhooks.secret_file; }),
+      list("webhooks", "events", [](Config& c) -> std::vector<std::string>& { return c.webhooks.events; },
+           check_webhook_event),
+      integer("webhooks", "batch_max", [](Config& c) -> int64_t& { return c.webhooks.batch_max; }, 1, 10000),
+      integer("webhooks", "batch_delay_ms", [](Config& c) -> int64_t& { return c.webhooks.batch_delay_ms; }, 0,
+              60000),
+      integer("webhooks", "queue_max", [](Config& c) -> int64_t& { return c.webhooks.queue_max; }, 1, 10'000'000),
+      integer("webhooks", "queue_max_bytes", [](Config& c) -> int64_t& { return c.webhooks.queue_max_bytes; },
+              1024, 16 * kGiB),
+      integer("webhooks", "timeout_ms", [](Config& c) -> int64_t& { return c.webhooks.timeout_ms; }, 1, kHour),
+      integer("webhooks", "max_retries", [](Config& c) -> int64_t& { return c.webhooks.max_retries; }, 0,
+              1'000'000),
+      integer("webhooks", "retry_initial_ms", [](Config& c) -> int64_t& { return c.webhooks.retry_initial_ms; }, 1,
+              kHour),
+      integer("webhooks", "retry_max_ms", [](Config& c) -> int64_t& { return c.webhooks.retry_max_ms; }, 1, kDay),
+      integer("webhooks", "flush_timeout_ms", [](Config& c) -> int64_t& { return c.webhooks.flush_timeout_ms; }, 0,
+              kHour),
 
       str("log", "level", [](Config& c) -> std::string& { return c.log.level; }, check_log_level),
       str("log", "format", [](Config& c) -> std::string& { return c.log.format; }, check_log_format),
@@ -353,6 +387,20 @@ std::optional<CrossIssue> cross_check(const Config& c) {
         {"auth.mode"},
         std::string("auth.mode \"jwt\" needs auth.secret, auth.secret_file or the environment variable ") +
             secrets::kJwtSecretEnv};
+  if (!c.webhooks.secret.empty() && !c.webhooks.secret_file.empty())
+    return CrossIssue{{"webhooks.secret_file", "webhooks.secret"},
+                      "set only one of webhooks.secret and webhooks.secret_file"};
+  if (!c.webhooks.url.empty() && c.webhooks.secret.empty() && c.webhooks.secret_file.empty() &&
+      !secrets::env_set(secrets::kWebhookSecretEnv))
+    return CrossIssue{{"webhooks.url"},
+                      std::string("webhooks.url needs webhooks.secret, webhooks.secret_file or the environment "
+                                  "variable ") +
+                          secrets::kWebhookSecretEnv + " (the key of the X-Wsg-Signature header)"};
+  if (c.webhooks.retry_max_ms < c.webhooks.retry_initial_ms)
+    return CrossIssue{{"webhooks.retry_max_ms", "webhooks.retry_initial_ms"},
+                      "webhooks.retry_max_ms (" + std::to_string(c.webhooks.retry_max_ms) +
+                          ") must be at least webhooks.retry_initial_ms (" +
+                          std::to_string(c.webhooks.retry_initial_ms) + ")"};
   if (c.cluster.events_advertise.empty() && is_wildcard_tcp(c.cluster.events_bind))
     return CrossIssue{{"cluster.events_bind", "cluster.events_advertise"},
                       "cluster.events_bind '" + c.cluster.events_bind +
@@ -583,8 +631,9 @@ std::string Config::to_toml(Secrets secrets, Role role) const {
       current = f.section;
       out += "\n[" + std::string(current) + "]\n";
     }
-    const bool secret =
-        (f.section == "auth" && f.key == "secret") || (f.section == "cluster" && f.key == "curve_secret_key");
+    const bool secret = (f.section == "auth" && f.key == "secret") ||
+                        (f.section == "cluster" && f.key == "curve_secret_key") ||
+                        (f.section == "webhooks" && f.key == "secret");
     if (secret && secrets == Secrets::redact) {
       if (const auto* get = std::get_if<StrGet>(&f.get); get && !(*get)(self).empty()) {
         out += "# " + std::string(f.key) + " = (set, not shown)\n";

@@ -88,6 +88,24 @@ struct TlsConfig {
   std::string key;   // tls.key
 };
 
+// Webhooks (docs/api.md, "Webhooks"): events POSTed to the application. The master sends the user
+// and room events, each node the undelivered messages of its senders.
+struct WebhooksConfig {
+  std::string url;                     // webhooks.url ("" = off): http://HOST[:PORT][/PATH]
+  std::string secret;                  // webhooks.secret (HMAC-SHA256 key of X-Wsg-Signature)
+  std::string secret_file;             // webhooks.secret_file (a file holding it)
+  std::vector<std::string> events;     // webhooks.events (empty = every event)
+  int64_t batch_max = 100;             // webhooks.batch_max: events per POST
+  int64_t batch_delay_ms = 100;        // webhooks.batch_delay_ms: how long the first queued event may wait for more
+  int64_t queue_max = 10000;           // webhooks.queue_max: events waiting (the oldest are dropped past it)
+  int64_t queue_max_bytes = 64 << 20;  // webhooks.queue_max_bytes: their bytes (the same)
+  int64_t timeout_ms = 5000;           // webhooks.timeout_ms: one POST, connection included
+  int64_t max_retries = 10;            // webhooks.max_retries: retries of one batch before it is dropped
+  int64_t retry_initial_ms = 500;      // webhooks.retry_initial_ms: the first back-off
+  int64_t retry_max_ms = 30000;        // webhooks.retry_max_ms: the longest back-off
+  int64_t flush_timeout_ms = 2000;     // webhooks.flush_timeout_ms: sending what is queued at shutdown
+};
+
 struct LogConfig {
   std::string level = "info";   // log.level: trace|debug|info|warn|error|critical|off
   std::string format = "text";  // log.format: text|json
@@ -104,6 +122,7 @@ struct Config {
   RoomsConfig rooms;
   HttpConfig http;
   TlsConfig tls;
+  WebhooksConfig webhooks;
   LogConfig log;
 
   // Parses TOML text. `source` names the file in error messages. Unknown keys, wrong types

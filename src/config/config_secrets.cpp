@@ -64,6 +64,17 @@ Secret jwt_key(const AuthConfig& auth) {
                 "auth.public_key_file " + auth.public_key_file};
 }
 
+Secret webhook_secret(const WebhooksConfig& webhooks) {
+  auto secret =
+      resolve({"webhooks.secret", webhooks.secret, "webhooks.secret_file", webhooks.secret_file, kWebhookSecretEnv});
+  if (!secret)
+    throw ConfigError(std::string("key 'webhooks.url': webhooks need webhooks.secret, webhooks.secret_file or the "
+                                  "environment variable ") +
+                      kWebhookSecretEnv);
+  if (secret->value.empty()) throw ConfigError(secret->origin + ": the secret is empty");
+  return std::move(*secret);
+}
+
 }  // namespace wsg::secrets
 
 namespace wsg::curve {

@@ -28,6 +28,11 @@ std::optional<std::string> public_key_problem(std::string_view algorithm, std::s
 // (public_key_problem). Throws ConfigError naming the key and the file otherwise, or as read_file.
 Secret jwt_key(const AuthConfig& auth);
 
+// The signing secret of webhooks.url: webhooks.secret, else webhooks.secret_file, else
+// $WSG_WEBHOOK_SECRET (resolve's order). Throws ConfigError naming where it looked when none gives a
+// non-empty secret, or as read_file.
+Secret webhook_secret(const WebhooksConfig& webhooks);
+
 }  // namespace wsg::secrets
 
 namespace wsg::curve {

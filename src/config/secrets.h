@@ -15,6 +15,8 @@ namespace wsg::secrets {
 
 // The environment variable holding auth.mode "jwt"'s HS256 secret when no key sets it.
 inline constexpr const char* kJwtSecretEnv = "WSG_JWT_SECRET";
+// The environment variable holding webhooks.url's signing secret when no key sets it.
+inline constexpr const char* kWebhookSecretEnv = "WSG_WEBHOOK_SECRET";
 
 // Files larger than this are not key files (a PEM certificate chain is a few KiB).
 inline constexpr std::size_t kMaxFileBytes = 1024 * 1024;

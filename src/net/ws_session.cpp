@@ -301,6 +301,14 @@ void WsSession<Stream>::close_drain() {
 }
 
 template <class Stream>
+void WsSession<Stream>::close_with(uint16_t code, std::string reason) {
+  asio::post(io_context(), [self = this->shared_from_this(), code, reason = std::move(reason)] {
+    // After the frames queued before it (the router's order): do_close waits for them.
+    self->do_close(static_cast<websocket::close_code>(code), reason.c_str(), CloseReason::api);
+  });
+}
+
+template <class Stream>
 void WsSession<Stream>::send_frame(std::shared_ptr<const std::string> frame) {
   if (closing_ || close_pending_) return;
   if (queued_bytes() + frame->size() > static_cast<std::size_t>(ctx_->limits.send_queue_bytes) && !queue_.empty()) {

@@ -55,6 +55,7 @@ class WsSession : public LocalSession, public std::enable_shared_from_this<WsSes
   void run_on_thread(std::function<void()> fn) override;
   void deliver_here(std::shared_ptr<const std::string> frame) override { send_frame(std::move(frame)); }
   void close_drain() override;
+  void close_with(uint16_t code, std::string reason) override;
   std::size_t queued_bytes() const override { return queued_bytes_.load(std::memory_order_relaxed); }
 
  private:

@@ -849,6 +849,16 @@ std::string encode_room_ack(std::string_view ref, std::string_view status, std::
   return out;
 }
 
+std::string encode_room_by_server(std::string_view status, std::string_view room) {
+  std::string out;
+  out.reserve(48 + estimate(status) + estimate(room));
+  out.append("{\"type\":");
+  append_string(out, status);
+  append_field(out, "room", room);
+  out.append(",\"by\":\"server\"}");
+  return out;
+}
+
 std::string encode_publish_ack(std::string_view ref, std::string_view id, std::string_view room, PublishStatus status,
                                uint64_t sessions, std::string_view reason) {
   std::string out;

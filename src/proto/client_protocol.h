@@ -109,6 +109,9 @@ std::string encode_error(ErrorCode code, std::string_view message, const std::op
 // Rooms.
 // {"type":"ack","ref":REF,"status":STATUS,"room":ROOM}, STATUS "joined" or "left".
 std::string encode_room_ack(std::string_view ref, std::string_view status, std::string_view room);
+// {"type":STATUS,"room":ROOM,"by":"server"}, STATUS "joined" or "left": the server API made the
+// session join or leave the room (docs/protocol.md, "Rooms").
+std::string encode_room_by_server(std::string_view status, std::string_view room);
 // {"type":"ack","ref":REF,"id":ID,"status":STATUS,"room":ROOM,"sessions":N}, plus "reason" when
 // `reason` is not empty (as in encode_ack).
 std::string encode_publish_ack(std::string_view ref, std::string_view id, std::string_view room, PublishStatus status,

@@ -349,6 +349,27 @@ WSG_DESCRIBE(RoomCountReply) {
   f(m.users);
 }
 
+// v4: the server API
+WSG_DESCRIBE(UserOp) {
+  f(m.origin_node, Str::node_id);
+  f(m.origin_events, Str::address);
+  f(m.msg_id, Str::token);
+  f(m.user, Str::user);
+  f(m.op);
+  f(m.code);
+  f(m.room, Str::text);
+  f(m.reason, Str::text);
+}
+WSG_DESCRIBE(NodeQuery) {
+  f(m.seq);
+  f(m.node_id, Str::node_id);
+}
+WSG_DESCRIBE(NodeQueryReply) {
+  f(m.epoch);
+  f(m.seq);
+  f(m.nodes);
+}
+
 #undef WSG_DESCRIBE
 
 struct AnyVisitor {
@@ -394,6 +415,16 @@ const char* message_problem(const RoomReceipt& m) {
 const char* message_problem(const MembersQuery& m) {
   return m.limit == 0 || m.limit > kMaxMembersBatch ? "limit not 1..kMaxMembersBatch" : nullptr;
 }
+const char* message_problem(const UserOp& m) {
+  if (m.op == UserOpKind::disconnect) {
+    if (m.code < 4000 || m.code > 4999) return "disconnect code not 4000..4999";
+    if (m.reason.size() > kMaxCloseReasonBytes) return "disconnect reason over 123 bytes";
+    return m.room.empty() ? nullptr : "disconnect with a room";
+  }
+  if (!proto::valid_room_name(m.room)) return "join or leave without a valid room name";
+  return m.code != 0 || !m.reason.empty() ? "join or leave with a code or reason" : nullptr;
+}
+const char* message_problem(const NodeQueryReply& m) { return m.nodes.size() > 1 ? "more than one node" : nullptr; }
 const char* message_problem(const MembersReply& m) {
   return m.users.size() > kMaxMembersBatch ? "more than kMaxMembersBatch users" : nullptr;
 }
@@ -421,11 +452,13 @@ static_assert(kMaps<Type::room_register, RoomRegister> && kMaps<Type::room_unreg
               kMaps<Type::members_query, MembersQuery> && kMaps<Type::members_reply, MembersReply> &&
               kMaps<Type::room_status, RoomStatus> && kMaps<Type::room_count, RoomCount> &&
               kMaps<Type::room_count_reply, RoomCountReply>);
+static_assert(kMaps<Type::user_op, UserOp> && kMaps<Type::node_query, NodeQuery> &&
+              kMaps<Type::node_query_reply, NodeQueryReply>);
 constexpr std::size_t kTypeCount = std::variant_size_v<Message>;
-static_assert(kTypeCount == static_cast<std::size_t>(Type::room_count_reply));
+static_assert(kTypeCount == static_cast<std::size_t>(Type::node_query_reply));
 static_assert(version_of(Type::leave) == kWireVersion && version_of(Type::lookup_batch) == 2 &&
-              version_of(Type::lookup_batch_reply) == 2 && version_of(Type::room_register) == kLatestWireVersion &&
-              version_of(Type::members_reply) == kLatestWireVersion);
+              version_of(Type::lookup_batch_reply) == 2 && version_of(Type::room_register) == 3 &&
+              version_of(Type::room_count_reply) == 3 && version_of(Type::user_op) == kLatestWireVersion);
 
 // For error messages, indexed by type - 1 (the names docs/wire-encoding.md uses).
 constexpr std::array<const char*, kTypeCount> kTypeNames = {
@@ -463,6 +496,9 @@ constexpr std::array<const char*, kTypeCount> kTypeNames = {
     "ROOM_STATUS",
     "ROOM_COUNT",
     "ROOM_COUNT_REPLY",
+    "USER_OP",
+    "NODE_QUERY",
+    "NODE_QUERY_REPLY",
 };
 
 // ---- Sizer ------------------------------------------------------------------------------------
@@ -485,6 +521,11 @@ class Sizer {
   constexpr void operator()(RoomEvent v) {
     if (check_ && !error_ && v != RoomEvent::message && v != RoomEvent::join && v != RoomEvent::leave)
       error_ = "unknown room event";
+    n_ += 1;
+  }
+  constexpr void operator()(UserOpKind v) {
+    if (check_ && !error_ && v != UserOpKind::disconnect && v != UserOpKind::join && v != UserOpKind::leave)
+      error_ = "unknown user operation";
     n_ += 1;
   }
   void operator()(const std::string& s, Str kind) {
@@ -551,6 +592,7 @@ class Writer {
   void operator()(bool v) { u8(v ? 1 : 0); }
   void operator()(ReceiptStatus v) { u8(static_cast<uint8_t>(v)); }
   void operator()(RoomEvent v) { u8(static_cast<uint8_t>(v)); }
+  void operator()(UserOpKind v) { u8(static_cast<uint8_t>(v)); }
   void operator()(const std::string& s, Str /*checked by Sizer*/) {
     le(s.size(), 4);
     out_.append(s);
@@ -620,6 +662,13 @@ class Reader {
     if (b < static_cast<uint8_t>(RoomEvent::message) || b > static_cast<uint8_t>(RoomEvent::leave))
       return fail("unknown room event");
     v = static_cast<RoomEvent>(b);
+  }
+  void operator()(UserOpKind& v) {
+    if (!need(1)) return;
+    const auto b = static_cast<uint8_t>(*p_++);
+    if (b < static_cast<uint8_t>(UserOpKind::disconnect) || b > static_cast<uint8_t>(UserOpKind::leave))
+      return fail("unknown user operation");
+    v = static_cast<UserOpKind>(b);
   }
   void operator()(std::string& s, Str kind) {
     if (!need(4)) return;

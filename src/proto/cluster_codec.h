@@ -31,7 +31,7 @@
 namespace wsg::cluster {
 
 inline constexpr uint8_t kWireVersion = 1;              // the base message set, types 1-19
-inline constexpr uint8_t kLatestWireVersion = 3;        // what this codec reads and can write
+inline constexpr uint8_t kLatestWireVersion = 4;        // what this codec reads and can write
 inline constexpr uint32_t kMaxLookupBatch = 256;        // lookups in one LOOKUP_BATCH (v2), results in its reply
 inline constexpr uint32_t kMaxMembersBatch = 1001;      // users in one MEMBERS_REPLY (v3); MEMBERS_QUERY.limit 1..this
 inline constexpr uint32_t kMaxString = 4096;            // reasons (HELLO_REPLY)
@@ -102,11 +102,14 @@ enum class Type : uint8_t {
   room_status = 32,          // v3
   room_count = 33,           // v3
   room_count_reply = 34,     // v3
+  user_op = 35,              // v4
+  node_query = 36,           // v4
+  node_query_reply = 37,     // v4
 };
 // The wire version that introduced `t`, which every message of that type carries.
 constexpr uint8_t version_of(Type t) {
   const auto n = static_cast<uint8_t>(t);
-  return n >= 22 ? 3 : n >= 20 ? 2 : 1;
+  return n >= 35 ? 4 : n >= 22 ? 3 : n >= 20 ? 2 : 1;
 }
 
 struct SessionRef {
@@ -409,12 +412,46 @@ struct RoomCountReply {
   bool operator==(const RoomCountReply&) const = default;
 };
 
+// v4: the server API's operations on every session of a user (docs/api.md), routed like a DELIVER
+// (to the nodes the master names for `user`) and answered by a RECEIPT item with the same msg_id:
+// delivered = applied to at least one session of `user` there, not_here = none there.
+enum class UserOpKind : uint8_t { disconnect = 1, join = 2, leave = 3 };
+inline constexpr std::size_t kMaxCloseReasonBytes = 123;  // a WebSocket close frame's reason (RFC 6455 5.5)
+// node -> node. disconnect: `code` 4000..4999, `reason` at most kMaxCloseReasonBytes, `room` empty;
+// join and leave: `room` a valid room name, `code` 0, `reason` empty.
+struct UserOp {
+  std::string origin_node;
+  std::string origin_events;
+  std::string msg_id;
+  std::string user;
+  UserOpKind op = UserOpKind::disconnect;
+  uint32_t code = 0;
+  std::string room;
+  std::string reason;
+  bool operator==(const UserOp&) const = default;
+};
+
+// node -> master (v4): where is node `node_id`? Asked to vouch for a DELIVER's origin whose sender
+// the master cannot place (a server API call's service name is no registered user).
+struct NodeQuery {
+  uint64_t seq = 0;
+  std::string node_id;
+  bool operator==(const NodeQuery&) const = default;
+};
+// master -> node (v4): the node at its events address when it is alive, else no entry.
+struct NodeQueryReply {
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  std::vector<NodeAddr> nodes;  // at most one
+  bool operator==(const NodeQueryReply&) const = default;
+};
+
 using Message =
     std::variant<Hello, HelloReply, RegisterSessions, UnregisterSessions, Ack, Lookup, LookupReply, Heartbeat,
                  HeartbeatReply, Invalidate, NodeDown, StatusQuery, StatusReply, PresenceQuery, PresenceReply, Deliver,
                  Receipt, InvalidateAck, Leave, LookupBatch, LookupBatchReply, RoomRegister, RoomUnregister, RoomLookup,
                  RoomLookupReply, RoomInvalidate, RoomInvalidateAck, RoomDeliver, RoomReceipt, MembersQuery,
-                 MembersReply, RoomStatus, RoomCount, RoomCountReply>;
+                 MembersReply, RoomStatus, RoomCount, RoomCountReply, UserOp, NodeQuery, NodeQueryReply>;
 
 Type type_of(const Message& m);
 // The message's bytes, or nullopt (and in `error`, when given, the type and a short reason) when a

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,6 +20,12 @@ class LocalSession {
   virtual void deliver(std::shared_ptr<const std::string> frame) = 0;
   // Closes the session with 1001 "drain" (node shutdown).
   virtual void close_drain() = 0;
+  // Closes the session with `code` (4000..4999) and `reason` (at most 123 bytes): the server API's
+  // disconnect (thread-safe, never blocks, like close_drain). The default does nothing (fakes).
+  virtual void close_with(uint16_t code, std::string reason) {
+    (void)code;
+    (void)reason;
+  }
   // Fan-out by thread (RoomRouter): sessions whose handlers all run on one thread return the same
   // non-null key (WsSession: its I/O context, which IoPool runs on exactly one thread). The router
   // posts one function per key and publish (run_on_thread) that calls deliver_here() for each of
@@ -32,6 +39,9 @@ class LocalSession {
   virtual void deliver_here(std::shared_ptr<const std::string> frame) { deliver(std::move(frame)); }
   // Bytes waiting in its send queue, as last published by the session (any thread; for metrics).
   virtual std::size_t queued_bytes() const { return 0; }
+  // A server API call acting for the application's backend (src/net/api_server), not a client:
+  // it may publish to a room it is not a member of (rooms.publish_requires_join is for clients).
+  virtual bool is_service() const { return false; }
 };
 
 }  // namespace wsg

@@ -5,14 +5,29 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "proto/client_protocol.h"
+#include "proto/cluster_codec.h"
 #include "routing/local_session.h"
 
 namespace wsg {
+
+// A server API operation on every session of a user (Router::user_op), routed as an Outgoing
+// whose `op` is set: applied where a message would be delivered, answered by the same receipts.
+struct UserOpSpec {
+  cluster::UserOpKind kind = cluster::UserOpKind::disconnect;
+  uint32_t code = 0;   // disconnect
+  std::string room;    // join, leave
+  std::string reason;  // disconnect
+  // Called once with the outcome (the message's ack): delivered = applied to at least one session.
+  std::function<void(proto::AckStatus, std::string_view reason)> done;
+};
 
 struct Outgoing {
   uint64_t seq = 0;  // send order on this node (the id's counter)
@@ -34,6 +49,7 @@ struct Outgoing {
   bool uncertain = false;                          // handed to a node that died before its receipt: may have arrived
   bool in_barrier = false;                         // counted in its Flow's barrier
   std::vector<std::string> pending_nodes;          // nodes whose receipt is awaited
+  std::shared_ptr<UserOpSpec> op;                  // set: a server API operation, not a message
 };
 
 }  // namespace wsg

@@ -25,12 +25,12 @@ ReceiptVerifier::Unverified* ReceiptVerifier::slot(const std::string& origin, co
     auto old = unverified_.find(old_origin);
     if (old != unverified_.end() && old->second.seq == seq) forget(old_origin, true);
   }
-  const uint64_t seq = ask_ ? ask_(from) : 0;
+  const uint64_t seq = ask_ ? ask_(from, origin) : 0;
   if (seq == 0) {
     dropped_ += n;
     return nullptr;
   }
-  it = unverified_.emplace(origin, Unverified{events, {}, seq, now + timeout_ms_, {}, {}}).first;
+  it = unverified_.emplace(origin, Unverified{events, {}, seq, now + timeout_ms_, from.empty(), {}, {}}).first;
   verify_seqs_[seq] = origin;
   unverified_order_.emplace_back(seq, origin);
   return &it->second;
@@ -85,6 +85,20 @@ std::optional<ReceiptVerifier::Verified> ReceiptVerifier::on_reply(
   auto it = unverified_.find(origin);
   if (it == unverified_.end() || it->second.seq != seq) return std::nullopt;
   auto known = peer_events.find(origin);
+  if ((known == peer_events.end() || known->second != it->second.events) && !it->second.node_asked) {
+    // The sender is not placed on the origin: ask for the origin itself, under the same deadline
+    // (the entry keeps its place in unverified_order_ under its new seq).
+    const uint64_t again = ask_ ? ask_(std::string(), origin) : 0;
+    if (again != 0) {
+      it->second.seq = again;
+      it->second.node_asked = true;
+      verify_seqs_[again] = origin;
+      for (auto& entry : unverified_order_) {
+        if (entry.first == seq && entry.second == origin) entry.first = again;
+      }
+      return std::nullopt;
+    }
+  }
   if (known == peer_events.end() || known->second != it->second.events) {
     // Not a node the master knows at that address (or the sender left meanwhile): no socket.
     const std::size_t n = it->second.count();

@@ -29,8 +29,9 @@ class ReceiptVerifier {
   static constexpr std::size_t kMaxUnverifiedOrigins = 1024;
   static constexpr std::size_t kMaxUnverifiedReceipts = 65536;  // held in all
 
-  // Sends a LOOKUP of `user` to the master; returns its seq, or 0 when the link refused it.
-  using AskMaster = std::function<uint64_t(const std::string& user)>;
+  // Sends a LOOKUP of `user` to the master, or when `user` is empty a NODE_QUERY of `origin`
+  // (wire v4); returns its seq, or 0 when the link refused it.
+  using AskMaster = std::function<uint64_t(const std::string& user, const std::string& origin)>;
 
   // Held receipts are dropped after `timeout_ms` without an answer.
   ReceiptVerifier(int64_t timeout_ms, AskMaster ask);
@@ -55,9 +56,12 @@ class ReceiptVerifier {
     std::vector<cluster::RoomReceiptItem> room_receipts;
     std::vector<cluster::Message> messages;
   };
-  // The master answered the LOOKUP `seq` (asked(seq)), and `peer_events` (node id -> events
-  // address) already holds what it named: the receipts to send when it lists the origin at the
-  // address its DELIVERs gave; else they are dropped.
+  // The master answered the LOOKUP or NODE_QUERY `seq` (asked(seq)), and `peer_events` (node id
+  // -> events address) already holds what it named: the receipts to send when it lists the origin
+  // at the address its DELIVERs gave. When a LOOKUP of the sender does not (the sender is a server
+  // API call's service name, which is no registered user, or it left meanwhile), the master is
+  // asked once more, for the origin node itself (NODE_QUERY), within the same deadline; when that
+  // does not either, they are dropped.
   std::optional<Verified> on_reply(uint64_t seq, const std::unordered_map<std::string, std::string>& peer_events);
   // Drops what waited past its deadline.
   void sweep(int64_t now);
@@ -75,6 +79,7 @@ class ReceiptVerifier {
     std::vector<cluster::ReceiptItem> receipts;
     uint64_t seq = 0;  // the verifying lookup
     int64_t deadline_ms = 0;
+    bool node_asked = false;  // the NODE_QUERY fallback was sent (seq is its)
     std::vector<cluster::RoomReceiptItem> room_receipts;
     std::vector<cluster::Message> messages;
     std::size_t count() const { return receipts.size() + room_receipts.size() + messages.size(); }

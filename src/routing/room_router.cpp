@@ -57,9 +57,25 @@ RoomTable::JoinOutcome RoomRouter::do_join(const std::shared_ptr<LocalSession>& 
   return outcome;
 }
 
-void RoomRouter::join(const std::shared_ptr<LocalSession>& session, proto::JoinFrame frame) {
+void RoomRouter::join_by_server(const std::shared_ptr<LocalSession>& session, const std::string& room) {
+  proto::JoinFrame frame{room, false, false, std::nullopt};
+  join(session, std::move(frame), true);
+}
+
+void RoomRouter::leave_by_server(const std::shared_ptr<LocalSession>& session, const std::string& room) {
+  const bool was_member = table_.member(key_of(*session), room);
+  leave(session, proto::LeaveFrame{room, std::nullopt});
+  if (was_member) reply(session, proto::encode_room_by_server("left", room));
+}
+
+void RoomRouter::join(const std::shared_ptr<LocalSession>& session, proto::JoinFrame frame, bool by_server) {
   std::function<void()> ack;
-  if (frame.id) {
+  if (by_server) {
+    ack = [weak = std::weak_ptr<LocalSession>(session), room = frame.room] {
+      if (auto s = weak.lock())
+        s->deliver(std::make_shared<const std::string>(proto::encode_room_by_server("joined", room)));
+    };
+  } else if (frame.id) {
     ack = [weak = std::weak_ptr<LocalSession>(session), ref = *frame.id, room = frame.room] {
       if (auto s = weak.lock()) {
         s->deliver(std::make_shared<const std::string>(proto::encode_room_ack(ref, "joined", room)));
@@ -150,7 +166,7 @@ std::shared_ptr<RoomRouter::Publish> RoomRouter::make_publish(const LocalSession
 
 void RoomRouter::publish(const std::shared_ptr<LocalSession>& session, proto::PublishFrame frame) {
   const SessionKey key = key_of(*session);
-  if (opt_.publish_requires_join && !table_.member(key, frame.room)) {
+  if (opt_.publish_requires_join && !session->is_service() && !table_.member(key, frame.room)) {
     ++stats_.errors_not_joined;
     return reply(session,
                  proto::encode_error(proto::ErrorCode::not_joined,

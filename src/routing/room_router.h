@@ -84,12 +84,17 @@ class RoomRouter {
   RoomRouter(Strand strand, Options options, Links links, std::function<std::shared_ptr<void>()> keep_alive);
 
   // --- from sessions (on the strand) ---
-  void join(const std::shared_ptr<LocalSession>& session, proto::JoinFrame frame);
+  void join(const std::shared_ptr<LocalSession>& session, proto::JoinFrame frame, bool by_server = false);
   // A join from the token's `join` claim at connect: no frame, no ack; `done` runs when a join
   // with an id would have been acked (or at once when refused by a limit).
   void join_at_connect(const std::shared_ptr<LocalSession>& session, const std::string& room,
                        std::function<void()> done);
   void leave(const std::shared_ptr<LocalSession>& session, proto::LeaveFrame frame);
+  // A join or leave made by the server API (POST /api/rooms/join|leave): as a client's without an
+  // id, but the session is told with {"type":"joined"|"left","room":R,"by":"server"} (a join once
+  // the master registered it, a leave at once; docs/protocol.md, "Rooms").
+  void join_by_server(const std::shared_ptr<LocalSession>& session, const std::string& room);
+  void leave_by_server(const std::shared_ptr<LocalSession>& session, const std::string& room);
   void publish(const std::shared_ptr<LocalSession>& session, proto::PublishFrame frame);
   void members(const std::shared_ptr<LocalSession>& session, proto::MembersFrame frame);
   // The session ended: it leaves every room (with notices), rooms left empty are unregistered.

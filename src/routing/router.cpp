@@ -46,8 +46,9 @@ Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerL
           },
           [this] { return std::shared_ptr<void>(shared_from_this()); }),
       verifier_(opt_.delivery_timeout_ms,
-                [this](const std::string& user) -> uint64_t {
+                [this](const std::string& user, const std::string& origin) -> uint64_t {
                   const uint64_t seq = master_session_.next_seq();
+                  if (user.empty()) return master_.send_to_master(cluster::NodeQuery{seq, origin}) ? seq : 0;
                   return master_.send_to_master(cluster::Lookup{seq, user}) ? seq : 0;
                 }),
       rooms_(strand_,
@@ -241,6 +242,15 @@ void Router::sweep() {
   for (auto& out : unanswered) {
     if (!out->done) finish(out, proto::AckStatus::failed, Fail::master_unreachable);
   }
+  for (auto it = status_.begin(); it != status_.end();) {
+    if (it->second.deadline_ms <= now) {
+      auto done = std::move(it->second.done);
+      it = status_.erase(it);
+      done(std::nullopt);
+    } else {
+      ++it;
+    }
+  }
   for (auto it = presence_.begin(); it != presence_.end();) {
     if (it->second.deadline_ms <= now) {
       answer_presence(it->second, nullptr);
@@ -306,6 +316,22 @@ void Router::handle_master(cluster::Message& message) {
     presence_.erase(it);
     return;
   }
+  if (auto* m = std::get_if<cluster::NodeQueryReply>(&message)) {
+    // Only ever asked by the verifier: vouches for a DELIVER's origin like a LOOKUP reply listing it.
+    master_session_.heard(m->epoch);
+    cluster::LookupReply as_lookup{m->epoch, m->seq, std::string(), std::move(m->nodes)};
+    verify_reply(as_lookup);
+    return;
+  }
+  if (auto* m = std::get_if<cluster::StatusReply>(&message)) {
+    master_session_.heard(m->epoch);
+    auto it = status_.find(m->seq);
+    if (it == status_.end()) return;
+    auto done = std::move(it->second.done);
+    status_.erase(it);
+    done(std::move(m->json));
+    return;
+  }
   if (rooms_.handle_master(message)) return;
   logging::get("router")->debug("ignored an unexpected message from the master");
 }
@@ -313,6 +339,7 @@ void Router::handle_master(cluster::Message& message) {
 void Router::handle_peer(cluster::Message& message) {
   if (auto* m = std::get_if<cluster::Deliver>(&message)) return on_deliver(*m);
   if (auto* m = std::get_if<cluster::Receipt>(&message)) return on_receipt(*m);
+  if (auto* m = std::get_if<cluster::UserOp>(&message)) return on_user_op(*m);
   if (rooms_.handle_peer(message)) return;
   logging::get("router")->debug("ignored an unexpected message from a peer");
 }
@@ -383,11 +410,15 @@ void Router::dispatch(const std::shared_ptr<Outgoing>& out) {
   dispatch_now(out);
 }
 
+std::size_t Router::apply_local(const Outgoing& out) {
+  if (out.op) return apply_user_op(out.to, *out.op);
+  auto msg = std::make_shared<const std::string>(proto::encode_message(out.id, out.from, out.to, out.body, out.ts_ms));
+  return deliver_local(out.to, msg);
+}
+
 void Router::dispatch_now(const std::shared_ptr<Outgoing>& out) {
-  auto msg =
-      std::make_shared<const std::string>(proto::encode_message(out->id, out->from, out->to, out->body, out->ts_ms));
-  if (deliver_local(out->to, msg) > 0) {
-    ++counters_.messages_local;
+  if (apply_local(*out) > 0) {
+    if (!out->op) ++counters_.messages_local;
     out->local_done = true;
     out->delivered = true;
     ack(out, proto::AckStatus::delivered);
@@ -567,9 +598,7 @@ void Router::route_to(const std::shared_ptr<Outgoing>& out, const std::vector<st
     if (n == opt_.node_id) {
       // A retry that finds the user here now (it moved to this node after the first attempt).
       if (out->retried && !out->local_done) {
-        auto msg = std::make_shared<const std::string>(
-            proto::encode_message(out->id, out->from, out->to, out->body, out->ts_ms));
-        if (deliver_local(out->to, msg) > 0) {
+        if (apply_local(*out) > 0) {
           out->local_done = true;
           out->delivered = true;
           ack(out, proto::AckStatus::delivered);
@@ -579,9 +608,10 @@ void Router::route_to(const std::shared_ptr<Outgoing>& out, const std::vector<st
     }
     auto addr = peer_events_.find(n);
     if (addr == peer_events_.end()) continue;
+    if (out->op && !send_user_op(n, addr->second, *out)) continue;
     out->pending_nodes.push_back(n);
     track_pending(n, out);
-    outbox_.queue_deliver(n, addr->second, out);
+    if (!out->op) outbox_.queue_deliver(n, addr->second, out);
   }
   if (!out->pending_nodes.empty()) {
     Flow& flow = flows_[out->to];
@@ -624,18 +654,22 @@ void Router::on_deliver(const cluster::Deliver& deliver) {
       receipt.items.push_back({item.msg_id, cluster::ReceiptStatus::not_here});
     }
   }
-  if (deliver.origin_events.empty()) return;
-  auto known = peer_events_.find(deliver.origin_node);
-  if (known != peer_events_.end() && known->second == deliver.origin_events) {
-    for (auto& item : receipt.items) outbox_.queue_receipt(deliver.origin_node, deliver.origin_events, std::move(item));
+  if (deliver.items.empty()) return;
+  send_receipts(deliver.origin_node, deliver.origin_events, deliver.items.front().from, std::move(receipt.items));
+}
+
+void Router::send_receipts(const std::string& origin, const std::string& events, const std::string& from,
+                           std::vector<cluster::ReceiptItem> items) {
+  if (events.empty()) return;
+  auto known = peer_events_.find(origin);
+  if (known != peer_events_.end() && known->second == events) {
+    for (auto& item : items) outbox_.queue_receipt(origin, events, std::move(item));
     return;
   }
   // An origin the master has not named to us (we never looked up a user of it): the DELIVER's
   // word alone does not get a socket.
   const int64_t now = steady_ms();
-  const bool can_ask = master_session_.reachable(now) && !deliver.items.empty();
-  verifier_.hold(deliver.origin_node, deliver.origin_events, can_ask ? deliver.items.front().from : std::string(),
-                 std::move(receipt.items), can_ask, now);
+  verifier_.hold(origin, events, from, std::move(items), master_session_.reachable(now), now);
 }
 
 bool Router::verify_reply(const cluster::LookupReply& reply) {
@@ -747,7 +781,12 @@ void Router::retry_some() {
 void Router::ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, Fail why) {
   if (out->acked) return;
   out->acked = true;
+  if (out->op) {
+    if (auto done = std::move(out->op->done)) done(status, status == proto::AckStatus::failed ? to_string(why) : "");
+    return;
+  }
   ++counters_.acks[static_cast<std::size_t>(status)];
+  if (status != proto::AckStatus::delivered && opt_.on_undelivered) opt_.on_undelivered(*out, status, to_string(why));
   if (status == proto::AckStatus::delivered) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - out->accepted).count();
     (out->local_done ? delivery_latency_local_ : delivery_latency_remote_).Observe(seconds);
@@ -905,6 +944,113 @@ void Router::sample(std::function<void(NodeSample)> done) {
     s.errors[static_cast<std::size_t>(proto::ErrorCode::internal)] = c.errors_internal;
     done(std::move(s));
   });
+}
+
+// ---------------------------------------------------------------- server API
+
+void Router::user_op(UserOpRequest request, std::function<void(UserOpResult)> done) {
+  asio::post(strand_, [self = shared_from_this(), r = std::move(request), done = std::move(done)]() mutable {
+    self->do_user_op(std::move(r), std::move(done));
+  });
+}
+
+void Router::do_user_op(UserOpRequest request, std::function<void(UserOpResult)> done) {
+  // The API checks its input; the wire rules are checked again here (a USER_OP that breaks them
+  // could not be encoded, so it would fail only on remote nodes).
+  const auto kind = static_cast<cluster::UserOpKind>(request.op);
+  const bool disconnect = kind == cluster::UserOpKind::disconnect;
+  const bool valid = proto::valid_user_id(request.user) &&
+                     (disconnect ? request.code >= 4000 && request.code <= 4999 &&
+                                       request.reason.size() <= cluster::kMaxCloseReasonBytes && request.room.empty()
+                                 : proto::valid_room_name(request.room) && request.reason.empty()) &&
+                     (kind == cluster::UserOpKind::disconnect || kind == cluster::UserOpKind::join ||
+                      kind == cluster::UserOpKind::leave);
+  if (!valid) return done(UserOpResult{proto::AckStatus::failed, "invalid"});
+  const auto now = std::chrono::steady_clock::now();
+  auto out = std::make_shared<Outgoing>();
+  out->seq = ++msg_counter_;
+  out->id = fmt::format("{:x}-{:x}", opt_.incarnation, out->seq);
+  out->to = std::move(request.user);
+  out->ts_ms = wall_ms();
+  out->accepted = now;
+  out->deadline_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() + opt_.delivery_timeout_ms;
+  out->op = std::make_shared<UserOpSpec>();
+  out->op->kind = kind;
+  out->op->code = disconnect ? request.code : 0;
+  out->op->room = std::move(request.room);
+  out->op->reason = std::move(request.reason);
+  out->op->done = [done = std::move(done)](proto::AckStatus status, std::string_view why) {
+    done(UserOpResult{status, std::string(why)});
+  };
+  if (inflight_.size() >= opt_.max_inflight) {
+    ++counters_.bound_hits[NodeSample::bound_in_flight];
+    return finish(out, proto::AckStatus::failed, Fail::overloaded);
+  }
+  dispatch(out);
+  if (!out->done) {
+    inflight_.emplace(out->id, out);
+    deadlines_.emplace_back(out->deadline_ms, out);
+  }
+}
+
+std::size_t Router::apply_user_op(const std::string& user, const UserOpSpec& op) {
+  auto it = local_.find(user);
+  if (it == local_.end()) return 0;
+  // A copy: a join or leave may touch the session lists' owners (not local_ today; cheap anyway).
+  const auto sessions = it->second;
+  for (const auto& s : sessions) {
+    switch (op.kind) {
+      case cluster::UserOpKind::disconnect: s->close_with(static_cast<uint16_t>(op.code), op.reason); break;
+      case cluster::UserOpKind::join:
+        if (!draining_) rooms_.join_by_server(s, op.room);
+        break;
+      case cluster::UserOpKind::leave: rooms_.leave_by_server(s, op.room); break;
+    }
+  }
+  return sessions.size();
+}
+
+bool Router::send_user_op(const std::string& node, const std::string& events, const Outgoing& out) {
+  // Everything queued for peers goes first: a message sent to the user before the operation is
+  // written before the operation reaches its node (one PUSH socket per peer keeps the order).
+  outbox_.flush();
+  return outbox_.send_now(node, events,
+                          cluster::UserOp{opt_.node_id, opt_.events, out.id, out.to, out.op->kind, out.op->code,
+                                          out.op->room, out.op->reason});
+}
+
+void Router::on_user_op(const cluster::UserOp& op) {
+  cluster::ReceiptItem item{op.msg_id, cluster::ReceiptStatus::delivered};
+  if (delivered_ids_.contains(op.msg_id)) {
+    // A retry of an operation already applied here: applied once.
+  } else {
+    UserOpSpec spec;
+    spec.kind = op.op;
+    spec.code = op.code;
+    spec.room = op.room;
+    spec.reason = op.reason;
+    if (apply_user_op(op.user, spec) > 0) remember_delivered(op.msg_id);
+    else item.status = cluster::ReceiptStatus::not_here;
+  }
+  std::vector<cluster::ReceiptItem> items;
+  items.push_back(std::move(item));
+  // No sender user to look up: the verifier asks the master for the origin node itself.
+  send_receipts(op.origin_node, op.origin_events, std::string(), std::move(items));
+}
+
+void Router::cluster_status(std::string user, std::function<void(std::optional<std::string>)> done) {
+  asio::post(strand_, [self = shared_from_this(), user = std::move(user), done = std::move(done)]() mutable {
+    self->do_cluster_status(std::move(user), std::move(done));
+  });
+}
+
+void Router::do_cluster_status(std::string user, std::function<void(std::optional<std::string>)> done) {
+  const int64_t now = steady_ms();
+  if (!master_session_.reachable(now) || status_.size() >= kMaxPendingStatus) return done(std::nullopt);
+  const uint64_t seq = master_session_.next_seq();
+  if (!master_.send_to_master(cluster::StatusQuery{seq, std::move(user)})) return done(std::nullopt);
+  status_.emplace(seq, PendingStatus{std::move(done), now + opt_.delivery_timeout_ms});
 }
 
 }  // namespace wsg

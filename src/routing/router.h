@@ -77,6 +77,10 @@ class Router : public std::enable_shared_from_this<Router> {
     bool rooms_notices = false;
     // Where the latency histograms are observed (on the router strand). Null: a private one.
     std::shared_ptr<NodeMetrics> metrics;
+    // Called on the router strand, once, when a message accepted here settles `offline` or
+    // `failed` (with or without a client id), with the ack's reason ("" for offline): the node's
+    // message.undelivered webhook. Must not block. Null: nothing.
+    std::function<void(const Outgoing&, proto::AckStatus, std::string_view reason)> on_undelivered;
   };
 
   // Called once, on the router strand, when the master refuses this node (duplicate id).
@@ -106,6 +110,32 @@ class Router : public std::enable_shared_from_this<Router> {
   void leave(std::shared_ptr<LocalSession> from, proto::LeaveFrame frame);
   void publish(std::shared_ptr<LocalSession> from, proto::PublishFrame frame);
   void members(std::shared_ptr<LocalSession> from, proto::MembersFrame frame);
+  // --- server API (src/net/api_server; any thread) ---
+  // Sends, publishes, presence and members queries of the API go through send(), publish(),
+  // presence() and members() above, from a LocalSession whose is_service() is true. Operations on
+  // every session of a user, wherever they are (routed like a message to the user: the same
+  // lookups, per-user order and receipts; docs/api.md):
+  enum class UserOp : uint8_t { disconnect = 1, join = 2, leave = 3 };
+  struct UserOpRequest {
+    UserOp op = UserOp::disconnect;
+    std::string user;
+    std::string room;      // join, leave: a valid room name
+    uint16_t code = 4000;  // disconnect: the close code, 4000..4999
+    std::string reason;    // disconnect: the close reason, at most 123 bytes of UTF-8
+  };
+  struct UserOpResult {
+    // delivered: applied to at least one session; offline: the user had none; failed: not
+    // confirmed by every node holding the user (`reason` as a failed ack's).
+    proto::AckStatus status = proto::AckStatus::failed;
+    std::string reason;
+  };
+  // `done` runs once, on the router strand.
+  void user_op(UserOpRequest request, std::function<void(UserOpResult)> done);
+  // The master's answer to a STATUS query (the JSON `wsg status --json` prints; `user` non-empty:
+  // that user's sessions). nullopt when the master did not answer within the heartbeat timeout.
+  // `done` runs once, on the router strand.
+  void cluster_status(std::string user, std::function<void(std::optional<std::string>)> done);
+
   // Room counters, on the router strand (for sample() and tests).
   void room_stats(std::function<void(RoomRouter::Stats)> done);
 
@@ -148,6 +178,21 @@ class Router : public std::enable_shared_from_this<Router> {
   void do_remove_session(const std::shared_ptr<LocalSession>& session);
   void do_send(std::shared_ptr<LocalSession> from, proto::SendFrame frame);
   void do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame);
+  void do_user_op(UserOpRequest request, std::function<void(UserOpResult)> done);
+  void do_cluster_status(std::string user, std::function<void(std::optional<std::string>)> done);
+  // Applies a server API operation to this node's sessions of `user`; returns how many it reached.
+  std::size_t apply_user_op(const std::string& user, const UserOpSpec& op);
+  // What a delivery does on this node: the message written to the recipient's sessions, or the
+  // operation applied to them; returns how many sessions.
+  std::size_t apply_local(const Outgoing& out);
+  // Hands a server API operation to `node` (after everything queued for peers, so it keeps its
+  // place among the user's messages). False when the link refused it.
+  bool send_user_op(const std::string& node, const std::string& events, const Outgoing& out);
+  void on_user_op(const cluster::UserOp& op);
+  // Receipts for what `origin` (at `events`) sent: at once when the master named it to us, else
+  // held by the verifier (asking where `from` is, or for the origin itself when `from` is empty).
+  void send_receipts(const std::string& origin, const std::string& events, const std::string& from,
+                     std::vector<cluster::ReceiptItem> items);
   void handle_master(cluster::Message& message);
   void handle_peer(cluster::Message& message);
 
@@ -258,6 +303,13 @@ class Router : public std::enable_shared_from_this<Router> {
   // Receipts for a DELIVER whose origin the master has not named to us yet.
   ReceiptVerifier verifier_;
   std::unordered_map<uint64_t, PendingPresence> presence_;
+  // STATUS queries of the server API (GET /api/info), by seq; at most kMaxPendingStatus.
+  struct PendingStatus {
+    std::function<void(std::optional<std::string>)> done;
+    int64_t deadline_ms = 0;
+  };
+  std::unordered_map<uint64_t, PendingStatus> status_;
+  static constexpr std::size_t kMaxPendingStatus = 64;
   DeliveredIds delivered_ids_{opt_.dedup_window};  // dedup of DELIVERs: ids delivered here lately
   // Rooms: memberships, room routes, publishes (after the pieces it shares: master session,
   // outbox, verifier, peer addresses).

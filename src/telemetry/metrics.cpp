@@ -25,6 +25,7 @@ const char* to_string(CloseReason reason) {
     case CloseReason::binary: return "binary";
     case CloseReason::too_large: return "too_large";
     case CloseReason::error: return "error";
+    case CloseReason::api: return "api";
   }
   return "error";
 }
@@ -45,14 +46,15 @@ const char* to_string(MasterRequest type) {
     case MasterRequest::room_unregister: return "room_unregister";
     case MasterRequest::room_lookup: return "room_lookup";
     case MasterRequest::room_invalidate_ack: return "room_invalidate_ack";
+    case MasterRequest::node_query: return "node_query";
   }
   return "unknown";
 }
 
 namespace {
 
-static_assert(kCloseReasonCount == static_cast<std::size_t>(CloseReason::error) + 1);
-static_assert(kMasterRequestCount == static_cast<std::size_t>(MasterRequest::room_invalidate_ack) + 1);
+static_assert(kCloseReasonCount == static_cast<std::size_t>(CloseReason::api) + 1);
+static_assert(kMasterRequestCount == static_cast<std::size_t>(MasterRequest::node_query) + 1);
 
 // Seconds, from 100 µs (a lookup on loopback) to the default delivery timeout and past it.
 const pm::Histogram::BucketBoundaries kLatencyBuckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,

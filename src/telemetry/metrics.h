@@ -43,8 +43,9 @@ enum class CloseReason : std::size_t {
   binary,     // a binary frame (1003)
   too_large,  // a frame over limits.max_message_bytes (1009)
   error,      // anything else (a socket error, a failed handshake write)
+  api,        // closed by the server API (POST /api/disconnect, 4000..4999)
 };
-inline constexpr std::size_t kCloseReasonCount = 9;
+inline constexpr std::size_t kCloseReasonCount = 10;
 const char* to_string(CloseReason reason);
 
 inline constexpr std::size_t kErrorCodeCount = static_cast<std::size_t>(proto::ErrorCode::room_full) + 1;
@@ -154,8 +155,9 @@ enum class MasterRequest : std::size_t {
   room_unregister,
   room_lookup,
   room_invalidate_ack,
+  node_query,  // v4 (a DELIVER's origin verified for a server API call)
 };
-inline constexpr std::size_t kMasterRequestCount = 14;
+inline constexpr std::size_t kMasterRequestCount = 15;
 const char* to_string(MasterRequest type);
 
 // What the master's loop publishes for its metrics endpoint (a copy under a mutex, see Master).

@@ -1140,6 +1140,11 @@ TEST_CASE("to_string of the room error codes and publish statuses", "[client_pro
         R"({"type":"error","code":"not_joined","message":"join the room first","ref":"p1"})");
 }
 
+TEST_CASE("encode_room_by_server", "[client_protocol][rooms]") {
+  CHECK(encode_room_by_server("joined", "team:eng") == R"({"type":"joined","room":"team:eng","by":"server"})");
+  CHECK(encode_room_by_server("left", "a/b") == R"({"type":"left","room":"a/b","by":"server"})");
+}
+
 TEST_CASE("encode_room_ack", "[client_protocol][rooms]") {
   CHECK(encode_room_ack("j1", "joined", "team:eng") ==
         R"({"type":"ack","ref":"j1","status":"joined","room":"team:eng"})");

@@ -117,12 +117,19 @@ std::vector<Message> samples() {
       RoomCount{3, 4, "team:eng/backend"},
       RoomCountReply{4, "lobby", 10000, 9000},
       RoomCountReply{0, "x", 0xffffffffu, 0},
+      UserOp{"node-1", "tcp://127.0.0.1:6001", "m-9", "alice", UserOpKind::disconnect, 4001, "", "banned: spam"},
+      UserOp{"n", "e", "m", "bob", UserOpKind::disconnect, 4999, "", std::string(123, 'x')},
+      UserOp{"n", "e", "m", "carol@example.com", UserOpKind::join, 0, "team:eng/backend", ""},
+      UserOp{"n", "e", "m", "a", UserOpKind::leave, 0, std::string(128, 'r'), ""},
+      NodeQuery{12, "node-1"},
+      NodeQueryReply{5, 12, {{"node-1", "tcp://127.0.0.1:6001"}}},
+      NodeQueryReply{5, kU64Max, {}},
   };
 }
 
 std::set<uint8_t> all_types() {
   std::set<uint8_t> all;
-  for (uint8_t t = 1; t <= static_cast<uint8_t>(Type::room_count_reply); ++t) all.insert(t);
+  for (uint8_t t = 1; t <= static_cast<uint8_t>(Type::node_query_reply); ++t) all.insert(t);
   return all;
 }
 
@@ -295,6 +302,15 @@ TEST_CASE("every type's field layout is pinned", "[cluster_codec]") {
       {RoomStatus{41, "r"}, header(Type::room_status) + le64(41) + str("r")},
       {RoomCount{42, 43, "r"}, header(Type::room_count) + le64(42) + le64(43) + str("r")},
       {RoomCountReply{44, "r", 45, 46}, header(Type::room_count_reply) + le64(44) + str("r") + le32(45) + le32(46)},
+      {UserOp{"n", "e", "m", "u", UserOpKind::disconnect, 4000, "", "x"},
+       header(Type::user_op) + str("n") + str("e") + str("m") + str("u") + std::string(1, '\x01') + le32(4000) +
+           str("") + str("x")},
+      {UserOp{"n", "e", "m", "u", UserOpKind::join, 0, "r", ""}, header(Type::user_op) + str("n") + str("e") +
+                                                                     str("m") + str("u") + std::string(1, '\x02') +
+                                                                     le32(0) + str("r") + str("")},
+      {NodeQuery{47, "i"}, header(Type::node_query) + le64(47) + str("i")},
+      {NodeQueryReply{48, 49, {{"i", "e"}}},
+       header(Type::node_query_reply) + le64(48) + le64(49) + le32(1) + str("i") + str("e")},
   };
   std::set<uint8_t> seen;
   for (const auto& [message, bytes] : layouts) {
@@ -320,8 +336,8 @@ TEST_CASE("decode refuses a bad header", "[cluster_codec]") {
   bytes[0] = 0;
   require_refused(bytes, "unsupported wire version 0");
 
-  bytes[0] = 4;
-  require_refused(bytes, "unsupported wire version 4");
+  bytes[0] = 5;
+  require_refused(bytes, "unsupported wire version 5");
   bytes[0] = static_cast<char>(0xff);
   require_refused(bytes, "unsupported wire version 255");
 
@@ -335,12 +351,43 @@ TEST_CASE("decode refuses a bad header", "[cluster_codec]") {
     bytes[1] = static_cast<char>(type);
     require_refused(bytes, "unknown message type " + std::to_string(type));
   }
-  REQUIRE(kLatestWireVersion == 3);
-  bytes[0] = static_cast<char>(kLatestWireVersion);
-  for (int type : {0, 35, 99, 255}) {
+  bytes[0] = 3;
+  for (int type : {0, 35, 37, 99, 255}) {
     bytes[1] = static_cast<char>(type);
     require_refused(bytes, "unknown message type " + std::to_string(type));
   }
+  REQUIRE(kLatestWireVersion == 4);
+  bytes[0] = static_cast<char>(kLatestWireVersion);
+  for (int type : {0, 38, 99, 255}) {
+    bytes[1] = static_cast<char>(type);
+    require_refused(bytes, "unknown message type " + std::to_string(type));
+  }
+}
+
+TEST_CASE("USER_OP and NODE_QUERY_REPLY field rules (v4)", "[cluster_codec]") {
+  auto refused = [](const Message& m, const std::string& why) {
+    std::string error;
+    CHECK_FALSE(encode(m, &error).has_value());
+    CHECK_THAT(error, Contains(why));
+  };
+  refused(UserOp{"n", "e", "m", "u", UserOpKind::disconnect, 3999, "", ""}, "disconnect code not 4000..4999");
+  refused(UserOp{"n", "e", "m", "u", UserOpKind::disconnect, 5000, "", ""}, "disconnect code not 4000..4999");
+  refused(UserOp{"n", "e", "m", "u", UserOpKind::disconnect, 4000, "", std::string(124, 'x')}, "over 123 bytes");
+  refused(UserOp{"n", "e", "m", "u", UserOpKind::disconnect, 4000, "r", ""}, "disconnect with a room");
+  refused(UserOp{"n", "e", "m", "u", UserOpKind::join, 0, "", ""}, "without a valid room name");
+  refused(UserOp{"n", "e", "m", "u", UserOpKind::leave, 0, "bad room", ""}, "without a valid room name");
+  refused(UserOp{"n", "e", "m", "u", UserOpKind::join, 4000, "r", ""}, "join or leave with a code or reason");
+  refused(UserOp{"n", "e", "m", "u", UserOpKind::leave, 0, "r", "why"}, "join or leave with a code or reason");
+  refused(UserOp{"n", "e", "m", "u", static_cast<UserOpKind>(4), 0, "r", ""}, "unknown user operation");
+  refused(NodeQueryReply{1, 2, {{"a", "e"}, {"b", "f"}}}, "more than one node");
+  // The decoder refuses the same: an unknown operation byte.
+  std::string bytes = encode(UserOp{"n", "e", "m", "u", UserOpKind::leave, 0, "r", ""}).value();
+  const std::size_t op_at = 2 + 5 + 5 + 5 + 5;
+  REQUIRE(bytes[op_at] == '\x03');
+  bytes[op_at] = '\x04';
+  require_refused(bytes, "unknown user operation");
+  bytes[op_at] = '\x00';
+  require_refused(bytes, "unknown user operation");
 }
 
 TEST_CASE("wire version 2: its types carry version 2, the v1 types keep version 1", "[cluster_codec]") {
@@ -369,7 +416,9 @@ TEST_CASE("wire version 3: the room types carry version 3, v1 and v2 types keep 
   std::set<uint8_t> seen;
   for (const Message& m : samples()) {
     const auto type = static_cast<uint8_t>(type_of(m));
-    if (type < static_cast<uint8_t>(Type::room_register) || seen.count(type)) continue;
+    if (type < static_cast<uint8_t>(Type::room_register) || type > static_cast<uint8_t>(Type::room_count_reply) ||
+        seen.count(type))
+      continue;
     seen.insert(type);
     std::string bytes = encode(m).value();
     INFO("type " << int(type));
@@ -397,6 +446,30 @@ TEST_CASE("wire version 3: the room types carry version 3, v1 and v2 types keep 
   std::string room = encode(RoomLookup{1, "r"}).value();
   room[0] = 4;
   require_refused(room, "unsupported wire version 4");
+}
+
+TEST_CASE("wire version 4: the server API types carry version 4, and older versions do not know them",
+          "[cluster_codec]") {
+  std::set<uint8_t> seen;
+  for (const Message& m : samples()) {
+    const auto type = static_cast<uint8_t>(type_of(m));
+    if (type < static_cast<uint8_t>(Type::user_op) || seen.count(type)) continue;
+    seen.insert(type);
+    CHECK(version_of(static_cast<Type>(type)) == 4);
+    std::string bytes = encode(m).value();
+    INFO("type " << int(type));
+    REQUIRE(static_cast<uint8_t>(bytes[0]) == 4);
+    REQUIRE(decode(bytes).has_value());
+    for (char version : {'\x01', '\x02', '\x03'}) {
+      bytes[0] = version;
+      require_refused(
+          bytes, "unknown message type " + std::to_string(type) + " in wire version " + std::to_string(int(version)));
+    }
+  }
+  CHECK(seen.size() == 3);
+  std::string ack = encode(Ack{1, 2, true}).value();
+  ack[0] = 4;
+  require_refused(ack, "unsupported wire version 4 for ACK (a version 1 type)");
 }
 
 TEST_CASE("LOOKUP_BATCH and its reply: counts and node indexes are checked both ways", "[cluster_codec]") {

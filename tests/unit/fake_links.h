@@ -96,6 +96,7 @@ class FakeSession : public LocalSession {
     frames.push_back(boost::json::parse(*frame).as_object());
   }
   void close_drain() override {}
+  void close_with(uint16_t code, std::string reason) override { closes.emplace_back(code, std::move(reason)); }
 
   // ref -> the ack frame for it.
   std::map<std::string, boost::json::object> acks() const {
@@ -106,6 +107,7 @@ class FakeSession : public LocalSession {
     return out;
   }
   std::vector<boost::json::object> frames;
+  std::vector<std::pair<uint16_t, std::string>> closes;  // close_with() calls
 
  private:
   std::string user_;

@@ -111,7 +111,8 @@ TEST_CASE("node metrics: the exposition holds every family with its type", "[met
     INFO(code);
     CHECK(value_of(text, std::string("wsg_errors_total{code=\"") + code + "\"}") == 0);
   }
-  for (const char* reason : {"client", "lost", "timeout", "drain", "slow", "rate", "binary", "too_large", "error"}) {
+  for (const char* reason :
+       {"client", "lost", "timeout", "drain", "slow", "rate", "binary", "too_large", "error", "api"}) {
     INFO(reason);
     CHECK(value_of(text, std::string("wsg_sessions_closed_total{reason=\"") + reason + "\"}") == 0);
   }

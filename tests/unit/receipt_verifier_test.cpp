@@ -17,9 +17,9 @@ namespace {
 
 struct Fixture {
   Fixture()
-      : verifier(1000, [this](const std::string& user) -> uint64_t {
+      : verifier(1000, [this](const std::string& user, const std::string& origin) -> uint64_t {
           if (refuse) return 0;
-          asked.push_back(user);
+          asked.push_back(user.empty() ? "node:" + origin : user);  // NODE_QUERY when no user
           return ++seq;
         }) {}
   static std::vector<cluster::ReceiptItem> receipts(int n) {
@@ -54,13 +54,49 @@ TEST_CASE("receipt verifier: receipts wait for the master's word on their origin
   CHECK(f.verifier.origins() == 0);
   CHECK_FALSE(f.verifier.asked(101));
 
-  // The master lists no such node (or another address): dropped, counted.
+  // The master does not place the sender on that node: it is asked for the node itself (NODE_QUERY)
+  // once; when it lists no such node (or another address) either: dropped, counted.
   f.verifier.hold("node-x", "tcp://127.0.0.1:7001", "mallory", Fixture::receipts(2), true, 0);
   CHECK_FALSE(f.verifier.on_reply(102, f.peers));
-  CHECK(f.verifier.dropped() == 2);
-  f.verifier.hold("node-2", "tcp://127.0.0.1:666", "bob", Fixture::receipts(1), true, 0);
+  CHECK(f.asked.back() == "node:node-x");
+  CHECK(f.verifier.dropped() == 0);
+  CHECK(f.verifier.held_receipts() == 2);
+  CHECK_FALSE(f.verifier.asked(102));
+  CHECK(f.verifier.asked(103));
   CHECK_FALSE(f.verifier.on_reply(103, f.peers));
+  CHECK(f.verifier.dropped() == 2);
+  CHECK(f.asked.size() == 3);  // not asked a third time
+  f.verifier.hold("node-2", "tcp://127.0.0.1:666", "bob", Fixture::receipts(1), true, 0);
+  CHECK_FALSE(f.verifier.on_reply(104, f.peers));
+  CHECK_FALSE(f.verifier.on_reply(105, f.peers));
   CHECK(f.verifier.dropped() == 3);
+  CHECK(f.verifier.origins() == 0);
+}
+
+TEST_CASE("receipt verifier: a sender the master cannot place is verified through its origin node",
+          "[receipt-verifier]") {
+  Fixture f;
+  // A server API call's service name (no registered user): LOOKUP finds nobody, NODE_QUERY vouches.
+  f.verifier.hold("node-5", "tcp://127.0.0.1:95", "server", Fixture::receipts(2), true, 0);
+  CHECK_FALSE(f.verifier.on_reply(101, f.peers));
+  REQUIRE(f.asked == std::vector<std::string>{"server", "node:node-5"});
+  f.peers["node-5"] = "tcp://127.0.0.1:95";
+  auto v = f.verifier.on_reply(102, f.peers);
+  REQUIRE(v);
+  CHECK(v->receipts.size() == 2);
+  CHECK(f.verifier.dropped() == 0);
+  CHECK(f.verifier.origins() == 0);
+  // No sender at all (a USER_OP): NODE_QUERY at once.
+  f.verifier.hold("node-6", "tcp://127.0.0.1:96", "", Fixture::receipts(1), true, 0);
+  CHECK(f.asked.back() == "node:node-6");
+  // The fallback keeps the first deadline: swept like any other.
+  f.verifier.hold("node-7", "tcp://127.0.0.1:97", "x", Fixture::receipts(1), true, 10);
+  CHECK_FALSE(f.verifier.on_reply(104, f.peers));  // node-7's LOOKUP: not placed, asks again (105)
+  f.verifier.sweep(1009);
+  CHECK(f.verifier.origins() == 1);  // node-6 (deadline 1000) swept, node-7 (1010) kept
+  f.verifier.sweep(1010);
+  CHECK(f.verifier.origins() == 0);
+  CHECK(f.verifier.dropped() == 2);
 }
 
 TEST_CASE("receipt verifier: bounded and counted when the master cannot be asked", "[receipt-verifier]") {

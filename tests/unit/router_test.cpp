@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <variant>
@@ -384,4 +385,218 @@ TEST_CASE("router (wire v2): every lookup of a batch the master link refuses fai
   f.master.refuse = false;
   f.send("bob", 1, "n");
   CHECK(f.master.take_lookups().size() == 1);  // looked up again, not stuck behind the failed one
+}
+
+// ---- server API (Router::user_op, Router::cluster_status; docs/api.md)
+
+namespace {
+
+struct OpOutcome {
+  bool called = false;
+  wsg::proto::AckStatus status = wsg::proto::AckStatus::failed;
+  std::string reason;
+};
+
+std::shared_ptr<OpOutcome> user_op(Fixture& f, wsg::Router::UserOp op, const std::string& user,
+                                   const std::string& room = "", uint16_t code = 4000, const std::string& reason = "") {
+  auto out = std::make_shared<OpOutcome>();
+  f.router->user_op(wsg::Router::UserOpRequest{op, user, room, code, reason}, [out](wsg::Router::UserOpResult r) {
+    REQUIRE_FALSE(out->called);
+    out->called = true;
+    out->status = r.status;
+    out->reason = r.reason;
+  });
+  f.run();
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("router (api): a disconnect closes the user's sessions here and is answered delivered", "[router][api]") {
+  Fixture f;
+  auto second = std::make_shared<FakeSession>("alice", "s-alice-2");
+  f.router->add_session(second, [] {});
+  f.run();
+  auto out = user_op(f, wsg::Router::UserOp::disconnect, "alice", "", 4001, "banned");
+  // Applied here at once; the master is still asked whether alice is elsewhere too.
+  REQUIRE(f.alice->closes.size() == 1);
+  CHECK(f.alice->closes[0] == std::pair<uint16_t, std::string>{4001, "banned"});
+  REQUIRE(second->closes.size() == 1);
+  CHECK(out->called);
+  CHECK(out->status == wsg::proto::AckStatus::delivered);
+  auto lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  f.answer_lookup(lookups[0], {Fixture::node("node-1")});
+  CHECK(f.alice->closes.size() == 1);  // never twice
+}
+
+TEST_CASE("router (api): an operation on a user elsewhere goes to its nodes after the messages sent before it",
+          "[router][api]") {
+  Fixture f;
+  f.send("bob", 2);
+  auto lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  f.answer_lookup(lookups[0], {Fixture::node("node-2"), Fixture::node("node-3")});
+  // A message and the operation in the same strand turn: the message's DELIVER is still in the
+  // outbox when the USER_OP goes, and must go first.
+  f.router->send(f.alice, wsg::proto::SendFrame{"bob", "2", "m2"});
+  auto out = user_op(f, wsg::Router::UserOp::join, "bob", "lobby");
+  CHECK_FALSE(out->called);
+  // The route is cached: no new lookup; each node got its DELIVERs, then the USER_OP.
+  CHECK(f.master.take_lookups().empty());
+  for (const std::string node : {"node-2", "node-3"}) {
+    INFO(node);
+    std::vector<int> kinds;  // 0 DELIVER, 1 USER_OP
+    const cluster::UserOp* op = nullptr;
+    for (auto& sent : f.peers.sent) {
+      if (sent.node != node) continue;
+      if (std::holds_alternative<cluster::Deliver>(sent.message)) kinds.push_back(0);
+      if (auto* u = std::get_if<cluster::UserOp>(&sent.message)) {
+        kinds.push_back(1);
+        op = u;
+      }
+    }
+    CHECK(kinds == std::vector<int>{0, 0, 1});
+    REQUIRE(op);
+    CHECK(op->user == "bob");
+    CHECK(op->op == cluster::UserOpKind::join);
+    CHECK(op->room == "lobby");
+    CHECK(op->origin_node == "node-1");
+  }
+  const std::string op_id = std::get<cluster::UserOp>(f.peers.sent.back().message).msg_id;
+  // node-2 has no session of bob any more, node-3 applied it: delivered once node-3 says so.
+  f.router->on_peer_messages({cluster::Receipt{"node-2", {{op_id, cluster::ReceiptStatus::not_here}}}});
+  f.run();
+  CHECK_FALSE(out->called);
+  f.router->on_peer_messages({cluster::Receipt{"node-3", {{op_id, cluster::ReceiptStatus::delivered}}}});
+  f.run();
+  REQUIRE(out->called);
+  CHECK(out->status == wsg::proto::AckStatus::delivered);
+}
+
+TEST_CASE("router (api): an operation on a user with no session is offline; a refused link fails it", "[router][api]") {
+  Fixture f;
+  auto out = user_op(f, wsg::Router::UserOp::leave, "zed", "lobby");
+  auto lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  f.answer_lookup(lookups[0], {});
+  REQUIRE(out->called);
+  CHECK(out->status == wsg::proto::AckStatus::offline);
+
+  f.peers.refuse = true;
+  out = user_op(f, wsg::Router::UserOp::disconnect, "yan", "", 4002, "");
+  lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  f.answer_lookup(lookups[0], {Fixture::node("node-2")});
+  REQUIRE(out->called);
+  CHECK(out->status == wsg::proto::AckStatus::failed);
+  CHECK(out->reason == "peer_unreachable");
+
+  // What breaks the wire rules is refused before anything is sent.
+  out = user_op(f, wsg::Router::UserOp::disconnect, "alice", "", 1000, "");
+  REQUIRE(out->called);
+  CHECK(out->status == wsg::proto::AckStatus::failed);
+  CHECK(out->reason == "invalid");
+  CHECK(f.alice->closes.empty());
+}
+
+TEST_CASE(
+    "router (api): a USER_OP from a peer is applied once and its receipt goes once the master vouches "
+    "for the origin node",
+    "[router][api]") {
+  Fixture f;
+  const cluster::UserOp op{"node-9", "tcp://127.0.0.1:99", "9-1", "alice", cluster::UserOpKind::disconnect, 4003, "",
+                           "revoked"};
+  f.router->on_peer_messages({op});
+  f.run();
+  REQUIRE(f.alice->closes.size() == 1);
+  CHECK(f.alice->closes[0].first == 4003);
+  CHECK_FALSE(f.peers.sent_anything_to("node-9"));
+  // No sender user to look up: the master is asked for the node itself.
+  auto queries = f.master.take<cluster::NodeQuery>();
+  REQUIRE(queries.size() == 1);
+  CHECK(queries[0].node_id == "node-9");
+  f.router->on_master_messages({cluster::NodeQueryReply{kEpoch, queries[0].seq, {{"node-9", "tcp://127.0.0.1:99"}}}});
+  f.run();
+  REQUIRE(f.peers.sent.size() == 1);
+  auto receipt = std::get<cluster::Receipt>(f.peers.sent[0].message);
+  REQUIRE(receipt.items.size() == 1);
+  CHECK(receipt.items[0].msg_id == "9-1");
+  CHECK(receipt.items[0].status == cluster::ReceiptStatus::delivered);
+  // A retry of it: confirmed again, not applied again.
+  f.router->on_peer_messages({op});
+  f.run();
+  CHECK(f.alice->closes.size() == 1);
+  REQUIRE(f.peers.sent.size() == 2);
+  CHECK(std::get<cluster::Receipt>(f.peers.sent[1].message).items.at(0).status == cluster::ReceiptStatus::delivered);
+  // For a user not here: not_here.
+  f.router->on_peer_messages(
+      {cluster::UserOp{"node-9", "tcp://127.0.0.1:99", "9-2", "nobody", cluster::UserOpKind::join, 0, "lobby", ""}});
+  f.run();
+  REQUIRE(f.peers.sent.size() == 3);
+  CHECK(std::get<cluster::Receipt>(f.peers.sent[2].message).items.at(0).status == cluster::ReceiptStatus::not_here);
+}
+
+TEST_CASE("router (api): a DELIVER whose sender the master cannot place is verified through its origin node",
+          "[router][api]") {
+  Fixture f;
+  // A server API call's service name is no registered user: LOOKUP finds nobody, so the master is
+  // asked for the origin node itself.
+  f.router->on_peer_messages({cluster::Deliver{"node-5", "tcp://127.0.0.1:95", {{"5-1", "server", "alice", 1, "1"}}}});
+  f.run();
+  CHECK(f.alice->frames.size() == 1);
+  auto lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  CHECK(lookups[0].user == "server");
+  f.answer_lookup(lookups[0], {});
+  CHECK_FALSE(f.peers.sent_anything_to("node-5"));
+  auto queries = f.master.take<cluster::NodeQuery>();
+  REQUIRE(queries.size() == 1);
+  CHECK(queries[0].node_id == "node-5");
+  f.router->on_master_messages({cluster::NodeQueryReply{kEpoch, queries[0].seq, {{"node-5", "tcp://127.0.0.1:95"}}}});
+  f.run();
+  CHECK(f.peers.sent_anything_to("node-5"));
+
+  // An origin the master does not know at that address gets nothing, and is asked about once.
+  f.router->on_peer_messages({cluster::Deliver{"node-6", "tcp://127.0.0.1:96", {{"6-1", "server", "alice", 1, "1"}}}});
+  f.run();
+  lookups = f.master.take_lookups();
+  REQUIRE(lookups.size() == 1);
+  f.answer_lookup(lookups[0], {});
+  queries = f.master.take<cluster::NodeQuery>();
+  REQUIRE(queries.size() == 1);
+  f.router->on_master_messages({cluster::NodeQueryReply{kEpoch, queries[0].seq, {}}});
+  f.run();
+  CHECK_FALSE(f.peers.sent_anything_to("node-6"));
+  CHECK(f.master.sent.empty());
+}
+
+TEST_CASE("router (api): cluster_status asks the master and answers with its JSON", "[router][api]") {
+  Fixture f;
+  std::optional<std::string> got;
+  bool called = false;
+  f.router->cluster_status("", [&](std::optional<std::string> json) {
+    called = true;
+    got = std::move(json);
+  });
+  f.run();
+  auto queries = f.master.take<cluster::StatusQuery>();
+  REQUIRE(queries.size() == 1);
+  CHECK(queries[0].user.empty());
+  CHECK_FALSE(called);
+  f.router->on_master_messages({cluster::StatusReply{kEpoch, queries[0].seq, R"({"nodes":[]})"}});
+  f.run();
+  REQUIRE(called);
+  CHECK(got == std::optional<std::string>(R"({"nodes":[]})"));
+
+  // The link refuses: answered nullopt at once.
+  called = false;
+  f.master.refuse = true;
+  f.router->cluster_status("alice", [&](std::optional<std::string> json) {
+    called = true;
+    got = std::move(json);
+  });
+  f.run();
+  REQUIRE(called);
+  CHECK_FALSE(got.has_value());
 }

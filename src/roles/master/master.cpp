@@ -24,6 +24,7 @@
 #include "config/curve.h"
 #include "net/curve_zmq.h"
 #include "net/metrics_server.h"
+#include "net/webhook_sender.h"
 #include "net/zmq_socket.h"
 #include "proto/cluster_codec.h"
 #include "telemetry/logging.h"
@@ -35,6 +36,11 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -56,6 +62,7 @@ class Master {
   int run() {
     // Throws ConfigError (exit 2) for a bad or unreadable key.
     const auto keys = curve::cluster_keys(cfg_.cluster);
+    start_webhooks();  // throws ConfigError (exit 2) for a missing or unreadable secret
     try {
       if (keys) {
         // The ZAP handler exists before the ROUTER accepts anyone.
@@ -133,6 +140,7 @@ class Master {
     }
     log_->info("master stopping");
     publish(steady_ms(), false);
+    if (webhooks_) webhooks_->stop(std::chrono::milliseconds(cfg_.webhooks.flush_timeout_ms));
     if (metrics_server_) metrics_server_->stop();
     return 0;
   }
@@ -324,7 +332,9 @@ class Master {
     if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
     dir_.touch(*node, now);
     for (auto& s : m.sessions) {
-      dir_.register_session(*node, s.user, s.session);
+      const bool was_online = hook_users_ && dir_.online(s.user);
+      if (dir_.register_session(*node, s.user, s.session) && hook_users_ && !was_online)
+        user_event(webhook::EventKind::user_online, s.user, *node, s.session, {});
       if (held_count_ > 0) answer_held_lookups(s.user);
     }
     // The node welcomes the session only after the ack, and the ack waits until every node
@@ -373,7 +383,10 @@ class Master {
     const std::string* node = node_of(ident);
     if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
     dir_.touch(*node, now);
-    for (auto& s : m.sessions) dir_.unregister_session(*node, s.user, s.session);
+    for (auto& s : m.sessions) {
+      if (dir_.unregister_session(*node, s.user, s.session) && hook_users_ && !dir_.online(s.user))
+        user_event(webhook::EventKind::user_offline, s.user, *node, s.session, "closed");
+    }
     send_invalidations();
     reply(ident, cluster::Ack{epoch_, m.seq, true});
   }
@@ -510,6 +523,15 @@ class Master {
     reply(ident, cluster::StatusReply{epoch_, m.seq, json::serialize(doc)});
   }
 
+  // v4: a node verifying a DELIVER's origin whose sender is no registered user (a server API call).
+  void on(const std::string& ident, cluster::NodeQuery& m, int64_t now) {
+    count(MasterRequest::node_query);
+    if (const std::string* node = node_of(ident)) dir_.touch(*node, now);
+    cluster::NodeQueryReply r{epoch_, m.seq, {}};
+    if (const auto* info = dir_.node(m.node_id); info && info->alive) r.nodes.push_back({info->id, info->events});
+    reply(ident, r);
+  }
+
   void on(const std::string& ident, cluster::Leave& m, int64_t) {
     count(MasterRequest::leave);
     const std::string* node = node_of(ident);
@@ -517,7 +539,9 @@ class Master {
     if (!node || *node != m.node_id || !info || info->incarnation != m.incarnation) return;
     ++counters_.node_deaths_left;
     log_->info("node {} left (drained)", m.node_id);
+    const auto users = hook_users_ ? dir_.users_on(m.node_id) : std::vector<std::string>{};
     dir_.mark_dead(m.node_id);
+    users_gone(users, m.node_id);
     drop_rooms(m.node_id);
     announce_down(m.node_id);
     send_invalidations();
@@ -531,7 +555,9 @@ class Master {
     if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
     dir_.touch(*node, now);
     for (auto& room : m.rooms) {
-      rooms_.add(room, *node);
+      const bool was_occupied = hook_rooms_ && rooms_.occupied(room);
+      if (rooms_.add(room, *node) && hook_rooms_ && !was_occupied)
+        room_event(webhook::EventKind::room_occupied, room, *node, {});
       if (held_room_count_ > 0) answer_held_room_lookups(room);
     }
     // As for sessions: acked once every node that may have cached the room's old route dropped it,
@@ -546,7 +572,10 @@ class Master {
     const std::string* node = node_of(ident);
     if (!node) return reply(ident, cluster::Ack{epoch_, m.seq, false});
     dir_.touch(*node, now);
-    for (auto& room : m.rooms) rooms_.remove(room, *node);
+    for (auto& room : m.rooms) {
+      if (rooms_.remove(room, *node) && hook_rooms_ && !rooms_.occupied(room))
+        room_event(webhook::EventKind::room_vacated, room, *node, "left");
+    }
     send_invalidations();
     reply(ident, cluster::Ack{epoch_, m.seq, true});
   }
@@ -657,7 +686,58 @@ class Master {
 
   // The node is dead: it leaves every room. No ROOM_INVALIDATE: every node gets NODE_DOWN and
   // drops the node from its cached room routes itself.
-  void drop_rooms(const std::string& node) { rooms_.drop_node(node); }
+  void drop_rooms(const std::string& node) {
+    const auto rooms = hook_rooms_ ? rooms_.rooms_of(node) : std::vector<std::string>{};
+    rooms_.drop_node(node);
+    for (const auto& room : rooms)
+      if (!rooms_.occupied(room)) room_event(webhook::EventKind::room_vacated, room, node, "node_down");
+  }
+
+  // ---- webhooks (docs/api.md, "Webhooks"): the master sends the user and room events. Emitting
+  // only queues the event for the sender's own thread.
+
+  void start_webhooks() {
+    if (cfg_.webhooks.url.empty()) return;
+    auto opt = WebhookSender::options(cfg_.webhooks, secrets::webhook_secret(cfg_.webhooks).value, "master");
+    using K = webhook::EventKind;
+    const auto on = [&opt](K k) { return opt.events[static_cast<std::size_t>(k)]; };
+    hook_users_ = on(K::user_online) || on(K::user_offline);
+    hook_rooms_ = on(K::room_occupied) || on(K::room_vacated);
+    if (!hook_users_ && !hook_rooms_) return;  // only message.undelivered: the nodes send it
+    webhooks_ = std::make_unique<WebhookSender>(std::move(opt), metrics_.registry());
+    webhooks_->start();
+    log_->info("webhooks: user and room events to {}", cfg_.webhooks.url);
+  }
+
+  void user_event(webhook::EventKind kind, const std::string& user, const std::string& node, const std::string& session,
+                  std::string reason) {
+    if (!webhooks_->wants(kind)) return;
+    webhook::Event e;
+    e.kind = kind;
+    e.ts_ms = unix_ms();
+    e.user = user;
+    e.node = node;
+    e.session = session;
+    e.reason = std::move(reason);
+    webhooks_->emit(std::move(e));
+  }
+
+  void room_event(webhook::EventKind kind, const std::string& room, const std::string& node, std::string reason) {
+    if (!webhooks_->wants(kind)) return;
+    webhook::Event e;
+    e.kind = kind;
+    e.ts_ms = unix_ms();
+    e.room = room;
+    e.node = node;
+    e.reason = std::move(reason);
+    webhooks_->emit(std::move(e));
+  }
+
+  // The node died or left: its users with no session left elsewhere went offline.
+  void users_gone(const std::vector<std::string>& users, const std::string& node) {
+    for (const auto& u : users)
+      if (!dir_.online(u)) user_event(webhook::EventKind::user_offline, u, node, {}, "node_down");
+  }
 
   // Messages only a master sends, or node-to-node ones: not for us.
   template <class M>
@@ -699,10 +779,18 @@ class Master {
   }
 
   void expire(int64_t now) {
+    // The users of the nodes about to be declared dead, for user.offline (only with webhooks).
+    std::map<std::string, std::vector<std::string>> dead_users;
+    if (hook_users_) {
+      for (const auto* n : dir_.nodes())
+        if (n->alive && n->last_heartbeat_ms < now - cfg_.master.node_timeout_ms)
+          dead_users[n->id] = dir_.users_on(n->id);
+    }
     auto dead = dir_.expire(now, cfg_.master.node_timeout_ms);
     counters_.node_deaths_timeout += dead.size();
     for (auto& id : dead) {
       log_->warn("node {} declared dead (no heartbeat for {} ms)", id, cfg_.master.node_timeout_ms);
+      users_gone(dead_users[id], id);
       drop_rooms(id);
       announce_down(id);
     }
@@ -772,6 +860,10 @@ class Master {
   std::mutex sample_mutex_;
   MasterSample sample_;  // guarded by sample_mutex_
   MasterMetrics metrics_;
+  // Webhooks: the user and room events (the sender's own thread); null when off.
+  bool hook_users_ = false;
+  bool hook_rooms_ = false;
+  std::unique_ptr<WebhookSender> webhooks_;
   // Declared last: stopped (its thread joined) before anything it reads is destroyed.
   std::unique_ptr<MetricsServer> metrics_server_;
 };

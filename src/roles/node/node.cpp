@@ -18,6 +18,7 @@
 #include "net/session_context.h"
 #include "net/static_files.h"
 #include "net/tls.h"
+#include "net/webhook_sender.h"
 #include "net/zmq_links.h"
 #include "proto/jwt.h"
 #include "routing/router.h"
@@ -80,6 +81,9 @@ int run_node(const Config& config) {
     jwt_verifier.audience = config.auth.audience;
     jwt_verifier.issuer = config.auth.issuer;
   }
+  // The same for webhooks.url's signing secret.
+  std::string webhook_secret;
+  if (!config.webhooks.url.empty()) webhook_secret = secrets::webhook_secret(config.webhooks).value;
   // Throws ConfigError (exit 2) for a malformed node.listen or a host name that does not resolve.
   const auto endpoints = listen_endpoints("node.listen", config.node.listen);
   const uint64_t incarnation = random_u64();
@@ -190,7 +194,8 @@ int run_node(const Config& config) {
   ropt.delivery_timeout_ms = config.cluster.delivery_timeout_ms;
   // cluster.wire_version gates only what replaces older messages (v2's batched lookups); room
   // messages (v3) are new and sent whenever clients use rooms (docs/wire-encoding.md, "Versioning").
-  static_assert(cluster::kLatestWireVersion == 3, "config.cpp bounds cluster.wire_version to 1..2 (v3 is not gated)");
+  static_assert(cluster::kLatestWireVersion == 4,
+                "config.cpp bounds cluster.wire_version to 1..2 (v3 and v4 are not gated)");
   ropt.wire_version = config.cluster.wire_version;
   ropt.rooms_max_per_session = static_cast<std::size_t>(config.rooms.max_per_session);
   ropt.rooms_max_members = static_cast<std::size_t>(config.rooms.max_members);
@@ -200,6 +205,33 @@ int run_node(const Config& config) {
   ropt.cache_ttl_ms = config.cache.ttl_ms;
   ropt.outbox_coalesce = std::chrono::microseconds(config.cluster.outbox_coalesce_us);
   ropt.metrics = std::make_shared<NodeMetrics>();
+  // Webhooks: this node sends message.undelivered for its senders (the master sends the rest).
+  std::unique_ptr<WebhookSender> webhooks;
+  if (!config.webhooks.url.empty()) {
+    auto wopt = WebhookSender::options(config.webhooks, std::move(webhook_secret), node_id);
+    if (wopt.events[static_cast<std::size_t>(webhook::EventKind::message_undelivered)]) {
+      webhooks = std::make_unique<WebhookSender>(std::move(wopt), ropt.metrics->registry());
+      ropt.on_undelivered = [w = webhooks.get(), node_id](const Outgoing& out, proto::AckStatus status,
+                                                          std::string_view reason) {
+        webhook::Event e;
+        e.kind = webhook::EventKind::message_undelivered;
+        e.ts_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
+        e.node = node_id;
+        e.status = status == proto::AckStatus::offline ? "offline" : "failed";
+        e.reason = std::string(reason);
+        e.message_id = out.id;
+        e.from = out.from;
+        e.to = out.to;
+        e.body = out.body;
+        e.message_ts_ms = out.ts_ms;
+        w->emit(std::move(e));
+      };
+      webhooks->start();
+      log->info("webhooks: message.undelivered to {}", config.webhooks.url);
+    }
+  }
   auto router = std::make_shared<Router>(ioc, ropt, links, links, [&](const std::string& reason) {
     log->error("the master refused this node: {}", reason);
     exit_code = 1;
@@ -251,6 +283,7 @@ int run_node(const Config& config) {
 
   router_ptr.store(nullptr, std::memory_order_release);
   links.stop();  // flushes the UNREGISTERs queued by the drain
+  if (webhooks) webhooks->stop(std::chrono::milliseconds(config.webhooks.flush_timeout_ms));
   log->info("node {} stopped", node_id);
   return exit_code;
 }

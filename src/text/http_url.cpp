@@ -1,0 +1,63 @@
+#include "text/http_url.h"
+
+#include "text/host_port.h"
+
+namespace wsg {
+
+std::optional<HttpUrl> parse_http_url(std::string_view text, std::string& why) {
+  const std::string quoted = "'" + std::string(text) + "'";
+  if (text.starts_with("https://")) {
+    why = quoted +
+          ": https:// is not supported yet (wsg has no TLS client); use http://, e.g. to a TLS-terminating proxy on "
+          "the same host";
+    return std::nullopt;
+  }
+  if (!text.starts_with("http://")) {
+    why = quoted + " is not an http:// URL (expected http://HOST[:PORT][/PATH])";
+    return std::nullopt;
+  }
+  std::string_view rest = text.substr(7);
+  const auto end = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, end);
+  std::string_view target = end == std::string_view::npos ? std::string_view("/") : rest.substr(end);
+  if (authority.empty()) {
+    why = quoted + ": no host (expected http://HOST[:PORT][/PATH])";
+    return std::nullopt;
+  }
+  if (authority.find('@') != std::string_view::npos) {
+    why = quoted + ": user information in the URL is not supported";
+    return std::nullopt;
+  }
+  for (char c : target) {
+    if (c == '#') {
+      why = quoted + ": a URL fragment ('#') is not sent to a server";
+      return std::nullopt;
+    }
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+      why = quoted + ": the path may only hold printable ASCII without spaces (percent-encode the rest)";
+      return std::nullopt;
+    }
+  }
+  // Without a port: the default one, checked with the same host rules.
+  bool has_port = false;
+  if (!authority.empty() && authority.front() == '[') {
+    has_port = authority.find("]:") != std::string_view::npos;
+  } else {
+    has_port = authority.find(':') != std::string_view::npos;
+  }
+  const std::string host_port = has_port ? std::string(authority) : std::string(authority) + ":80";
+  std::string inner;
+  auto hp = parse_host_port(host_port, inner, Wildcard::refuse);
+  if (!hp) {
+    why = quoted + ": " + inner;
+    return std::nullopt;
+  }
+  HttpUrl url;
+  url.host = hp->host;
+  url.port = hp->port;
+  url.target = target.front() == '?' ? "/" + std::string(target) : std::string(target);
+  url.host_header = std::string(authority);
+  return url;
+}
+
+}  // namespace wsg
