@@ -538,7 +538,7 @@ int main(int argc, char** argv) {
       config.validate();
       // The secrets are found and their files readable, as at start-up.
       wsg::curve::cluster_keys(config.cluster);
-      if (config.auth.mode == "jwt") wsg::secrets::jwt_secret(config.auth);
+      if (config.auth.mode == "jwt") wsg::secrets::jwt_key(config.auth);
       if (!config.api.listen.empty()) wsg::secrets::api_key(config.api);
       // Only the sections of the role the file is for (Config::role): a master's file gets no node
       // sections full of defaults it never reads.

@@ -24,7 +24,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libcli11-dev libtomlplusplus-dev cppzmq-dev libzmq3-dev libspdlog-dev
-  prometheus-cpp-dev libssl-dev libjemalloc-dev
+  prometheus-cpp-dev libssl-dev libjemalloc-dev libjwt-dev
   curl
 )
 if [ "$set_name" = test ]; then

@@ -17,7 +17,24 @@
 //
 // new WsgClient(options)
 //   url               string, array of strings (tried in turn, one per attempt), or a function
-//                     (attempt) => string. Required. The identity is in it: ?user=ID or ?token=JWT.
+//                     (attempt) => string or Promise of a string, called before every connect and
+//                     reconnect. Required. The identity is in it (?user=ID or ?token=JWT), or in `token`.
+//   token             a JWT, or a function (attempt) => string or Promise of a string, called before
+//                     every connect and reconnect, so that a reconnect fetches a fresh token from
+//                     your login service; added to the URL as ?token= (or &token=). A url or token
+//                     function that throws or rejects stops the client: "error" { code:
+//                     "token_unavailable" }, state "closed", connect() rejects with that code.
+//   maxRefusals       3: a handshake the node refuses (HTTP 401 for a refused token, also 403, 429,
+//                     503, ...) is only seen by a browser as a close (1006) before the socket opened,
+//                     like a node that is down. After each such close the client asks the node's
+//                     /healthz: a 200 (readable when the page is the node's, or with CORS) means a
+//                     healthy node refused the handshake; a 503 (draining) does not count. When the
+//                     status cannot be read (a no-cors fetch), an answer counts, except after a
+//                     drain (1001) since the last welcome. After maxRefusals refusals in a row
+//                     the client stops: "error" { code:
+//                     "handshake_refused" }, state "closed", connect() rejects with that code. A node
+//                     that does not answer is retried as before. Infinity: never give up.
+//   fetch             the fetch function for that probe (default: globalThis.fetch; none: no probe).
 //   reconnect         true (default): reconnect after any close that close() did not ask for
 //                     (1001 "drain", network loss, a refused handshake, ...).
 //   backoff           { initialMs: 500, maxMs: 30000, factor: 2, jitter: 0.5 }: the n-th retry
@@ -115,6 +132,9 @@ export class WsgClient {
     this._pingIntervalMs = options.pingIntervalMs ?? 0;
     this._pongTimeoutMs = options.pongTimeoutMs ?? this._pingIntervalMs;
     this._WebSocket = options.WebSocket || globalThis.WebSocket;
+    this._token = options.token;
+    this._maxRefusals = options.maxRefusals ?? 3;
+    this._fetch = options.fetch || (typeof globalThis.fetch === "function" ? globalThis.fetch.bind(globalThis) : null);
 
     this.state = "idle";
     this.user = null;
@@ -132,6 +152,12 @@ export class WsgClient {
     this._pingTimer = null;
     this._stopped = false;
     this._counter = 0;
+    this._generation = 0;  // bumped by every _open() and close(): late url/token answers are dropped
+    this._refusals = 0;    // refused handshakes in a row (see maxRefusals)
+    this._drained = false; // a close 1001 (drain) came since the last welcome
+    this._epoch = 0;       // bumped by every welcome and close(): late probe answers are dropped
+    this._opened = false;  // whether the current socket opened
+    this._target = "";     // the URL of the current socket
     this._prefix = Math.random().toString(36).slice(2, 8);
   }
 
@@ -166,6 +192,8 @@ export class WsgClient {
 
   close() {
     this._stopped = true;
+    this._generation += 1;
+    this._epoch += 1;
     clearTimeout(this._retryTimer);
     this._retryTimer = null;
     this._stopPing();
@@ -296,17 +324,59 @@ export class WsgClient {
     }
   }
 
-  _urlFor(attempt) {
-    if (typeof this._url === "function") return this._url(attempt);
-    if (Array.isArray(this._url)) return this._url[attempt % this._url.length];
-    return this._url;
+  async _urlFor(attempt) {
+    let url = this._url;
+    if (typeof url === "function") url = await url(attempt);
+    else if (Array.isArray(url)) url = url[attempt % url.length];
+    if (typeof url !== "string" || url === "") throw new Error("the url option gave no URL");
+    if (this._token !== undefined && this._token !== null) {
+      const token = typeof this._token === "function" ? await this._token(attempt) : this._token;
+      if (typeof token !== "string" || token === "") throw new Error("the token option gave no token");
+      url += (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);
+    }
+    return url;
+  }
+
+  // Gives up for good: state "closed", connect() rejects with an Error whose code is `code`.
+  _giveUp(code, message, extra = {}) {
+    this._stopped = true;
+    this._generation += 1;
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+    const ws = this._ws;
+    if (ws) {
+      // a later attempt still opening when the verdict came
+      this._detach(ws);
+      this._ws = null;
+      this._stopPing();
+      try {
+        ws.close();
+      } catch (_) { /* closing a socket that is not open yet may throw in some implementations */ }
+    }
+    this._emit("error", { type: "error", code, message });
+    const err = new Error(`${code}: ${message}`);
+    err.code = code;
+    this._rejectWelcome(err);
+    this._setState("closed", { ...extra, code, reason: message });
   }
 
   _open() {
     this._setState("connecting", {});
+    const generation = ++this._generation;
+    this._urlFor(this.attempt).then(
+      (url) => {
+        if (generation === this._generation && !this._stopped) this._openSocket(url);
+      },
+      (e) => {
+        if (generation !== this._generation || this._stopped) return;
+        this._giveUp("token_unavailable", String(e && e.message ? e.message : e));
+      });
+  }
+
+  _openSocket(url) {
     let ws;
     try {
-      ws = new this._WebSocket(this._urlFor(this.attempt));
+      ws = new this._WebSocket(url);
     } catch (e) {
       // a malformed URL: retrying cannot help
       this._stopped = true;
@@ -316,12 +386,18 @@ export class WsgClient {
       return;
     }
     this._ws = ws;
+    this._opened = false;
+    this._target = url;
+    ws.onopen = () => {
+      if (ws === this._ws) this._opened = true;
+    };
     ws.onmessage = (ev) => this._onFrame(ev.data);
     ws.onclose = (ev) => this._onClose(ws, ev.code, ev.reason, ev.wasClean);
     ws.onerror = () => { /* a close event always follows */ };
   }
 
   _detach(ws) {
+    ws.onopen = null;
     ws.onmessage = null;
     ws.onclose = null;
     ws.onerror = null;
@@ -341,6 +417,9 @@ export class WsgClient {
         this.session = f.session;
         this.node = f.node;
         this.attempt = 0;
+        this._refusals = 0;
+        this._drained = false;
+        this._epoch += 1;
         this._setState("open", {});
         this._startPing();
         this._rejoin();  // before the welcome handlers run: their frames go out after the joins
@@ -402,6 +481,8 @@ export class WsgClient {
 
   _onClose(ws, code, reason, wasClean) {
     if (ws !== this._ws) return;
+    const opened = this._opened;
+    if (code === 1001) this._drained = true;
     this._detach(ws);
     this._ws = null;
     this._stopPing();
@@ -420,6 +501,50 @@ export class WsgClient {
       this._retryTimer = null;
       if (!this._stopped) this._open();
     }, delayMs);
+    if (opened) this._refusals = 0;
+    else this._probe(this._target);
+  }
+
+  // A socket closed before it opened: was the handshake refused (the node answers HTTP) or is the
+  // node out of reach? Browsers hide the HTTP status of a refused upgrade (401 for a refused token);
+  // a no-cors fetch of /healthz tells only whether the node answered, which is what is needed.
+  _probe(target) {
+    if (!(this._maxRefusals < Infinity) || typeof this._fetch !== "function") return;
+    let probe;
+    try {
+      const u = new URL(target);
+      u.protocol = u.protocol === "wss:" ? "https:" : "http:";
+      u.pathname = "/healthz";
+      u.search = "";
+      u.hash = "";
+      probe = u.href;
+    } catch (_) {
+      return;
+    }
+    const epoch = this._epoch;
+    const drained = this._drained;
+    // First a CORS request, whose status can be read (a page the node serves, or a node sending CORS
+    // headers): 200 means a healthy node refused the handshake; anything else (503: draining, no
+    // master) is not the token's fault. Else a no-cors one, which only tells that the node answered:
+    // not counted after a drain (1001) since the last welcome, when a 503 is likely.
+    const ask = () =>
+      Promise.resolve()
+        .then(() => this._fetch(probe, { cache: "no-store" }))
+        .then((res) => res.status === 200, () =>
+          this._fetch(probe, { mode: "no-cors", cache: "no-store" }).then(() => !drained));
+    ask().then(
+        (refused) => {
+          // A welcome or close() since (a new epoch) makes the answer moot.
+          if (epoch !== this._epoch || this._stopped || !refused) return;
+          this._refusals += 1;
+          if (this._refusals < this._maxRefusals) return;
+          this._giveUp(
+            "handshake_refused",
+            `the node answered but refused the WebSocket handshake ${this._refusals} times in a row: most likely ` +
+              "the token (HTTP 401: missing, expired, wrong signature, audience or issuer), else the origin (403) " +
+              "or a limit (429, 503); browsers cannot read the status, see the node's log or try the URL with curl");
+        },
+        () => { /* the node did not answer: out of reach, not a refusal; keep retrying */ });
   }
 
   _delay(n) {

@@ -122,6 +122,7 @@ Reason check_optional_curve_key(std::string_view s) {
 }
 
 Reason check_auth_mode(std::string_view s) { return one_of(s, {"insecure", "jwt"}, "mode"); }
+Reason check_auth_algorithm(std::string_view s) { return one_of(s, {"HS256", "RS256", "ES256"}, "algorithm"); }
 Reason check_log_level(std::string_view s) {
   return one_of(s, {"trace", "debug", "info", "warn", "error", "critical", "off"}, "level");
 }
@@ -219,6 +220,11 @@ const std::vector<Field>& fields() {
       str("auth", "mode", [](Config& c) -> std::string& { return c.auth.mode; }, check_auth_mode),
       str("auth", "secret", [](Config& c) -> std::string& { return c.auth.secret; }),
       str("auth", "secret_file", [](Config& c) -> std::string& { return c.auth.secret_file; }),
+      str("auth", "algorithm", [](Config& c) -> std::string& { return c.auth.algorithm; }, check_auth_algorithm),
+      str("auth", "public_key_file", [](Config& c) -> std::string& { return c.auth.public_key_file; }),
+      integer("auth", "leeway_ms", [](Config& c) -> int64_t& { return c.auth.leeway_ms; }, 0, kHour),
+      str("auth", "audience", [](Config& c) -> std::string& { return c.auth.audience; }),
+      str("auth", "issuer", [](Config& c) -> std::string& { return c.auth.issuer; }),
 
       // At most 8 MiB: a message crosses the cluster in one DELIVER, whose body the wire codec
       // bounds at 16 MiB (cluster::kMaxBody).
@@ -348,6 +354,24 @@ bool is_wildcard_tcp(std::string_view endpoint) {
   return hp.starts_with("*:") || hp.starts_with("0.0.0.0:") || hp.starts_with("[::]:");
 }
 
+// The key of auth.algorithm: a secret for HS256, a public key file for RS256 / ES256, never the
+// other kind (a public key taken for an HS256 secret is the algorithm-confusion attack).
+std::optional<CrossIssue> auth_key_issue(const AuthConfig& a) {
+  const bool hs = a.algorithm == "HS256";
+  if (hs && !a.public_key_file.empty())
+    return CrossIssue{{"auth.public_key_file", "auth.algorithm"},
+                      "auth.public_key_file is for auth.algorithm \"RS256\" or \"ES256\" (auth.algorithm is \"HS256\", "
+                      "which verifies with auth.secret or auth.secret_file)"};
+  if (!hs && (!a.secret.empty() || !a.secret_file.empty()))
+    return CrossIssue{{a.secret.empty() ? "auth.secret_file" : "auth.secret", "auth.algorithm"},
+                      "auth.secret and auth.secret_file are for auth.algorithm \"HS256\" (auth.algorithm is \"" +
+                          a.algorithm + "\", which verifies with auth.public_key_file)"};
+  if (!hs && a.mode == "jwt" && a.public_key_file.empty())
+    return CrossIssue{{"auth.algorithm", "auth.mode"},
+                      "auth.algorithm \"" + a.algorithm + "\" needs auth.public_key_file (a PEM public key)"};
+  return std::nullopt;
+}
+
 std::optional<CrossIssue> cross_check(const Config& c) {
   if (c.limits.send_queue_bytes < c.limits.max_message_bytes)
     return CrossIssue{{"limits.send_queue_bytes", "limits.max_message_bytes"},
@@ -371,7 +395,8 @@ std::optional<CrossIssue> cross_check(const Config& c) {
           {"cluster.curve_public_key", "cluster.curve_secret_key"},
           "cluster.curve_public_key does not belong to cluster.curve_secret_key (its public key is " + *derived + ")"};
   }
-  if (c.auth.mode == "jwt" && c.auth.secret.empty() && c.auth.secret_file.empty() &&
+  if (auto issue = auth_key_issue(c.auth)) return issue;
+  if (c.auth.mode == "jwt" && c.auth.algorithm == "HS256" && c.auth.secret.empty() && c.auth.secret_file.empty() &&
       !secrets::env_set(secrets::kJwtSecretEnv))
     return CrossIssue{
         {"auth.mode"},

@@ -50,8 +50,14 @@ struct CacheConfig {
 
 struct AuthConfig {
   std::string mode = "insecure";  // auth.mode: "insecure" | "jwt"
-  std::string secret;             // auth.secret
-  std::string secret_file;        // auth.secret_file
+  std::string secret;             // auth.secret (HS256)
+  std::string secret_file;        // auth.secret_file (HS256)
+  // Tokens as a login service issues them (docs/security.md, "Tokens").
+  std::string algorithm = "HS256";  // auth.algorithm: "HS256" | "RS256" | "ES256", the only one accepted
+  std::string public_key_file;      // auth.public_key_file: PEM public key (RS256 / ES256)
+  int64_t leeway_ms = 0;            // auth.leeway_ms: clock skew allowed on exp and nbf
+  std::string audience;             // auth.audience ("" = aud not checked)
+  std::string issuer;               // auth.issuer ("" = iss not checked)
 };
 
 struct LimitsConfig {

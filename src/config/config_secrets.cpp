@@ -3,7 +3,14 @@
 #include <string>
 #include <utility>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <zmq.h>
+
+#include <limits>
+#include <memory>
 
 namespace wsg::secrets {
 
@@ -15,6 +22,46 @@ Secret jwt_secret(const AuthConfig& auth) {
                       kJwtSecretEnv);
   if (secret->value.empty()) throw ConfigError(secret->origin + ": the secret is empty");
   return std::move(*secret);
+}
+
+std::optional<std::string> public_key_problem(std::string_view algorithm, std::string_view pem) {
+  if (algorithm != "RS256" && algorithm != "ES256") return std::nullopt;
+  if (pem.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) return "too large for a key";
+  const std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
+                                                      &BIO_free);
+  if (!bio) return "out of memory";
+  const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+  ERR_clear_error();
+  if (!key)
+    return "not a PEM public key (expected -----BEGIN PUBLIC KEY-----, as `openssl pkey -in PRIVATE.pem -pubout` "
+           "writes it)";
+  const int type = EVP_PKEY_get_base_id(key.get());
+  const int bits = EVP_PKEY_get_bits(key.get());
+  if (algorithm == "RS256") {
+    if (type != EVP_PKEY_RSA) return "RS256 needs an RSA public key";
+    if (bits < 2048) return "RS256 needs an RSA key of at least 2048 bits (got " + std::to_string(bits) + ")";
+    return std::nullopt;
+  }
+  if (type != EVP_PKEY_EC) return "ES256 needs an EC public key on P-256 (prime256v1)";
+  char group[80] = {};
+  std::size_t len = 0;
+  if (EVP_PKEY_get_group_name(key.get(), group, sizeof group, &len) != 1 ||
+      std::string_view(group, len) != "prime256v1")
+    return "ES256 needs an EC key on P-256 (prime256v1), got " + (len > 0 ? std::string(group, len) : "another curve");
+  return std::nullopt;
+}
+
+Secret jwt_key(const AuthConfig& auth) {
+  if (auth.algorithm == "HS256") return jwt_secret(auth);
+  if (auth.public_key_file.empty())
+    throw ConfigError("key 'auth.algorithm': auth.algorithm \"" + auth.algorithm +
+                      "\" needs auth.public_key_file (a PEM public key)");
+  std::string pem = read_file("auth.public_key_file", auth.public_key_file);
+  if (auto bad = public_key_problem(auth.algorithm, pem))
+    throw ConfigError("key 'auth.public_key_file' (file '" + auth.public_key_file + "'): " + *bad);
+  return Secret{std::move(pem), "key 'auth.public_key_file' (file '" + auth.public_key_file + "')",
+                "auth.public_key_file " + auth.public_key_file};
 }
 
 Secret webhook_secret(const WebhooksConfig& webhooks) {

@@ -1,9 +1,11 @@
-// The secrets a configuration names: auth.mode "jwt"'s HS256 secret and the cluster's CURVE key
-// pair, each found by the one order of precedence of secrets.h (value, file, environment) and
-// checked. Start-up only: throws ConfigError.
+// The secrets a configuration names: auth.mode "jwt"'s HS256 secret or RS256 / ES256 public key,
+// and the cluster's CURVE key pair, each found by the one order of precedence of secrets.h (value, file, environment)
+// and checked. Start-up only: throws ConfigError.
 #pragma once
 
 #include <optional>
+#include <string>
+#include <string_view>
 
 #include "config/config.h"
 #include "config/curve.h"
@@ -15,6 +17,16 @@ namespace wsg::secrets {
 // (resolve's order). Throws ConfigError naming where it looked when none gives a non-empty secret,
 // or as read_file.
 Secret jwt_secret(const AuthConfig& auth);
+
+// Why `pem` cannot verify tokens of `algorithm` ("RS256", "ES256"): not a PEM public key
+// (SubjectPublicKeyInfo, "BEGIN PUBLIC KEY"), an RSA key shorter than 2048 bits or not RSA for
+// RS256, not an EC key on P-256 for ES256; nullopt when it can (and for "HS256").
+std::optional<std::string> public_key_problem(std::string_view algorithm, std::string_view pem);
+
+// The key auth.mode "jwt" verifies tokens with, by auth.algorithm: HS256, jwt_secret(); RS256 and
+// ES256, the contents of auth.public_key_file, which must hold a public key of that algorithm
+// (public_key_problem). Throws ConfigError naming the key and the file otherwise, or as read_file.
+Secret jwt_key(const AuthConfig& auth);
 
 // The signing secret of webhooks.url: webhooks.secret, else webhooks.secret_file, else
 // $WSG_WEBHOOK_SECRET (resolve's order). Throws ConfigError naming where it looked when none gives a

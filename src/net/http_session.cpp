@@ -250,9 +250,10 @@ void HttpSession<Stream>::upgrade() {
       token = std::string(rest);
     }
     if (token.empty()) return send(plain(http::status::unauthorized, "missing token\n"));
-    const auto now =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    auto result = jwt::verify_claims(token, ctx_->jwt_secret, static_cast<int64_t>(now));
+    const auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    auto result = jwt::verify_claims(token, ctx_->jwt, static_cast<int64_t>(now_ms));
     if (const auto* refused = std::get_if<jwt::Refused>(&result)) {
       return send(plain(http::status::unauthorized, "invalid token: " + refused->reason + "\n"));
     }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "proto/jwt.h"
 #include "routing/router.h"
 #include "telemetry/metrics.h"
 
@@ -59,7 +60,7 @@ struct SessionContext {
   HttpConfig http;
   enum class AuthMode { insecure, jwt };
   AuthMode auth_mode = AuthMode::insecure;
-  std::string jwt_secret;  // the HS256 key when auth_mode is jwt
+  jwt::Verifier jwt;  // algorithm, key and claim checks when auth_mode is jwt
   std::shared_ptr<Router> router;
   // Set when the node serves TLS (tls.cert / tls.key): every connection on the port is TLS. Shared
   // so that it outlives every session's SSL object.

@@ -1,4 +1,5 @@
-// JSON Web Tokens (RFC 7519), HS256 only (docs/protocol.md, "Identity"; `wsg token` in man/wsg.1).
+// JSON Web Tokens (RFC 7519): HS256, RS256 and ES256 verification through libjwt, HS256 minting
+// (docs/protocol.md, "Identity"; docs/security.md, "Tokens"; `wsg token` in man/wsg.1).
 // Pure functions: no I/O; safe on any untrusted input.
 #pragma once
 
@@ -27,9 +28,29 @@ struct Refused {
 };
 using VerifyResult = std::variant<std::string /* sub */, Refused>;
 
+// The one algorithm a node accepts (auth.algorithm): a token naming any other in its header, "none"
+// included, is refused before and after its signature is checked (algorithm confusion: an RS256
+// public key taken for an HS256 secret).
+enum class Alg { HS256, RS256, ES256 };
+// "HS256", "RS256", "ES256".
+std::string_view alg_name(Alg alg);
+// The Alg of a name (exactly as above); false for any other.
+bool alg_from_name(std::string_view name, Alg& out);
+
+// What verify_claims() checks a token against (auth.* in man/wsg.1).
+struct Verifier {
+  Alg alg = Alg::HS256;
+  // HS256: the secret's bytes; RS256 / ES256: a PEM public key (SubjectPublicKeyInfo, "BEGIN
+  // PUBLIC KEY"). An empty key verifies nothing: every token is refused ("bad signature").
+  std::string key;
+  int64_t leeway_ms = 0;  // clock skew allowed on exp and nbf
+  std::string audience;   // non-empty: `aud` (a string, or an array of strings) must name it
+  std::string issuer;     // non-empty: `iss` must equal it
+};
+
 // Checks an HS256 token against `secret` at time `now_s` (Unix seconds): structure, header
-// (alg = HS256, typ = JWT when present), signature (constant-time), `sub` (a valid user id),
-// `exp` (refused when ≤ now), `nbf` (refused when > now). Returns the `sub` claim.
+// (alg = HS256, typ = JWT when present), signature, `sub` (a valid user id), `exp` (refused when ≤
+// now), `nbf` (refused when > now). Returns the `sub` claim.
 VerifyResult verify(std::string_view token, std::string_view secret, int64_t now_s);
 
 // Most entries in each rooms claim (docs/security.md, "Rooms").
@@ -49,9 +70,15 @@ struct Claims {
   bool room_allowed(std::string_view room) const;
 };
 using ClaimsResult = std::variant<Claims, Refused>;
-// As verify(), plus the room claims; a token whose room claims break the rules above (not an
-// array, an invalid name or pattern, more than kMaxRoomClaims entries, a `join` room `rooms` does
-// not allow) is refused.
+// Checks `token` against `verifier` at time `now_ms` (Unix milliseconds): at most kMaxTokenBytes;
+// three base64url parts; a header that is a JSON object whose `alg` is verifier.alg's name and
+// whose `typ`, when present, is "JWT"; the signature (libjwt), and again the algorithm libjwt
+// verified with; `sub` (a valid user id); `exp` (NumericDate; refused when exp + leeway ≤ now),
+// `nbf` (refused when nbf - leeway > now); `aud` and `iss` when the verifier names them; the room
+// claims: a token whose room claims break the rules above (not an array, an invalid name or
+// pattern, more than kMaxRoomClaims entries, a `join` room `rooms` does not allow) is refused.
+ClaimsResult verify_claims(std::string_view token, const Verifier& verifier, int64_t now_ms);
+// The same for HS256 under `secret`, no leeway, no aud or iss check, at `now_s` (Unix seconds).
 ClaimsResult verify_claims(std::string_view token, std::string_view secret, int64_t now_s);
 
 // A token for `user`: header {"alg":"HS256","typ":"JWT"}, payload {"sub","iat","exp"}; `ttl_s`

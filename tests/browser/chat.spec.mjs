@@ -421,6 +421,35 @@ async function main() {
       await screenshots(pages, opt.artifacts, "rooms");
     });
 
+    await step("wsg-client.js gives up on a refused handshake (handshake_refused) instead of retrying forever", async () => {
+      // An insecure node answers a handshake without ?user= with HTTP 400, as a jwt node answers a
+      // refused token with 401: the page sees neither status, only a socket closed before opening,
+      // while the node's /healthz answers 200.
+      const result = await alice.evaluate(async () => {
+        const { WsgClient } = await import("/wsg-client.js");
+        const client = new WsgClient({
+          url: `ws://${location.host}/ws`,
+          token: async () => "not-a-token",  // the token function is called before every attempt
+          backoff: { initialMs: 50, maxMs: 100, factor: 2, jitter: 0 },
+          maxRefusals: 2,
+        });
+        const errors = [];
+        client.on("error", (e) => errors.push(e.code));
+        const timeout = new Promise((resolve) => setTimeout(() => resolve("timeout"), 10000));
+        try {
+          const outcome = await Promise.race([client.connect(), timeout]);
+          client.close();
+          return { gaveUp: false, outcome, state: client.state, attempt: client.attempt };
+        } catch (e) {
+          return { gaveUp: true, code: e.code, state: client.state, errors };
+        }
+      });
+      if (!result.gaveUp || result.code !== "handshake_refused" || result.state !== "closed" ||
+          result.errors.join() !== "handshake_refused") {
+        throw new Error(`the client did not give up as expected: ${JSON.stringify(result)}`);
+      }
+    });
+
     await step("node-2 drains (1001): bob's page shows it and reconnects when node-2 is back", async () => {
       const code = await n2.proc.stop();
       if (code !== 0) throw new Error(`node-2 exited with ${code} on SIGTERM`);

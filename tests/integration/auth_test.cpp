@@ -2,8 +2,19 @@
 #include "cluster_ops.h"
 #include "test_util.h"
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include "config/secrets.h"
+#include "proto/jwt.h"
 
 using namespace wsg::it;
 using namespace wsg::it::ops;
@@ -76,6 +87,40 @@ Session join_with(Cluster& c, std::size_t i, const std::string& user, const std:
   s.session = str(w, "session");
   s.node = str(w, "node");
   return s;
+}
+
+// Runs a shell command (the openssl tool); REQUIREs exit 0.
+void sh(const std::string& command) {
+  INFO(command);
+  REQUIRE(std::system(("(" + command + ") >/dev/null 2>&1").c_str()) == 0);
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// An RS256 token for `payload`, signed with the PEM private key in `key_file` (OpenSSL: PKCS#1
+// v1.5, SHA-256).
+std::string rs256_token(const std::filesystem::path& key_file, const std::string& payload,
+                        const std::string& header = R"({"alg":"RS256","typ":"JWT"})") {
+  const std::string pem = read_text(key_file);
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr),
+                                                          &EVP_PKEY_free);
+  REQUIRE(key);
+  const std::string input = wsg::jwt::base64url_encode(header) + "." + wsg::jwt::base64url_encode(payload);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  REQUIRE(EVP_DigestSignInit(md.get(), nullptr, EVP_sha256(), nullptr, key.get()) == 1);
+  std::size_t len = 0;
+  const auto* data = reinterpret_cast<const unsigned char*>(input.data());
+  REQUIRE(EVP_DigestSign(md.get(), nullptr, &len, data, input.size()) == 1);
+  std::string sig(len, '\0');
+  REQUIRE(EVP_DigestSign(md.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, data, input.size()) == 1);
+  sig.resize(len);
+  return input + "." + wsg::jwt::base64url_encode(sig);
 }
 
 }  // namespace
@@ -210,4 +255,88 @@ TEST_CASE("jwt mode: the secret from auth.secret_file - an unreadable file stops
   INFO("out " << r.out << " err " << r.err);
   CHECK(r.exit_code == 2);
   CHECK((r.out + r.err).find(missing) != std::string::npos);
+}
+
+TEST_CASE("jwt mode RS256: a login service's token is welcomed, forged and confused ones get 401",
+          "[integration][auth]") {
+  // The login service's key pair, made by the openssl tool; the node has only the public key.
+  const auto dir = test_dir().string();
+  sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " + dir + "/login.pem");
+  sh("openssl pkey -in " + dir + "/login.pem -pubout -out " + dir + "/login.pub");
+  sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " + dir + "/other.pem");
+  Cluster c(
+      jwt_cluster(1, "[auth]\nmode = \"jwt\"\nalgorithm = \"RS256\"\npublic_key_file = \"" + dir +
+                         "/login.pub\"\nleeway_ms = 30000\naudience = \"wsg\"\nissuer = \"https://login.example\"\n"));
+  const auto port = c.ws_port(0);
+  const int64_t now = unix_ms() / 1000;
+  const auto claims = [&](const std::string& sub, int64_t exp, const std::string& aud = R"("wsg")") {
+    return R"({"sub":")" + sub + R"(","iss":"https://login.example","aud":)" + aud + ",\"iat\":" + std::to_string(now) +
+           ",\"exp\":" + std::to_string(exp) + "}";
+  };
+  const auto login = std::filesystem::path(dir) / "login.pem";
+
+  // good: as ?token= and as a bearer; aud in an array; expired 5 s ago but within the leeway
+  auto a = join(c, 0, "alice", "/ws?token=" + rs256_token(login, claims("alice", now + 600)));
+  expect_alive(*a, "p1");
+  join_with(c, 0, "bob", "/ws", {{"Authorization", "Bearer " + rs256_token(login, claims("bob", now + 600))}});
+  join(c, 0, "carol", "/ws?token=" + rs256_token(login, claims("carol", now + 600, R"(["api","wsg"])")));
+  join(c, 0, "dave", "/ws?token=" + rs256_token(login, claims("dave", now - 5)));
+
+  // bad: another key, expired beyond the leeway, wrong audience, wrong issuer
+  expect_refused(port, "/ws?token=" + rs256_token(std::filesystem::path(dir) / "other.pem", claims("alice", now + 600)),
+                 401);
+  expect_refused(port, "/ws?token=" + rs256_token(login, claims("alice", now - 60)), 401);
+  expect_refused(port, "/ws?token=" + rs256_token(login, claims("alice", now + 600, R"("api")")), 401);
+  expect_refused(port, "/ws?token=" + rs256_token(login, R"({"sub":"alice","iss":"https://evil.example","aud":"wsg"})"),
+                 401);
+  // algorithm confusion: HS256 keyed with the public key file's text; alg none
+  const std::string input = wsg::jwt::base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + "." +
+                            wsg::jwt::base64url_encode(claims("mallory", now + 600));
+  for (const std::string& pem : {read_text(std::filesystem::path(dir) / "login.pub"),
+                                 wsg::secrets::trim(read_text(std::filesystem::path(dir) / "login.pub"))}) {
+    const auto confused = input + "." + wsg::jwt::base64url_encode(wsg::jwt::hmac_sha256(pem, input));
+    WsClient ws;
+    auto r = ws.connect(port, "/ws?token=" + confused);
+    CHECK_FALSE(r.connected);
+    CHECK(r.http_status == 401);
+    CHECK(r.body.find("unsupported alg") != std::string::npos);
+  }
+  expect_refused(port,
+                 "/ws?token=" + wsg::jwt::base64url_encode(R"({"alg":"none"})") + "." +
+                     wsg::jwt::base64url_encode(claims("mallory", now + 600)) + ".",
+                 401);
+  CHECK(user_sessions(c, "mallory").empty());
+  CHECK(user_sessions(c, "alice").size() == 1);
+}
+
+TEST_CASE("jwt mode RS256: a public key file that is no RSA public key stops the node with exit 2",
+          "[integration][auth]") {
+  const auto dir = test_dir().string();
+  sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " + dir + "/login.pem");
+  sh("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " + dir + "/ec.pem");
+  sh("openssl pkey -in " + dir + "/ec.pem -pubout -out " + dir + "/ec.pub");
+  struct Bad {
+    std::string file;
+    std::string message;
+  };
+  for (const auto& bad : std::vector<Bad>{{dir + "/login.pem", "not a PEM public key"},
+                                          {dir + "/ec.pub", "RS256 needs an RSA public key"},
+                                          {dir + "/missing.pub", "cannot open"}}) {
+    const auto config = write_file(
+        "bad-key.toml", "[auth]\nmode = \"jwt\"\nalgorithm = \"RS256\"\npublic_key_file = \"" + bad.file + "\"\n");
+    auto r = run_command(wsg_binary(),
+                         {"node", "--config", config.string(), "--listen", "127.0.0.1:" + std::to_string(free_port()),
+                          "--master", "tcp://127.0.0.1:" + std::to_string(free_port()), "--events-bind",
+                          "tcp://127.0.0.1:" + std::to_string(free_port())},
+                         10000ms);
+    INFO("out " << r.out << " err " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK((r.out + r.err).find("auth.public_key_file") != std::string::npos);
+    CHECK((r.out + r.err).find(bad.message) != std::string::npos);
+    // check-config says the same
+    auto check = run_command(wsg_binary(), {"check-config", config.string()}, 10000ms);
+    INFO("check-config out " << check.out << " err " << check.err);
+    CHECK(check.exit_code == 2);
+    CHECK(check.err.find(bad.message) != std::string::npos);
+  }
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "config/config_secrets.h"
 
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
@@ -354,6 +355,136 @@ TEST_CASE("jwt mode needs a secret", "[config]") {
   CHECK(parse_error("[auth]\nmode = \"jwt\"\n").empty());
   if (saved) ::setenv("WSG_JWT_SECRET", saved_value.c_str(), 1);
   else ::unsetenv("WSG_JWT_SECRET");
+}
+
+TEST_CASE("auth: algorithm, public key file, leeway, audience, issuer", "[config]") {
+  CHECK(Config{}.auth.algorithm == "HS256");
+  CHECK(Config{}.auth.public_key_file.empty());
+  CHECK(Config{}.auth.leeway_ms == 0);
+  CHECK(Config{}.auth.audience.empty());
+  CHECK(Config{}.auth.issuer.empty());
+  const Config c = Config::parse(
+      "[auth]\nmode = \"jwt\"\nalgorithm = \"RS256\"\npublic_key_file = \"/etc/wsg/login.pub\"\nleeway_ms = 30000\n"
+      "audience = \"wsg\"\nissuer = \"https://login.example.com\"\n",
+      "test.toml");
+  CHECK(c.auth.algorithm == "RS256");
+  CHECK(c.auth.public_key_file == "/etc/wsg/login.pub");
+  CHECK(c.auth.leeway_ms == 30000);
+  CHECK(c.auth.audience == "wsg");
+  CHECK(c.auth.issuer == "https://login.example.com");
+  CHECK(parse_error("[auth]\nmode = \"jwt\"\nalgorithm = \"ES256\"\npublic_key_file = \"k.pub\"\n").empty());
+
+  CHECK_THAT(parse_error("[auth]\nalgorithm = \"none\"\n"),
+             StartsWith("test.toml:2: key 'auth.algorithm': unknown algorithm 'none' (expected one of: HS256, "
+                        "RS256, ES256)"));
+  CHECK_THAT(parse_error("[auth]\nalgorithm = \"rs256\"\n"), StartsWith("test.toml:2: key 'auth.algorithm'"));
+  CHECK_THAT(parse_error("[auth]\nalgorithm = \"HS512\"\n"), StartsWith("test.toml:2: key 'auth.algorithm'"));
+  CHECK_THAT(parse_error("[auth]\nleeway_ms = -1\n"),
+             StartsWith("test.toml:2: key 'auth.leeway_ms': must not be negative"));
+  CHECK_THAT(parse_error("[auth]\nleeway_ms = 3600001\n"),
+             StartsWith("test.toml:2: key 'auth.leeway_ms': must be at most"));
+  CHECK_THAT(parse_error("[auth]\naudience = 1\n"), StartsWith("test.toml:2: key 'auth.audience': expected a string"));
+  // each algorithm with its own kind of key, never the other (algorithm confusion)
+  CHECK_THAT(parse_error("[auth]\nmode = \"jwt\"\nsecret = \"s\"\n\npublic_key_file = \"k.pub\"\n"),
+             StartsWith("test.toml:5: key 'auth.public_key_file': auth.public_key_file is for auth.algorithm "
+                        "\"RS256\" or \"ES256\""));
+  CHECK_THAT(
+      parse_error("[auth]\nmode = \"jwt\"\nalgorithm = \"RS256\"\npublic_key_file = \"k.pub\"\nsecret = \"s\"\n"),
+      StartsWith("test.toml:5: key 'auth.secret': auth.secret and auth.secret_file are for auth.algorithm "
+                 "\"HS256\""));
+  CHECK_THAT(parse_error("[auth]\nalgorithm = \"ES256\"\nsecret_file = \"f\"\n"),
+             StartsWith("test.toml:3: key 'auth.secret_file'"));
+  CHECK_THAT(parse_error("[auth]\nmode = \"jwt\"\n\nalgorithm = \"ES256\"\n"),
+             StartsWith("test.toml:4: key 'auth.algorithm': auth.algorithm \"ES256\" needs auth.public_key_file"));
+  // insecure mode: a public-key algorithm without a key is not an error (nothing is verified)
+  CHECK(parse_error("[auth]\nalgorithm = \"ES256\"\n").empty());
+
+  // Flags and code land after parsing: validate() checks them too.
+  Config v;
+  v.auth.algorithm = "RS384";
+  CHECK_THAT(validate_error(v), StartsWith("key 'auth.algorithm': unknown algorithm 'RS384'"));
+  v.auth.algorithm = "RS256";
+  v.auth.mode = "jwt";
+  CHECK_THAT(validate_error(v),
+             StartsWith("key 'auth.algorithm': auth.algorithm \"RS256\" needs auth.public_key_file"));
+  v.auth.public_key_file = "k.pub";
+  CHECK(validate_error(v).empty());
+  v.auth.leeway_ms = -5;
+  CHECK_THAT(validate_error(v), StartsWith("key 'auth.leeway_ms'"));
+
+  // to_toml shows the new keys (none is secret) and round-trips
+  Config t;
+  t.auth.mode = "jwt";
+  t.auth.algorithm = "ES256";
+  t.auth.public_key_file = "/k.pub";
+  t.auth.leeway_ms = 1500;
+  t.auth.audience = "wsg";
+  t.auth.issuer = "login";
+  const auto back = Config::parse(t.to_toml(), "back.toml");
+  CHECK(back.auth.algorithm == "ES256");
+  CHECK(back.auth.public_key_file == "/k.pub");
+  CHECK(back.auth.leeway_ms == 1500);
+  CHECK(back.auth.audience == "wsg");
+  CHECK(back.auth.issuer == "login");
+}
+
+TEST_CASE("auth: the public key file must hold a public key of the algorithm", "[config]") {
+  namespace fs = std::filesystem;
+  std::string pattern = (fs::temp_directory_path() / "wsg-config-keys-XXXXXX").string();
+  REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+  const fs::path dir = pattern;
+  const auto run = [](const std::string& command) {
+    INFO(command);
+    REQUIRE(std::system(("(" + command + ") >/dev/null 2>&1").c_str()) == 0);
+  };
+  const std::string d = dir.string();
+  run("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " + d + "/rs.pem");
+  run("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out " + d + "/short.pem");
+  run("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " + d + "/es.pem");
+  run("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out " + d + "/p384.pem");
+  for (const char* name : {"rs", "short", "es", "p384"})
+    run("openssl pkey -in " + d + "/" + name + ".pem -pubout -out " + d + "/" + name + ".pub");
+  run("echo 'not a key' > " + d + "/garbage.pub");
+
+  wsg::AuthConfig auth;
+  auth.mode = "jwt";
+  const auto key_error = [&](const std::string& algorithm, const std::string& file) -> std::string {
+    auth.algorithm = algorithm;
+    auth.public_key_file = file.empty() ? "" : d + "/" + file;
+    try {
+      wsg::secrets::jwt_key(auth);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  CHECK(key_error("RS256", "rs.pub").empty());
+  CHECK(key_error("ES256", "es.pub").empty());
+  auth.algorithm = "RS256";
+  auth.public_key_file = d + "/rs.pub";
+  const auto key = wsg::secrets::jwt_key(auth);
+  CHECK_THAT(key.value, StartsWith("-----BEGIN PUBLIC KEY-----"));
+  CHECK(key.source == "auth.public_key_file " + d + "/rs.pub");
+
+  const std::string named = "key 'auth.public_key_file' (file '" + d + "/";
+  CHECK_THAT(key_error("RS256", "rs.pem"), StartsWith(named + "rs.pem'): not a PEM public key"));
+  CHECK_THAT(key_error("RS256", "garbage.pub"), StartsWith(named + "garbage.pub'): not a PEM public key"));
+  CHECK_THAT(key_error("RS256", "es.pub"), StartsWith(named + "es.pub'): RS256 needs an RSA public key"));
+  CHECK_THAT(key_error("RS256", "short.pub"),
+             StartsWith(named + "short.pub'): RS256 needs an RSA key of at least 2048 bits (got 1024)"));
+  CHECK_THAT(key_error("ES256", "rs.pub"), StartsWith(named + "rs.pub'): ES256 needs an EC public key"));
+  CHECK_THAT(key_error("ES256", "p384.pub"),
+             StartsWith(named + "p384.pub'): ES256 needs an EC key on P-256 (prime256v1), got secp384r1"));
+  CHECK_THAT(key_error("ES256", "missing.pub"), StartsWith("key 'auth.public_key_file': cannot open"));
+  CHECK_THAT(key_error("ES256", ""), StartsWith("key 'auth.algorithm': auth.algorithm \"ES256\" needs"));
+  // HS256 takes the secret, as before
+  auth.algorithm = "HS256";
+  auth.public_key_file.clear();
+  auth.secret = "s3cret";
+  CHECK(wsg::secrets::jwt_key(auth).value == "s3cret");
+
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
 
 TEST_CASE("validate() checks values set after parsing (flags)", "[config]") {

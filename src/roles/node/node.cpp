@@ -21,6 +21,7 @@
 #include "net/tls.h"
 #include "net/webhook_sender.h"
 #include "net/zmq_links.h"
+#include "proto/jwt.h"
 #include "routing/router.h"
 #include "telemetry/logging.h"
 #include "telemetry/metrics.h"
@@ -68,9 +69,19 @@ int run_node(const Config& config) {
     }
     log->info("serving static files from {}", static_files->root().string());
   }
-  // The HS256 key: throws ConfigError (exit 2) when none is set or its file cannot be read.
-  std::string jwt_secret;
-  if (config.auth.mode == "jwt") jwt_secret = secrets::jwt_secret(config.auth).value;
+  // The token verifier: its key (the HS256 secret, or the RS256 / ES256 public key) throws
+  // ConfigError (exit 2) when none is set, its file cannot be read or holds no key of the algorithm.
+  jwt::Verifier jwt_verifier;
+  if (config.auth.mode == "jwt") {
+    if (!jwt::alg_from_name(config.auth.algorithm, jwt_verifier.alg))
+      throw ConfigError("key 'auth.algorithm': unknown algorithm '" + config.auth.algorithm + "'");
+    auto key = secrets::jwt_key(config.auth);
+    log->info("tokens: {} verified with the key of {}", config.auth.algorithm, key.source);
+    jwt_verifier.key = std::move(key.value);
+    jwt_verifier.leeway_ms = config.auth.leeway_ms;
+    jwt_verifier.audience = config.auth.audience;
+    jwt_verifier.issuer = config.auth.issuer;
+  }
   // The same for webhooks.url's signing secret.
   std::string webhook_secret;
   if (!config.webhooks.url.empty()) webhook_secret = secrets::webhook_secret(config.webhooks).value;
@@ -236,7 +247,7 @@ int run_node(const Config& config) {
   ctx->limits = config.limits;
   ctx->http = config.http;
   ctx->auth_mode = config.auth.mode == "jwt" ? SessionContext::AuthMode::jwt : SessionContext::AuthMode::insecure;
-  ctx->jwt_secret = std::move(jwt_secret);
+  ctx->jwt = std::move(jwt_verifier);
   ctx->router = router;
   ctx->metrics = ropt.metrics;
   ctx->link_stats = &links.stats();  // read by /metrics handlers, which only run inside pool.run()
