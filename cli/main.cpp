@@ -540,6 +540,7 @@ int main(int argc, char** argv) {
       wsg::curve::cluster_keys(config.cluster);
       if (config.auth.mode == "jwt") wsg::secrets::jwt_key(config.auth);
       if (!config.api.listen.empty()) wsg::secrets::api_key(config.api);
+      if (!config.webhooks.url.empty()) wsg::secrets::webhook_secret(config.webhooks);
       // Only the sections of the role the file is for (Config::role): a master's file gets no node
       // sections full of defaults it never reads.
       std::cout << config.to_toml(wsg::Config::Secrets::redact, config.role());

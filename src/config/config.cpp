@@ -655,8 +655,7 @@ std::string Config::to_toml(Secrets secrets, Role role) const {
     }
     const bool secret = (f.section == "auth" && f.key == "secret") ||
                         (f.section == "cluster" && f.key == "curve_secret_key") ||
-                        (f.section == "webhooks" && f.key == "secret") ||
-                        (f.section == "api" && f.key == "key");
+                        (f.section == "webhooks" && f.key == "secret") || (f.section == "api" && f.key == "key");
     if (secret && secrets == Secrets::redact) {
       if (const auto* get = std::get_if<StrGet>(&f.get); get && !(*get)(self).empty()) {
         out += "# " + std::string(f.key) + " = (set, not shown)\n";

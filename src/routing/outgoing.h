@@ -27,6 +27,10 @@ struct UserOpSpec {
   std::string reason;  // disconnect
   // Called once with the outcome (the message's ack): delivered = applied to at least one session.
   std::function<void(proto::AckStatus, std::string_view reason)> done;
+  // Local applications not finished yet (a join waits for its registration at the master, so that
+  // a publish sent after the answer reaches the sessions): a `delivered` ack waits for them.
+  int waiting_here = 0;
+  bool delivered_deferred = false;
 };
 
 struct Outgoing {

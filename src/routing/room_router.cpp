@@ -57,9 +57,38 @@ RoomTable::JoinOutcome RoomRouter::do_join(const std::shared_ptr<LocalSession>& 
   return outcome;
 }
 
-void RoomRouter::join_by_server(const std::shared_ptr<LocalSession>& session, const std::string& room) {
-  proto::JoinFrame frame{room, false, false, std::nullopt};
-  join(session, std::move(frame), true);
+void RoomRouter::join_by_server(const std::shared_ptr<LocalSession>& session, const std::string& room,
+                                std::function<void()> done) {
+  auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
+  auto ack = [weak = std::weak_ptr<LocalSession>(session), room, shared_done] {
+    if (auto s = weak.lock())
+      s->deliver(std::make_shared<const std::string>(proto::encode_room_by_server("joined", room)));
+    if (*shared_done) (*shared_done)();
+  };
+  const auto outcome = do_join(session, room, false, false, std::move(ack));
+  if (outcome.result == RoomTable::JoinResult::joined || outcome.result == RoomTable::JoinResult::already_member)
+    return;
+  refuse_join(session, outcome.result, std::nullopt);
+  if (*shared_done) (*shared_done)();
+}
+
+void RoomRouter::refuse_join(const std::shared_ptr<LocalSession>& session, RoomTable::JoinResult result,
+                             const std::optional<std::string>& ref) {
+  if (result == RoomTable::JoinResult::too_many_rooms) {
+    ++stats_.errors_too_many_rooms;
+    return reply(
+        session,
+        proto::encode_error(
+            proto::ErrorCode::too_many_rooms,
+            fmt::format("a session may be in at most {} rooms (rooms.max_per_session)", opt_.max_per_session), ref));
+  }
+  if (result == RoomTable::JoinResult::room_full) {
+    ++stats_.errors_room_full;
+    return reply(session,
+                 proto::encode_error(
+                     proto::ErrorCode::room_full,
+                     fmt::format("room has {} members on this node (rooms.max_members)", opt_.max_members), ref));
+  }
 }
 
 void RoomRouter::leave_by_server(const std::shared_ptr<LocalSession>& session, const std::string& room) {
@@ -68,14 +97,9 @@ void RoomRouter::leave_by_server(const std::shared_ptr<LocalSession>& session, c
   if (was_member) reply(session, proto::encode_room_by_server("left", room));
 }
 
-void RoomRouter::join(const std::shared_ptr<LocalSession>& session, proto::JoinFrame frame, bool by_server) {
+void RoomRouter::join(const std::shared_ptr<LocalSession>& session, proto::JoinFrame frame) {
   std::function<void()> ack;
-  if (by_server) {
-    ack = [weak = std::weak_ptr<LocalSession>(session), room = frame.room] {
-      if (auto s = weak.lock())
-        s->deliver(std::make_shared<const std::string>(proto::encode_room_by_server("joined", room)));
-    };
-  } else if (frame.id) {
+  if (frame.id) {
     ack = [weak = std::weak_ptr<LocalSession>(session), ref = *frame.id, room = frame.room] {
       if (auto s = weak.lock()) {
         s->deliver(std::make_shared<const std::string>(proto::encode_room_ack(ref, "joined", room)));
@@ -83,23 +107,7 @@ void RoomRouter::join(const std::shared_ptr<LocalSession>& session, proto::JoinF
     };
   }
   const auto outcome = do_join(session, frame.room, frame.echo, frame.notices, std::move(ack));
-  switch (outcome.result) {
-    case RoomTable::JoinResult::too_many_rooms:
-      ++stats_.errors_too_many_rooms;
-      return reply(session, proto::encode_error(proto::ErrorCode::too_many_rooms,
-                                                fmt::format("a session may be in at most {} rooms "
-                                                            "(rooms.max_per_session)",
-                                                            opt_.max_per_session),
-                                                frame.id));
-    case RoomTable::JoinResult::room_full:
-      ++stats_.errors_room_full;
-      return reply(session, proto::encode_error(
-                                proto::ErrorCode::room_full,
-                                fmt::format("room has {} members on this node (rooms.max_members)", opt_.max_members),
-                                frame.id));
-    case RoomTable::JoinResult::joined:
-    case RoomTable::JoinResult::already_member: return;
-  }
+  refuse_join(session, outcome.result, frame.id);
 }
 
 void RoomRouter::join_at_connect(const std::shared_ptr<LocalSession>& session, const std::string& room,

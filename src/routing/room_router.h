@@ -84,7 +84,7 @@ class RoomRouter {
   RoomRouter(Strand strand, Options options, Links links, std::function<std::shared_ptr<void>()> keep_alive);
 
   // --- from sessions (on the strand) ---
-  void join(const std::shared_ptr<LocalSession>& session, proto::JoinFrame frame, bool by_server = false);
+  void join(const std::shared_ptr<LocalSession>& session, proto::JoinFrame frame);
   // A join from the token's `join` claim at connect: no frame, no ack; `done` runs when a join
   // with an id would have been acked (or at once when refused by a limit).
   void join_at_connect(const std::shared_ptr<LocalSession>& session, const std::string& room,
@@ -92,8 +92,11 @@ class RoomRouter {
   void leave(const std::shared_ptr<LocalSession>& session, proto::LeaveFrame frame);
   // A join or leave made by the server API (POST /api/rooms/join|leave): as a client's without an
   // id, but the session is told with {"type":"joined"|"left","room":R,"by":"server"} (a join once
-  // the master registered it, a leave at once; docs/protocol.md, "Rooms").
-  void join_by_server(const std::shared_ptr<LocalSession>& session, const std::string& room);
+  // the master registered it, a leave at once; docs/protocol.md, "Rooms"). `done` runs once the
+  // join is registered (a publish sent after it reaches the session), or at once when a limit
+  // refused it (the session gets the error frame).
+  void join_by_server(const std::shared_ptr<LocalSession>& session, const std::string& room,
+                      std::function<void()> done);
   void leave_by_server(const std::shared_ptr<LocalSession>& session, const std::string& room);
   void publish(const std::shared_ptr<LocalSession>& session, proto::PublishFrame frame);
   void members(const std::shared_ptr<LocalSession>& session, proto::MembersFrame frame);
@@ -115,6 +118,9 @@ class RoomRouter {
   Stats stats() const;
 
  private:
+  // The error frame for a join a limit refused (nothing for joined / already_member).
+  void refuse_join(const std::shared_ptr<LocalSession>& session, RoomTable::JoinResult result,
+                   const std::optional<std::string>& ref);
   enum class Fail : uint8_t { none, timeout, node_down, master_unreachable, peer_unreachable, overloaded };
   static std::string_view to_string(Fail why);
   // The join itself; `on_registered` runs once publishes sent from now on reach the session.

@@ -410,14 +410,30 @@ void Router::dispatch(const std::shared_ptr<Outgoing>& out) {
   dispatch_now(out);
 }
 
-std::size_t Router::apply_local(const Outgoing& out) {
-  if (out.op) return apply_user_op(out.to, *out.op);
-  auto msg = std::make_shared<const std::string>(proto::encode_message(out.id, out.from, out.to, out.body, out.ts_ms));
-  return deliver_local(out.to, msg);
+std::size_t Router::apply_local(const std::shared_ptr<Outgoing>& out) {
+  if (out->op) {
+    ++out->op->waiting_here;
+    const std::size_t n =
+        apply_user_op(out->to, *out->op, [self = shared_from_this(), weak = std::weak_ptr<Outgoing>(out)] {
+          if (auto o = weak.lock()) self->op_applied_here(o);
+        });
+    if (n == 0) --out->op->waiting_here;
+    return n;
+  }
+  const Outgoing& o = *out;
+  auto msg = std::make_shared<const std::string>(proto::encode_message(o.id, o.from, o.to, o.body, o.ts_ms));
+  return deliver_local(o.to, msg);
+}
+
+void Router::op_applied_here(const std::shared_ptr<Outgoing>& out) {
+  auto& op = *out->op;
+  if (--op.waiting_here > 0 || !op.delivered_deferred) return;
+  op.delivered_deferred = false;
+  if (auto done = std::move(op.done)) done(proto::AckStatus::delivered, "");
 }
 
 void Router::dispatch_now(const std::shared_ptr<Outgoing>& out) {
-  if (apply_local(*out) > 0) {
+  if (apply_local(out) > 0) {
     if (!out->op) ++counters_.messages_local;
     out->local_done = true;
     out->delivered = true;
@@ -598,7 +614,7 @@ void Router::route_to(const std::shared_ptr<Outgoing>& out, const std::vector<st
     if (n == opt_.node_id) {
       // A retry that finds the user here now (it moved to this node after the first attempt).
       if (out->retried && !out->local_done) {
-        if (apply_local(*out) > 0) {
+        if (apply_local(out) > 0) {
           out->local_done = true;
           out->delivered = true;
           ack(out, proto::AckStatus::delivered);
@@ -782,6 +798,10 @@ void Router::ack(const std::shared_ptr<Outgoing>& out, proto::AckStatus status, 
   if (out->acked) return;
   out->acked = true;
   if (out->op) {
+    if (status == proto::AckStatus::delivered && out->op->waiting_here > 0) {
+      out->op->delivered_deferred = true;  // answered by op_applied_here
+      return;
+    }
     if (auto done = std::move(out->op->done)) done(status, status == proto::AckStatus::failed ? to_string(why) : "");
     return;
   }
@@ -994,20 +1014,25 @@ void Router::do_user_op(UserOpRequest request, std::function<void(UserOpResult)>
   }
 }
 
-std::size_t Router::apply_user_op(const std::string& user, const UserOpSpec& op) {
+std::size_t Router::apply_user_op(const std::string& user, const UserOpSpec& op, std::function<void()> applied) {
   auto it = local_.find(user);
-  if (it == local_.end()) return 0;
+  if (it == local_.end() || it->second.empty()) return 0;
   // A copy: a join or leave may touch the session lists' owners (not local_ today; cheap anyway).
   const auto sessions = it->second;
-  for (const auto& s : sessions) {
-    switch (op.kind) {
-      case cluster::UserOpKind::disconnect: s->close_with(static_cast<uint16_t>(op.code), op.reason); break;
-      case cluster::UserOpKind::join:
-        if (!draining_) rooms_.join_by_server(s, op.room);
-        break;
-      case cluster::UserOpKind::leave: rooms_.leave_by_server(s, op.room); break;
+  if (op.kind != cluster::UserOpKind::join || draining_) {
+    for (const auto& s : sessions) {
+      if (op.kind == cluster::UserOpKind::disconnect) s->close_with(static_cast<uint16_t>(op.code), op.reason);
+      else if (op.kind == cluster::UserOpKind::leave) rooms_.leave_by_server(s, op.room);
     }
+    applied();
+    return sessions.size();
   }
+  // Each join answers once registered (or refused by a limit); the last one completes the operation.
+  auto remaining = std::make_shared<std::size_t>(sessions.size());
+  auto one = [remaining, applied = std::move(applied)] {
+    if (--*remaining == 0) applied();
+  };
+  for (const auto& s : sessions) rooms_.join_by_server(s, op.room, one);
   return sessions.size();
 }
 
@@ -1030,8 +1055,18 @@ void Router::on_user_op(const cluster::UserOp& op) {
     spec.code = op.code;
     spec.room = op.room;
     spec.reason = op.reason;
-    if (apply_user_op(op.user, spec) > 0) remember_delivered(op.msg_id);
-    else item.status = cluster::ReceiptStatus::not_here;
+    // The receipt goes once the operation took effect here (a join: once registered at the master).
+    const std::size_t n = apply_user_op(
+        op.user, spec, [self = shared_from_this(), origin = op.origin_node, events = op.origin_events, id = op.msg_id] {
+          std::vector<cluster::ReceiptItem> items;
+          items.push_back({id, cluster::ReceiptStatus::delivered});
+          self->send_receipts(origin, events, std::string(), std::move(items));
+        });
+    if (n > 0) {
+      remember_delivered(op.msg_id);
+      return;
+    }
+    item.status = cluster::ReceiptStatus::not_here;
   }
   std::vector<cluster::ReceiptItem> items;
   items.push_back(std::move(item));

@@ -181,10 +181,14 @@ class Router : public std::enable_shared_from_this<Router> {
   void do_user_op(UserOpRequest request, std::function<void(UserOpResult)> done);
   void do_cluster_status(std::string user, std::function<void(std::optional<std::string>)> done);
   // Applies a server API operation to this node's sessions of `user`; returns how many it reached.
-  std::size_t apply_user_op(const std::string& user, const UserOpSpec& op);
+  // When that is not 0, `applied` runs once (on the strand) when the operation took effect on all
+  // of them: at once for disconnect and leave, once registered at the master for a join.
+  std::size_t apply_user_op(const std::string& user, const UserOpSpec& op, std::function<void()> applied);
+  // The local part of an operation took effect: a deferred `delivered` answer goes now.
+  void op_applied_here(const std::shared_ptr<Outgoing>& out);
   // What a delivery does on this node: the message written to the recipient's sessions, or the
   // operation applied to them; returns how many sessions.
-  std::size_t apply_local(const Outgoing& out);
+  std::size_t apply_local(const std::shared_ptr<Outgoing>& out);
   // Hands a server API operation to `node` (after everything queued for peers, so it keeps its
   // place among the user's messages). False when the link refused it.
   bool send_user_op(const std::string& node, const std::string& events, const Outgoing& out);

@@ -474,17 +474,28 @@ TEST_CASE("api: disconnect every session of a user across nodes", "[api][user_op
 
 TEST_CASE("api: join and leave a room for every session of a user", "[api][user_op]") {
   auto c = api_cluster(2);
-  auto bob = join(*c.cluster, 1, "bob");
+  // bob on both nodes: the API's own node applies it here, the other through a USER_OP.
+  auto bob_there = join(*c.cluster, 1, "bob");
+  auto bob_here = join(*c.cluster, 0, "bob");
   auto j = answer(api(c.api_port, "POST", "/api/rooms/join", R"({"user":"bob","room":"lobby"})"), 200);
   INFO(dump(j));
   CHECK(str(j, "status") == "delivered");
+  for (auto* bob : {bob_there.ws.get(), bob_here.ws.get()}) {
+    auto joined = expect_frame(*bob, "joined");
+    CHECK(str(joined, "room") == "lobby");
+    CHECK(str(joined, "by") == "server");
+  }
+  // The answer came once both joins were registered: a publish right after reaches both.
   auto r = answer(api(c.api_port, "POST", "/api/publish", R"({"room":"lobby","body":1})"), 200);
+  INFO(dump(r));
   CHECK(str(r, "status") == "delivered");
-  auto m = expect_frame(*bob, "message");
-  CHECK(str(m, "room") == "lobby");
+  CHECK(r.at("sessions").as_int64() == 2);
+  for (auto* bob : {bob_there.ws.get(), bob_here.ws.get()})
+    CHECK(str(expect_frame(*bob, "message"), "room") == "lobby");
 
   auto l = answer(api(c.api_port, "POST", "/api/rooms/leave", R"({"user":"bob","room":"lobby"})"), 200);
   CHECK(str(l, "status") == "delivered");
+  for (auto* bob : {bob_there.ws.get(), bob_here.ws.get()}) CHECK(str(expect_frame(*bob, "left"), "room") == "lobby");
   auto after = answer(api(c.api_port, "POST", "/api/publish", R"({"room":"lobby","body":2})"), 200);
   CHECK(str(after, "status") == "no_members");
   auto offline = answer(api(c.api_port, "POST", "/api/rooms/join", R"({"user":"carol","room":"lobby"})"), 200);
