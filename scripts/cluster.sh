@@ -69,6 +69,8 @@ up() {
     echo "           (needs Debian's python3-websockets: apt-get install python3-websockets)"
   fi
   echo "           then type {\"type\":\"send\",\"to\":\"bob\",\"body\":\"hi\",\"id\":\"c1\"}"
+  echo "  api:     $wsg api publish --to bob --body '{\"text\":\"hi from the backend\"}'   (node-1's server API,"
+  echo "           http://127.0.0.1:9081 on loopback without a key; docs/api.md)"
   echo "  logs:    scripts/cluster.sh logs [node-1]   status: scripts/cluster.sh status   stop: scripts/cluster.sh down"
 }
 

@@ -36,7 +36,14 @@
 //                     that does not answer is retried as before. Infinity: never give up.
 //   fetch             the fetch function for that probe (default: globalThis.fetch; none: no probe).
 //   reconnect         true (default): reconnect after any close that close() did not ask for
-//                     (1001 "drain", network loss, a refused handshake, ...).
+//                     (1001 "drain", network loss, a refused handshake, ...), but see serverCloses.
+//   serverCloses      what to do when the application's backend closes the session through wsg's
+//                     server API (close codes 4000-4999: a ban, a revoked token, a logout
+//                     elsewhere; docs/api.md): "auto" (default) reconnects only when `url` or
+//                     `token` is a function (the login service decides, with a fresh token,
+//                     whether the user may come back), else stops; "stop" always stops;
+//                     "reconnect" always reconnects. Stopping: "error" { code: "server_closed",
+//                     closeCode, message: the close reason }, state "closed" { closeCode }.
 //   backoff           { initialMs: 500, maxMs: 30000, factor: 2, jitter: 0.5 }: the n-th retry
 //                     (n = 0, 1, ...) waits min(maxMs, initialMs * factor^n), less a random part of
 //                     up to `jitter` of it, so clients dropped together do not come back together.
@@ -48,7 +55,8 @@
 //                     (publish() after ackTimeoutMs).
 //   pingIntervalMs    0 (off): when > 0, an application ping is sent this often while connected;
 //                     no pong within pongTimeoutMs (default: the interval) closes the socket
-//                     (code 4000), which then reconnects. Detects half-dead connections.
+//                     (code 3000, "ping timeout"), which then reconnects. Detects half-dead
+//                     connections.
 //   WebSocket         the WebSocket class (default: globalThis.WebSocket).
 //
 // Methods
@@ -134,6 +142,7 @@ export class WsgClient {
     this._WebSocket = options.WebSocket || globalThis.WebSocket;
     this._token = options.token;
     this._maxRefusals = options.maxRefusals ?? 3;
+    this._serverCloses = options.serverCloses || "auto";
     this._fetch = options.fetch || (typeof globalThis.fetch === "function" ? globalThis.fetch.bind(globalThis) : null);
 
     this.state = "idle";
@@ -488,6 +497,23 @@ export class WsgClient {
     this._stopPing();
     this._failPending("disconnected");
     this._emit("close", { code, reason, wasClean });
+    if (opened && code >= 4000 && code <= 4999 && !this._stopped) {
+      // Closed by the application's backend (wsg's server API, docs/api.md).
+      const fresh = typeof this._token === "function" || typeof this._url === "function";
+      const again = this._serverCloses === "reconnect" || (this._serverCloses === "auto" && fresh);
+      if (!again) {
+        const message = reason || `closed by the server (${code})`;
+        this._emit("error", { type: "error", code: "server_closed", closeCode: code, message });
+        this._stopped = true;
+        this._generation += 1;
+        const err = new Error(`server_closed: ${message}`);
+        err.code = "server_closed";
+        err.closeCode = code;
+        this._rejectWelcome(err);
+        this._setState("closed", { code, reason, closeCode: code });
+        return;
+      }
+    }
     if (this._stopped || !this._reconnect || this.attempt >= this._maxAttempts) {
       this._stopped = true;
       this._rejectWelcome(new Error(`connection closed (${code}${reason ? " " + reason : ""})`));
@@ -569,7 +595,7 @@ export class WsgClient {
     this._pingTimer = setInterval(() => {
       const ws = this._ws;
       const timer = setTimeout(() => {
-        if (ws === this._ws && ws) ws.close(4000, "ping timeout");
+        if (ws === this._ws && ws) ws.close(3000, "ping timeout");
       }, this._pongTimeoutMs);
       // Only a pong cancels the close: a ping that fails (its own timeout) leaves the timer on.
       this.ping().then(() => clearTimeout(timer), () => {});
