@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "net/session_context.h"
 #include "routing/router.h"
+#include "telemetry/api_metrics.h"
 
 namespace wsg {
 
@@ -69,6 +70,7 @@ struct ApiContext {
   // digest of what a request presents, so neither the key's length nor its bytes leak by timing.
   std::optional<std::array<unsigned char, SHA256_DIGEST_LENGTH>> key;
   ApiRateLimiter rate;
+  std::shared_ptr<ApiMetrics> metrics;  // null: not counted (tests)
 
   std::atomic<int64_t> connections{0};
   std::atomic<int64_t> inflight{0};  // router operations awaiting answers (api.max_inflight)

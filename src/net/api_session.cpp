@@ -45,6 +45,23 @@ std::optional<std::string_view> bearer(std::string_view value) {
   return rest;
 }
 
+// The metrics' endpoint label of a request target, from its path alone (the checks decide the answer).
+ApiMetrics::Endpoint endpoint_of(std::string_view target) {
+  using E = ApiMetrics::Endpoint;
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return E::other;
+  const std::string p = url->path();
+  if (p == "/api/publish") return E::publish;
+  if (p == "/api/batch") return E::batch;
+  if (p == "/api/disconnect") return E::disconnect;
+  if (p == "/api/rooms/join") return E::rooms_join;
+  if (p == "/api/rooms/leave") return E::rooms_leave;
+  if (p == "/api/presence") return E::presence;
+  if (p == "/api/info") return E::info;
+  if (p.starts_with(kRoomsPrefix) && p.ends_with(kMembersSuffix)) return E::members;
+  return E::other;
+}
+
 }  // namespace
 
 ApiSession::ApiSession(asio::ip::tcp::socket&& socket, std::shared_ptr<ApiContext> ctx)
@@ -64,6 +81,25 @@ void ApiSession::do_read() {
   parser_->header_limit(kHeaderLimit);
   parser_->body_limit(static_cast<std::uint64_t>(ctx_->api.max_body_bytes));
   stream_.expires_after(std::chrono::milliseconds(ctx_->api.request_timeout_ms));
+  // The header first: a client that sent `Expect: 100-continue` (curl does, for bodies over 1 KiB)
+  // waits for a 100 before it sends the body.
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&ApiSession::on_header, shared_from_this()));
+}
+
+void ApiSession::on_header(beast::error_code ec, std::size_t bytes) {
+  if (ec) return on_read(ec, bytes);
+  const auto& h = parser_->get();
+  if (!parser_->is_done() && beast::iequals(h[http::field::expect], "100-continue")) {
+    // A body over the limit is refused when it is read (413), as without Expect.
+    continue_ = std::make_shared<http::response<http::empty_body>>(http::status::continue_, h.version());
+    return http::async_write(stream_, *continue_, [self = shared_from_this()](beast::error_code wec, std::size_t) {
+      self->continue_.reset();
+      if (wec) return self->fail(wec, "write");
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       beast::bind_front_handler(&ApiSession::on_read, self));
+    });
+  }
   http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&ApiSession::on_read, shared_from_this()));
 }
 
@@ -73,6 +109,7 @@ void ApiSession::fail(beast::error_code ec, const char* what) {
 
 void ApiSession::on_read(beast::error_code ec, std::size_t) {
   if (ec == http::error::end_of_stream) return do_shutdown();
+  endpoint_ = ec == http::error::header_limit ? ApiMetrics::Endpoint::other : endpoint_of(parser_->get().target());
   // Over a size limit: an answer, then the connection ends (the parser stopped inside the request).
   if (ec == http::error::header_limit) {
     return refuse_unread(431, "too_large",
@@ -86,6 +123,7 @@ void ApiSession::on_read(beast::error_code ec, std::size_t) {
   if (ec) return fail(ec, "read");
   req_ = parser_->release();
   stream_.expires_never();
+  received_ = std::chrono::steady_clock::now();
   handle();
 }
 
@@ -347,6 +385,13 @@ void ApiSession::reply_error(unsigned status, std::string_view code, std::string
 }
 
 void ApiSession::reply(unsigned status, std::string json) {
+  if (ctx_->metrics) {
+    // A request refused before it was read whole (413, 431) counts from now.
+    const auto now = std::chrono::steady_clock::now();
+    const auto from = received_.time_since_epoch().count() == 0 ? now : received_;
+    ctx_->metrics->answered(endpoint_, status, std::chrono::duration<double>(now - from).count());
+  }
+  received_ = {};
   auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status), req_.version());
   res->set(http::field::server, "wsg/" WSG_VERSION);
   res->set(http::field::content_type, "application/json");

@@ -33,6 +33,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
   void do_read();
+  void on_header(boost::beast::error_code ec, std::size_t bytes);
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void fail(boost::beast::error_code ec, const char* what);
   void handle();
@@ -67,6 +68,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   Request req_;
   std::shared_ptr<void> response_;
+  std::shared_ptr<boost::beast::http::response<boost::beast::http::empty_body>> continue_;  // a 100 being written
   std::optional<int64_t> retry_after_;
   bool close_after_ = false;  // after a refused request: close once answered, dropping the unread rest
   std::size_t drained_ = 0;
@@ -82,6 +84,10 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   int64_t held_ = 0;  // counted in ctx_->inflight
   boost::asio::steady_timer deadline_;
   std::chrono::steady_clock::time_point started_;
+  // For wsg_api_requests_total and wsg_api_request_duration_seconds: the request's endpoint (from
+  // its path, before any check) and when it was read.
+  ApiMetrics::Endpoint endpoint_ = ApiMetrics::Endpoint::other;
+  std::chrono::steady_clock::time_point received_;
 };
 
 }  // namespace wsg

@@ -1,12 +1,10 @@
 // The server API (docs/api.md, "Server API") against real processes: every endpoint, every error,
 // its bounds, the `wsg api` command, and the refusal to start without a key off loopback.
 //
-// The cases tagged [user_op] (disconnect, join, leave) and [info] need Router::user_op and
-// Router::cluster_status, which answer failed / nullopt until the router's part of issue 17 lands:
-// they fail until then. The cases tagged [service_receipts] fail today too: a node receiving a
-// DELIVER verifies its origin by looking up the sender's user at the master (ReceiptVerifier),
-// and an API publish's sender (`from`, e.g. "server") is no registered session, so no receipt
-// comes back and a cross-node publish is acked `failed` (timeout); a router change is needed.
+// [user_op] (disconnect, join, leave) and [info] exercise Router::user_op (wire v4 USER_OP) and
+// Router::cluster_status; [service_receipts]: a cross-node publish from the API, whose sender (a
+// service name) is no registered user, so the receiving node verifies the API's node through
+// NODE_QUERY (docs/wire-encoding.md, "Server API (v4)") before it sends its receipt.
 #include "test_util.h"
 
 #include <fstream>
@@ -318,6 +316,53 @@ TEST_CASE("api: errors: bad JSON, bad fields, auth, unknown paths, methods, body
   expect_api_error(conn.request("POST", "/api/publish", "[1,"), 400, "bad_json");
   auto ok = answer(conn.request("POST", "/api/publish", R"({"to":"nobody","body":1})"), 200);
   CHECK(str(ok, "status") == "offline");
+
+  // Every answer above is counted by endpoint and status (docs/operations.md, "Server API").
+  const auto metrics = http_get(c.cluster->ws_port(0), "/metrics").body;
+  auto count = [&](const std::string& endpoint, int code) {
+    const std::string series =
+        "wsg_api_requests_total{code=\"" + std::to_string(code) + "\",endpoint=\"" + endpoint + "\"} ";
+    const auto at = metrics.find(series);
+    INFO(series);
+    REQUIRE(at != std::string::npos);
+    return std::stod(metrics.substr(at + series.size()));
+  };
+  CHECK(count("publish", 400) == 4);  // bad JSON, bad to, no body, and the keep-alive one
+  CHECK(count("disconnect", 400) == 1);
+  CHECK(count("rooms_join", 400) == 1);
+  CHECK(count("presence", 401) == 3);
+  CHECK(count("other", 401) == 1);
+  CHECK(count("other", 404) == 2);
+  CHECK(count("publish", 405) == 1);
+  CHECK(count("presence", 405) == 1);
+  CHECK(count("publish", 413) == 2);
+  CHECK(count("publish", 200) == 1);
+  CHECK(metrics.find("wsg_api_request_duration_seconds_count ") != std::string::npos);
+}
+
+TEST_CASE("api: a client that sends Expect: 100-continue gets a 100 before it sends the body", "[api]") {
+  auto c = api_cluster(1);
+  asio::io_context ioc;
+  beast::tcp_stream s(ioc);
+  s.expires_after(10s);
+  s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), c.api_port));
+  const std::string body = R"({"to":"nobody","body":")" + std::string(2000, 'x') + "\"}";
+  const std::string head =
+      "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kKey +
+      "\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n";
+  asio::write(s, asio::buffer(head));
+  // Nothing of the body sent yet: the node must answer 100 first (else this read runs into the
+  // stream's deadline and fails).
+  beast::flat_buffer buf;
+  http::response_parser<http::empty_body> interim;
+  http::read_header(s, buf, interim);
+  CHECK(interim.get().result() == http::status::continue_);
+  asio::write(s, asio::buffer(body));
+  http::response<http::string_body> res;
+  http::read(s, buf, res);
+  CHECK(res.result_int() == 200);
+  CHECK(res.body().find(R"("status":"offline")") != std::string::npos);
 }
 
 TEST_CASE("api: requests over api.requests_per_second get 429 with Retry-After", "[api]") {

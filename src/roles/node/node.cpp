@@ -260,6 +260,7 @@ int run_node(const Config& config) {
     api_ctx->node_id = node_id;
     api_ctx->router = router;
     api_ctx->session_ctx = ctx;
+    api_ctx->metrics = std::make_shared<ApiMetrics>(ropt.metrics->registry());
     try {
       api_server = ApiServer::start(pool, api_setup, std::move(api_ctx));
     } catch (const std::exception& e) {
