@@ -270,6 +270,7 @@ const std::vector<Field>& fields() {
       str("tls", "key", [](Config& c) -> std::string& { return c.tls.key; }),
 
       str("webhooks", "url", [](Config& c) -> std::string& { return c.webhooks.url; }, check_optional_http_url),
+      str("webhooks", "ca_file", [](Config& c) -> std::string& { return c.webhooks.ca_file; }),
       str("webhooks", "secret", [](Config& c) -> std::string& { return c.webhooks.secret; }),
       str("webhooks", "secret_file", [](Config& c) -> std::string& { return c.webhooks.secret_file; }),
       list("webhooks", "events", [](Config& c) -> std::vector<std::string>& { return c.webhooks.events; },
@@ -411,6 +412,9 @@ std::optional<CrossIssue> cross_check(const Config& c) {
                       std::string("webhooks.url needs webhooks.secret, webhooks.secret_file or the environment "
                                   "variable ") +
                           secrets::kWebhookSecretEnv + " (the key of the X-Wsg-Signature header)"};
+  if (!c.webhooks.ca_file.empty() && !c.webhooks.url.starts_with("https://"))
+    return CrossIssue{{"webhooks.ca_file", "webhooks.url"},
+                      "webhooks.ca_file is for an https:// webhooks.url (webhooks.url is '" + c.webhooks.url + "')"};
   if (c.webhooks.retry_max_ms < c.webhooks.retry_initial_ms)
     return CrossIssue{{"webhooks.retry_max_ms", "webhooks.retry_initial_ms"},
                       "webhooks.retry_max_ms (" + std::to_string(c.webhooks.retry_max_ms) +

@@ -107,7 +107,8 @@ struct TlsConfig {
 // Webhooks (docs/api.md, "Webhooks"): events POSTed to the application. The master sends the user
 // and room events, each node the undelivered messages of its senders.
 struct WebhooksConfig {
-  std::string url;                     // webhooks.url ("" = off): http://HOST[:PORT][/PATH]
+  std::string url;                     // webhooks.url ("" = off): http[s]://HOST[:PORT][/PATH]
+  std::string ca_file;                 // webhooks.ca_file: PEM CAs trusted for https:// ("" = the system's)
   std::string secret;                  // webhooks.secret (HMAC-SHA256 key of X-Wsg-Signature)
   std::string secret_file;             // webhooks.secret_file (a file holding it)
   std::vector<std::string> events;     // webhooks.events (empty = every event)

@@ -81,6 +81,39 @@ std::shared_ptr<ssl::context> make_server_tls_context(const TlsConfig& tls) {
   return ctx;
 }
 
+std::shared_ptr<ssl::context> make_webhook_tls_context(const std::string& ca_file) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                   ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::no_compression);
+  SSL_CTX* native = ctx->native_handle();
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
+    throw ConfigError("key 'webhooks.url': cannot restrict TLS to version 1.2 and later");
+  }
+  ctx->set_verify_mode(ssl::verify_peer);
+  boost::system::error_code ec;
+  ERR_clear_error();
+  if (!ca_file.empty()) {
+    // A clearer message than OpenSSL's for a missing, unreadable or empty file.
+    const std::string pem = secrets::read_file("webhooks.ca_file", ca_file);
+    if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      throw ConfigError("key 'webhooks.ca_file': no PEM certificate in '" + ca_file + "'");
+    }
+    ctx->load_verify_file(ca_file, ec);
+    if (ec) {
+      ERR_clear_error();
+      throw ConfigError("key 'webhooks.ca_file': cannot load PEM certificates from '" + ca_file + "': " + ec.message());
+    }
+  } else {
+    ctx->set_default_verify_paths(ec);
+    if (ec) {
+      ERR_clear_error();
+      throw ConfigError("key 'webhooks.url': cannot load the system's CA certificates (" + ec.message() +
+                        "); set webhooks.ca_file");
+    }
+  }
+  return ctx;
+}
+
 std::string certificate_summary(boost::asio::ssl::context& ctx, bool* valid_now) {
   X509* cert = SSL_CTX_get0_certificate(ctx.native_handle());
   if (valid_now) *valid_now = false;

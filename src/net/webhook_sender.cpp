@@ -6,17 +6,24 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
+#include "net/tls.h"
 #include "proto/webhook_queue.h"
 #include "telemetry/logging.h"
 #include "telemetry/webhook_metrics.h"
@@ -27,6 +34,7 @@ namespace wsg {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -39,50 +47,117 @@ int64_t steady_ms() {
 // A response body is read and ignored; a receiver answering more than this fails the attempt.
 constexpr std::size_t kMaxResponseBody = 64 * 1024;
 
-// One POST: resolve, connect, write, read, under one deadline. `done` runs once, on the sender's
-// thread, with the status (0 when there is none) and a description of the failure ("" if none).
-// Nothing is thrown out of a handler: every step takes an error_code.
-class Request : public std::enable_shared_from_this<Request> {
+// The interface of one POST, over plain TCP or TLS (see Request below).
+class Call {
  public:
   using Done = std::function<void(unsigned status, std::string error)>;
-  Request(asio::io_context& ioc, Done done) : resolver_(ioc), stream_(ioc), deadline_(ioc), done_(std::move(done)) {}
+  virtual ~Call() = default;
+  virtual void start(const HttpUrl& url, http::request<http::string_body> req, int64_t timeout_ms) = 0;
+  // Abandons the request (the sender stops): `done` is not called.
+  virtual void cancel() = 0;
+};
 
-  void start(const HttpUrl& url, http::request<http::string_body> req, int64_t timeout_ms) {
+// One POST: resolve, connect, (for https:// the TLS handshake, verifying the certificate against the
+// host name,) write, read, under one deadline. `done` runs once, on the sender's thread, with the
+// status (0 when there is none) and a description of the failure ("" if none). Nothing is thrown
+// out of a handler: every step takes an error_code. The connection is closed after the response
+// (Connection: close); a TLS connection is not shut down gracefully, just closed.
+template <bool Tls>
+class Request : public Call, public std::enable_shared_from_this<Request<Tls>> {
+ public:
+  using Stream = std::conditional_t<Tls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
+
+  Request(asio::io_context& ioc, ssl::context* tls, Done done)
+      : resolver_(ioc), stream_(make_stream(ioc, tls)), deadline_(ioc), done_(std::move(done)) {}
+
+  void start(const HttpUrl& url, http::request<http::string_body> req, int64_t timeout_ms) override {
     req_ = std::move(req);
+    host_ = url.host;
     deadline_.expires_after(std::chrono::milliseconds(timeout_ms));
-    deadline_.async_wait([self = shared_from_this(), timeout_ms](beast::error_code ec) {
+    deadline_.async_wait([self = this->shared_from_this(), timeout_ms](beast::error_code ec) {
       if (!ec) self->finish(0, "no answer within " + std::to_string(timeout_ms) + " ms (webhooks.timeout_ms)");
     });
-    resolver_.async_resolve(url.host, std::to_string(url.port),
-                            [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
-                              if (ec) return self->finish(0, "resolve: " + ec.message());
-                              self->connect(results);
-                            });
+    resolver_.async_resolve(
+        url.host, std::to_string(url.port),
+        [self = this->shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
+          if (ec) return self->finish(0, "resolve: " + ec.message());
+          self->connect(results);
+        });
   }
 
-  // Abandons the request (the sender stops): `done` is not called.
-  void cancel() {
+  void cancel() override {
     finished_ = true;
     close();
   }
 
  private:
+  static Stream make_stream(asio::io_context& ioc, ssl::context* tls) {
+    if constexpr (Tls) {
+      return Stream(ioc, *tls);
+    } else {
+      (void)tls;
+      return Stream(ioc);
+    }
+  }
+
   void connect(const tcp::resolver::results_type& results) {
     if (finished_) return;
-    stream_.async_connect(results, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
-      if (ec) return self->finish(0, "connect: " + ec.message());
-      if (self->finished_) return;
-      http::async_write(self->stream_, self->req_, [self](beast::error_code ec, std::size_t) {
-        if (ec) return self->finish(0, "write: " + ec.message());
-        self->read();
+    beast::get_lowest_layer(stream_).async_connect(
+        results, [self = this->shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
+          if (ec) return self->finish(0, "connect: " + ec.message());
+          if (self->finished_) return;
+          if constexpr (Tls) {
+            self->handshake();
+          } else {
+            self->write();
+          }
+        });
+  }
+
+  void handshake() {
+    if constexpr (Tls) {
+      // SNI for a host name (not for an IP address, RFC 6066), and the certificate must name the
+      // host (a DNS name, or an IP address in its subjectAltName).
+      beast::error_code ec;
+      asio::ip::make_address(host_, ec);
+      const bool is_address = !ec;
+      ec.clear();
+      if (!is_address && SSL_set_tlsext_host_name(stream_.native_handle(), host_.c_str()) != 1) {
+        ERR_clear_error();
+        return finish(0, "TLS: cannot set the server name '" + host_ + "'");
+      }
+      stream_.set_verify_callback(ssl::host_name_verification(host_), ec);
+      if (ec) return finish(0, "TLS: " + ec.message());
+      stream_.async_handshake(ssl::stream_base::client, [self = this->shared_from_this()](beast::error_code ec) {
+        if (ec) return self->finish(0, "TLS handshake: " + tls_error(self->stream_, ec));
+        self->write();
       });
+    }
+  }
+
+  // The handshake's failure, with the verification result when that is what failed.
+  static std::string tls_error(Stream& stream, const beast::error_code& ec) {
+    if constexpr (Tls) {
+      const long verify = SSL_get_verify_result(stream.native_handle());
+      if (verify != X509_V_OK) return ec.message() + " (certificate: " + X509_verify_cert_error_string(verify) + ")";
+    } else {
+      (void)stream;
+    }
+    return ec.message();
+  }
+
+  void write() {
+    if (finished_) return;
+    http::async_write(stream_, req_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->finish(0, "write: " + ec.message());
+      self->read();
     });
   }
 
   void read() {
     if (finished_) return;
     parser_.body_limit(kMaxResponseBody);
-    http::async_read(stream_, buffer_, parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    http::async_read(stream_, buffer_, parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->finish(0, "read: " + ec.message());
       self->finish(self->parser_.get().result_int(), {});
     });
@@ -92,8 +167,9 @@ class Request : public std::enable_shared_from_this<Request> {
     beast::error_code ec;
     deadline_.cancel();
     resolver_.cancel();
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
+    auto& socket = beast::get_lowest_layer(stream_).socket();
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
   }
 
   void finish(unsigned status, std::string error) {
@@ -104,9 +180,10 @@ class Request : public std::enable_shared_from_this<Request> {
   }
 
   tcp::resolver resolver_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   asio::steady_timer deadline_;
   Done done_;
+  std::string host_;
   http::request<http::string_body> req_;
   http::response_parser<http::string_body> parser_;
   beast::flat_buffer buffer_;
@@ -116,9 +193,10 @@ class Request : public std::enable_shared_from_this<Request> {
 }  // namespace
 
 struct WebhookSender::Impl {
-  Impl(Options o, HttpUrl u, prometheus::Registry& registry)
+  Impl(Options o, HttpUrl u, std::shared_ptr<ssl::context> t, prometheus::Registry& registry)
       : opt(std::move(o)),
         url(std::move(u)),
+        tls(std::move(t)),
         metrics(registry),
         queue(opt.queue_max, opt.queue_max_bytes),
         work(asio::make_work_guard(ioc)),
@@ -131,6 +209,7 @@ struct WebhookSender::Impl {
 
   Options opt;
   HttpUrl url;
+  std::shared_ptr<ssl::context> tls;  // https:// only
   WebhookMetrics metrics;
 
   // --- shared with the emitting threads, under `mutex`
@@ -154,7 +233,7 @@ struct WebhookSender::Impl {
   bool waiting = false;      // the timer runs for the batch delay
   bool flushing = false;
   unsigned attempt = 0;  // retries of the batch at the queue's head so far
-  std::shared_ptr<Request> request;
+  std::shared_ptr<Call> request;
   std::shared_ptr<spdlog::logger> log;
   logging::Throttle fail_warning{std::chrono::seconds(10)};
   std::mt19937_64 rng;
@@ -233,11 +312,16 @@ struct WebhookSender::Impl {
     req.body() = std::move(body);
     req.prepare_payload();
     const auto started = std::chrono::steady_clock::now();
-    request = std::make_shared<Request>(ioc, [this, body_ptr, started](unsigned status, std::string error) {
+    auto on_done = [this, body_ptr, started](unsigned status, std::string error) {
       request.reset();
       metrics.latency(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       done(std::move(*body_ptr), status, std::move(error));
-    });
+    };
+    if (url.tls) {
+      request = std::make_shared<Request<true>>(ioc, tls.get(), std::move(on_done));
+    } else {
+      request = std::make_shared<Request<false>>(ioc, nullptr, std::move(on_done));
+    }
     request->start(url, std::move(req), opt.timeout_ms);
   }
 
@@ -297,6 +381,7 @@ struct WebhookSender::Impl {
 WebhookSender::Options WebhookSender::options(const WebhooksConfig& c, std::string secret, std::string who) {
   Options o;
   o.url = c.url;
+  o.ca_file = c.ca_file;
   o.secret = std::move(secret);
   if (c.events.empty()) {
     o.events.fill(true);
@@ -323,7 +408,10 @@ WebhookSender::WebhookSender(Options options, prometheus::Registry& registry) : 
   std::string why;
   auto url = parse_http_url(options.url, why);
   if (!url) throw ConfigError("key 'webhooks.url': " + why);
-  impl_ = std::make_unique<Impl>(std::move(options), std::move(*url), registry);
+  // https://: the client context, built (and webhooks.ca_file loaded) now, at start-up.
+  std::shared_ptr<ssl::context> tls;
+  if (url->tls) tls = make_webhook_tls_context(options.ca_file);
+  impl_ = std::make_unique<Impl>(std::move(options), std::move(*url), std::move(tls), registry);
 }
 
 WebhookSender::~WebhookSender() { stop(std::chrono::milliseconds(0)); }

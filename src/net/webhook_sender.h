@@ -1,4 +1,4 @@
-// Sends webhook events to the application's HTTP endpoint (docs/api.md, "Webhooks"): batched
+// Sends webhook events to the application's HTTP or HTTPS endpoint (docs/api.md, "Webhooks"): batched
 // POSTs of JSON arrays, signed (X-Wsg-Timestamp, X-Wsg-Signature), one request in flight, retried
 // with exponential back-off and jitter, from a bounded queue that drops its oldest events when full
 // (src/proto/webhook_queue.*). Its own thread and io_context: emitters (the router strand, the
@@ -25,7 +25,8 @@ namespace wsg {
 class WebhookSender {
  public:
   struct Options {
-    std::string url;                                      // http://HOST[:PORT][/PATH]
+    std::string url;                                      // http[s]://HOST[:PORT][/PATH]
+    std::string ca_file;                                  // https://: PEM CAs ("" = the system's)
     std::string secret;                                   // the HMAC key
     std::array<bool, webhook::kEventKindCount> events{};  // which kinds are sent
     std::size_t batch_max = 100;
@@ -43,7 +44,8 @@ class WebhookSender {
   // the sender cannot use (config.cpp already refuses those).
   static Options options(const WebhooksConfig& config, std::string secret, std::string who);
 
-  // Registers the wsg_webhook_* metrics in `registry`. Throws ConfigError for a bad URL.
+  // Registers the wsg_webhook_* metrics in `registry`. Throws ConfigError for a bad URL and, for
+  // https://, an unusable ca_file (or system CA store).
   WebhookSender(Options options, prometheus::Registry& registry);
   ~WebhookSender();  // stop(0) if still running
   WebhookSender(const WebhookSender&) = delete;

@@ -6,22 +6,17 @@ namespace wsg {
 
 std::optional<HttpUrl> parse_http_url(std::string_view text, std::string& why) {
   const std::string quoted = "'" + std::string(text) + "'";
-  if (text.starts_with("https://")) {
-    why = quoted +
-          ": https:// is not supported yet (wsg has no TLS client); use http://, e.g. to a TLS-terminating proxy on "
-          "the same host";
+  const bool tls = text.starts_with("https://");
+  if (!tls && !text.starts_with("http://")) {
+    why = quoted + " is not an http:// or https:// URL (expected http[s]://HOST[:PORT][/PATH])";
     return std::nullopt;
   }
-  if (!text.starts_with("http://")) {
-    why = quoted + " is not an http:// URL (expected http://HOST[:PORT][/PATH])";
-    return std::nullopt;
-  }
-  std::string_view rest = text.substr(7);
+  std::string_view rest = text.substr(tls ? 8 : 7);
   const auto end = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, end);
   std::string_view target = end == std::string_view::npos ? std::string_view("/") : rest.substr(end);
   if (authority.empty()) {
-    why = quoted + ": no host (expected http://HOST[:PORT][/PATH])";
+    why = quoted + ": no host (expected http[s]://HOST[:PORT][/PATH])";
     return std::nullopt;
   }
   if (authority.find('@') != std::string_view::npos) {
@@ -45,7 +40,7 @@ std::optional<HttpUrl> parse_http_url(std::string_view text, std::string& why) {
   } else {
     has_port = authority.find(':') != std::string_view::npos;
   }
-  const std::string host_port = has_port ? std::string(authority) : std::string(authority) + ":80";
+  const std::string host_port = has_port ? std::string(authority) : std::string(authority) + (tls ? ":443" : ":80");
   std::string inner;
   auto hp = parse_host_port(host_port, inner, Wildcard::refuse);
   if (!hp) {
@@ -55,6 +50,7 @@ std::optional<HttpUrl> parse_http_url(std::string_view text, std::string& why) {
   HttpUrl url;
   url.host = hp->host;
   url.port = hp->port;
+  url.tls = tls;
   url.target = target.front() == '?' ? "/" + std::string(target) : std::string(target);
   url.host_header = std::string(authority);
   return url;

@@ -1,4 +1,4 @@
-// http://HOST[:PORT][/PATH]: the one parser of the URLs wsg sends requests to (webhooks.url).
+// http[s]://HOST[:PORT][/PATH]: the one parser of the URLs wsg sends requests to (webhooks.url).
 // Configuration checking and the webhook sender both use it, so a URL `wsg check-config` accepts is
 // one the sender can use. No I/O: the host is resolved by the sender, per request.
 #pragma once
@@ -12,15 +12,16 @@ namespace wsg {
 
 struct HttpUrl {
   std::string host;         // without brackets
-  uint16_t port = 80;       // 80 unless given
+  uint16_t port = 80;       // 80 (http) or 443 (https) unless given
+  bool tls = false;         // https://: TLS with certificate verification (the sender's job)
   std::string target;       // the path and query, "/" when none
   std::string host_header;  // HOST[:PORT] as written (brackets kept), for the Host header
 };
 
-// Parses an http:// URL: HOST is a name, an IPv4 address or a bracketed IPv6 address (the rules of
+// Parses an http:// or https:// URL: HOST is a name, an IPv4 address or a bracketed IPv6 address (the rules of
 // host_port.h), PORT 1 to 65535, the rest (from the first '/' or '?') the request target, which must
-// be printable ASCII without spaces. An https:// URL is refused with its own reason (no TLS client
-// yet), as is a fragment, user information or anything else. nullopt with the reason in `why`.
+// be printable ASCII without spaces. Any other scheme, a fragment or user information is refused:
+// nullopt with the reason in `why`.
 std::optional<HttpUrl> parse_http_url(std::string_view text, std::string& why);
 
 }  // namespace wsg

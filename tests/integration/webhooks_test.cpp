@@ -10,20 +10,56 @@ namespace {
 
 constexpr const char* kSecret = "hook-secret";
 
-// The receiver, on a fixed port (so that it can be started again after being stopped).
+std::string file_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// A self-signed certificate (by default for 127.0.0.1 and localhost), in the test's directory:
+// {cert, key}.
+std::pair<std::filesystem::path, std::filesystem::path> self_signed_cert(
+    const std::string& alt_names = "IP:127.0.0.1,DNS:localhost") {
+  const auto cert = test_dir() / "hook-cert.pem";
+  const auto key = test_dir() / "hook-key.pem";
+  auto r =
+      run_command("/usr/bin/env",
+                  {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                   "-addext", "subjectAltName=" + alt_names, "-keyout", key.string(), "-out", cert.string()},
+                  30000ms);
+  INFO("openssl: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  return {cert, key};
+}
+
+// The receiver, on a fixed port (so that it can be started again after being stopped); HTTPS when
+// given a certificate and key.
 class Receiver {
  public:
   Receiver(uint16_t port, std::filesystem::path out, int fail_first = 0)
       : port_(port), out_(std::move(out)), fail_(fail_first) {}
+  void use_tls(std::filesystem::path cert, std::filesystem::path key) {
+    cert_ = std::move(cert);
+    key_ = std::move(key);
+  }
   void start() {
-    proc_ = std::make_unique<Process>(
-        "receiver", "/usr/bin/env",
-        std::vector<std::string>{"python3", (repo_root() / "tests/integration/webhook_receiver.py").string(), "--port",
-                                 std::to_string(port_), "--out", out_.string(), "--secret", kSecret, "--fail",
-                                 std::to_string(fail_)},
-        test_dir() / ("receiver-" + std::to_string(++starts_) + ".log"));
+    std::vector<std::string> args{"python3",  (repo_root() / "tests/integration/webhook_receiver.py").string(),
+                                  "--port",   std::to_string(port_),
+                                  "--out",    out_.string(),
+                                  "--secret", kSecret,
+                                  "--fail",   std::to_string(fail_)};
+    if (!cert_.empty()) {
+      args.insert(args.end(), {"--cert", cert_.string(), "--key", key_.string()});
+    }
+    proc_ = std::make_unique<Process>("receiver", "/usr/bin/env", args,
+                                      test_dir() / ("receiver-" + std::to_string(++starts_) + ".log"));
     register_log(proc_->log());
-    REQUIRE(poll_until([&] { return http_get(port_, "/", {}, 500ms).status != 0; }, kStartTimeout));
+    if (cert_.empty()) {
+      REQUIRE(poll_until([&] { return http_get(port_, "/", {}, 500ms).status != 0; }, kStartTimeout));
+    } else {
+      // A plain GET would fail the handshake: wait for the line it prints once it listens.
+      REQUIRE(
+          poll_until([&] { return file_text(proc_->log()).find("listening") != std::string::npos; }, kStartTimeout));
+    }
   }
   void stop() { proc_.reset(); }
   // Every request recorded so far.
@@ -61,6 +97,8 @@ class Receiver {
   uint16_t port_;
   std::filesystem::path out_;
   int fail_;
+  std::filesystem::path cert_;
+  std::filesystem::path key_;
   int starts_ = 0;
   std::unique_ptr<Process> proc_;
 };
@@ -73,10 +111,12 @@ std::size_t count_of(const std::vector<json::object>& events, const std::string&
   return n;
 }
 
-std::filesystem::path write_config(const std::string& name, uint16_t port, const std::string& extra) {
+std::filesystem::path write_config(const std::string& name, uint16_t port, const std::string& extra,
+                                   const std::string& scheme = "http") {
   const auto path = test_dir() / name;
   std::ofstream f(path);
-  f << "[webhooks]\nurl = \"http://127.0.0.1:" << port << "/hook\"\nsecret = \"" << kSecret << "\"\n" << extra;
+  f << "[webhooks]\nurl = \"" << scheme << "://127.0.0.1:" << port << "/hook\"\nsecret = \"" << kSecret << "\"\n"
+    << extra;
   return path;
 }
 
@@ -199,4 +239,76 @@ TEST_CASE("webhooks: receiver down, queue overflow drops the oldest, the rest ar
   CHECK(count_of(ev, "user.online", "user", "d5") == 1);
   CHECK(count_of(ev, "user.online", "user", "d1") == 0);  // the oldest went
   CHECK(count_of(ev, "user.online", "user", "d2") == 0);
+}
+
+TEST_CASE("webhooks: https with webhooks.ca_file, signed events arrive", "[integration][webhooks]") {
+  const auto [cert, key] = self_signed_cert();
+  Receiver rx(free_port(), test_dir() / "requests.jsonl");
+  rx.use_tls(cert, key);
+  rx.start();
+  const uint16_t mport = free_port();
+  Cluster c(options_with(
+      write_config("w.toml", rx.port(), "batch_delay_ms = 20\nca_file = \"" + cert.string() + "\"\n", "https"), 1,
+      {"--metrics-listen", "127.0.0.1:" + std::to_string(mport)}));
+  auto a = join(c, 0, "alice");
+  auto ev = rx.wait_for([](auto& e) { return count_of(e, "user.online", "user", "alice") == 1; });
+  REQUIRE(count_of(ev, "user.online", "user", "alice") == 1);
+  a->close();
+  ev = rx.wait_for([](auto& e) { return count_of(e, "user.offline", "user", "alice") == 1; });
+  CHECK(count_of(ev, "user.offline", "user", "alice") == 1);
+  const auto reqs = rx.requests();
+  REQUIRE(!reqs.empty());
+  for (const auto& r : reqs) {
+    CHECK(r.at("sig_ok").as_bool());
+    CHECK(str(r, "content_type") == "application/json");
+  }
+  CHECK(metric(mport, "wsg_webhook_events_sent_total") >= 2);
+}
+
+// A receiver the sender must refuse: every handshake fails, the batch is retried, nothing arrives,
+// and the failure is logged as a certificate verification failure.
+void check_refused(const std::filesystem::path& cert, const std::filesystem::path& key, const std::string& ca_line) {
+  Receiver rx(free_port(), test_dir() / "requests.jsonl");
+  rx.use_tls(cert, key);
+  rx.start();
+  const uint16_t mport = free_port();
+  Cluster c(options_with(write_config("w.toml", rx.port(),
+                                      "batch_delay_ms = 0\nmax_retries = 1000\nretry_initial_ms = 20\n"
+                                      "retry_max_ms = 50\ntimeout_ms = 2000\n" +
+                                          ca_line,
+                                      "https"),
+                         1, {"--metrics-listen", "127.0.0.1:" + std::to_string(mport)}));
+  auto a = join(c, 0, "alice");
+  REQUIRE(poll_until([&] { return metric(mport, "wsg_webhook_retries_total") >= 3; }, kFrameTimeout));
+  CHECK(rx.requests().empty());
+  CHECK(metric(mport, "wsg_webhook_events_sent_total") <= 0);
+  CHECK(poll_until([&] { return file_text(c.master().log()).find("certificate verify failed") != std::string::npos; },
+                   kFrameTimeout));
+}
+
+TEST_CASE("webhooks: https to a self-signed receiver without ca_file is refused and retried",
+          "[integration][webhooks]") {
+  // The system CAs do not trust the receiver's certificate.
+  const auto [cert, key] = self_signed_cert();
+  check_refused(cert, key, "");
+}
+
+TEST_CASE("webhooks: https to a receiver whose certificate names another host is refused", "[integration][webhooks]") {
+  // Trusted (ca_file), but issued for another name than the URL's 127.0.0.1.
+  const auto [cert, key] = self_signed_cert("DNS:other.example");
+  check_refused(cert, key, "ca_file = \"" + cert.string() + "\"\n");
+}
+
+TEST_CASE("webhooks: an unusable webhooks.ca_file stops start-up with exit 2", "[integration][webhooks]") {
+  const auto bad = test_dir() / "not-a-cert.pem";
+  std::ofstream(bad) << "hello\n";
+  for (const auto& ca : {bad, test_dir() / "missing.pem"}) {
+    const auto cfg = write_config("bad.toml", free_port(), "ca_file = \"" + ca.string() + "\"\n", "https");
+    auto r = run_command(
+        wsg_binary(), {"master", "--bind", "tcp://127.0.0.1:" + std::to_string(free_port()), "--config", cfg.string()},
+        15000ms);
+    INFO("err " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("webhooks.ca_file") != std::string::npos);
+  }
 }

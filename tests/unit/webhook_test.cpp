@@ -159,8 +159,32 @@ TEST_CASE("webhook URL and configuration keys", "[webhook][config]") {
   CHECK(u->port == 80);
   CHECK(u->target == "/");
   CHECK(u->host_header == "example.com");
-  CHECK_FALSE(parse_http_url("https://example.com/", why));
-  CHECK(why.find("https:// is not supported") != std::string::npos);
+  CHECK_FALSE(u->tls);
+  // https://: default port 443, the same host and target rules.
+  u = parse_http_url("https://example.com", why);
+  REQUIRE(u);
+  CHECK(u->tls);
+  CHECK(u->host == "example.com");
+  CHECK(u->port == 443);
+  CHECK(u->target == "/");
+  CHECK(u->host_header == "example.com");
+  u = parse_http_url("https://[::1]:8443/in?a=b", why);
+  REQUIRE(u);
+  CHECK(u->tls);
+  CHECK(u->host == "::1");
+  CHECK(u->port == 8443);
+  CHECK(u->target == "/in?a=b");
+  CHECK(u->host_header == "[::1]:8443");
+  u = parse_http_url("https://127.0.0.1?x", why);
+  REQUIRE(u);
+  CHECK(u->port == 443);
+  CHECK(u->target == "/?x");
+  CHECK_FALSE(parse_http_url("https://", why));
+  CHECK(why.find("no host") != std::string::npos);
+  CHECK_FALSE(parse_http_url("https://u@h/", why));
+  CHECK_FALSE(parse_http_url("https://h/#f", why));
+  CHECK_FALSE(parse_http_url("https://h:0/", why));
+  CHECK_FALSE(parse_http_url("HTTPS://h/", why));
   CHECK_FALSE(parse_http_url("ftp://x/", why));
   CHECK_FALSE(parse_http_url("http://:80/", why));
   CHECK_FALSE(parse_http_url("http://h:99999/", why));
@@ -173,7 +197,10 @@ TEST_CASE("webhook URL and configuration keys", "[webhook][config]") {
     }
     return std::string();
   };
-  CHECK(error_of("[webhooks]\nurl = \"https://h/\"\nsecret = \"s\"\n").find("key 'webhooks.url'") != std::string::npos);
+  CHECK(error_of("[webhooks]\nurl = \"ftp://h/\"\nsecret = \"s\"\n").find("key 'webhooks.url'") != std::string::npos);
+  CHECK(error_of("[webhooks]\nurl = \"https://h/\"\nsecret = \"s\"\n").empty());
+  CHECK(error_of("[webhooks]\nurl = \"http://h/\"\nsecret = \"s\"\nca_file = \"ca.pem\"\n").find("https://") !=
+        std::string::npos);
   CHECK(error_of("[webhooks]\nurl = \"http://h/\"\n").find("needs webhooks.secret") != std::string::npos);
   CHECK(error_of("[webhooks]\nevents = [\"user.away\"]\n").find("unknown event 'user.away'") != std::string::npos);
   CHECK(error_of("[webhooks]\nbatch_max = 0\n").find("key 'webhooks.batch_max'") != std::string::npos);
@@ -182,4 +209,7 @@ TEST_CASE("webhook URL and configuration keys", "[webhook][config]") {
   auto c = Config::parse("[webhooks]\nurl = \"http://127.0.0.1:1/h\"\nsecret = \"s3cret\"\n", "w.toml");
   CHECK(c.webhooks.batch_max == 100);
   CHECK(c.to_toml().find("s3cret") == std::string::npos);  // redacted
+  CHECK(c.webhooks.ca_file.empty());
+  c = Config::parse("[webhooks]\nurl = \"https://127.0.0.1:1/h\"\nsecret = \"s\"\nca_file = \"/x/ca.pem\"\n", "w.toml");
+  CHECK(c.webhooks.ca_file == "/x/ca.pem");
 }
