@@ -27,6 +27,7 @@
 #include "config/config_secrets.h"
 #include "config/curve.h"
 #include "config/secrets.h"
+#include "net/tls.h"
 #include "proto/client_protocol.h"
 #include "proto/jwt.h"
 #include "proto/room_name.h"
@@ -541,6 +542,7 @@ int main(int argc, char** argv) {
       if (config.auth.mode == "jwt") wsg::secrets::jwt_key(config.auth);
       if (!config.api.listen.empty()) wsg::secrets::api_key(config.api);
       if (!config.webhooks.url.empty()) wsg::secrets::webhook_secret(config.webhooks);
+      if (!config.webhooks.ca_file.empty()) wsg::make_webhook_tls_context(config.webhooks.ca_file);
       // Only the sections of the role the file is for (Config::role): a master's file gets no node
       // sections full of defaults it never reads.
       std::cout << config.to_toml(wsg::Config::Secrets::redact, config.role());
