@@ -107,6 +107,17 @@ std::string wsg_binary() {
   return WSG_BINARY;
 }
 
+int64_t slowdown() {
+  static const int64_t factor = [] {
+    const char* v = std::getenv("WSG_IT_SLOWDOWN");
+    if (!v || !*v) return int64_t{1};
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    return (*end == '\0' && n >= 1 && n <= 20) ? int64_t{n} : int64_t{1};
+  }();
+  return factor;
+}
+
 fs::path repo_root() {
   // this file is <root>/tests/integration/harness.cpp
   return fs::path(__FILE__).parent_path().parent_path().parent_path();

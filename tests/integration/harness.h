@@ -33,6 +33,12 @@ inline constexpr std::chrono::milliseconds kStartTimeout{10000};
 // Path of the wsg executable under test: $WSG_IT_WSG when set (scripts/test.sh points the Release
 // harness at the sanitizer builds' wsg), else the WSG_BINARY compile definition.
 std::string wsg_binary();
+// Scheduling margins of timing checks ("an ack within delivery_timeout_ms + 1 s") multiplied by
+// $WSG_IT_SLOWDOWN (an integer, 1 when unset): scripts/test.sh sets it for the sanitizer builds,
+// whose processes start and run several times slower on a loaded 2-core machine. Only margins
+// scale, never the bound a test is about (a 1 s delivery timeout stays 1 s).
+int64_t slowdown();
+inline int64_t margin_ms(int64_t base_ms) { return base_ms * slowdown(); }
 // Root of the source tree (located from this file's path).
 std::filesystem::path repo_root();
 
