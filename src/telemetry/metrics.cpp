@@ -1,4 +1,5 @@
 #include "telemetry/metrics.h"
+#include "telemetry/build_info.h"
 
 #include <chrono>
 #include <string_view>
@@ -91,8 +92,10 @@ void set(pm::Gauge* g, double value) { g->Set(value); }
 
 // Build information and the process start time, common to both roles.
 void add_process_metrics(pm::Registry& r, const char* role) {
-  gauges(r, "wsg_build_info", "Always 1; labels give the wsg version and the process role.")
-      .Add({{"version", WSG_VERSION}, {"role", role}})
+  const BuildInfo& build = build_info();
+  gauges(r, "wsg_build_info",
+         "Always 1; labels give the wsg version, the git commit, the build type and the process role.")
+      .Add({{"version", build.version}, {"commit", build.commit}, {"build_type", build.build_type}, {"role", role}})
       .Set(1);
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   gauge(r, "wsg_start_time_seconds", "Start time of the process, in seconds since the Unix epoch.")
