@@ -412,7 +412,9 @@ Health master_health(const MasterSample& s, int64_t now_ms, int64_t stall_ms) {
   h.status = std::string_view(status) == "ok" ? 200 : 503;
   h.body = std::string("{\"status\":\"") + status + "\",\"role\":\"master\",\"epoch\":" + std::to_string(s.epoch) +
            ",\"nodes_alive\":" + std::to_string(s.nodes_alive) + ",\"sessions\":" + std::to_string(s.sessions) +
-           ",\"users\":" + std::to_string(s.users) + "}\n";
+           ",\"users\":" + std::to_string(s.users) +
+           // Both are of [A-Za-z0-9._+-] (cmake/Version.cmake): no JSON escaping needed.
+           ",\"version\":\"" + build_info().version + "\",\"commit\":\"" + build_info().commit + "\"}\n";
   return h;
 }
 

@@ -282,6 +282,8 @@ TEST_CASE("master health: ok while the loop publishes, stalled or stopped otherw
   CHECK(doc.at("nodes_alive").as_int64() == 2);
   CHECK(doc.at("sessions").as_int64() == 5);
   CHECK(doc.at("users").as_int64() == 3);
+  CHECK(doc.at("version").as_string() == wsg::build_info().version);
+  CHECK(doc.at("commit").as_string() == wsg::build_info().commit);
 
   auto stalled = master_health(s, 12001);
   CHECK(stalled.status == 503);
