@@ -35,6 +35,7 @@
 #include "roles/master/master.h"
 #include "roles/node/node.h"
 #include "roles/status/status.h"
+#include "telemetry/build_info.h"
 #include "telemetry/logging.h"
 #include "text/suggest.h"
 #include "text/text_quote.h"
@@ -210,7 +211,7 @@ int main(int argc, char** argv) {
       "wsg: a horizontally scalable WebSocket messaging service.\n"
       "Run a master and one or more nodes; clients connect to any node.",
       "wsg"};
-  app.set_version_flag("--version", std::string("wsg ") + WSG_VERSION);
+  app.set_version_flag("--version", wsg::version_line());
   app.require_subcommand(0, 1);
   // Subcommands copy the footer they are created with: each is given its own below, so that the
   // --role alias is mentioned only where it applies.
@@ -258,6 +259,11 @@ int main(int argc, char** argv) {
                         [](wsg::Config& c, const std::string& v) { c.node.listen = v; })
       ->type_name("HOST:PORT")
       ->default_str(defaults.node.listen);
+  overrides
+      .add<std::string>(node, "--public-url",
+                        "node.public_url: the ws:// or wss:// URL clients should use (behind a load balancer or NAT)",
+                        [](wsg::Config& c, const std::string& v) { c.node.public_url = v; })
+      ->type_name("URL");
   overrides
       .add<std::string>(node, "--master", "cluster.master: the master's ZeroMQ address",
                         [](wsg::Config& c, const std::string& v) { c.cluster.master = v; })

@@ -56,7 +56,7 @@ Directory::Index Directory::find_node(std::string_view id) const {
 }
 
 Directory::HelloResult Directory::hello(const std::string& node_id, uint64_t incarnation, const std::string& ws_url,
-                                        const std::string& events, int64_t now_ms) {
+                                        const std::string& events, int64_t now_ms, const std::string& public_url) {
   const Index n = find_node(node_id);
   if (n == kNone) {
     NodeSlot slot;
@@ -64,6 +64,7 @@ Directory::HelloResult Directory::hello(const std::string& node_id, uint64_t inc
     slot.info.incarnation = incarnation;
     slot.info.ws_url = ws_url;
     slot.info.events = events;
+    slot.info.public_url = public_url;
     slot.info.alive = true;
     slot.info.last_heartbeat_ms = now_ms;
     nodes_.push_back(std::move(slot));
@@ -80,6 +81,7 @@ Directory::HelloResult Directory::hello(const std::string& node_id, uint64_t inc
   }
   info.ws_url = ws_url;
   info.events = events;
+  info.public_url = public_url;
   info.last_heartbeat_ms = now_ms;
   return HelloResult::accepted;
 }

@@ -32,6 +32,7 @@ class Directory {
     uint64_t incarnation = 0;
     std::string ws_url;
     std::string events;
+    std::string public_url;  // node.public_url (wire v5), "" when the node gave none
     bool alive = true;
     int64_t last_heartbeat_ms = 0;  // absolute time of the last message from the node
     std::size_t sessions = 0;
@@ -48,7 +49,7 @@ class Directory {
   // an alive node keeps its sessions; a node that was dead (whatever its incarnation) comes
   // back with no sessions, since mark_dead() dropped them: it has to re-register them.
   HelloResult hello(const std::string& node_id, uint64_t incarnation, const std::string& ws_url,
-                    const std::string& events, int64_t now_ms);
+                    const std::string& events, int64_t now_ms, const std::string& public_url = {});
 
   // False when the node is unknown or dead. Otherwise refreshes its heartbeat time.
   bool touch(std::string_view node_id, int64_t now_ms);

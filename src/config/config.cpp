@@ -144,6 +144,13 @@ Reason check_origin(std::string_view s) {
   return std::nullopt;
 }
 
+Reason check_optional_ws_url(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  std::string why;
+  if (parse_ws_url(s, why)) return std::nullopt;
+  return why;
+}
+
 Reason check_optional_http_url(std::string_view s) {
   if (s.empty()) return std::nullopt;
   std::string why;
@@ -194,6 +201,7 @@ const std::vector<Field>& fields() {
       small_integer("node", "threads", [](Config& c) -> int& { return c.node.threads; }, 0, 1024),
       integer("node", "shutdown_timeout_ms", [](Config& c) -> int64_t& { return c.node.shutdown_timeout_ms; }, 1,
               kHour),
+      str("node", "public_url", [](Config& c) -> std::string& { return c.node.public_url; }, check_optional_ws_url),
 
       str("cluster", "master", [](Config& c) -> std::string& { return c.cluster.master; }, check_zmq_connect),
       str("cluster", "events_bind", [](Config& c) -> std::string& { return c.cluster.events_bind; },

@@ -26,6 +26,9 @@ struct NodeConfig {
   std::string listen = "127.0.0.1:8080";  // node.listen (HOST:PORT)
   int threads = 0;                        // node.threads (0 = cores)
   int64_t shutdown_timeout_ms = 5000;     // node.shutdown_timeout_ms
+  // node.public_url: the ws:// or wss:// URL clients should use for this node (behind a load
+  // balancer or NAT), shown by /healthz and `wsg status`; "" = none (the listen address is shown).
+  std::string public_url;
 };
 
 struct ClusterConfig {

@@ -23,13 +23,11 @@ ApiSetup prepare_api(const Config& config) {
     logging::get("api")->info("server API key from {}", key->source);
     return setup;
   }
-  for (const auto& e : setup.endpoints) {
-    if (!e.address().is_loopback()) {
-      throw ConfigError("key 'api.listen': '" + config.api.listen +
-                        "' is not a loopback address: the server API needs a key there (api.key, api.key_file or "
-                        "the environment variable " +
-                        secrets::kApiKeyEnv + ")");
-    }
+  if (!loopback_only(setup.endpoints)) {
+    throw ConfigError("key 'api.listen': '" + config.api.listen +
+                      "' is not a loopback address: the server API needs a key there (api.key, api.key_file or "
+                      "the environment variable " +
+                      secrets::kApiKeyEnv + ")");
   }
   logging::get("api")->warn(
       "the server API on {} has no key (api.key): any local process may publish and disconnect users",

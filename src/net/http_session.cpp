@@ -6,6 +6,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
@@ -19,6 +21,7 @@
 #include "net/ws_session.h"
 #include "proto/client_protocol.h"
 #include "proto/jwt.h"
+#include "telemetry/build_info.h"
 #include "telemetry/logging.h"
 
 namespace wsg {
@@ -29,6 +32,9 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 
 namespace {
+
+// A JSON string literal of `s` (/healthz).
+std::string json_string(std::string_view s) { return boost::json::serialize(boost::json::string(s)); }
 // Deadline for a request, from its first byte (or from the accept, for the first one) to its end.
 // With TLS the first one also covers the TLS handshake.
 constexpr auto kRequestTimeout = std::chrono::seconds(10);
@@ -183,12 +189,15 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (path == "/healthz") {
     const bool draining = ctx_->draining.load();
     const bool ready = ctx_->router->ready();
+    const BuildInfo& build = build_info();
     std::string body = std::string("{\"status\":\"") +
                        (draining ? "draining"
                         : ready  ? "ok"
                                  : "master_unreachable") +
                        "\",\"node\":\"" + ctx_->node_id +
-                       "\",\"sessions\":" + std::to_string(ctx_->router->session_count()) + "}\n";
+                       "\",\"sessions\":" + std::to_string(ctx_->router->session_count()) +
+                       ",\"version\":" + json_string(build.version) + ",\"commit\":" + json_string(build.commit) +
+                       ",\"public_url\":" + json_string(ctx_->public_url) + "}\n";
     return send(plain(!draining && ready ? http::status::ok : http::status::service_unavailable, std::move(body),
                       "application/json"));
   }

@@ -34,4 +34,20 @@ std::vector<tcp::endpoint> listen_endpoints(std::string_view key, const std::str
   return out;
 }
 
+bool loopback_only(const std::vector<tcp::endpoint>& endpoints) {
+  for (const auto& e : endpoints)
+    if (!e.address().is_loopback()) return false;
+  return true;
+}
+
+bool zmq_endpoint_loopback(std::string_view endpoint) {
+  if (endpoint.starts_with("ipc://") || endpoint.starts_with("inproc://")) return true;
+  if (!endpoint.starts_with("tcp://")) return false;
+  try {
+    return loopback_only(listen_endpoints("cluster", std::string(endpoint.substr(6))));
+  } catch (const std::exception&) {
+    return false;  // "*", or a name that does not resolve: assume the network
+  }
+}
+
 }  // namespace wsg

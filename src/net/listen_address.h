@@ -15,4 +15,15 @@ namespace wsg {
 // ConfigError naming `key` for a malformed value or a host name that does not resolve.
 std::vector<boost::asio::ip::tcp::endpoint> listen_endpoints(std::string_view key, const std::string& value);
 
+// The one loopback rule of the start-up checks and warnings (the server API's key rule, auth.mode
+// = "insecure" and cluster links without a CURVE key): true when every endpoint is a loopback
+// address (127.0.0.0/8 or ::1), i.e. reachable from this host only. A wildcard (0.0.0.0, ::) is not.
+bool loopback_only(const std::vector<boost::asio::ip::tcp::endpoint>& endpoints);
+
+// The same rule for a ZeroMQ endpoint (master.bind, cluster.events_bind, cluster.master): ipc://
+// and inproc:// stay on this host; tcp://HOST:PORT when HOST is a loopback address or a name that
+// resolves to loopback addresses only. "*", a wildcard address, an unresolvable name or anything
+// else is not. Start-up only (may resolve a name, blocking).
+bool zmq_endpoint_loopback(std::string_view endpoint);
+
 }  // namespace wsg

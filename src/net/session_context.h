@@ -56,6 +56,7 @@ class UserSessions {
 struct SessionContext {
   std::string node_id;
   uint64_t incarnation = 0;
+  std::string public_url;  // node.public_url, "" when unset (/healthz)
   LimitsConfig limits;
   HttpConfig http;
   enum class AuthMode { insecure, jwt };

@@ -1,4 +1,4 @@
-// Cluster wire codec, versions 1 to 3 (see cluster_codec.h and docs/wire-encoding.md).
+// Cluster wire codec, versions 1 to 5 (see cluster_codec.h and docs/wire-encoding.md).
 //
 // Each struct's layout is written exactly once, in a `fields(m, f)` description that presents
 // the fields to a visitor `f` in wire order. Three visitors walk those descriptions:
@@ -182,6 +182,13 @@ WSG_DESCRIBE(Hello) {
   f(m.incarnation);
   f(m.ws_url, Str::address);
   f(m.events, Str::address);
+}
+WSG_DESCRIBE(HelloPublic) {
+  f(m.node_id, Str::node_id);
+  f(m.incarnation);
+  f(m.ws_url, Str::address);
+  f(m.events, Str::address);
+  f(m.public_url, Str::address);
 }
 WSG_DESCRIBE(HelloReply) {
   f(m.epoch);
@@ -454,11 +461,13 @@ static_assert(kMaps<Type::room_register, RoomRegister> && kMaps<Type::room_unreg
               kMaps<Type::room_count_reply, RoomCountReply>);
 static_assert(kMaps<Type::user_op, UserOp> && kMaps<Type::node_query, NodeQuery> &&
               kMaps<Type::node_query_reply, NodeQueryReply>);
+static_assert(kMaps<Type::hello_public, HelloPublic>);
 constexpr std::size_t kTypeCount = std::variant_size_v<Message>;
-static_assert(kTypeCount == static_cast<std::size_t>(Type::node_query_reply));
+static_assert(kTypeCount == static_cast<std::size_t>(Type::hello_public));
 static_assert(version_of(Type::leave) == kWireVersion && version_of(Type::lookup_batch) == 2 &&
               version_of(Type::lookup_batch_reply) == 2 && version_of(Type::room_register) == 3 &&
-              version_of(Type::room_count_reply) == 3 && version_of(Type::user_op) == kLatestWireVersion);
+              version_of(Type::room_count_reply) == 3 && version_of(Type::user_op) == 4 &&
+              version_of(Type::hello_public) == kLatestWireVersion);
 
 // For error messages, indexed by type - 1 (the names docs/wire-encoding.md uses).
 constexpr std::array<const char*, kTypeCount> kTypeNames = {
@@ -499,6 +508,7 @@ constexpr std::array<const char*, kTypeCount> kTypeNames = {
     "USER_OP",
     "NODE_QUERY",
     "NODE_QUERY_REPLY",
+    "HELLO_PUBLIC",
 };
 
 // ---- Sizer ------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@
 namespace wsg::cluster {
 
 inline constexpr uint8_t kWireVersion = 1;              // the base message set, types 1-19
-inline constexpr uint8_t kLatestWireVersion = 4;        // what this codec reads and can write
+inline constexpr uint8_t kLatestWireVersion = 5;        // what this codec reads and can write
 inline constexpr uint32_t kMaxLookupBatch = 256;        // lookups in one LOOKUP_BATCH (v2), results in its reply
 inline constexpr uint32_t kMaxMembersBatch = 1001;      // users in one MEMBERS_REPLY (v3); MEMBERS_QUERY.limit 1..this
 inline constexpr uint32_t kMaxString = 4096;            // reasons (HELLO_REPLY)
@@ -105,11 +105,12 @@ enum class Type : uint8_t {
   user_op = 35,              // v4
   node_query = 36,           // v4
   node_query_reply = 37,     // v4
+  hello_public = 38,         // v5
 };
 // The wire version that introduced `t`, which every message of that type carries.
 constexpr uint8_t version_of(Type t) {
   const auto n = static_cast<uint8_t>(t);
-  return n >= 35 ? 4 : n >= 22 ? 3 : n >= 20 ? 2 : 1;
+  return n >= 38 ? 5 : n >= 35 ? 4 : n >= 22 ? 3 : n >= 20 ? 2 : 1;
 }
 
 struct SessionRef {
@@ -131,6 +132,16 @@ struct Hello {
   std::string ws_url;
   std::string events;
   bool operator==(const Hello&) const = default;
+};
+// node -> master (v5): a HELLO with the node's public WebSocket URL (node.public_url), sent instead
+// of HELLO when one is set. Answered by HELLO_REPLY exactly as a HELLO is.
+struct HelloPublic {
+  std::string node_id;
+  uint64_t incarnation = 0;
+  std::string ws_url;
+  std::string events;
+  std::string public_url;  // what clients should connect to (behind a load balancer or NAT)
+  bool operator==(const HelloPublic&) const = default;
 };
 // master -> node
 struct HelloReply {
@@ -451,7 +462,7 @@ using Message =
                  HeartbeatReply, Invalidate, NodeDown, StatusQuery, StatusReply, PresenceQuery, PresenceReply, Deliver,
                  Receipt, InvalidateAck, Leave, LookupBatch, LookupBatchReply, RoomRegister, RoomUnregister, RoomLookup,
                  RoomLookupReply, RoomInvalidate, RoomInvalidateAck, RoomDeliver, RoomReceipt, MembersQuery,
-                 MembersReply, RoomStatus, RoomCount, RoomCountReply, UserOp, NodeQuery, NodeQueryReply>;
+                 MembersReply, RoomStatus, RoomCount, RoomCountReply, UserOp, NodeQuery, NodeQueryReply, HelloPublic>;
 
 Type type_of(const Message& m);
 // The message's bytes, or nullopt (and in `error`, when given, the type and a short reason) when a

@@ -200,7 +200,14 @@ void MasterSession::sweep_room_waits(int64_t now) {
 // ---------------------------------------------------------------- HELLO, epoch, silence
 
 void MasterSession::send_hello() {
-  link_.send_to_master(cluster::Hello{opt_.node_id, opt_.incarnation, opt_.ws_url, opt_.events});
+  // Without a public URL the v1 HELLO, which every master reads (docs/wire-encoding.md, "Rollout of
+  // version 5").
+  if (opt_.public_url.empty()) {
+    link_.send_to_master(cluster::Hello{opt_.node_id, opt_.incarnation, opt_.ws_url, opt_.events});
+  } else {
+    link_.send_to_master(
+        cluster::HelloPublic{opt_.node_id, opt_.incarnation, opt_.ws_url, opt_.events, opt_.public_url});
+  }
 }
 
 void MasterSession::reintroduce() {

@@ -38,6 +38,8 @@ class MasterSession {
     int64_t heartbeat_ms = 1000;
     int64_t delivery_timeout_ms = 2000;  // how long a welcome waits for the master's ack
     std::size_t register_batch = 1000;   // sessions per REGISTER/UNREGISTER
+    // node.public_url: "" sends HELLO, else HELLO_PUBLIC (wire v5) carrying it.
+    std::string public_url;
   };
   // What the heartbeat reports.
   struct Load {

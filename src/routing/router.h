@@ -49,7 +49,8 @@ class Router : public std::enable_shared_from_this<Router> {
     std::string node_id;
     uint64_t incarnation = 0;
     std::string ws_url;
-    std::string events;  // advertised PULL address
+    std::string public_url;  // node.public_url ("" = none): sent to the master in HELLO_PUBLIC (v5)
+    std::string events;      // advertised PULL address
     int64_t heartbeat_ms = 1000;
     int64_t delivery_timeout_ms = 2000;
     std::size_t cache_capacity = 100000;

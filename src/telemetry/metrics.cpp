@@ -1,4 +1,5 @@
 #include "telemetry/metrics.h"
+#include "telemetry/build_info.h"
 
 #include <chrono>
 #include <string_view>
@@ -91,8 +92,10 @@ void set(pm::Gauge* g, double value) { g->Set(value); }
 
 // Build information and the process start time, common to both roles.
 void add_process_metrics(pm::Registry& r, const char* role) {
-  gauges(r, "wsg_build_info", "Always 1; labels give the wsg version and the process role.")
-      .Add({{"version", WSG_VERSION}, {"role", role}})
+  const BuildInfo& build = build_info();
+  gauges(r, "wsg_build_info",
+         "Always 1; labels give the wsg version, the git commit, the build type and the process role.")
+      .Add({{"version", build.version}, {"commit", build.commit}, {"build_type", build.build_type}, {"role", role}})
       .Set(1);
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   gauge(r, "wsg_start_time_seconds", "Start time of the process, in seconds since the Unix epoch.")
@@ -409,7 +412,9 @@ Health master_health(const MasterSample& s, int64_t now_ms, int64_t stall_ms) {
   h.status = std::string_view(status) == "ok" ? 200 : 503;
   h.body = std::string("{\"status\":\"") + status + "\",\"role\":\"master\",\"epoch\":" + std::to_string(s.epoch) +
            ",\"nodes_alive\":" + std::to_string(s.nodes_alive) + ",\"sessions\":" + std::to_string(s.sessions) +
-           ",\"users\":" + std::to_string(s.users) + "}\n";
+           ",\"users\":" + std::to_string(s.users) +
+           // Both are of [A-Za-z0-9._+-] (cmake/Version.cmake): no JSON escaping needed.
+           ",\"version\":\"" + build_info().version + "\",\"commit\":\"" + build_info().commit + "\"}\n";
   return h;
 }
 

@@ -3,20 +3,24 @@
 #include "text/host_port.h"
 
 namespace wsg {
+namespace {
 
-std::optional<HttpUrl> parse_http_url(std::string_view text, std::string& why) {
+// SCHEME://HOST[:PORT][/PATH] for a scheme pair: `plain` ("http") and its TLS form (plain + "s").
+std::optional<HttpUrl> parse_url(std::string_view text, std::string& why, std::string_view plain) {
   const std::string quoted = "'" + std::string(text) + "'";
-  const bool tls = text.starts_with("https://");
-  if (!tls && !text.starts_with("http://")) {
-    why = quoted + " is not an http:// or https:// URL (expected http[s]://HOST[:PORT][/PATH])";
+  const std::string p(plain);
+  const std::string expected = " (expected " + p + "[s]://HOST[:PORT][/PATH])";
+  const bool tls = text.starts_with(p + "s://");
+  if (!tls && !text.starts_with(p + "://")) {
+    why = quoted + (p == "http" ? " is not an " : " is not a ") + p + ":// or " + p + "s:// URL" + expected;
     return std::nullopt;
   }
-  std::string_view rest = text.substr(tls ? 8 : 7);
+  std::string_view rest = text.substr(plain.size() + (tls ? 4 : 3));
   const auto end = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, end);
   std::string_view target = end == std::string_view::npos ? std::string_view("/") : rest.substr(end);
   if (authority.empty()) {
-    why = quoted + ": no host (expected http[s]://HOST[:PORT][/PATH])";
+    why = quoted + ": no host" + expected;
     return std::nullopt;
   }
   if (authority.find('@') != std::string_view::npos) {
@@ -54,6 +58,18 @@ std::optional<HttpUrl> parse_http_url(std::string_view text, std::string& why) {
   url.target = target.front() == '?' ? "/" + std::string(target) : std::string(target);
   url.host_header = std::string(authority);
   return url;
+}
+
+}  // namespace
+
+std::optional<HttpUrl> parse_http_url(std::string_view text, std::string& why) { return parse_url(text, why, "http"); }
+
+std::optional<HttpUrl> parse_ws_url(std::string_view text, std::string& why) {
+  if (text.size() > kMaxWsUrlBytes) {
+    why = "longer than " + std::to_string(kMaxWsUrlBytes) + " bytes (got " + std::to_string(text.size()) + ")";
+    return std::nullopt;
+  }
+  return parse_url(text, why, "ws");
 }
 
 }  // namespace wsg

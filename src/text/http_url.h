@@ -1,8 +1,10 @@
-// http[s]://HOST[:PORT][/PATH]: the one parser of the URLs wsg sends requests to (webhooks.url).
+// http[s]://HOST[:PORT][/PATH]: the one parser of the URLs wsg sends requests to (webhooks.url), and
+// of the ws[s]:// URL a node tells clients to use (node.public_url).
 // Configuration checking and the webhook sender both use it, so a URL `wsg check-config` accepts is
 // one the sender can use. No I/O: the host is resolved by the sender, per request.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,5 +25,13 @@ struct HttpUrl {
 // be printable ASCII without spaces. Any other scheme, a fragment or user information is refused:
 // nullopt with the reason in `why`.
 std::optional<HttpUrl> parse_http_url(std::string_view text, std::string& why);
+
+// The longest WebSocket URL parse_ws_url accepts: the cluster protocol's address limit
+// (cluster::kMaxAddressBytes), since node.public_url travels in HELLO_PUBLIC.
+inline constexpr std::size_t kMaxWsUrlBytes = 512;
+
+// A ws:// or wss:// URL (node.public_url), by the same rules as parse_http_url (`tls` for wss://,
+// ports 80 and 443 by default), at most kMaxWsUrlBytes long.
+std::optional<HttpUrl> parse_ws_url(std::string_view text, std::string& why);
 
 }  // namespace wsg

@@ -41,12 +41,19 @@ double get(const Series& s, const std::string& key) {
   return it->second;
 }
 
-// wsg_build_info{role=ROLE,version=...}: its value, -1 when missing.
+// wsg_build_info{build_type=...,commit=...,role=ROLE,version=...} (labels in name order): its value,
+// -1 when missing or when a label is missing or empty.
 double build_info(const Series& s, const std::string& role) {
-  const std::string prefix = "wsg_build_info{role=\"" + role + "\",version=\"";
-  auto it = s.lower_bound(prefix);
-  if (it == s.end() || it->first.rfind(prefix, 0) != 0) return -1;
-  return it->second;
+  const std::string prefix = "wsg_build_info{build_type=\"";
+  for (auto it = s.lower_bound(prefix); it != s.end() && it->first.rfind(prefix, 0) == 0; ++it) {
+    const std::string& key = it->first;
+    if (key.find("\",role=\"" + role + "\",version=\"") == std::string::npos) continue;
+    if (key.find("build_type=\"\"") != std::string::npos || key.find(",commit=\"") == std::string::npos ||
+        key.find(",commit=\"\"") != std::string::npos || key.find(",version=\"\"") != std::string::npos)
+      return -1;
+    return it->second;
+  }
+  return -1;
 }
 
 // after - before, for one series.

@@ -1,5 +1,5 @@
-// Cluster wire codec (v1, the two types of v2, the ten room types of v3): round trips, golden encodings,
-// refusals of malformed input, fuzzing.
+// Cluster wire codec (v1, the two types of v2, the room types of v3, the server API types of v4, the
+// HELLO_PUBLIC of v5): round trips, golden encodings, refusals of malformed input, fuzzing.
 #include "proto/cluster_codec.h"
 
 #include <catch2/catch.hpp>
@@ -124,12 +124,14 @@ std::vector<Message> samples() {
       NodeQuery{12, "node-1"},
       NodeQueryReply{5, 12, {{"node-1", "tcp://127.0.0.1:6001"}}},
       NodeQueryReply{5, kU64Max, {}},
+      HelloPublic{"node-1", 7, "ws://0.0.0.0:8080/ws", "tcp://10.0.0.1:6001", "wss://chat.example.com/ws"},
+      HelloPublic{"n", kU64Max, "wss://[::1]:8443/ws", "ipc:///run/wsg/events", std::string(kMaxAddressBytes, 'u')},
   };
 }
 
 std::set<uint8_t> all_types() {
   std::set<uint8_t> all;
-  for (uint8_t t = 1; t <= static_cast<uint8_t>(Type::node_query_reply); ++t) all.insert(t);
+  for (uint8_t t = 1; t <= static_cast<uint8_t>(Type::hello_public); ++t) all.insert(t);
   return all;
 }
 
@@ -311,6 +313,8 @@ TEST_CASE("every type's field layout is pinned", "[cluster_codec]") {
       {NodeQuery{47, "i"}, header(Type::node_query) + le64(47) + str("i")},
       {NodeQueryReply{48, 49, {{"i", "e"}}},
        header(Type::node_query_reply) + le64(48) + le64(49) + le32(1) + str("i") + str("e")},
+      {HelloPublic{"n", 50, "w", "e", "p"},
+       header(Type::hello_public) + str("n") + le64(50) + str("w") + str("e") + str("p")},
   };
   std::set<uint8_t> seen;
   for (const auto& [message, bytes] : layouts) {
@@ -356,12 +360,20 @@ TEST_CASE("decode refuses a bad header", "[cluster_codec]") {
     bytes[1] = static_cast<char>(type);
     require_refused(bytes, "unknown message type " + std::to_string(type));
   }
-  REQUIRE(kLatestWireVersion == 4);
-  bytes[0] = static_cast<char>(kLatestWireVersion);
+  bytes[0] = 4;
   for (int type : {0, 38, 99, 255}) {
     bytes[1] = static_cast<char>(type);
     require_refused(bytes, "unknown message type " + std::to_string(type));
   }
+  REQUIRE(kLatestWireVersion == 5);
+  bytes[0] = static_cast<char>(kLatestWireVersion);
+  for (int type : {0, 39, 99, 255}) {
+    bytes[1] = static_cast<char>(type);
+    require_refused(bytes, "unknown message type " + std::to_string(type));
+  }
+  bytes[0] = 6;
+  bytes[1] = 5;
+  require_refused(bytes, "unsupported wire version 6");
 }
 
 TEST_CASE("USER_OP and NODE_QUERY_REPLY field rules (v4)", "[cluster_codec]") {
@@ -453,7 +465,9 @@ TEST_CASE("wire version 4: the server API types carry version 4, and older versi
   std::set<uint8_t> seen;
   for (const Message& m : samples()) {
     const auto type = static_cast<uint8_t>(type_of(m));
-    if (type < static_cast<uint8_t>(Type::user_op) || seen.count(type)) continue;
+    if (type < static_cast<uint8_t>(Type::user_op) || type > static_cast<uint8_t>(Type::node_query_reply) ||
+        seen.count(type))
+      continue;
     seen.insert(type);
     CHECK(version_of(static_cast<Type>(type)) == 4);
     std::string bytes = encode(m).value();
@@ -470,6 +484,44 @@ TEST_CASE("wire version 4: the server API types carry version 4, and older versi
   std::string ack = encode(Ack{1, 2, true}).value();
   ack[0] = 4;
   require_refused(ack, "unsupported wire version 4 for ACK (a version 1 type)");
+}
+
+TEST_CASE("wire version 5: HELLO_PUBLIC carries version 5 and the HELLO fields plus public_url", "[cluster_codec]") {
+  CHECK(version_of(Type::hello_public) == 5);
+  CHECK(static_cast<uint8_t>(Type::hello_public) == 38);
+  CHECK(type_of(HelloPublic{}) == Type::hello_public);
+  // Golden bytes: HELLO's layout (node_id, incarnation, ws_url, events), then public_url.
+  const std::string expected = std::string("\x05\x26", 2) + str("node-1") + le64(0x0102030405060708ULL) +
+                               str("ws://0.0.0.0:8080/ws") + str("tcp://10.0.0.1:6001") +
+                               str("wss://chat.example.com/ws");
+  const HelloPublic hello{"node-1", 0x0102030405060708ULL, "ws://0.0.0.0:8080/ws", "tcp://10.0.0.1:6001",
+                          "wss://chat.example.com/ws"};
+  CHECK(encode(hello) == expected);
+  CHECK(decode(expected) == std::optional<Message>(hello));
+  // A HELLO without a public URL is still the v1 HELLO, byte for byte (what a v4 master reads).
+  CHECK(encode(Hello{"n", 2, "w", "e"}) == std::string("\x01\x01", 2) + str("n") + le64(2) + str("w") + str("e"));
+  // Older versions do not know type 38; a v1 type stamped 5 is not canonical.
+  std::string bytes = expected;
+  for (char version : {'\x01', '\x02', '\x03', '\x04'}) {
+    bytes[0] = version;
+    require_refused(bytes, "unknown message type 38 in wire version " + std::to_string(int(version)));
+  }
+  std::string ack = encode(Ack{1, 2, true}).value();
+  ack[0] = 5;
+  require_refused(ack, "unsupported wire version 5 for ACK (a version 1 type)");
+  // public_url is an address: 1..kMaxAddressBytes of printable ASCII without spaces, both ways.
+  const auto with_url = [](const std::string& url) {
+    return std::string("\x05\x26", 2) + str("n") + le64(1) + str("w") + str("e") + str(url);
+  };
+  CHECK(decode(with_url(std::string(kMaxAddressBytes, 'u'))).has_value());
+  require_refused(with_url(""), "HELLO_PUBLIC: empty address");
+  require_refused(with_url(std::string(kMaxAddressBytes + 1, 'u')), "HELLO_PUBLIC: string over its length limit");
+  require_refused(with_url("ws://a b/ws"), "HELLO_PUBLIC: address not printable ASCII");
+  require_refused(expected + "x", "HELLO_PUBLIC: trailing bytes");
+  std::string error;
+  CHECK_FALSE(encode(HelloPublic{"n", 1, "w", "e", ""}, &error).has_value());
+  CHECK_THAT(error, Contains("HELLO_PUBLIC"));
+  CHECK_FALSE(encode(HelloPublic{"n", 1, "w", "e", "ws://h/\n"}).has_value());
 }
 
 TEST_CASE("LOOKUP_BATCH and its reply: counts and node indexes are checked both ways", "[cluster_codec]") {

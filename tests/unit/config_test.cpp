@@ -52,6 +52,7 @@ TEST_CASE("empty text gives the documented defaults", "[config]") {
   CHECK(c.node.listen == "127.0.0.1:8080");
   CHECK(c.node.threads == 0);
   CHECK(c.node.shutdown_timeout_ms == 5000);
+  CHECK(c.node.public_url.empty());
   CHECK(c.cluster.master == "tcp://127.0.0.1:5555");
   CHECK(c.cluster.events_bind == "tcp://127.0.0.1:6001");
   CHECK(c.cluster.events_advertise.empty());
@@ -97,6 +98,7 @@ id = "edge-7"
 listen = "[::1]:9001"
 threads = 3
 shutdown_timeout_ms = 800
+public_url = "wss://chat.example.com/ws"
 
 [cluster]
 master = "tcp://10.0.0.1:7000"
@@ -142,6 +144,7 @@ format = "json"
   CHECK(c.node.listen == "[::1]:9001");
   CHECK(c.node.threads == 3);
   CHECK(c.node.shutdown_timeout_ms == 800);
+  CHECK(c.node.public_url == "wss://chat.example.com/ws");
   CHECK(c.cluster.master == "tcp://10.0.0.1:7000");
   CHECK(c.cluster.events_bind == "tcp://*:7100");
   CHECK(c.cluster.events_advertise == "tcp://10.0.0.7:7100");
@@ -275,6 +278,29 @@ TEST_CASE("addresses must have the documented form", "[config]") {
   CHECK(parse_error("[node]\nlisten = \"0.0.0.0:80\"\n").empty());
   CHECK(parse_error("[node]\nlisten = \"example.com:443\"\n").empty());
   CHECK(parse_error("[master]\nbind = \"ipc:///tmp/wsg.sock\"\n").empty());
+}
+
+TEST_CASE("node.public_url is empty or a ws:// or wss:// URL of at most 512 bytes", "[config]") {
+  for (const char* good : {"ws://chat.example.com/ws", "wss://chat.example.com", "wss://[2001:db8::1]:8443/ws",
+                           "ws://203.0.113.7:8080/ws?tenant=a", ""}) {
+    INFO(good);
+    CHECK(parse_error(std::string("[node]\npublic_url = \"") + good + "\"\n").empty());
+  }
+  CHECK_THAT(parse_error("[node]\npublic_url = \"http://chat.example.com/ws\"\n"),
+             StartsWith("test.toml:2: key 'node.public_url': ") && Contains("is not a ws:// or wss:// URL"));
+  CHECK_THAT(parse_error("[node]\npublic_url = \"chat.example.com:443\"\n"), Contains("key 'node.public_url'"));
+  CHECK_THAT(parse_error("[node]\npublic_url = \"wss:///ws\"\n"), Contains("no host"));
+  CHECK_THAT(parse_error("[node]\npublic_url = \"wss://h:0/ws\"\n"), Contains("key 'node.public_url'"));
+  CHECK_THAT(parse_error("[node]\npublic_url = \"wss://u@h/ws\"\n"), Contains("user information"));
+  CHECK_THAT(parse_error("[node]\npublic_url = \"wss://h/a b\"\n"), Contains("printable ASCII"));
+  const std::string path(512 - std::string("wss://h/").size(), 'p');
+  CHECK(parse_error("[node]\npublic_url = \"wss://h/" + path + "\"\n").empty());
+  CHECK_THAT(parse_error("[node]\npublic_url = \"wss://h/" + path + "p\"\n"),
+             Contains("key 'node.public_url': longer than 512 bytes"));
+  // Set by --public-url, after parsing: validate() applies the same rule.
+  Config c;
+  c.node.public_url = "tcp://h:1";
+  CHECK_THAT(validate_error(c), StartsWith("key 'node.public_url': "));
 }
 
 TEST_CASE("http.allowed_origins is an array of origins", "[config]") {
@@ -554,6 +580,7 @@ TEST_CASE("to_toml() round-trips through parse()", "[config]") {
   c.node.listen = "[::1]:8443";
   c.node.threads = 2;
   c.node.shutdown_timeout_ms = 111;
+  c.node.public_url = "ws://203.0.113.7:8080/ws?x=1";
   c.cluster.master = "ipc:///tmp/master.sock";
   c.cluster.events_bind = "tcp://0.0.0.0:6100";
   c.cluster.events_advertise = "tcp://192.0.2.1:6100";
@@ -589,6 +616,7 @@ TEST_CASE("to_toml() round-trips through parse()", "[config]") {
   CHECK(back.node.listen == "[::1]:8443");
   CHECK(back.node.threads == 2);
   CHECK(back.node.shutdown_timeout_ms == 111);
+  CHECK(back.node.public_url == c.node.public_url);
   CHECK(back.cluster.master == c.cluster.master);
   CHECK(back.cluster.events_bind == c.cluster.events_bind);
   CHECK(back.cluster.events_advertise == c.cluster.events_advertise);

@@ -31,9 +31,11 @@ using wsg::fakes::FakeSession;
 constexpr uint64_t kEpoch = 7;
 
 struct Fixture {
-  Fixture()
+  explicit Fixture(std::string public_url = {})
       : session(asio::make_strand(ioc),
-                MasterSession::Options{"node-1", 1, "ws://127.0.0.1:1", "tcp://127.0.0.1:1", 1000, 60000, 2}, master,
+                MasterSession::Options{"node-1", 1, "ws://127.0.0.1:1", "tcp://127.0.0.1:1", 1000, 60000, 2,
+                                       std::move(public_url)},
+                master,
                 MasterSession::Handlers{[this] { ++stale; },
                                         [this] {
                                           ++replays;
@@ -124,6 +126,24 @@ TEST_CASE("master session: HELLO, then registrations in batches of register_batc
   CHECK(unregs[0].sessions.at(0).session == "s-0");
   // A sequence shared with the Router's requests: the next one follows.
   CHECK(f.session.next_seq() == unregs[0].seq + 1);
+}
+
+TEST_CASE("master session: with node.public_url the node sends HELLO_PUBLIC (wire v5), else HELLO",
+          "[master-session]") {
+  Fixture f("wss://chat.example.com/ws");
+  f.session.start();
+  CHECK(f.master.sent_of<cluster::Hello>().empty());
+  auto hellos = f.master.take<cluster::HelloPublic>();
+  REQUIRE(hellos.size() == 1);
+  CHECK(hellos[0] ==
+        cluster::HelloPublic{"node-1", 1, "ws://127.0.0.1:1", "tcp://127.0.0.1:1", "wss://chat.example.com/ws"});
+  f.hello();
+  CHECK(f.session.ready());
+  // After an epoch change it introduces itself again the same way.
+  f.master.sent.clear();
+  f.session.heard(kEpoch + 1);
+  CHECK(f.master.sent_of<cluster::HelloPublic>().size() == 1);
+  CHECK(f.master.sent_of<cluster::Hello>().empty());
 }
 
 TEST_CASE("master session: an epoch change makes the node HELLO again and replay every session", "[master-session]") {

@@ -23,6 +23,7 @@
 #include "config/config_secrets.h"
 #include "config/curve.h"
 #include "net/curve_zmq.h"
+#include "net/listen_address.h"
 #include "net/metrics_server.h"
 #include "net/webhook_sender.h"
 #include "net/zmq_socket.h"
@@ -91,10 +92,17 @@ class Master {
           "cluster links use ZeroMQ CURVE: only holders of the cluster secret key get in (key from {}; "
           "cluster public key {})",
           keys->source, keys->public_key);
-    } else {
+    } else if (zmq_endpoint_loopback(cfg_.master.bind)) {
       log_->warn(
           "cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see "
           "`wsg keygen`): keep {} on a private network",
+          cfg_.master.bind);
+    } else {
+      // On every start (docs/operations.md, "Start-up warnings"): what the network can do here.
+      log_->warn(
+          "cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see `wsg keygen`) and "
+          "master.bind {} is not on loopback: anyone on that network can join the cluster as a node, take over "
+          "any user's messages, read the directory and inject messages as any user",
           cfg_.master.bind);
     }
     publish(steady_ms(), true);
@@ -305,23 +313,32 @@ class Master {
   }
 
   void on(const std::string& ident, cluster::Hello& m, int64_t now) {
+    hello(ident, m.node_id, m.incarnation, m.ws_url, m.events, {}, now);
+  }
+  // v5: a HELLO with the node's public URL (node.public_url).
+  void on(const std::string& ident, cluster::HelloPublic& m, int64_t now) {
+    hello(ident, m.node_id, m.incarnation, m.ws_url, m.events, m.public_url, now);
+  }
+
+  void hello(const std::string& ident, const std::string& node_id, uint64_t incarnation, const std::string& ws_url,
+             const std::string& events, const std::string& public_url, int64_t now) {
     count(MasterRequest::hello);
-    if (m.node_id.empty()) return reply(ident, cluster::HelloReply{epoch_, false, "empty node id"});
-    auto result = dir_.hello(m.node_id, m.incarnation, m.ws_url, m.events, now);
+    if (node_id.empty()) return reply(ident, cluster::HelloReply{epoch_, false, "empty node id"});
+    auto result = dir_.hello(node_id, incarnation, ws_url, events, now, public_url);
     if (result == Directory::HelloResult::duplicate) {
       ++counters_.hello_refused;
-      log_->warn("refused HELLO from a second node with id '{}'", logging::printable(m.node_id));
+      log_->warn("refused HELLO from a second node with id '{}'", logging::printable(node_id));
       // The id is at most kMaxNodeIdBytes (decode), so the reason stays far below kMaxString.
       return reply(ident,
-                   cluster::HelloReply{epoch_, false, "node id '" + m.node_id + "' is already in use by a live node"});
+                   cluster::HelloReply{epoch_, false, "node id '" + node_id + "' is already in use by a live node"});
     }
     // Forget an older routing id of the same node.
-    auto old = node_ident_.find(m.node_id);
+    auto old = node_ident_.find(node_id);
     if (old != node_ident_.end() && old->second != ident) ident_node_.erase(old->second);
-    node_ident_[m.node_id] = ident;
-    ident_node_[ident] = m.node_id;
-    log_->info("node {} joined ({}, events {})", logging::printable(m.node_id), logging::printable(m.ws_url),
-               logging::printable(m.events));
+    node_ident_[node_id] = ident;
+    ident_node_[ident] = node_id;
+    log_->info("node {} joined ({}, events {}{}{})", logging::printable(node_id), logging::printable(ws_url),
+               logging::printable(events), public_url.empty() ? "" : ", public URL ", logging::printable(public_url));
     reply(ident, cluster::HelloReply{epoch_, true, {}});
     send_invalidations();
   }
@@ -513,6 +530,7 @@ class Master {
       for (const auto* n : dir_.nodes()) {
         nodes.push_back(json::object{{"id", n->id},
                                      {"ws", n->ws_url},
+                                     {"public_url", n->public_url},
                                      {"events", n->events},
                                      {"alive", n->alive},
                                      {"sessions", n->sessions},

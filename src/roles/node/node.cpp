@@ -25,6 +25,7 @@
 #include "routing/router.h"
 #include "telemetry/logging.h"
 #include "telemetry/metrics.h"
+#include "text/http_url.h"
 
 namespace wsg {
 
@@ -192,13 +193,15 @@ int run_node(const Config& config) {
   ropt.node_id = node_id;
   ropt.incarnation = incarnation;
   ropt.ws_url = ws_url;
+  ropt.public_url = config.node.public_url;  // checked by Config::validate (a ws:// or wss:// URL)
   ropt.events = events;
   ropt.heartbeat_ms = config.cluster.heartbeat_ms;
   ropt.delivery_timeout_ms = config.cluster.delivery_timeout_ms;
   // cluster.wire_version gates only what replaces older messages (v2's batched lookups); room
   // messages (v3) are new and sent whenever clients use rooms (docs/wire-encoding.md, "Versioning").
-  static_assert(cluster::kLatestWireVersion == 4,
-                "config.cpp bounds cluster.wire_version to 1..2 (v3 and v4 are not gated)");
+  static_assert(kMaxWsUrlBytes == cluster::kMaxAddressBytes, "node.public_url travels as a wire address");
+  static_assert(cluster::kLatestWireVersion == 5,
+                "config.cpp bounds cluster.wire_version to 1..2 (v3, v4 and v5 are not gated)");
   ropt.wire_version = config.cluster.wire_version;
   ropt.rooms_max_per_session = static_cast<std::size_t>(config.rooms.max_per_session);
   ropt.rooms_max_members = static_cast<std::size_t>(config.rooms.max_members);
@@ -244,6 +247,7 @@ int run_node(const Config& config) {
 
   ctx->node_id = node_id;
   ctx->incarnation = incarnation;
+  ctx->public_url = config.node.public_url;
   ctx->limits = config.limits;
   ctx->http = config.http;
   ctx->auth_mode = config.auth.mode == "jwt" ? SessionContext::AuthMode::jwt : SessionContext::AuthMode::insecure;
@@ -293,11 +297,25 @@ int run_node(const Config& config) {
   if (curve_keys) {
     log->info("cluster links use ZeroMQ CURVE (key from {}; cluster public key {})", curve_keys->source,
               curve_keys->public_key);
-  } else {
+  } else if (zmq_endpoint_loopback(config.cluster.events_bind) && zmq_endpoint_loopback(config.cluster.master)) {
     log->warn(
         "cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see `wsg keygen`): "
         "keep {} and the master's port on a private network",
         events);
+  } else {
+    // On every start (docs/operations.md, "Start-up warnings"): what the network can do here.
+    log->warn(
+        "cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see `wsg keygen`) and "
+        "not on loopback (cluster.events_bind {}, cluster.master {}): anyone on that network can join the cluster "
+        "as a node or pose as the master, read every message that crosses it and inject messages as any user",
+        config.cluster.events_bind, config.cluster.master);
+  }
+  if (config.auth.mode != "jwt" && !loopback_only({bound})) {
+    log->warn(
+        "auth.mode = \"insecure\" on node.listen {}, which is not a loopback address: anyone who can reach it can "
+        "connect as any user id they choose, read that user's messages and send messages as them (set auth.mode "
+        "= \"jwt\"; docs/security.md)",
+        config.node.listen);
   }
   log->info("node {} serving {} (events {}, master {}, {} {})", node_id, ws_url, events, config.cluster.master, threads,
             threads == 1 ? "thread" : "threads");

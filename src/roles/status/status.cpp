@@ -68,17 +68,21 @@ void print_table(const json::object& doc) {
     std::cout << fmt::format("master epoch {}  sessions {}  users {}\n", str(m.if_contains("epoch")),
                              str(m.if_contains("sessions")), str(m.if_contains("users")));
   }
-  std::cout << fmt::format("{:<16} {:<6} {:>9} {:>10}  {:<28} {}\n", "NODE", "ALIVE", "SESSIONS", "HEARTBEAT",
-                           "WEBSOCKET", "EVENTS");
+  // PUBLIC URL last (node.public_url, "-" when none or from a master older than wire v5): the
+  // columns before it keep their places for scripts that read them.
+  std::cout << fmt::format("{:<16} {:<6} {:>9} {:>10}  {:<28} {:<28} {}\n", "NODE", "ALIVE", "SESSIONS", "HEARTBEAT",
+                           "WEBSOCKET", "EVENTS", "PUBLIC URL");
   if (const auto* nodes = doc.if_contains("nodes"); nodes && nodes->is_array()) {
     for (auto& n : nodes->as_array()) {
       if (!n.is_object()) continue;
       const auto& o = n.as_object();
       const auto* alive = o.if_contains("alive");
-      std::cout << fmt::format("{:<16} {:<6} {:>9} {:>8}ms  {:<28} {}\n", str(o.if_contains("id")),
+      const std::string public_url = str(o.if_contains("public_url"));
+      std::cout << fmt::format("{:<16} {:<6} {:>9} {:>8}ms  {:<28} {:<28} {}\n", str(o.if_contains("id")),
                                alive && alive->is_bool() && alive->as_bool() ? "yes" : "no",
                                str(o.if_contains("sessions")), str(o.if_contains("last_heartbeat_ms")),
-                               str(o.if_contains("ws")), str(o.if_contains("events")));
+                               str(o.if_contains("ws")), str(o.if_contains("events")),
+                               public_url.empty() ? "-" : public_url);
     }
   }
 }
