@@ -10,7 +10,7 @@
 #   /lib/systemd/system/wsg-master.service, wsg-node@.service (examples/systemd, as they are)
 #   /etc/wsg/master.toml, node-1.toml, node-2.toml (examples/config; conffiles), with
 #     http.static_dir pointing at /usr/share/wsg/web, the demo chat page (examples/web)
-#   /usr/share/doc/wsg/: copyright, README.Debian, and the operator's documents (gzipped)
+#   /usr/share/doc/wsg/: copyright, changelog.Debian.gz, README.Debian, the operator's documents (gzipped)
 # Maintainer scripts: packaging/debian/postinst (the wsg system user, /var/lib/wsg; nothing enabled
 # or started) and postrm (purge: /var/lib/wsg if empty; the user stays).
 # The files derived from the sources (gzipped, or with one line changed) are made at configure
@@ -52,6 +52,19 @@ foreach(doc deployment operations security)
   list(APPEND wsg_pkg_docs ${wsg_pkg_out}/${doc}.md.gz)
 endforeach()
 
+# changelog.Debian.gz, which Debian policy asks of every package: one entry for the version, dated
+# now (or SOURCE_DATE_EPOCH); the project's history is its git log.
+string(TIMESTAMP wsg_pkg_date "%a, %d %b %Y %H:%M:%S +0000" UTC)
+file(WRITE ${wsg_pkg_out}/changelog.Debian
+     "wsg (${PROJECT_VERSION}-1) unstable; urgency=medium\n\n"
+     "  * Built from the project's sources by CPack (cmake/Packaging.cmake).\n\n"
+     " -- ${WSG_PACKAGE_MAINTAINER}  ${wsg_pkg_date}\n")
+execute_process(COMMAND ${WSG_GZIP} -9nf ${wsg_pkg_out}/changelog.Debian RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "gzip changelog.Debian failed: ${rc}")
+endif()
+list(APPEND wsg_pkg_docs ${wsg_pkg_out}/changelog.Debian.gz)
+
 # The example configs, with the demo page's directory made absolute: the units run wsg from /,
 # where the examples' relative "examples/web" does not exist (the node would exit 2).
 set(wsg_pkg_configs master.toml node-1.toml node-2.toml)
@@ -86,6 +99,8 @@ list(TRANSFORM wsg_pkg_configs PREPEND ${wsg_pkg_out}/etc/)
 install(FILES ${wsg_pkg_configs} DESTINATION /etc/wsg COMPONENT deb EXCLUDE_FROM_ALL)
 install(DIRECTORY ${wsg_pkg_src}/examples/web/ DESTINATION share/wsg/web COMPONENT deb EXCLUDE_FROM_ALL)
 install(FILES ${wsg_pkg_docs} DESTINATION share/doc/wsg COMPONENT deb EXCLUDE_FROM_ALL)
+install(FILES ${wsg_pkg_src}/packaging/debian/lintian-overrides DESTINATION share/lintian/overrides
+        RENAME wsg COMPONENT deb EXCLUDE_FROM_ALL)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME wsg)

@@ -87,7 +87,7 @@ echo "package: contents: $(grep -vc '/$' "$tmp/contents") files, every expected 
 # ---- 2. lintian (advice only) -------------------------------------------------------------------
 if command -v lintian >/dev/null 2>&1; then
   echo "package: lintian (warnings only, not fatal):"
-  lintian --no-tag-display-limit "$deb" 2>&1 | sed 's/^/  /' || true
+  lintian --tag-display-limit 0 "$deb" 2>&1 | sed 's/^/  /' || true
 else
   echo "package: lintian not installed: skipped"
 fi
