@@ -7,6 +7,7 @@
 #          `scripts/setup.sh` still installs everything): Catch2; clang-14 and libclang-rt-14-dev
 #          (the libFuzzer builds of scripts/fuzz.sh); clang-format-14 (scripts/check-format.sh);
 #          python3-websockets (the external-client test);
+#          dpkg-dev (dpkg-shlibdeps: the Debian package's dependencies, scripts/package.sh);
 #          Chromium, Node.js and npm (the browser test of the demo page).
 # Idempotent: runs `apt-get update` only when a package is missing.
 set -euo pipefail
@@ -32,6 +33,7 @@ if [ "$set_name" = test ]; then
     catch2
     clang-14 libclang-rt-14-dev clang-format-14
     python3 python3-websockets
+    dpkg-dev
     chromium
   )
   # The browser test (tests/browser) also needs Node.js >= 20 and npm. The machines come with them

@@ -54,6 +54,8 @@ echo "== house rules"
 bash scripts/check-layers.sh
 bash scripts/check-format.sh
 run_suite build-test "Release" -DCMAKE_BUILD_TYPE=Release
+echo "== package: the Debian package from the Release build (scripts/package.sh)"
+bash scripts/package.sh build-test
 WSG_FUZZ_RUNS="${WSG_FUZZ_RUNS:-300000}" WSG_FUZZ_SEED="${WSG_FUZZ_SEED:-1}" bash scripts/fuzz.sh all
 echo "== fuzz done at +$(( $(date +%s) - start ))s"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
