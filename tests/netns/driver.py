@@ -1,0 +1,474 @@
+#!/usr/bin/python3
+"""The test driver of tests/netns/run.sh: runs on the client host (namespace wsg-c) of the cluster
+scripts/netns-cluster.sh built, speaks the client protocol (docs/protocol.md) to the three nodes,
+and cuts and heals links by calling the script. Three scenarios, each ending with a summary line:
+
+  (a) delivery between users on all three nodes, every ordered pair of nodes;
+  (b) n3 cut from the master (blackholes n3 <-> m1) while the nodes still reach each other;
+  (c) the master cut from every host, then healed.
+
+Every send carries an id and its body {"ref": id}; the driver accounts for every one: exactly one
+ack, `delivered` only if the recipient got it, never received twice, `offline` never received.
+Needs Debian's python3-websockets (run with /usr/bin/python3). Exit 0 when every check held."""
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+import websockets
+
+args = None
+failures = []
+T0 = time.monotonic()
+
+
+def now():
+    return time.monotonic()
+
+
+def log(msg):
+    print(f"[{now() - T0:6.2f}s] {msg}", flush=True)
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+        log("FAIL: " + msg)
+    return cond
+
+
+class Ledger:
+    """Every send, its acks and its receptions, keyed by the send's id (ref)."""
+
+    def __init__(self):
+        self.sends = {}   # ref -> dict(frm, to, src, dst, t, tag)
+        self.acks = {}    # ref -> [(status, reason, t)]
+        self.recv = {}    # ref -> [(user, t)]
+
+    def acked(self, refs):
+        return all(r in self.acks for r in refs)
+
+    def status(self, ref):
+        a = self.acks.get(ref)
+        return a[0][0] if a else None
+
+
+L = Ledger()
+
+
+class Client:
+    def __init__(self, user, node):
+        self.user, self.node = user, node
+        self.url = f"ws://{args.subnet}.1{node[-1]}:8080/ws?user={user}"
+        self.ws = None
+        self.closed_at = None
+        self.close_info = None
+        self.reader = None
+        self.counter = 0
+
+    async def connect(self):
+        self.ws = await websockets.connect(self.url, open_timeout=5, ping_interval=None,
+                                           max_queue=None, close_timeout=1)
+        first = json.loads(await asyncio.wait_for(self.ws.recv(), 5))
+        if first.get("type") != "welcome" or first.get("node") != f"node-{self.node[-1]}":
+            raise RuntimeError(f"{self.user}: expected a welcome from node-{self.node[-1]}, got {first}")
+        self.reader = asyncio.create_task(self.read())
+
+    async def read(self):
+        try:
+            async for raw in self.ws:
+                f = json.loads(raw)
+                t = f.get("type")
+                if t == "ack":
+                    L.acks.setdefault(f["ref"], []).append((f.get("status"), f.get("reason"), now()))
+                elif t == "message":
+                    body = f.get("body") or {}
+                    ref = body.get("ref") if isinstance(body, dict) else None
+                    if ref is None:
+                        continue
+                    if f.get("to") not in (None, self.user):
+                        check(False, f"{self.user} got a message addressed to {f.get('to')}")
+                    L.recv.setdefault(ref, []).append((self.user, now()))
+                elif t == "error":
+                    check(False, f"{self.user} got an error frame: {f}")
+        except websockets.ConnectionClosed as e:
+            self.close_info = f"{e.code} {e.reason}"
+        finally:
+            self.closed_at = now()
+
+    async def send(self, to, tag):
+        self.counter += 1
+        ref = f"{self.user}-{self.counter}"
+        L.sends[ref] = dict(frm=self.user, to=to.user, src=self.node, dst=to.node, t=now(), tag=tag)
+        await self.ws.send(json.dumps({"type": "send", "to": to.user, "body": {"ref": ref}, "id": ref}))
+        return ref
+
+    async def close(self):
+        if self.ws is not None:
+            await self.ws.close()
+
+
+def netns(*a):
+    t = now()
+    r = subprocess.run(["bash", args.script] + list(a), capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError(f"netns-cluster.sh {' '.join(a)} failed: {r.stderr.strip()}")
+    log(f"netns-cluster.sh {' '.join(a)} ({(now() - t) * 1000:.0f} ms)")
+    return now()
+
+
+def healthz(node):
+    try:
+        with urllib.request.urlopen(f"http://{args.subnet}.1{node[-1]}:8080/healthz", timeout=1) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except Exception:
+        return None
+
+
+async def wait_until(pred, timeout, step=0.02):
+    deadline = now() + timeout
+    while now() < deadline:
+        if pred():
+            return True
+        await asyncio.sleep(step)
+    return pred()
+
+
+async def settle(refs, timeout):
+    """Waits (bounded) until every ref has an ack and every delivered one was received."""
+    def done():
+        for r in refs:
+            if r not in L.acks:
+                return False
+            if L.acks[r][0][0] == "delivered" and r not in L.recv:
+                return False
+        return True
+    await wait_until(done, timeout)
+    await asyncio.sleep(0.3)  # a late duplicate ack or reception would show up here
+
+
+def account(refs, name):
+    """The checks that hold for every send whatever the scenario. Returns status counts."""
+    counts = {}
+    for r in refs:
+        s = L.sends[r]
+        acks = L.acks.get(r, [])
+        recv = L.recv.get(r, [])
+        st = acks[0][0] if acks else "none"
+        counts[st] = counts.get(st, 0) + 1
+        what = f"{name}: {r} ({s['src']}->{s['dst']}, {s['tag']})"
+        check(len(acks) == 1, f"{what}: {len(acks)} acks {acks}")
+        check(len(recv) <= 1, f"{what}: received {len(recv)} times")
+        if recv:
+            check(recv[0][0] == s["to"], f"{what}: received by {recv[0][0]}, not {s['to']}")
+        if st == "delivered":
+            check(len(recv) == 1, f"{what}: acked delivered, never received")
+        if st == "offline":
+            check(not recv, f"{what}: acked offline but received")
+    return counts
+
+
+def breakdown(refs):
+    """status/reason counts of refs' first acks."""
+    out = {}
+    for r in refs:
+        a = L.acks.get(r)
+        key = (a[0][0] + (f"/{a[0][1]}" if a[0][1] else "")) if a else "none"
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def fmt(counts):
+    return " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+
+
+async def connect_all(spec):
+    cs = {u: Client(u, n) for u, n in spec}
+    await asyncio.gather(*(c.connect() for c in cs.values()))
+    return cs
+
+
+def pairs(users):
+    return [(a, b) for a in users for b in users if a != b]
+
+
+# ---- (a) -------------------------------------------------------------------------------------
+async def scenario_a():
+    t = now()
+    cs = await connect_all([("a1", "n1"), ("a2", "n2"), ("a3", "n3")])
+    refs = []
+    for _ in range(args.burst):
+        for a, b in pairs(["a1", "a2", "a3"]):
+            refs.append(await cs[a].send(cs[b], "a"))
+    await settle(refs, 10)
+    counts = account(refs, "(a)")
+    check(counts.get("delivered", 0) == len(refs), f"(a): not all delivered: {fmt(counts)}")
+    for c in cs.values():
+        await c.close()
+    print(f"SUMMARY (a) delivery between all nodes: {len(refs)} sends over 6 node pairs, {fmt(counts)}, "
+          f"received {sum(1 for r in refs if r in L.recv)}, in {now() - t:.1f} s", flush=True)
+
+
+# ---- traffic -----------------------------------------------------------------------------------
+async def traffic(cs, plist, tag_of, stop, period):
+    """One send per ordered pair every period until stop() is true; returns the refs."""
+    refs = []
+    nxt = now()
+    while not stop():
+        for a, b in plist:
+            refs.append(await cs[a].send(cs[b], tag_of()))
+        nxt += period
+        await asyncio.sleep(max(0.0, nxt - now()))
+    return refs
+
+
+def first_time_all_ok(refs, after, pred):
+    """The earliest send time t >= after such that every send from t on satisfies pred."""
+    good = None
+    for r in sorted(refs, key=lambda r: L.sends[r]["t"]):
+        if L.sends[r]["t"] < after:
+            continue
+        if pred(r):
+            if good is None:
+                good = L.sends[r]["t"]
+        else:
+            good = None
+    return good
+
+
+# ---- (b) -------------------------------------------------------------------------------------
+async def scenario_b():
+    t_start = now()
+    users = ["b1", "b2", "b3"]
+    cs = await connect_all([("b1", "n1"), ("b2", "n2"), ("b3", "n3")])
+    warm = [await cs[a].send(cs[b], "warm") for a, b in pairs(users)]
+    await settle(warm, 5)
+    wc = account(warm, "(b) warm-up")
+    check(wc.get("delivered", 0) == len(warm), f"(b) warm-up not all delivered: {fmt(wc)}")
+
+    phase = {"v": "before"}
+    marks = {}
+    stop = {"v": False}
+
+    async def control():
+        await asyncio.sleep(1.0)
+        marks["cut"] = await asyncio.to_thread(netns, "partition", "n3", "m1")
+        phase["v"] = "cut"
+        health = []
+        end = marks["cut"] + args.cut_seconds
+        while now() < end:
+            health.append((now() - marks["cut"], await asyncio.to_thread(healthz, "n3"),
+                           await asyncio.to_thread(healthz, "n1")))
+            await asyncio.sleep(0.25)
+        marks["health_cut"] = health
+        marks["heal_start"] = now()
+        marks["heal"] = await asyncio.to_thread(netns, "heal", "n3", "m1")
+        phase["v"] = "healed"
+        health = []
+        marks["n3_healthy"] = None
+        deadline = now() + 10
+        while now() < deadline:
+            if await asyncio.to_thread(healthz, "n3") == 200:
+                marks["n3_healthy"] = now()
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(args.after_heal_seconds)
+        stop["v"] = True
+
+    ctl = asyncio.create_task(control())
+    refs = await traffic(cs, pairs(users), lambda: phase["v"], lambda: stop["v"], args.period)
+    await ctl
+    await settle(refs, 4)
+    counts = account(refs, "(b)")
+    cut, heal = marks["cut"], marks["heal"]
+
+    def sel(pred):
+        return [r for r in refs if pred(L.sends[r])]
+
+    n12 = sel(lambda s: {s["src"], s["dst"]} == {"n1", "n2"})
+    c12 = {}
+    for r in n12:
+        c12[L.status(r)] = c12.get(L.status(r), 0) + 1
+    check(c12.get("delivered", 0) == len(n12), f"(b): n1<->n2 not all delivered: {fmt(c12)}")
+
+    # n3 is declared dead master.node_timeout_ms (3 s) after its last heartbeat reached the
+    # master (sent up to heartbeat_ms = 1 s before the cut), + up to 100 ms for the master's tick:
+    # between cut + 2.0 s and cut + 3.1 s. NODE_DOWN then makes n1 and n2 drop their routes to n3,
+    # and the master lists no node for n3's user: sends to it are acked `offline`.
+    hs = marks["heal_start"]
+    to3 = sel(lambda s: s["dst"] == "n3" and cut <= s["t"] < hs)
+    off = [L.sends[r]["t"] for r in to3 if L.status(r) == "offline"]
+    t_dead = min(off) if off else None
+    check(t_dead is not None and 1.9 <= t_dead - cut <= 3.6,
+          f"(b): first offline ack to n3's user at cut+{None if t_dead is None else round(t_dead - cut, 2)} s, "
+          f"expected between 2.0 and 3.1 s (+ margins)")
+    t_dead = t_dead if t_dead is not None else hs
+    to3_dead = [r for r in to3 if L.sends[r]["t"] >= t_dead + 0.2]
+    st_to3 = breakdown(to3_dead)
+    check(to3_dead and st_to3.get("offline", 0) == len(to3_dead),
+          f"(b): sends to n3's user once it is declared dead should be acked offline: {fmt(st_to3)}")
+    from3_dead = sel(lambda s: s["src"] == "n3" and t_dead + 0.2 <= s["t"] < hs)
+    st_from3 = breakdown(from3_dead)
+    rcv_from3 = sum(1 for r in from3_dead if r in L.recv)
+    # Before that, n1 and n2 still route to n3 (cached), and n3 to them.
+    to3_alive = [r for r in to3 if L.sends[r]["t"] < t_dead - 0.2 and L.sends[r]["t"] < cut + 1.8]
+    from3_alive = sel(lambda s: s["src"] == "n3" and cut <= s["t"] < min(t_dead - 0.2, cut + 1.8))
+    st_bd = breakdown(to3_alive)
+    st_bd3 = breakdown(from3_alive)
+    check(st_bd.get("delivered", 0) == len(to3_alive),
+          f"(b): sends to n3's user before it was declared dead not all delivered: {fmt(st_bd)}")
+
+    # After the heal: n3 hears from the master at its next heartbeat (known = false), HELLOs again
+    # and replays its sessions; from then on its user is reachable again.
+    to3_back = first_time_all_ok(sel(lambda s: s["dst"] == "n3"), heal, lambda r: L.status(r) == "delivered")
+    from3_back = first_time_all_ok(sel(lambda s: s["src"] == "n3"), heal, lambda r: L.status(r) == "delivered")
+    check(to3_back is not None and to3_back - heal <= args.recover_bound,
+          f"(b): sends to n3's user not delivered again within {args.recover_bound} s of the heal")
+    check(from3_back is not None and from3_back - heal <= args.recover_bound,
+          f"(b): sends from n3's user not delivered again within {args.recover_bound} s of the heal")
+    for u in users:
+        check(cs[u].closed_at is None, f"(b): {u}'s connection closed ({cs[u].close_info})")
+    h = marks["health_cut"]
+    first503 = next((t for t, s3, _ in h if s3 == 503), None)
+    check(all(s1 == 200 for _, _, s1 in h), "(b): n1's /healthz was not 200 throughout the cut")
+    check(first503 is not None, "(b): n3's /healthz never answered 503 while cut from the master")
+    for c in cs.values():
+        await c.close()
+    n3h = marks["n3_healthy"]
+    print(f"  (b) first 1.8 s of the cut (n3 not yet declared dead): to n3's user {fmt(st_bd)}; "
+          f"from n3's user {fmt(st_bd3)}", flush=True)
+    print(f"  (b) n3 declared dead ({args.cut_seconds:.1f} s cut; first offline ack for a send at cut+{t_dead - cut:.2f} s): "
+          f"to n3's user: {fmt(st_to3)}; from n3's user: {fmt(st_from3)}, received {rcv_from3}/{len(from3_dead)}",
+          flush=True)
+    print(f"  (b) n3 /healthz 503 from cut+{first503 if first503 is None else round(first503, 2)} s, "
+          f"200 again heal+{None if n3h is None else round(n3h - heal, 2)} s; delivered again to n3 from "
+          f"heal+{None if to3_back is None else round(to3_back - heal, 2)} s, from n3 from "
+          f"heal+{None if from3_back is None else round(from3_back - heal, 2)} s; clients stayed connected",
+          flush=True)
+    print(f"SUMMARY (b) n3 cut from the master: {len(refs)} sends ({fmt(counts)}), n1<->n2 {len(n12)} "
+          f"all delivered={c12.get('delivered', 0) == len(n12)}, duplicates 0 checked, in {now() - t_start:.1f} s",
+          flush=True)
+
+
+# ---- (c) -------------------------------------------------------------------------------------
+async def scenario_c():
+    t_start = now()
+    users = ["c1", "c2", "c3"]
+    cs = await connect_all([("c1", "n1"), ("c2", "n2"), ("c3", "n3"),
+                            ("x1", "n1"), ("x2", "n2"), ("x3", "n3")])
+    warm = [await cs[a].send(cs[b], "warm") for a, b in pairs(users)]
+    await settle(warm, 5)
+    wc = account(warm, "(c) warm-up")
+    check(wc.get("delivered", 0) == len(warm), f"(c) warm-up not all delivered: {fmt(wc)}")
+
+    phase = {"v": "before"}
+    marks = {}
+    stop = {"v": False}
+    probes = []  # sends to users no node has looked up: x2 from n1, x3 from n2, x1 from n3
+    probe_pairs = [("c1", "x2"), ("c2", "x3"), ("c3", "x1")]
+
+    async def control():
+        await asyncio.sleep(0.5)
+        marks["cut"] = await asyncio.to_thread(netns, "partition", "m1", "all")
+        phase["v"] = "cut"
+        health = []
+        end = marks["cut"] + args.cut_seconds
+        nxt = now()
+        while now() < end:
+            for a, b in probe_pairs:
+                probes.append(await cs[a].send(cs[b], "probe-cut"))
+            health.append((now() - marks["cut"], await asyncio.to_thread(healthz, "n1")))
+            nxt += 0.5
+            await asyncio.sleep(max(0.0, min(nxt, end) - now()))
+        marks["health_cut"] = health
+        marks["heal_start"] = now()
+        marks["heal"] = await asyncio.to_thread(netns, "heal", "m1", "all")
+        phase["v"] = "healed"
+        end = marks["heal"] + args.after_heal_seconds
+        while now() < end:
+            for a, b in probe_pairs:
+                probes.append(await cs[a].send(cs[b], "probe-healed"))
+            await asyncio.sleep(0.25)
+        stop["v"] = True
+
+    ctl = asyncio.create_task(control())
+    refs = await traffic(cs, pairs(users), lambda: phase["v"], lambda: stop["v"], args.period)
+    await ctl
+    await settle(refs + probes, 4)
+    counts = account(refs, "(c)")
+    pcounts = account(probes, "(c) probes")
+    cut, heal, hs = marks["cut"], marks["heal"], marks["heal_start"]
+
+    during = [r for r in refs if cut <= L.sends[r]["t"] < hs]
+    dc = {}
+    for r in during:
+        dc[L.status(r)] = dc.get(L.status(r), 0) + 1
+    check(dc.get("delivered", 0) == len(during), f"(c): cached routes during the cut not all delivered: {fmt(dc)}")
+
+    pd = [r for r in probes if L.sends[r]["tag"] == "probe-cut"]
+    pdc = breakdown(pd)
+    check(all(L.status(r) == "failed" for r in pd), f"(c): uncached lookups during the cut not all failed: {pdc}")
+    # Once a node has heard nothing from the master for 3 x heartbeat_ms (3 s) + a heartbeat, they
+    # fail at once with master_unreachable.
+    late = [r for r in pd if L.sends[r]["t"] >= cut + 4.5]
+    lat = [L.acks[r][0][2] - L.sends[r]["t"] for r in late if r in L.acks]
+    check(late and all(L.acks[r][0][1] == "master_unreachable" for r in late if r in L.acks),
+          "(c): uncached lookups 4.5 s into the cut not failed with master_unreachable")
+    check(lat and max(lat) < 0.5, f"(c): late uncached lookups not answered at once (max {max(lat or [0]):.3f} s)")
+    first503 = next((t for t, s in marks["health_cut"] if s == 503), None)
+    check(first503 is not None, "(c): n1's /healthz never answered 503 while the master was cut")
+
+    # The master declared every node dead while cut (it heard nothing for node_timeout_ms) and
+    # dropped their sessions; each node learns it at its first heartbeat after the heal
+    # (known = false), HELLOs again and replays its sessions. Until a node's replay reached the
+    # master, lookups of its users are answered "no node": `offline` for users who never left.
+    after = [r for r in refs + probes if L.sends[r]["t"] >= hs]
+    back = first_time_all_ok(after, hs, lambda r: L.status(r) == "delivered")
+    check(back is not None and back - heal <= args.recover_bound,
+          f"(c): not everything delivered again within {args.recover_bound} s of the heal")
+    ac = breakdown([r for r in after if back is None or L.sends[r]["t"] < back])
+    for u in cs:
+        check(cs[u].closed_at is None, f"(c): {u}'s connection closed ({cs[u].close_info})")
+    for c in cs.values():
+        await c.close()
+    print(f"  (c) during the {args.cut_seconds:.1f} s cut: cached routes {fmt(dc)}; uncached lookups {pdc}, "
+          f"after cut+4.5 s answered within {max(lat or [0]) * 1000:.0f} ms; n1 /healthz 503 from "
+          f"cut+{None if first503 is None else round(first503, 2)} s", flush=True)
+    print(f"  (c) after the heal: everything delivered from heal+{None if back is None else round(back - heal, 2)} s "
+          f"(the heal itself took {heal - hs:.2f} s); before that: {ac or 'nothing else'}", flush=True)
+    print(f"SUMMARY (c) master cut from all: {len(refs)} cached-route sends ({fmt(counts)}), {len(probes)} "
+          f"uncached ({fmt(pcounts)}), in {now() - t_start:.1f} s", flush=True)
+
+
+async def main():
+    for name, fn in (("a", scenario_a), ("b", scenario_b), ("c", scenario_c)):
+        if name in args.only:
+            log(f"scenario ({name})")
+            await asyncio.wait_for(fn(), 60)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--script", required=True)
+    p.add_argument("--subnet", default="10.231.0")
+    p.add_argument("--only", default="abc")
+    p.add_argument("--burst", type=int, default=50, help="(a): sends per ordered node pair")
+    p.add_argument("--period", type=float, default=0.1, help="(b), (c): one send per pair every PERIOD s")
+    p.add_argument("--cut-seconds", type=float, default=6.0)
+    p.add_argument("--after-heal-seconds", type=float, default=4.0)
+    p.add_argument("--recover-bound", type=float, default=3.0)
+    args = p.parse_args()
+    try:
+        asyncio.run(main())
+    except Exception as e:  # a scenario that timed out or crashed
+        failures.append(f"driver: {type(e).__name__}: {e}")
+        log(f"FAIL: driver: {type(e).__name__}: {e}")
+    if failures:
+        print(f"FAILED: {len(failures)} checks (first: {failures[0]})", flush=True)
+        sys.exit(1)
+    print("OK: every check held", flush=True)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The network-namespace test (docs/netns.md): builds the five-host cluster of
+# scripts/netns-cluster.sh, runs tests/netns/driver.py on its client host, and always tears the
+# cluster down (trap), also on failure, Ctrl-C or timeout. Root only (it creates namespaces); a
+# process that cannot create one FAILS here, it does not skip.
+#   bash tests/netns/run.sh --wsg build/wsg [--keep] [driver options, e.g. --only b]
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+script="$here/../../scripts/netns-cluster.sh"
+wsg="" keep=0 pass=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --wsg) wsg="$2"; shift 2 ;;
+    --keep) keep=1; shift ;;   # leave the cluster up after the test (for a look at its logs)
+    *) pass+=("$1"); shift ;;
+  esac
+done
+[ -n "$wsg" ] || { echo "usage: tests/netns/run.sh --wsg PATH [--keep] [driver options]" >&2; exit 2; }
+py=/usr/bin/python3  # Debian's, with python3-websockets (a pyenv python3 on PATH may lack it)
+
+fail() { echo "netns test: FAIL: $*" >&2; exit 1; }
+command -v ip >/dev/null || fail "'ip' (iproute2) is missing"
+"$py" -c 'import websockets' 2>/dev/null || fail "$py cannot import websockets (apt-get install python3-websockets)"
+probe="wsg-probe-$$"
+if ! ip netns add "$probe" 2>/tmp/wsg-netns-probe.err; then
+  fail "this process cannot create a network namespace ($(cat /tmp/wsg-netns-probe.err; rm -f /tmp/wsg-netns-probe.err)); the test needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)"
+fi
+ip netns del "$probe"; rm -f /tmp/wsg-netns-probe.err
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ "$rc" -ne 0 ]; then
+    local d; d="$(cat "${TMPDIR:-/tmp}/wsg-netns-cluster.state" 2>/dev/null || true)"
+    if [ -n "$d" ] && [ -d "$d" ]; then
+      for f in "$d"/*.log; do echo "--- $(basename "$f") (last 30 lines)"; tail -n 30 "$f"; done
+    fi
+  fi
+  if [ "$keep" -eq 1 ]; then
+    echo "netns test: --keep: cluster left up (scripts/netns-cluster.sh status / down)"
+  else
+    bash "$script" down >/dev/null 2>&1 || bash "$script" down
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+start=$(date +%s.%N)
+bash "$script" up --wsg "$wsg" --timeout 20
+echo "netns test: cluster up in $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
+# The driver bounds every scenario (60 s each) and every loop; timeout(1) is the last resort.
+timeout -k 5 150 bash "$script" exec c "$py" "$here/driver.py" --script "$script" "${pass[@]}"
+echo "netns test: passed in $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
