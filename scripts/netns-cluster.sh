@@ -42,7 +42,7 @@ host_octet() {
   esac
 }
 
-state_dir() { [ -f "$pointer" ] && cat "$pointer" || true; }
+state_dir() { if [ -f "$pointer" ]; then cat "$pointer"; fi; }
 
 subnet() {  # the first three octets of the running cluster (or the default)
   local d; d="$(state_dir)"
@@ -60,37 +60,48 @@ check_prefix() {
 
 ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$1"; }
 
-kill_ns_processes() {  # namespace: TERM, wait up to 5 s, then KILL
-  local n="$1" pids
-  ns_exists "$n" || return 0
-  pids="$(ip netns pids "$n" 2>/dev/null || true)"
+ns_pids() {  # namespaces... -> the pids in them
+  local n
+  for n in "$@"; do
+    if ns_exists "$n"; then ip netns pids "$n" 2>/dev/null || true; fi
+  done
+}
+
+kill_ns_processes() {  # namespaces...: TERM all at once, wait up to 5 s, then KILL
+  local pids
+  pids="$(ns_pids "$@")"
   [ -n "$pids" ] || return 0
   # shellcheck disable=SC2086
   kill -TERM $pids 2>/dev/null || true
   for _ in $(seq 1 50); do
-    pids="$(ip netns pids "$n" 2>/dev/null || true)"
+    pids="$(ns_pids "$@")"
     [ -n "$pids" ] || return 0
     sleep 0.1
   done
   # shellcheck disable=SC2086
   kill -KILL $pids 2>/dev/null || true
   for _ in $(seq 1 20); do
-    [ -n "$(ip netns pids "$n" 2>/dev/null || true)" ] || return 0
+    [ -n "$(ns_pids "$@")" ] || return 0
     sleep 0.1
   done
 }
 
 down() {
   check_prefix
+  # The nodes first (SIGTERM: they drain and tell the master they leave), then whatever else runs.
+  kill_ns_processes "$(ns n1)" "$(ns n2)" "$(ns n3)"
+  kill_ns_processes "$(ns m1)" "$(ns m2)" "$(ns c)" "$(ns sw)"
   local h
-  for h in "${hosts[@]}"; do kill_ns_processes "$(ns "$h")"; done
   for h in "${hosts[@]}" sw; do
     if ns_exists "$(ns "$h")"; then ip netns del "$(ns "$h")"; fi
   done
-  local d; d="$(state_dir)"
-  if [ -n "$d" ] && [ -d "$d" ] && [ -f "$d/.wsg-netns-cluster" ]; then rm -rf "$d"; fi
+  # The state directory, and those of earlier runs whose pointer was lost (marked as ours).
+  local d
+  for d in "$(state_dir)" "${TMPDIR:-/tmp}/${prefix}netns."*; do
+    if [ -n "$d" ] && [ -d "$d" ] && [ -f "$d/.wsg-netns-cluster" ]; then rm -rf "$d"; fi
+  done
   rm -f "$pointer"
-  echo "netns cluster down (namespaces ${prefix}{sw,${hosts[*]// /,}} removed)"
+  echo "netns cluster down (no namespace ${prefix}* of this script left)"
 }
 
 wait_healthy() {  # url, deadline (epoch seconds)
@@ -203,6 +214,16 @@ EOF
   echo "  key: $dir/cluster.key   status: scripts/netns-cluster.sh status   stop: scripts/netns-cluster.sh down"
 }
 
+check_hosts() {  # A B...: every name a host ("all" allowed after the first), A not among the others
+  local a="$1" b
+  host_octet "$a" >/dev/null
+  shift
+  for b in "$@"; do
+    [ "$b" = all ] || host_octet "$b" >/dev/null
+    [ "$b" != "$a" ] || die "cannot partition $a from itself"
+  done
+}
+
 expand() {  # A and "all" -> every other host
   local a="$1" b
   shift
@@ -221,8 +242,8 @@ expand() {  # A and "all" -> every other host
 partition() {
   [ $# -ge 2 ] || die "usage: partition A B [C..] (B may be 'all')"
   check_prefix
+  check_hosts "$@"
   local a="$1" b; shift
-  host_octet "$a" >/dev/null
   ns_exists "$(ns "$a")" || die "no cluster (run up first)"
   for b in $(expand "$a" "$@"); do
     ip -n "$(ns "$a")" route replace blackhole "$(addr "$b")/32"
@@ -245,6 +266,7 @@ heal() {
     return 0
   fi
   [ $# -ge 2 ] || die "usage: heal [A B [C..]]"
+  check_hosts "$@"
   local a="$1" b; shift
   for b in $(expand "$a" "$@"); do
     ip -n "$(ns "$a")" route del blackhole "$(addr "$b")/32" 2>/dev/null || true
@@ -256,7 +278,9 @@ heal() {
 status() {
   check_prefix
   local d; d="$(state_dir)"
-  [ -n "$d" ] && ns_exists "$(ns sw)" || { echo "no netns cluster (scripts/netns-cluster.sh up --wsg PATH)"; return 1; }
+  if [ -z "$d" ] || ! ns_exists "$(ns sw)"; then
+    echo "no netns cluster (scripts/netns-cluster.sh up --wsg PATH)"; return 1
+  fi
   echo "state and logs: $d"
   printf '%-4s %-10s %-15s %-10s %s\n' HOST NAMESPACE ADDRESS PIDS "HEALTH / BLACKHOLES"
   local h
