@@ -22,16 +22,16 @@ fail() { echo "netns test: FAIL: $*" >&2; exit 1; }
 command -v ip >/dev/null || fail "'ip' (iproute2) is missing"
 "$py" -c 'import websockets' 2>/dev/null || fail "$py cannot import websockets (apt-get install python3-websockets)"
 probe="wsg-probe-$$"
-if ! ip netns add "$probe" 2>/tmp/wsg-netns-probe.err; then
-  fail "this process cannot create a network namespace ($(cat /tmp/wsg-netns-probe.err; rm -f /tmp/wsg-netns-probe.err)); the test needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)"
+if ! err="$(ip netns add "$probe" 2>&1)"; then
+  fail "this process cannot create a network namespace ($err); the test needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)"
 fi
-ip netns del "$probe"; rm -f /tmp/wsg-netns-probe.err
+ip netns del "$probe"
 
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   if [ "$rc" -ne 0 ]; then
-    local d; d="$(cat "${TMPDIR:-/tmp}/wsg-netns-cluster.state" 2>/dev/null || true)"
+    local d; d="$(cat "${TMPDIR:-/tmp}/${WSG_NETNS_PREFIX:-wsg-}netns-cluster.state" 2>/dev/null || true)"
     if [ -n "$d" ] && [ -d "$d" ]; then
       for f in "$d"/*.log; do echo "--- $(basename "$f") (last 30 lines)"; tail -n 30 "$f"; done
     fi
