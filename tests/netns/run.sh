@@ -27,9 +27,14 @@ if ! err="$(ip netns add "$probe" 2>&1)"; then
 fi
 ip netns del "$probe"
 
+driver=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  if [ -n "$driver" ] && kill -0 "$driver" 2>/dev/null; then
+    kill -TERM "$driver" 2>/dev/null || true  # timeout(1) passes it on to the driver
+    wait "$driver" 2>/dev/null || true
+  fi
   if [ "$rc" -ne 0 ]; then
     local d; d="$(cat "${TMPDIR:-/tmp}/${WSG_NETNS_PREFIX:-wsg-}netns-cluster.state" 2>/dev/null || true)"
     if [ -n "$d" ] && [ -d "$d" ]; then
@@ -50,6 +55,11 @@ trap 'exit 143' TERM
 start=$(date +%s.%N)
 bash "$script" up --wsg "$wsg" --timeout 20
 echo "netns test: cluster up in $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
-# The driver bounds every scenario (60 s each) and every loop; timeout(1) is the last resort.
-timeout -k 5 150 bash "$script" exec c "$py" "$here/driver.py" --script "$script" "${pass[@]}"
+# The driver bounds every scenario (60 s each) and every loop; timeout(1) is the last resort. In
+# the background, so that a SIGTERM or Ctrl-C to this script is handled at once (bash runs traps
+# only between commands, and `wait` is interrupted by them); the trap stops the driver first.
+timeout -k 5 150 bash "$script" exec c "$py" "$here/driver.py" --script "$script" "${pass[@]}" &
+driver=$!
+wait "$driver"
+driver=""
 echo "netns test: passed in $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
