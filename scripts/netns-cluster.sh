@@ -243,12 +243,22 @@ partition() {
   [ $# -ge 2 ] || die "usage: partition A B [C..] (B may be 'all')"
   check_prefix
   check_hosts "$@"
-  local a="$1" b; shift
+  local a="$1" b sub batch=""; shift
   ns_exists "$(ns "$a")" || die "no cluster (run up first)"
+  sub="$(subnet)"
+  # The routes of A in one `ip -batch` (a cut to "all" is then as good as simultaneous), then B's.
   for b in $(expand "$a" "$@"); do
-    ip -n "$(ns "$a")" route replace blackhole "$(addr "$b")/32"
-    ip -n "$(ns "$b")" route replace blackhole "$(addr "$a")/32"
-    echo "partitioned $a ($(addr "$a")) <-> $b ($(addr "$b"))"
+    batch+="route replace blackhole $sub.$(host_octet "$b")/32"$'\n'
+  done
+  ip -n "$(ns "$a")" -batch - <<<"$batch" &
+  for b in $(expand "$a" "$@"); do
+    ip -n "$(ns "$b")" route replace blackhole "$sub.$(host_octet "$a")/32" &
+  done
+  local rc=0 p
+  for p in $(jobs -p); do wait "$p" || rc=1; done
+  [ "$rc" -eq 0 ] || die "partition: adding a blackhole route failed"
+  for b in $(expand "$a" "$@"); do
+    echo "partitioned $a ($sub.$(host_octet "$a")) <-> $b ($sub.$(host_octet "$b"))"
   done
 }
 
@@ -267,12 +277,16 @@ heal() {
   fi
   [ $# -ge 2 ] || die "usage: heal [A B [C..]]"
   check_hosts "$@"
-  local a="$1" b; shift
+  local a="$1" b sub; shift
+  sub="$(subnet)"
+  # Both sides of every pair at once (a route that is not there is not an error).
   for b in $(expand "$a" "$@"); do
-    ip -n "$(ns "$a")" route del blackhole "$(addr "$b")/32" 2>/dev/null || true
-    ip -n "$(ns "$b")" route del blackhole "$(addr "$a")/32" 2>/dev/null || true
-    echo "healed $a <-> $b"
+    ip -n "$(ns "$a")" route del blackhole "$sub.$(host_octet "$b")/32" 2>/dev/null &
+    ip -n "$(ns "$b")" route del blackhole "$sub.$(host_octet "$a")/32" 2>/dev/null &
   done
+  local p
+  for p in $(jobs -p); do wait "$p" || true; done
+  for b in $(expand "$a" "$@"); do echo "healed $a <-> $b"; done
 }
 
 status() {

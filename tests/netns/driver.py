@@ -439,8 +439,8 @@ async def scenario_c():
     print(f"  (c) during the {args.cut_seconds:.1f} s cut: cached routes {fmt(dc)}; uncached lookups {pdc}, "
           f"after cut+4.5 s answered within {max(lat or [0]) * 1000:.0f} ms; n1 /healthz 503 from "
           f"cut+{None if first503 is None else round(first503, 2)} s", flush=True)
-    print(f"  (c) after the heal: everything delivered from heal+{None if back is None else round(back - heal, 2)} s "
-          f"(the heal itself took {heal - hs:.2f} s); before that: {ac or 'nothing else'}", flush=True)
+    print(f"  (c) after the heal: everything delivered for sends from {None if back is None else round(back - hs, 2)} s "
+          f"after the heal began (removing the 10 blackhole routes took {heal - hs:.2f} s); before that: {ac or 'nothing else'}", flush=True)
     print(f"SUMMARY (c) master cut from all: {len(refs)} cached-route sends ({fmt(counts)}), {len(probes)} "
           f"uncached ({fmt(pcounts)}), in {now() - t_start:.1f} s", flush=True)
 
