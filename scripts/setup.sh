@@ -6,7 +6,8 @@
 #   test   all of run, plus what only the test suite needs (the default, so that a plain
 #          `scripts/setup.sh` still installs everything): Catch2; clang-14 and libclang-rt-14-dev
 #          (the libFuzzer builds of scripts/fuzz.sh); clang-format-14 (scripts/check-format.sh);
-#          python3-websockets (the external-client test);
+#          python3-websockets (the external-client test and the netns test's driver);
+#          iproute2 (`ip`: the network-namespace test, tests/netns, registered only where it exists);
 #          dpkg-dev (dpkg-shlibdeps: the Debian package's dependencies, scripts/package.sh);
 #          Chromium, Node.js and npm (the browser test of the demo page).
 # Idempotent: runs `apt-get update` only when a package is missing.
@@ -33,6 +34,7 @@ if [ "$set_name" = test ]; then
     catch2
     clang-14 libclang-rt-14-dev clang-format-14
     python3 python3-websockets
+    iproute2
     dpkg-dev
     chromium
   )
