@@ -250,6 +250,69 @@ TEST_CASE("faults: lookups right after a master restart wait for the nodes' repl
   CHECK(problems.empty());
 }
 
+TEST_CASE("faults: nodes the master declared dead for their silence come back without an offline ack for their users",
+          "[integration][faults]") {
+  // Both nodes freeze longer than node_timeout_ms: to the master it is as if it had been cut off
+  // from all of them. node-1 (alice's, heartbeat 100 ms) thaws first and, flushed and replayed,
+  // looks bob up while node-2 (bob's, heartbeat 1000 ms) is still frozen or has not replayed yet.
+  // bob is connected all along: the master must not answer "no node" from the directory it
+  // emptied, but hold the lookup until node-2 registered bob again (its recovery window reopens
+  // when a node it declared dead speaks again).
+  const Timings t{1000, 200, 2000};
+  Cluster c(fast_cluster(2, t, {{"--heartbeat-ms", "100"}, {"--heartbeat-ms", "1000"}}));
+  auto alice = join(c, 0, "alice");
+  auto bob = join(c, 1, "bob");
+  Ledger la(alice), lb(bob);
+  la.send("bob", tagged("m", 0), "m-0");
+  REQUIRE(la.wait_all_acked(ms(3000)));
+  REQUIRE(la.ack("m-0").status == "delivered");
+
+  int k = 1;
+  {
+    Freeze f1(*c.node(0).process);
+    Freeze f2(*c.node(1).process);
+    // the master declares both dead and drops their sessions
+    REQUIRE(poll_until(
+        [&] {
+          auto st = c.status_json();
+          int alive = 0;
+          for (const auto& n : st.at("nodes").as_array())
+            if (n.as_object().at("alive").as_bool()) ++alive;
+          return master_count(st, "sessions") == 0 && alive == 0;
+        },
+        ms(t.node_timeout_ms + margin_ms(3000))));
+    f1.thaw();
+    // node-1 runs alone for a while: alice keeps sending to bob, one every 10 ms
+    const auto start = Clock::now();
+    auto send_until = [&](ms until) {
+      while (Clock::now() - start < until) {
+        la.send("bob", tagged("m", k), "m-" + std::to_string(k));
+        ++k;
+        const auto next = start + ms(10) * k;
+        la.pump_until([&] { return Clock::now() >= next; }, ms(20));
+      }
+    };
+    send_until(ms(200));
+    f2.thaw();
+    send_until(ms(2500));
+  }
+  REQUIRE(la.wait_all_acked(ms(t.delivery_timeout_ms + margin_ms(2000))));
+  std::vector<std::string> offline;
+  std::map<std::string, int> statuses;
+  for (const auto& ref : la.sent()) {
+    ++statuses[la.ack(ref).status];
+    if (la.ack(ref).status == "offline") offline.push_back(la.describe(ref));
+  }
+  std::ostringstream counts;
+  for (auto& [st, n] : statuses) counts << st << " " << n << "; ";
+  WARN("after both nodes came back: " << counts.str());
+  INFO("acked offline while bob was connected: " << list(offline));
+  CHECK(offline.empty());
+  CHECK(statuses["delivered"] > 0);
+  // and the last ones are delivered: the cluster is whole again
+  CHECK(la.ack("m-" + std::to_string(k - 1)).status == "delivered");
+}
+
 TEST_CASE("faults: a dead, paused or restarted peer never stalls the sender's node (500 msgs/s)",
           "[integration][faults]") {
   run_faults(500);

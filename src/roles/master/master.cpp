@@ -309,6 +309,7 @@ class Master {
 
   void handle(const std::string& ident, cluster::Message& message) {
     const int64_t now = steady_ms();
+    if (!timed_out_.empty()) heard_from_timed_out(ident, now);
     std::visit([&](auto& m) { on(ident, m, now); }, message);
   }
 
@@ -337,6 +338,7 @@ class Master {
     if (old != node_ident_.end() && old->second != ident) ident_node_.erase(old->second);
     node_ident_[node_id] = ident;
     ident_node_[ident] = node_id;
+    timed_out_.erase(node_id);  // back (a new process, or HELLO again after its known = false)
     log_->info("node {} joined ({}, events {}{}{})", logging::printable(node_id), logging::printable(ws_url),
                logging::printable(events), public_url.empty() ? "" : ", public URL ", logging::printable(public_url));
     reply(ident, cluster::HelloReply{epoch_, true, {}});
@@ -807,12 +809,31 @@ class Master {
     auto dead = dir_.expire(now, cfg_.master.node_timeout_ms);
     counters_.node_deaths_timeout += dead.size();
     for (auto& id : dead) {
+      if (timed_out_.size() < kMaxTimedOut) timed_out_.insert(id);
       log_->warn("node {} declared dead (no heartbeat for {} ms)", id, cfg_.master.node_timeout_ms);
       users_gone(dead_users[id], id);
       drop_rooms(id);
       announce_down(id);
     }
     if (!dead.empty()) send_invalidations();
+  }
+
+  // A message from a node this master declared dead for its silence: either that node was cut
+  // off, or this master was (every node went silent at once) and the others are about to come
+  // back too. Their sessions are not in the directory until they HELLO and replay them, so
+  // "no node" is not known yet: the recovery window opens again, as after a start (lookups of
+  // users the directory does not hold wait until they are registered or the window ends), instead
+  // of answering `offline` for users who never left. One message per node reopens it once.
+  void heard_from_timed_out(const std::string& ident, int64_t now) {
+    auto it = ident_node_.find(ident);
+    if (it == ident_node_.end() || dir_.is_alive(it->second)) return;
+    if (timed_out_.erase(it->second) == 0) return;
+    const int64_t window = recovery_window_ms(cfg_.master.node_timeout_ms);
+    recovery_until_ms_ = std::max(recovery_until_ms_, now + window);
+    log_->info(
+        "node {}, declared dead for its silence, is back: lookups of users not registered yet wait up to {} ms "
+        "for the nodes' replay",
+        logging::printable(it->second), window);
   }
 
   // NODE_DOWN(id) to every alive node.
@@ -852,6 +873,10 @@ class Master {
   static int64_t recovery_window_ms(int64_t node_timeout_ms) { return std::min<int64_t>(node_timeout_ms / 2, 1500); }
   static constexpr std::size_t kMaxHeldLookups = 100000;
   int64_t recovery_until_ms_ = 0;
+  // Nodes declared dead for their silence that have not been heard from since (the first message
+  // of one reopens the recovery window); bounded, a node beyond the bound only loses that.
+  static constexpr std::size_t kMaxTimedOut = 4096;
+  std::unordered_set<std::string> timed_out_;
   // Lookups held during the recovery window: user -> (routing id, seq) of each asker.
   std::unordered_map<std::string, std::vector<std::pair<std::string, uint64_t>>> held_lookups_;
   std::size_t held_count_ = 0;
