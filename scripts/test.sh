@@ -9,7 +9,8 @@
 #      over the committed corpora (scripts/fuzz.sh; open-ended fuzzing is that script alone);
 #   3. ASan+UBSan build of wsg and its unit tests: the unit tests, then every integration test
 #      again with this wsg under test (the Release build's harness, WSG_IT_WSG);
-#   4. TSan build: the same (skipped with WSG_TEST_QUICK=1).
+#   4. TSan build: the same, with only the unit tests that run a second thread (CMakeLists.txt)
+#      (skipped with WSG_TEST_QUICK=1).
 # The integration harness and the load generator hold no server code (the harness links only the
 # I/O-free wsg_base): instrumenting them found nothing the server's own instrumentation does not,
 # and building them twice more cost about 45 % of each sanitizer build. A sanitizer report in any
