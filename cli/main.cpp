@@ -265,7 +265,7 @@ int main(int argc, char** argv) {
                         [](wsg::Config& c, const std::string& v) { c.node.public_url = v; })
       ->type_name("URL");
   overrides
-      .add<std::string>(node, "--master", "cluster.master: the master's ZeroMQ address",
+      .add<std::string>(node, "--master", "cluster.master: the master's ZeroMQ address, or several separated by commas",
                         [](wsg::Config& c, const std::string& v) { c.cluster.master = v; })
       ->type_name("ADDR")
       ->default_str(defaults.cluster.master);

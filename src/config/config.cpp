@@ -92,6 +92,20 @@ Reason check_zmq(std::string_view s, bool bind) {
 
 Reason check_zmq_bind(std::string_view s) { return check_zmq(s, true); }
 Reason check_zmq_connect(std::string_view s) { return check_zmq(s, false); }
+// cluster.master: one to kMaxMasters distinct connect addresses, separated by commas.
+Reason check_masters(std::string_view s) {
+  const auto list = master_list(s);
+  if (list.empty()) return "needs at least one master address (expected tcp://HOST:PORT or ipc://PATH)";
+  if (list.size() > kMaxMasters)
+    return "at most " + std::to_string(kMaxMasters) + " masters (got " + std::to_string(list.size()) + ")";
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (auto bad = check_zmq(list[i], false)) return list.size() == 1 ? bad : "master " + std::to_string(i + 1) + ": " + *bad;
+    for (std::size_t j = 0; j < i; ++j) {
+      if (list[j] == list[i]) return "'" + list[i] + "' is listed twice";
+    }
+  }
+  return std::nullopt;
+}
 Reason check_optional_zmq_connect(std::string_view s) {
   if (s.empty()) return std::nullopt;
   return check_zmq(s, false);
@@ -203,7 +217,7 @@ const std::vector<Field>& fields() {
               kHour),
       str("node", "public_url", [](Config& c) -> std::string& { return c.node.public_url; }, check_optional_ws_url),
 
-      str("cluster", "master", [](Config& c) -> std::string& { return c.cluster.master; }, check_zmq_connect),
+      str("cluster", "master", [](Config& c) -> std::string& { return c.cluster.master; }, check_masters),
       str("cluster", "events_bind", [](Config& c) -> std::string& { return c.cluster.events_bind; },
           check_zmq_bind),
       str("cluster", "events_advertise", [](Config& c) -> std::string& { return c.cluster.events_advertise; },
@@ -563,6 +577,22 @@ class Parser {
         [&](auto get) {
           using G = decltype(get);
           if constexpr (std::is_same_v<G, StrGet>) {
+            if (const auto* array = node.as_array(); array != nullptr && full == "cluster.master") {
+              // Several masters as an array: kept as the comma-separated string the flag takes.
+              std::string joined;
+              size_t index = 0;
+              for (const auto& element : *array) {
+                ++index;
+                const auto* s = element.as_string();
+                if (s == nullptr || s->get().find(',') != std::string::npos)
+                  fail(element, full, "element " + std::to_string(index) + ": expected an address string, got " +
+                                          (s == nullptr ? type_name(element) : "'" + s->get() + "'"));
+                if (!joined.empty()) joined += ",";
+                joined += s->get();
+              }
+              get(config) = std::move(joined);
+              return;
+            }
             const auto* v = node.as_string();
             if (v == nullptr) fail(node, full, "expected a string, got " + type_name(node));
             get(config) = v->get();
@@ -651,6 +681,21 @@ Config::Role Config::role() const {
   }
   if (master == node) return Role::any;
   return master ? Role::master : Role::node;
+}
+
+std::vector<std::string> master_list(std::string_view master) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= master.size()) {
+    std::size_t end = master.find(',', start);
+    if (end == std::string_view::npos) end = master.size();
+    std::string_view part = master.substr(start, end - start);
+    while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
+    while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
+    if (!part.empty()) out.emplace_back(part);
+    start = end + 1;
+  }
+  return out;
 }
 
 std::string Config::to_toml(Secrets secrets, Role role) const {

@@ -32,7 +32,10 @@ struct NodeConfig {
 };
 
 struct ClusterConfig {
-  std::string master = "tcp://127.0.0.1:5555";       // cluster.master
+  // cluster.master: the master's ZeroMQ address, or several (at most kMaxMasters, each a full
+  // replica of the directory: docs/architecture.md, "Several masters") separated by commas; the
+  // TOML file may give them as an array of strings instead.
+  std::string master = "tcp://127.0.0.1:5555";
   std::string events_bind = "tcp://127.0.0.1:6001";  // cluster.events_bind
   std::string events_advertise;                      // cluster.events_advertise ("" = the bound address)
   int64_t heartbeat_ms = 1000;                       // cluster.heartbeat_ms
@@ -45,6 +48,10 @@ struct ClusterConfig {
   std::string curve_secret_key_file;  // cluster.curve_secret_key_file (a file holding it)
   std::string curve_public_key;       // cluster.curve_public_key (optional; must match)
 };
+
+// The masters of cluster.master, in order (split at commas, blanks trimmed, empty parts dropped).
+std::vector<std::string> master_list(std::string_view master);
+inline constexpr std::size_t kMaxMasters = 5;
 
 struct CacheConfig {
   int64_t capacity = 100000;  // cache.capacity
