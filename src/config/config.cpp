@@ -91,7 +91,6 @@ Reason check_zmq(std::string_view s, bool bind) {
 }
 
 Reason check_zmq_bind(std::string_view s) { return check_zmq(s, true); }
-Reason check_zmq_connect(std::string_view s) { return check_zmq(s, false); }
 // cluster.master: one to kMaxMasters distinct connect addresses, separated by commas.
 Reason check_masters(std::string_view s) {
   const auto list = master_list(s);
@@ -99,7 +98,8 @@ Reason check_masters(std::string_view s) {
   if (list.size() > kMaxMasters)
     return "at most " + std::to_string(kMaxMasters) + " masters (got " + std::to_string(list.size()) + ")";
   for (std::size_t i = 0; i < list.size(); ++i) {
-    if (auto bad = check_zmq(list[i], false)) return list.size() == 1 ? bad : "master " + std::to_string(i + 1) + ": " + *bad;
+    if (auto bad = check_zmq(list[i], false))
+      return list.size() == 1 ? bad : "master " + std::to_string(i + 1) + ": " + *bad;
     for (std::size_t j = 0; j < i; ++j) {
       if (list[j] == list[i]) return "'" + list[i] + "' is listed twice";
     }
@@ -585,8 +585,9 @@ class Parser {
                 ++index;
                 const auto* s = element.as_string();
                 if (s == nullptr || s->get().find(',') != std::string::npos)
-                  fail(element, full, "element " + std::to_string(index) + ": expected an address string, got " +
-                                          (s == nullptr ? type_name(element) : "'" + s->get() + "'"));
+                  fail(element, full,
+                       "element " + std::to_string(index) + ": expected an address string, got " +
+                           (s == nullptr ? type_name(element) : "'" + s->get() + "'"));
                 if (!joined.empty()) joined += ",";
                 joined += s->get();
               }

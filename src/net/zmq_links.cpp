@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <zmq.hpp>
 
+#include "config/config.h"
 #include "net/curve_zmq.h"
 #include "net/zmq_socket.h"
 #include "telemetry/logging.h"
@@ -65,6 +66,17 @@ struct ZmqLinks::Impl {
     bool armed = false;   // an async_wait is outstanding
     bool posted = false;  // a drain is posted
   };
+  // One master: its DEALER, the monitor of its handshakes and whether it refuses us.
+  struct Master {
+    Master(zmq::context_t& ctx, std::string a, bool curve)
+        : address(std::move(a)), socket(ctx, zmq::socket_type::dealer), refusal("the master", curve) {}
+    std::string address;
+    zmq::socket_t socket;
+    std::unique_ptr<curve::HandshakeMonitor> monitor;
+    curve::RefusalDetector refusal;
+    bool refused = false;
+    Watch* watch = nullptr;
+  };
   struct Peer {
     std::string events;
     std::unique_ptr<zmq::socket_t> socket;
@@ -77,10 +89,11 @@ struct ZmqLinks::Impl {
         on_message(std::move(h)),
         stats(s),
         log(logging::get("zmq")),
-        dealer(ctx, zmq::socket_type::dealer),
         pull(ctx, zmq::socket_type::pull),
-        refusal("the master", options.curve.has_value()),
-        sweep(io) {}
+        sweep(io) {
+    for (auto& a : master_list(options.master))
+      masters.push_back(std::make_unique<Master>(ctx, a, options.curve.has_value()));
+  }
 
   ~Impl() { close(); }
 
@@ -95,13 +108,13 @@ struct ZmqLinks::Impl {
 
   bool send_bytes(zmq::socket_t& s, const std::string& bytes);
   void warn_io(const char* what, int error);
-  bool to_master(const std::string& bytes);
+  bool to_master(std::size_t index, const std::string& bytes);
   bool to_peer(const std::string& id, const std::string& events, const std::string& bytes);
   zmq::socket_t* peer_socket(const std::string& id, const std::string& events);
   void erase_peer(const std::string& id, int linger_ms);
   void evict_one();
-  void receive(zmq::socket_t& s, Source source);
-  void watch_handshakes();
+  void receive(zmq::socket_t& s, Source source, std::size_t master);
+  void watch_handshakes(Master& m);
   void answer_zap();
 
   asio::io_context& ioc;
@@ -110,24 +123,21 @@ struct ZmqLinks::Impl {
   Stats& stats;
   std::shared_ptr<spdlog::logger> log;
   zmq::context_t ctx{1};
-  zmq::socket_t dealer;
+  std::vector<std::unique_ptr<Master>> masters;  // cluster.master's order; stable addresses
   zmq::socket_t pull;
   std::unordered_map<std::string, Peer> peers;
   std::list<std::string> lru;  // peer ids, most recently used first (bounded by options.max_peers)
   std::deque<std::chrono::steady_clock::time_point> lingering;  // recent evictions given a linger
   logging::Throttle eviction_warning{std::chrono::seconds(10)};
   logging::Throttle address_warning{std::chrono::seconds(10)};
-  // CURVE: the ZAP handler must be bound before the PULL accepts a connection. The monitor tells
-  // whether the master refuses our handshakes (wrong or missing key) rather than retrying forever.
+  // CURVE: the ZAP handler must be bound before the PULL accepts a connection. Each master's
+  // monitor tells whether it refuses our handshakes (wrong or missing key) rather than retrying forever.
   std::unique_ptr<curve::ZapHandler> zap;
-  std::unique_ptr<curve::HandshakeMonitor> monitor;
-  curve::RefusalDetector refusal;
-  bool refused = false;
+  std::size_t refused_masters = 0;
   std::chrono::steady_clock::time_point next_zap_warning{};
   logging::Throttle malformed_warning{std::chrono::seconds(10)};
   logging::Throttle io_warning{std::chrono::seconds(10)};
   std::vector<std::unique_ptr<Watch>> watches;  // stable addresses: handlers hold Watch&
-  Watch* dealer_watch = nullptr;
   asio::steady_timer sweep;
   bool started = false;
   bool closed = false;
@@ -139,7 +149,7 @@ std::string ZmqLinks::Impl::start() {
     if (options.curve) {
       zap = std::make_unique<curve::ZapHandler>(ctx, *options.curve);
       curve::make_server(pull, *options.curve);
-      curve::make_client(dealer, *options.curve);
+      for (auto& m : masters) curve::make_client(m->socket, *options.curve);
     }
     set_common_options(pull, options.send_hwm, options.recv_hwm);
     // Bounded before the bind: no connection, with or without the key, makes libzmq buffer more
@@ -148,21 +158,25 @@ std::string ZmqLinks::Impl::start() {
     pull.set(zmq::sockopt::handshake_ivl, cluster::kHandshakeMs);
     pull.bind(options.events_bind);
     bound = pull.get(zmq::sockopt::last_endpoint);
-    set_common_options(dealer, options.send_hwm, options.recv_hwm);
-    dealer.set(zmq::sockopt::routing_id, options.routing_id);
-    dealer.set(zmq::sockopt::maxmsgsize, options.max_master_message_bytes);
-    dealer.set(zmq::sockopt::handshake_ivl, cluster::kHandshakeMs);
-    // One socket to one address: retrying every 100 ms, backing off to 500 ms, costs nothing and
-    // bounds how long a restarted master waits for this node (a 1 s cap added up to a second to
-    // every re-registration after an outage of a few seconds).
-    dealer.set(zmq::sockopt::reconnect_ivl, 100);
-    dealer.set(zmq::sockopt::reconnect_ivl_max, 500);
-    monitor = std::make_unique<curve::HandshakeMonitor>(ctx, dealer, "master");
-    dealer.connect(options.master);
-    watch(
-        dealer, [this] { receive(dealer, Source::master); }, &dealer_watch);
-    watch(pull, [this] { receive(pull, Source::peer); });
-    watch(monitor->socket(), [this] { watch_handshakes(); });
+    for (std::size_t i = 0; i < masters.size(); ++i) {
+      Master& m = *masters[i];
+      zmq::socket_t& dealer = m.socket;
+      set_common_options(dealer, options.send_hwm, options.recv_hwm);
+      dealer.set(zmq::sockopt::routing_id, options.routing_id);
+      dealer.set(zmq::sockopt::maxmsgsize, options.max_master_message_bytes);
+      dealer.set(zmq::sockopt::handshake_ivl, cluster::kHandshakeMs);
+      // One socket to one address: retrying every 100 ms, backing off to 500 ms, costs nothing and
+      // bounds how long a restarted master waits for this node (a 1 s cap added up to a second to
+      // every re-registration after an outage of a few seconds).
+      dealer.set(zmq::sockopt::reconnect_ivl, 100);
+      dealer.set(zmq::sockopt::reconnect_ivl_max, 500);
+      m.monitor = std::make_unique<curve::HandshakeMonitor>(ctx, dealer, "master" + std::to_string(i));
+      dealer.connect(m.address);
+      watch(
+          dealer, [this, &m, i] { receive(m.socket, Source::master, i); }, &m.watch);
+      watch(m.monitor->socket(), [this, &m] { watch_handshakes(m); });
+    }
+    watch(pull, [this] { receive(pull, Source::peer, 0); });
     if (zap) watch(zap->socket(), [this] { answer_zap(); });
   } catch (const std::exception& e) {  // zmq::error_t, or a system_error from the descriptors
     close();
@@ -254,15 +268,16 @@ void ZmqLinks::Impl::warn_io(const char* what, int error) {
   }
 }
 
-bool ZmqLinks::Impl::to_master(const std::string& bytes) {
-  if (closed) {
+bool ZmqLinks::Impl::to_master(std::size_t index, const std::string& bytes) {
+  if (closed || index >= masters.size()) {
     stats.queue_drops.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  const bool sent = send_bytes(dealer, bytes);
+  Master& m = *masters[index];
+  const bool sent = send_bytes(m.socket, bytes);
   // A send processes the socket's pending commands, which can consume the edge that announced
   // input: look at ZMQ_EVENTS again in a later turn.
-  if (dealer_watch) kick(*dealer_watch);
+  if (m.watch) kick(*m.watch);
   return sent;
 }
 
@@ -349,7 +364,7 @@ bool ZmqLinks::Impl::to_peer(const std::string& id, const std::string& events, c
 }
 
 // One bounded batch, handed over in one call (the router makes one post to its strand of it).
-void ZmqLinks::Impl::receive(zmq::socket_t& s, Source source) {
+void ZmqLinks::Impl::receive(zmq::socket_t& s, Source source, std::size_t master) {
   std::vector<cluster::Message> batch;
   for (int i = 0; i < kBatch; ++i) {
     zmq::message_t msg;
@@ -372,16 +387,21 @@ void ZmqLinks::Impl::receive(zmq::socket_t& s, Source source) {
     }
     batch.push_back(std::move(*decoded));
   }
-  if (!batch.empty()) on_message(source, std::move(batch));
+  if (!batch.empty()) on_message(source, master, std::move(batch));
 }
 
-void ZmqLinks::Impl::watch_handshakes() {
-  for (const auto& event : monitor->read_pending()) {
-    log->debug("master link: {}", curve::RefusalDetector::describe(event));
-    if (refused) continue;
-    if (auto reason = refusal.on_event(event)) {
-      refused = true;
-      if (options.on_refused) options.on_refused(*reason);
+void ZmqLinks::Impl::watch_handshakes(Master& m) {
+  for (const auto& event : m.monitor->read_pending()) {
+    log->debug("master link {}: {}", m.address, curve::RefusalDetector::describe(event));
+    if (m.refused) continue;
+    if (auto reason = m.refusal.on_event(event)) {
+      m.refused = true;
+      // One master refusing is its operator's mistake, not a reason to leave the others.
+      if (++refused_masters < masters.size()) {
+        log->error("{} (this node keeps working with the other masters)", *reason);
+      } else if (options.on_refused) {
+        options.on_refused(*reason);
+      }
     }
   }
 }
@@ -411,23 +431,39 @@ void ZmqLinks::Impl::close() {
   sweep.cancel();
   boost::system::error_code ignored;
   for (auto& w : watches) w->fd.close(ignored);  // the duplicates: deregistered from the reactor
-  // Refused by the master: nothing sent to it will ever get through.
+  // Refused by a master: nothing sent to it will ever get through.
   // Not thrown from here (a destructor): a socket that refuses keeps its linger of 0.
-  zsock::set_linger(dealer, refused || !started ? 0 : options.linger_ms);
+  for (auto& m : masters) zsock::set_linger(m->socket, m->refused || !started ? 0 : options.linger_ms);
   for (auto& [id, p] : peers) {
     if (p.socket) zsock::set_linger(*p.socket, options.linger_ms);
   }
   peers.clear();
   lru.clear();
-  monitor.reset();  // before the socket it watches
-  dealer.close();
+  for (auto& m : masters) {
+    m->monitor.reset();  // before the socket it watches
+    m->socket.close();
+  }
   pull.close();
   zap.reset();
   ctx.close();
 }
 
+// The link to one master, as its MasterSession sees it.
+class ZmqLinks::OneMaster final : public MasterLink {
+ public:
+  OneMaster(ZmqLinks& links, std::size_t index) : links_(links), index_(index) {}
+  bool send_to_master(const cluster::Message& message) override { return links_.send_to_master(index_, message); }
+
+ private:
+  ZmqLinks& links_;
+  std::size_t index_;
+};
+
 ZmqLinks::ZmqLinks(asio::io_context& ioc, Options options, Handler on_message)
-    : ioc_(ioc), impl_(std::make_unique<Impl>(ioc, std::move(options), std::move(on_message), stats_)) {}
+    : ioc_(ioc), impl_(std::make_unique<Impl>(ioc, std::move(options), std::move(on_message), stats_)) {
+  master_count_ = impl_->masters.size();
+  for (std::size_t i = 0; i < master_count_; ++i) master_links_.push_back(std::make_unique<OneMaster>(*this, i));
+}
 
 ZmqLinks::~ZmqLinks() { stop(); }
 
@@ -454,12 +490,12 @@ bool post_bounded(asio::io_context& ioc, std::atomic<std::size_t>& posted, std::
 
 }  // namespace
 
-bool ZmqLinks::send_to_master(const cluster::Message& message) {
+bool ZmqLinks::send_to_master(std::size_t index, const cluster::Message& message) {
   auto bytes = encode_bounded(message);
   if (!bytes) return false;
-  if (ioc_.get_executor().running_in_this_thread()) return impl_->to_master(*bytes);
+  if (ioc_.get_executor().running_in_this_thread()) return impl_->to_master(index, *bytes);
   return post_bounded(ioc_, posted_, impl_->options.queue_capacity, stats_,
-                      [impl = impl_.get(), b = std::move(*bytes)] { impl->to_master(b); });
+                      [impl = impl_.get(), index, b = std::move(*bytes)] { impl->to_master(index, b); });
 }
 
 bool ZmqLinks::send_to_peer(const std::string& node_id, const std::string& events, const cluster::Message& message) {

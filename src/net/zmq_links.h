@@ -1,4 +1,4 @@
-// ZmqLinks: the node's ZeroMQ side: the DEALER to the master, the PULL bound at
+// ZmqLinks: the node's ZeroMQ side: one DEALER per master (cluster.master lists 1..kMaxMasters), the PULL bound at
 // cluster.events_bind and one PUSH per peer, all owned by one Asio thread: the thread that runs the
 // io_context given to the constructor (the node gives the router's, context 0 of its IoPool).
 // Sends from that thread go straight to the socket (non-blocking, ZMQ_DONTWAIT); a send from any
@@ -41,13 +41,14 @@ class ZmqLinks final : public MasterLink, public PeerLink {
  public:
   enum class Source { master, peer };
   // Called on the owning thread with the messages read from one socket in one turn (at most
-  // kBatch), in order.
-  using Handler = std::function<void(Source, std::vector<cluster::Message>)>;
+  // kBatch), in order; `master` is the index of the master (in cluster.master's order) for
+  // Source::master, 0 for Source::peer.
+  using Handler = std::function<void(Source, std::size_t master, std::vector<cluster::Message>)>;
   static constexpr int kBatch = 1024;
   static constexpr std::size_t kDefaultMaxPeers = 128;
 
   struct Options {
-    std::string master;                  // cluster.master
+    std::string master;                  // cluster.master: one address, or several separated by commas
     std::string events_bind;             // cluster.events_bind (tcp://host:* picks a free port)
     std::string routing_id;              // the DEALER's routing id (node id + incarnation)
     int send_hwm = 10000;                // ZMQ_SNDHWM of the DEALER and of every PUSH
@@ -69,8 +70,9 @@ class ZmqLinks final : public MasterLink, public PeerLink {
     // The cluster key pair: the PULL becomes a CURVE server (a ZAP handler on the owning thread
     // admits only the cluster key), the DEALER and every PUSH CURVE clients. nullopt: plain text.
     std::optional<curve::KeyPair> curve;
-    // Called once, on the owning thread, when the master refuses this node's handshake for good
-    // (wrong or missing CURVE key: curve::RefusalDetector). The links keep running.
+    // Called once, on the owning thread, when every master refuses this node's handshake for good
+    // (wrong or missing CURVE key: curve::RefusalDetector); one master refusing is logged as an
+    // error. The links keep running.
     std::function<void(const std::string& reason)> on_refused;
   };
 
@@ -89,7 +91,13 @@ class ZmqLinks final : public MasterLink, public PeerLink {
   // linger_ms to leave, then closes every socket. Idempotent.
   void stop();
 
-  bool send_to_master(const cluster::Message& message) override;
+  // To the first master (MasterLink).
+  bool send_to_master(const cluster::Message& message) override { return send_to_master(0, message); }
+  // To master `index` (< master_count()); false when dropped.
+  bool send_to_master(std::size_t index, const cluster::Message& message);
+  std::size_t master_count() const { return master_count_; }
+  // The link to master `index` alone, for its MasterSession (valid as long as this object).
+  MasterLink& master_link(std::size_t index) { return *master_links_.at(index); }
   bool send_to_peer(const std::string& node_id, const std::string& events, const cluster::Message& message) override;
   void drop_peer(const std::string& node_id) override;
 
@@ -97,7 +105,10 @@ class ZmqLinks final : public MasterLink, public PeerLink {
 
  private:
   struct Impl;
+  class OneMaster;
   boost::asio::io_context& ioc_;
+  std::size_t master_count_ = 0;
+  std::vector<std::unique_ptr<MasterLink>> master_links_;
   Stats stats_;
   std::atomic<std::size_t> posted_{0};  // sends posted from other threads, not yet run
   std::unique_ptr<Impl> impl_;

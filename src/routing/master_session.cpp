@@ -225,6 +225,7 @@ void MasterSession::heard_from_master() {
     // Back after a silence (a pause, a partition): registrations may have been dropped on the
     // way, and invalidations missed. Replaying is idempotent at the master.
     logging::get("router")->info("master reachable again: replaying {} sessions", on_.load ? on_.load().sessions : 0);
+    registered_since_ms_ = now;
     if (on_.routes_stale) on_.routes_stale();
     replay_sessions();
   }
@@ -257,6 +258,7 @@ void MasterSession::on_hello_reply(const cluster::HelloReply& reply) {
   if (on_.routes_stale) on_.routes_stale();
   epoch_ = reply.epoch;
   hello_ok_ = true;
+  registered_since_ms_ = steady_ms();
   ready_ = !draining_;
   logging::get("router")->info("registered at the master (epoch {:x}); replaying {} sessions", epoch_,
                                on_.load ? on_.load().sessions : 0);

@@ -115,6 +115,10 @@ class MasterSession {
   // The node's one sequence of request numbers to the master (registrations, lookups, presence).
   uint64_t next_seq() { return ++seq_; }
   uint64_t epoch() const { return epoch_; }
+  // When this master last accepted us (HELLO answered) or was heard again after a silence: until
+  // the other nodes replayed too, its directory may be incomplete.
+  int64_t registered_since_ms() const { return registered_since_ms_; }
+  MasterLink& link() { return link_; }
   std::size_t pending_welcomes() const { return pending_welcome_.size(); }
 
   static int64_t steady_ms();
@@ -155,6 +159,7 @@ class MasterSession {
   uint64_t epoch_ = 0;
   bool hello_ok_ = false;
   int64_t last_master_ms_ = 0;
+  int64_t registered_since_ms_ = 0;
   uint64_t seq_ = 0;
   std::vector<cluster::SessionRef> reg_batch_;
   std::vector<cluster::SessionRef> unreg_batch_;

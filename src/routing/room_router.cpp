@@ -51,8 +51,8 @@ RoomTable::JoinOutcome RoomRouter::do_join(const std::shared_ptr<LocalSession>& 
   sessions_[key] = session;
   // The ack waits until the master has the room's node set right and every node that cached the
   // room's old route dropped it: a publish sent after the ack reaches this session.
-  if (outcome.first_local) links_.master_session.register_room(room, std::move(on_registered));
-  else links_.master_session.wait_room(room, std::move(on_registered));
+  if (outcome.first_local) links_.masters.register_room(room, std::move(on_registered));
+  else links_.masters.wait_room(room, std::move(on_registered));
   if (outcome.result == RoomTable::JoinResult::joined) notice(*session, room, cluster::RoomEvent::join);
   return outcome;
 }
@@ -125,7 +125,7 @@ void RoomRouter::join_at_connect(const std::shared_ptr<LocalSession>& session, c
 void RoomRouter::leave(const std::shared_ptr<LocalSession>& session, proto::LeaveFrame frame) {
   const SessionKey key = key_of(*session);
   const auto outcome = table_.leave(key, frame.room);
-  if (outcome.last_local) links_.master_session.unregister_room(frame.room);
+  if (outcome.last_local) links_.masters.unregister_room(frame.room);
   if (table_.room_count_of(key) == 0) sessions_.erase(key);
   if (frame.id) reply(session, proto::encode_room_ack(*frame.id, "left", frame.room));
   if (outcome.was_member) notice(*session, frame.room, cluster::RoomEvent::leave);
@@ -137,7 +137,7 @@ void RoomRouter::session_closed(const LocalSession& session) {
   if (it == sessions_.end()) return;
   auto keep = it->second;  // alive while its notices are built
   const auto rooms = table_.rooms_of(key);
-  for (auto& room : table_.leave_all(key)) links_.master_session.unregister_room(room);
+  for (auto& room : table_.leave_all(key)) links_.masters.unregister_room(room);
   sessions_.erase(it);
   for (auto& room : rooms) notice(session, room, cluster::RoomEvent::leave);
 }
@@ -153,7 +153,7 @@ void RoomRouter::notice(const LocalSession& s, const std::string& room, cluster:
 }
 
 void RoomRouter::on_replay() {
-  for (auto& room : table_.rooms()) links_.master_session.register_room(room, nullptr);
+  for (auto& room : table_.rooms()) links_.masters.register_room(room, nullptr);
 }
 
 // ---------------------------------------------------------------- publish
@@ -304,16 +304,16 @@ void RoomRouter::with_route(const std::string& room, bool fresh, Waiter waiter) 
       return waiter(&copy, Fail::none);
     }
   }
-  if (!links_.master_session.reachable(now)) return waiter(nullptr, Fail::master_unreachable);
+  if (!links_.masters.reachable(now)) return waiter(nullptr, Fail::master_unreachable);
   if (lookups_.size() >= opt_.max_pending_lookups) return waiter(nullptr, Fail::overloaded);
-  const uint64_t seq = links_.master_session.next_seq();
+  const uint64_t seq = links_.masters.next_seq();
   auto& l = lookups_[room];
   l.seq = seq;
   l.deadline_ms = now + opt_.delivery_timeout_ms;
   l.waiting.push_back(std::move(waiter));
   lookup_seqs_[seq] = room;
   ++stats_.lookups;
-  if (!links_.master.send_to_master(cluster::RoomLookup{seq, room})) fail_lookup(room, seq, Fail::master_unreachable);
+  if (!links_.masters.send(cluster::RoomLookup{seq, room})) fail_lookup(room, seq, Fail::master_unreachable);
 }
 
 void RoomRouter::fail_lookup(const std::string& room, uint64_t seq, Fail why) {
@@ -326,6 +326,11 @@ void RoomRouter::fail_lookup(const std::string& room, uint64_t seq, Fail why) {
 }
 
 void RoomRouter::on_lookup_reply(const cluster::RoomLookupReply& reply) {
+  // No member elsewhere by this master's answer: confirmed by another master first (MasterSet).
+  const bool elsewhere = std::any_of(reply.nodes.begin(), reply.nodes.end(),
+                                     [&](const cluster::NodeAddr& n) { return n.id != opt_.node_id; });
+  if (!elsewhere && links_.masters.confirm_empty(reply.seq)) return;
+  links_.masters.answered(reply.seq);
   lookup_seqs_.erase(reply.seq);
   auto it = lookups_.find(reply.room);
   if (it == lookups_.end() || it->second.seq != reply.seq) return;
@@ -431,7 +436,7 @@ void RoomRouter::on_deliver(const cluster::RoomDeliver& deliver) {
   }
   // An origin the master has not named to us: held until it vouches for it (as for DELIVERs).
   const int64_t now = steady_ms();
-  const bool can_ask = links_.master_session.reachable(now);
+  const bool can_ask = links_.masters.reachable(now);
   links_.verifier.hold_room(deliver.origin_node, deliver.origin_events, from, std::move(receipts), can_ask, now);
 }
 
@@ -527,7 +532,7 @@ std::vector<std::string> RoomRouter::local_users(const std::string& room, const 
 }
 
 void RoomRouter::members(const std::shared_ptr<LocalSession>& session, proto::MembersFrame frame) {
-  const uint64_t seq = links_.master_session.next_seq();
+  const uint64_t seq = links_.masters.next_seq();
   PendingMembers m;
   m.session = session;
   m.ref = std::move(frame.id);
@@ -582,7 +587,7 @@ void RoomRouter::answer_peer(const std::string& origin, const std::string& event
     return;
   }
   const int64_t now = steady_ms();
-  links_.verifier.hold_message(origin, events, from, std::move(message), links_.master_session.reachable(now), now);
+  links_.verifier.hold_message(origin, events, from, std::move(message), links_.masters.reachable(now), now);
 }
 
 void RoomRouter::on_members_reply(const cluster::MembersReply& reply) {
@@ -622,12 +627,12 @@ void RoomRouter::answer_members(uint64_t seq) {
 
 bool RoomRouter::handle_master(cluster::Message& message) {
   if (auto* m = std::get_if<cluster::RoomLookupReply>(&message)) {
-    links_.master_session.heard(m->epoch);
+    links_.masters.heard(m->epoch);
     on_lookup_reply(*m);
     return true;
   }
   if (auto* m = std::get_if<cluster::RoomCount>(&message)) {
-    links_.master_session.heard(m->epoch);
+    links_.masters.heard(m->epoch);
     uint32_t sessions = 0;
     std::set<std::string> users;
     if (const auto* members = table_.members(m->room)) {
@@ -636,15 +641,14 @@ bool RoomRouter::handle_master(cluster::Message& message) {
         if (auto s = sessions_.find(mb.session); s != sessions_.end()) users.insert(s->second->user());
       }
     }
-    links_.master.send_to_master(
-        cluster::RoomCountReply{m->seq, m->room, sessions, static_cast<uint32_t>(users.size())});
+    links_.masters.send(cluster::RoomCountReply{m->seq, m->room, sessions, static_cast<uint32_t>(users.size())});
     return true;
   }
   if (auto* m = std::get_if<cluster::RoomInvalidate>(&message)) {
-    links_.master_session.heard(m->epoch);
+    links_.masters.heard(m->epoch);
     cache_.erase(m->room);
     // Confirmed after the erase: the master may now ack the registration that caused it.
-    links_.master.send_to_master(cluster::RoomInvalidateAck{m->room});
+    links_.masters.send(cluster::RoomInvalidateAck{m->room});
     return true;
   }
   return false;

@@ -1,6 +1,6 @@
 // RoomRouter: the node's part of rooms (docs/protocol.md, "Rooms"; docs/architecture.md, "Rooms").
 // It keeps the local memberships (RoomTable: room -> member sessions of this node), registers at
-// the master which rooms have members here (through MasterSession, batched, replayed, acks held
+// the master which rooms have members here (through MasterSet, batched, replayed, acks held
 // like welcomes), caches room -> nodes routes (a RouteCache of its own, dropped by ROOM_INVALIDATE
 // and NODE_DOWN), sends each publish once per target node (PeerOutbox's ROOM_DELIVER batches),
 // fans out what arrives to the local members with one shared frame, counts the sessions reached
@@ -30,6 +30,7 @@
 #include "routing/local_session.h"
 #include "routing/master_link.h"
 #include "routing/master_session.h"
+#include "routing/master_set.h"
 #include "routing/peer_outbox.h"
 #include "routing/receipt_verifier.h"
 
@@ -57,8 +58,8 @@ class RoomRouter {
   };
   // What the Router shares with it (all used on the Router's strand only).
   struct Links {
-    MasterSession& master_session;
-    MasterLink& master;
+    // The masters: registrations to all, lookups to one (MasterSet).
+    MasterSet& masters;
     PeerOutbox& outbox;
     ReceiptVerifier& verifier;
     std::unordered_map<std::string, std::string>& peer_events;  // node id -> events address

@@ -25,20 +25,19 @@ std::string_view Router::to_string(Fail why) {
   return {};
 }
 
-Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerLink& peers, FatalHandler on_fatal)
+Router::Router(asio::io_context& ioc, Options options, std::vector<MasterLink*> masters, PeerLink& peers,
+               FatalHandler on_fatal)
     : ioc_(ioc),
       strand_(asio::make_strand(ioc)),
       opt_(std::move(options)),
-      master_(master),
       sweep_timer_(strand_),
-      master_session_(
-          strand_,
-          MasterSession::Options{opt_.node_id, opt_.incarnation, opt_.ws_url, opt_.events, opt_.heartbeat_ms,
-                                 opt_.delivery_timeout_ms, opt_.register_batch, opt_.public_url},
-          master,
-          MasterSession::Handlers{[this] { on_routes_stale(); }, [this] { on_replay(); }, std::move(on_fatal),
-                                  [this] { return load(); }},
-          [this] { return std::shared_ptr<void>(shared_from_this()); }),
+      masters_(strand_,
+               MasterSession::Options{opt_.node_id, opt_.incarnation, opt_.ws_url, opt_.events, opt_.heartbeat_ms,
+                                      opt_.delivery_timeout_ms, opt_.register_batch, opt_.public_url},
+               std::move(masters),
+               MasterSession::Handlers{[this] { on_routes_stale(); }, [this] { on_replay(); }, std::move(on_fatal),
+                                       [this] { return load(); }},
+               [this] { return std::shared_ptr<void>(shared_from_this()); }),
       cache_(opt_.cache_capacity, opt_.cache_ttl_ms),
       outbox_(
           strand_, PeerOutbox::Options{opt_.node_id, opt_.events, opt_.outbox_coalesce}, peers,
@@ -48,16 +47,16 @@ Router::Router(asio::io_context& ioc, Options options, MasterLink& master, PeerL
           [this] { return std::shared_ptr<void>(shared_from_this()); }),
       verifier_(opt_.delivery_timeout_ms,
                 [this](const std::string& user, const std::string& origin) -> uint64_t {
-                  const uint64_t seq = master_session_.next_seq();
-                  if (user.empty()) return master_.send_to_master(cluster::NodeQuery{seq, origin}) ? seq : 0;
-                  return master_.send_to_master(cluster::Lookup{seq, user}) ? seq : 0;
+                  const uint64_t seq = masters_.next_seq();
+                  if (user.empty()) return masters_.send(cluster::NodeQuery{seq, origin}) ? seq : 0;
+                  return masters_.send(cluster::Lookup{seq, user}) ? seq : 0;
                 }),
       rooms_(strand_,
              RoomRouter::Options{opt_.node_id, opt_.events, opt_.incarnation, opt_.delivery_timeout_ms,
                                  opt_.cache_capacity, opt_.cache_ttl_ms, opt_.rooms_max_per_session,
                                  opt_.rooms_max_members, opt_.rooms_publish_requires_join, opt_.rooms_notices,
                                  opt_.max_inflight, opt_.max_queued_per_lookup, opt_.max_pending_lookups},
-             RoomRouter::Links{master_session_, master, outbox_, verifier_, peer_events_},
+             RoomRouter::Links{masters_, outbox_, verifier_, peer_events_},
              [this] { return std::shared_ptr<void>(shared_from_this()); }),
       metrics_(opt_.metrics ? opt_.metrics : std::make_shared<NodeMetrics>()),
       lookup_latency_(metrics_->lookup_latency()),
@@ -76,7 +75,7 @@ int64_t Router::wall_ms() {
 
 void Router::start() {
   asio::post(strand_, [self = shared_from_this()] {
-    self->master_session_.start();
+    self->masters_.start();
     self->arm_sweep();
   });
 }
@@ -84,7 +83,7 @@ void Router::start() {
 void Router::stop_timers() {
   asio::post(strand_, [self = shared_from_this()] {
     self->stopped_ = true;
-    self->master_session_.stop();
+    self->masters_.stop();
     self->sweep_timer_.cancel();
   });
 }
@@ -92,7 +91,7 @@ void Router::stop_timers() {
 void Router::drain(int64_t timeout_ms, std::function<void()> done) {
   asio::post(strand_, [self = shared_from_this(), timeout_ms, done = std::move(done)]() mutable {
     self->draining_ = true;
-    self->master_session_.drain();
+    self->masters_.drain();
     self->drain_done_ = std::move(done);
     for (auto& [user, sessions] : self->local_) {
       for (auto& s : sessions) s->close_drain();
@@ -102,7 +101,7 @@ void Router::drain(int64_t timeout_ms, std::function<void()> done) {
     timer->async_wait([self, timer](boost::system::error_code) {
       if (self->drain_done_) {
         logging::get("router")->warn("drain timed out with {} sessions left", self->session_count_.load());
-        self->master_session_.flush();
+        self->masters_.flush();
         self->outbox_.flush();
         auto d = std::move(self->drain_done_);
         self->drain_done_ = nullptr;
@@ -139,14 +138,14 @@ void Router::do_add_session(std::shared_ptr<LocalSession> session, std::function
   // invalidates the other nodes; our own copy we drop here.
   cache_.erase(session->user());
   route_changed(session->user());
-  if (join_rooms.empty()) return master_session_.add_session(*session, std::move(on_registered));
+  if (join_rooms.empty()) return masters_.add_session(*session, std::move(on_registered));
   // Welcomed once the session and every room of its token are registered (all on this strand).
   auto left = std::make_shared<std::size_t>(join_rooms.size() + 1);
   auto cb = std::make_shared<std::function<void()>>(std::move(on_registered));
   auto one_done = [left, cb] {
     if (--*left == 0 && *cb) (*cb)();
   };
-  master_session_.add_session(*session, one_done);
+  masters_.add_session(*session, one_done);
   for (const auto& room : join_rooms) rooms_.join_at_connect(session, room, one_done);
 }
 
@@ -163,11 +162,11 @@ void Router::do_remove_session(const std::shared_ptr<LocalSession>& session) {
   v.erase(pos);
   if (v.empty()) local_.erase(it);
   --session_count_;
-  master_session_.remove_session(*session);
+  masters_.remove_session(*session);
   rooms_.session_closed(*session);
   cache_.erase(session->user());
   if (draining_ && session_count_ == 0 && drain_done_) {
-    master_session_.flush();
+    masters_.flush();
     outbox_.flush();
     auto d = std::move(drain_done_);
     drain_done_ = nullptr;
@@ -184,7 +183,7 @@ void Router::on_routes_stale() {
 
 void Router::on_replay() {
   for (auto& [user, sessions] : local_) {
-    for (auto& s : sessions) master_session_.register_session(*s);
+    for (auto& s : sessions) masters_.register_session(*s);
   }
   rooms_.on_replay();
 }
@@ -261,13 +260,14 @@ void Router::sweep() {
     }
   }
   // Welcomes whose registration the master did not acknowledge in time: queued for replay.
-  master_session_.sweep_welcomes(now);
+  masters_.sweep(now);
 }
 
 // ---------------------------------------------------------------- cluster input
 
-void Router::on_master_messages(std::vector<cluster::Message> batch) {
-  asio::post(strand_, [self = shared_from_this(), b = std::move(batch)]() mutable {
+void Router::on_master_messages(std::size_t index, std::vector<cluster::Message> batch) {
+  asio::post(strand_, [self = shared_from_this(), index, b = std::move(batch)]() mutable {
+    self->masters_.begin(index);
     for (auto& m : b) self->handle_master(m);
   });
 }
@@ -279,15 +279,15 @@ void Router::on_peer_messages(std::vector<cluster::Message> batch) {
 }
 
 void Router::handle_master(cluster::Message& message) {
-  if (auto* m = std::get_if<cluster::HelloReply>(&message)) return master_session_.on_hello_reply(*m);
-  if (auto* m = std::get_if<cluster::Ack>(&message)) return master_session_.on_ack(*m);
-  if (auto* m = std::get_if<cluster::HeartbeatReply>(&message)) return master_session_.on_heartbeat_reply(*m);
+  if (auto* m = std::get_if<cluster::HelloReply>(&message)) return masters_.on_hello_reply(*m);
+  if (auto* m = std::get_if<cluster::Ack>(&message)) return masters_.on_ack(*m);
+  if (auto* m = std::get_if<cluster::HeartbeatReply>(&message)) return masters_.on_heartbeat_reply(*m);
   if (auto* m = std::get_if<cluster::LookupReply>(&message)) {
-    master_session_.heard(m->epoch);
+    masters_.heard(m->epoch);
     return on_lookup_reply(*m);
   }
   if (auto* m = std::get_if<cluster::LookupBatchReply>(&message)) {
-    master_session_.heard(m->epoch);
+    masters_.heard(m->epoch);
     for (auto& r : m->results) {
       cluster::LookupReply one{m->epoch, r.seq, std::move(r.user), {}};
       one.nodes.reserve(r.nodes.size());
@@ -297,35 +297,42 @@ void Router::handle_master(cluster::Message& message) {
     return;
   }
   if (auto* m = std::get_if<cluster::Invalidate>(&message)) {
-    master_session_.heard(m->epoch);
+    masters_.heard(m->epoch);
     cache_.erase(m->user);
     route_changed(m->user);
     // Confirmed from the router strand, after the erase: the master may now welcome the
     // session that caused it.
-    master_.send_to_master(cluster::InvalidateAck{m->user});
+    masters_.send(cluster::InvalidateAck{m->user});
     return;
   }
   if (auto* m = std::get_if<cluster::NodeDown>(&message)) {
-    master_session_.heard(m->epoch);
+    masters_.heard(m->epoch);
     return on_node_down(m->node_id);
   }
   if (auto* m = std::get_if<cluster::PresenceReply>(&message)) {
-    master_session_.heard(m->epoch);
+    masters_.heard(m->epoch);
     auto it = presence_.find(m->seq);
     if (it == presence_.end()) return;
+    // Someone offline by this master's answer: confirmed by another first (as for lookups).
+    if (std::find(m->online.begin(), m->online.end(), false) != m->online.end() && masters_.confirm_empty(m->seq))
+      return;
+    masters_.answered(m->seq);
     answer_presence(it->second, m->online.size() == it->second.users.size() ? &m->online : nullptr);
     presence_.erase(it);
     return;
   }
   if (auto* m = std::get_if<cluster::NodeQueryReply>(&message)) {
     // Only ever asked by the verifier: vouches for a DELIVER's origin like a LOOKUP reply listing it.
-    master_session_.heard(m->epoch);
+    masters_.heard(m->epoch);
+    if (m->nodes.empty() && masters_.confirm_empty(m->seq)) return;
+    masters_.answered(m->seq);
     cluster::LookupReply as_lookup{m->epoch, m->seq, std::string(), std::move(m->nodes)};
     verify_reply(as_lookup);
     return;
   }
   if (auto* m = std::get_if<cluster::StatusReply>(&message)) {
-    master_session_.heard(m->epoch);
+    masters_.heard(m->epoch);
+    masters_.answered(m->seq);
     auto it = status_.find(m->seq);
     if (it == status_.end()) return;
     auto done = std::move(it->second.done);
@@ -533,7 +540,7 @@ void Router::start_lookup(const std::string& user, std::shared_ptr<Outgoing> out
     it->second.waiting.push_back(std::move(out));
     return;
   }
-  if (!master_session_.reachable(now)) {
+  if (!masters_.reachable(now)) {
     // Lookups fail fast while the master is away (docs/architecture.md, "Failures").
     return finish(out, proto::AckStatus::failed, out->uncertain ? Fail::node_down : Fail::master_unreachable);
   }
@@ -541,14 +548,14 @@ void Router::start_lookup(const std::string& user, std::shared_ptr<Outgoing> out
     ++counters_.bound_hits[NodeSample::bound_lookups];
     return finish(out, proto::AckStatus::failed, Fail::overloaded);
   }
-  const uint64_t seq = master_session_.next_seq();
+  const uint64_t seq = masters_.next_seq();
   auto& state = lookups_[user];
   state.seq = seq;
   state.waiting.push_back(std::move(out));
   lookup_seqs_[seq] = PendingLookup{user, now + opt_.delivery_timeout_ms, std::chrono::steady_clock::now()};
   ++counters_.lookups;
   if (opt_.wire_version >= 2) return queue_lookup(seq, user);
-  if (!master_.send_to_master(cluster::Lookup{seq, user})) fail_lookup(user, seq);
+  if (!masters_.send(cluster::Lookup{seq, user})) fail_lookup(user, seq);
 }
 
 void Router::queue_lookup(uint64_t seq, const std::string& user) {
@@ -562,12 +569,12 @@ void Router::flush_lookups() {
   if (lookup_batch_.size() == 1) {
     const cluster::Lookup one = std::move(lookup_batch_.front());
     lookup_batch_.clear();
-    if (!master_.send_to_master(one)) fail_lookup(one.user, one.seq);
+    if (!masters_.send(one)) fail_lookup(one.user, one.seq);
     return;
   }
   const cluster::Message batch{cluster::LookupBatch{std::move(lookup_batch_)}};
   lookup_batch_.clear();
-  if (master_.send_to_master(batch)) return;
+  if (masters_.send(batch)) return;
   for (const auto& l : std::get<cluster::LookupBatch>(batch).lookups) fail_lookup(l.user, l.seq);
 }
 
@@ -585,6 +592,12 @@ void Router::fail_lookup(const std::string& user, uint64_t seq) {
 }
 
 void Router::on_lookup_reply(cluster::LookupReply& reply) {
+  // With several masters, "no other node" is confirmed by a master not yet asked: the one that
+  // answered may have lost registrations (restarted, or cut off from a node) (MasterSet).
+  const bool elsewhere = std::any_of(reply.nodes.begin(), reply.nodes.end(),
+                                     [&](const cluster::NodeAddr& n) { return n.id != opt_.node_id; });
+  if (!elsewhere && masters_.confirm_empty(reply.seq)) return;
+  masters_.answered(reply.seq);
   if (auto pending = lookup_seqs_.find(reply.seq); pending != lookup_seqs_.end()) {
     lookup_latency_.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - pending->second.sent).count());
@@ -686,7 +699,7 @@ void Router::send_receipts(const std::string& origin, const std::string& events,
   // An origin the master has not named to us (we never looked up a user of it): the DELIVER's
   // word alone does not get a socket.
   const int64_t now = steady_ms();
-  verifier_.hold(origin, events, from, std::move(items), master_session_.reachable(now), now);
+  verifier_.hold(origin, events, from, std::move(items), masters_.reachable(now), now);
 }
 
 bool Router::verify_reply(const cluster::LookupReply& reply) {
@@ -877,12 +890,12 @@ void Router::presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame f
 void Router::do_presence(std::shared_ptr<LocalSession> from, proto::PresenceFrame frame) {
   const int64_t now = steady_ms();
   PendingPresence p{from, std::move(frame.id), std::move(frame.users), now + opt_.delivery_timeout_ms};
-  if (!master_session_.reachable(now)) {
+  if (!masters_.reachable(now)) {
     // Without the master only local users can be answered for sure: say so.
     return answer_presence(p, nullptr);
   }
-  const uint64_t seq = master_session_.next_seq();
-  if (!master_.send_to_master(cluster::PresenceQuery{seq, p.users})) return answer_presence(p, nullptr);
+  const uint64_t seq = masters_.next_seq();
+  if (!masters_.send(cluster::PresenceQuery{seq, p.users})) return answer_presence(p, nullptr);
   presence_.emplace(seq, std::move(p));
 }
 
@@ -921,7 +934,7 @@ void Router::room_stats(std::function<void(RoomRouter::Stats)> done) {
 void Router::sample(std::function<void(NodeSample)> done) {
   asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
     NodeSample s;
-    s.ready = self->master_session_.ready();
+    s.ready = self->masters_.ready();
     s.sessions = self->session_count_.load();
     s.users = self->local_.size();
     for (auto& [user, sessions] : self->local_) {
@@ -1083,9 +1096,9 @@ void Router::cluster_status(std::string user, std::function<void(std::optional<s
 
 void Router::do_cluster_status(std::string user, std::function<void(std::optional<std::string>)> done) {
   const int64_t now = steady_ms();
-  if (!master_session_.reachable(now) || status_.size() >= kMaxPendingStatus) return done(std::nullopt);
-  const uint64_t seq = master_session_.next_seq();
-  if (!master_.send_to_master(cluster::StatusQuery{seq, std::move(user)})) return done(std::nullopt);
+  if (!masters_.reachable(now) || status_.size() >= kMaxPendingStatus) return done(std::nullopt);
+  const uint64_t seq = masters_.next_seq();
+  if (!masters_.send(cluster::StatusQuery{seq, std::move(user)})) return done(std::nullopt);
   status_.emplace(seq, PendingStatus{std::move(done), now + opt_.delivery_timeout_ms});
 }
 

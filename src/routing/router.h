@@ -33,6 +33,7 @@
 #include "routing/local_session.h"
 #include "routing/master_link.h"
 #include "routing/master_session.h"
+#include "routing/master_set.h"
 #include "routing/outgoing.h"
 #include "routing/peer_link.h"
 #include "routing/peer_outbox.h"
@@ -87,7 +88,11 @@ class Router : public std::enable_shared_from_this<Router> {
   // Called once, on the router strand, when the master refuses this node (duplicate id).
   using FatalHandler = std::function<void(const std::string& reason)>;
 
-  Router(boost::asio::io_context& ioc, Options options, MasterLink& master, PeerLink& peers, FatalHandler on_fatal);
+  // `masters[i]` is the link to master i of cluster.master (at least one).
+  Router(boost::asio::io_context& ioc, Options options, std::vector<MasterLink*> masters, PeerLink& peers,
+         FatalHandler on_fatal);
+  Router(boost::asio::io_context& ioc, Options options, MasterLink& master, PeerLink& peers, FatalHandler on_fatal)
+      : Router(ioc, std::move(options), std::vector<MasterLink*>{&master}, peers, std::move(on_fatal)) {}
 
   // Sends HELLO and starts the heartbeat and sweep timers.
   void start();
@@ -147,11 +152,13 @@ class Router : public std::enable_shared_from_this<Router> {
 
   // --- from ZmqLinks (the router's thread) ---
   // A batch read in one turn: one post, handled in order.
-  void on_master_messages(std::vector<cluster::Message> batch);
+  // Messages from master `index` (cluster.master's order).
+  void on_master_messages(std::size_t index, std::vector<cluster::Message> batch);
+  void on_master_messages(std::vector<cluster::Message> batch) { on_master_messages(0, std::move(batch)); }
   void on_peer_messages(std::vector<cluster::Message> batch);
 
   // Readable from any thread.
-  bool ready() const { return master_session_.ready(); }  // accepted by the master, link alive
+  bool ready() const { return masters_.ready(); }  // accepted by a master, link alive
   std::size_t session_count() const { return session_count_.load(); }
 
  private:
@@ -263,10 +270,9 @@ class Router : public std::enable_shared_from_this<Router> {
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   Options opt_;
   // Lookups, presence queries, verifications and invalidation acks go here directly; HELLO,
-  // heartbeats and registrations through master_session_.
-  MasterLink& master_;
+  // heartbeats and registrations through masters_.
   boost::asio::steady_timer sweep_timer_;
-  MasterSession master_session_;
+  MasterSet masters_;
 
   // Local sessions.
   std::unordered_map<std::string, std::vector<std::shared_ptr<LocalSession>>> local_;

@@ -59,9 +59,10 @@ std::string log_level() {
 }
 }  // namespace
 
-std::unique_ptr<Process> restart_master(Cluster& c, const std::vector<std::string>& extra_args, ms ready_timeout) {
+std::unique_ptr<Process> restart_master(Cluster& c, const std::vector<std::string>& extra_args, ms ready_timeout,
+                                        std::size_t index) {
   const int n = ++g_spawned;
-  std::vector<std::string> args{"master", "--bind", c.master_addr(), "--log-level", log_level()};
+  std::vector<std::string> args{"master", "--bind", c.master_addr(index), "--log-level", log_level()};
   for (const auto& a : extra_args) args.push_back(a);
   const auto log = test_dir() / ("master-restart-" + std::to_string(n) + ".log");
   register_log(log);
@@ -72,7 +73,7 @@ std::unique_ptr<Process> restart_master(Cluster& c, const std::vector<std::strin
         if (!p->running())
           throw std::runtime_error("restarted master exited with code " + std::to_string(p->exit_code().value_or(-1)) +
                                    "; log:\n" + tail_file(log, 20));
-        auto r = c.run_status({"--json", "--timeout-ms", "500"}, ms(2000));
+        auto r = c.run_status_at(index, {"--json", "--timeout-ms", "500"}, ms(2000));
         last = r.err;
         return r.exit_code && *r.exit_code == 0;
       },
@@ -93,7 +94,7 @@ ExtraNode start_node(Cluster& c, const std::string& id, const std::vector<std::s
                                 "--listen",
                                 "127.0.0.1:" + std::to_string(h.ws_port),
                                 "--master",
-                                c.master_addr(),
+                                c.masters_addr(),
                                 "--events-bind",
                                 "tcp://127.0.0.1:" + std::to_string(h.events_port),
                                 "--log-level",

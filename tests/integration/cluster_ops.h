@@ -45,10 +45,11 @@ ClusterOptions fast_cluster(int nodes, const Timings& t = {}, const std::vector<
 // Writes `text` to test_dir()/name and returns the path.
 std::filesystem::path write_file(const std::string& name, const std::string& text);
 
-// Starts a new master on the cluster's master address (the previous one must be gone) and waits
-// until `wsg status` answers. The returned process is the caller's (killed when destroyed).
+// Starts a new master on the address of the cluster's master `index` (the previous one must be
+// gone) and waits until `wsg status` answers there. The returned process is the caller's (killed
+// when destroyed).
 std::unique_ptr<Process> restart_master(Cluster& c, const std::vector<std::string>& extra_args,
-                                        ms ready_timeout = ms(5000));
+                                        ms ready_timeout = ms(5000), std::size_t index = 0);
 
 // A node process started outside the Cluster's list, attached to its master.
 struct ExtraNode {

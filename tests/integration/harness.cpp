@@ -705,11 +705,13 @@ Cluster::Cluster(ClusterOptions options) : options_(std::move(options)) {
       return;
     } catch (const std::exception& e) {
       bool someone_exited = master_ && !master_->running();
+      for (auto& m : extra_masters_) someone_exited = someone_exited || !m.second->running();
       for (auto& n : nodes_) someone_exited = someone_exited || !n.process->running();
       stop(false);
       if (attempt >= 2 || !someone_exited) throw;
       std::cerr << "wsg integration: cluster start-up failed (" << e.what() << "), retrying on fresh ports\n";
       master_.reset();
+      extra_masters_.clear();
       nodes_.clear();
     }
   }
@@ -718,6 +720,16 @@ Cluster::Cluster(ClusterOptions options) : options_(std::move(options)) {
 Cluster::~Cluster() { stop(true); }
 
 std::string Cluster::master_addr() const { return "tcp://127.0.0.1:" + std::to_string(master_port_); }
+
+std::string Cluster::master_addr(std::size_t i) const {
+  return i == 0 ? master_addr() : "tcp://127.0.0.1:" + std::to_string(extra_masters_.at(i - 1).first);
+}
+
+std::string Cluster::masters_addr() const {
+  std::string out = master_addr();
+  for (std::size_t i = 1; i < master_count(); ++i) out += "," + master_addr(i);
+  return out;
+}
 
 void Cluster::start(int attempt) {
   const fs::path dir = test_dir();
@@ -729,6 +741,16 @@ void Cluster::start(int attempt) {
   const fs::path mlog = dir / ("master" + suffix + ".log");
   register_log(mlog);
   master_ = std::make_unique<Process>("master", wsg_binary(), margs, mlog);
+  for (int k = 1; k < options_.masters; ++k) {
+    const uint16_t port = free_port();
+    const std::string addr = "tcp://127.0.0.1:" + std::to_string(port);
+    std::vector<std::string> args{"master", "--bind", addr, "--log-level", options_.log_level};
+    for (const auto& a : options_.master_args) args.push_back(a);
+    const std::string name = "master" + std::to_string(k + 1);
+    const fs::path log = dir / (name + suffix + ".log");
+    register_log(log);
+    extra_masters_.emplace_back(port, std::make_unique<Process>(name, wsg_binary(), args, log));
+  }
 
   for (int i = 0; i < options_.nodes; ++i) {
     NodeHandle h;
@@ -742,7 +764,7 @@ void Cluster::start(int attempt) {
                                   "--listen",
                                   "127.0.0.1:" + std::to_string(h.ws_port),
                                   "--master",
-                                  master_addr(),
+                                  masters_addr(),
                                   "--events-bind",
                                   "tcp://127.0.0.1:" + std::to_string(h.events_port),
                                   "--log-level",
@@ -765,12 +787,18 @@ void Cluster::start(int attempt) {
                                    std::to_string(master_->exit_code().value_or(-1)));
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
         if (left <= 0ms) return false;
-        auto r = run_status({"--json"}, left);
-        last = r.err;
-        return r.exit_code && *r.exit_code == 0;
+        for (std::size_t k = 0; k < master_count(); ++k) {
+          if (!master(k).running())
+            throw std::runtime_error("master " + std::to_string(k + 1) + " exited during start-up with code " +
+                                     std::to_string(master(k).exit_code().value_or(-1)));
+          auto r = run_status_at(k, {"--json"}, left);
+          last = r.err;
+          if (!r.exit_code || *r.exit_code != 0) return false;
+        }
+        return true;
       },
       kStartTimeout);
-  if (!ready) throw std::runtime_error("master not ready within the deadline; last status stderr: " + last);
+  if (!ready) throw std::runtime_error("masters not ready within the deadline; last status stderr: " + last);
 
   for (std::size_t i = 0; i < nodes_.size(); ++i)
     wait_node_ready(i, std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -839,10 +867,17 @@ void Cluster::stop(bool check) {
     master_->terminate();
     wait_one(*master_, "master", 3000ms);
   }
+  for (std::size_t k = 0; k < extra_masters_.size(); ++k) {
+    auto& p = *extra_masters_[k].second;
+    if (!p.running()) continue;
+    p.terminate();
+    wait_one(p, "master" + std::to_string(k + 2), 3000ms);
+  }
 
   if (!check) return;
   std::vector<fs::path> logs;
   if (master_) logs.push_back(master_->log());
+  for (auto& m : extra_masters_) logs.push_back(m.second->log());
   for (auto& n : nodes_)
     if (n.process) logs.push_back(n.process->log());
   for (const auto& log : logs)
@@ -854,7 +889,12 @@ void Cluster::stop(bool check) {
 }
 
 RunResult Cluster::run_status(const std::vector<std::string>& extra, std::chrono::milliseconds timeout) {
-  std::vector<std::string> args{"status", "--master", master_addr()};
+  return run_status_at(0, extra, timeout);
+}
+
+RunResult Cluster::run_status_at(std::size_t i, const std::vector<std::string>& extra,
+                                 std::chrono::milliseconds timeout) {
+  std::vector<std::string> args{"status", "--master", master_addr(i)};
   for (const auto& a : options_.status_args) args.push_back(a);
   for (const auto& a : extra) args.push_back(a);
   ++status_runs_;

@@ -202,6 +202,7 @@ struct ClusterOptions {
   std::vector<std::string> master_args;
   std::string log_level = "debug";       // WSG_IT_LOG_LEVEL overrides
   std::vector<std::string> status_args;  // added to every `wsg status` (e.g. the cluster key)
+  int masters = 1;                       // masters (each a full replica); nodes get them all as --master
 };
 
 struct NodeHandle {
@@ -222,9 +223,15 @@ class Cluster {
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
-  std::string master_addr() const;  // tcp://127.0.0.1:MPORT
+  std::string master_addr() const;  // tcp://127.0.0.1:MPORT (the first master)
   uint16_t master_port() const { return master_port_; }
   Process& master() { return *master_; }
+  // Several masters (ClusterOptions::masters): master i's address and process (0 = master()),
+  // and the comma-separated list the nodes are given.
+  std::size_t master_count() const { return 1 + extra_masters_.size(); }
+  std::string master_addr(std::size_t i) const;
+  Process& master(std::size_t i) { return i == 0 ? *master_ : *extra_masters_.at(i - 1).second; }
+  std::string masters_addr() const;
   std::size_t size() const { return nodes_.size(); }
   NodeHandle& node(std::size_t i) { return nodes_.at(i); }
   uint16_t ws_port(std::size_t i) const { return nodes_.at(i).ws_port; }
@@ -235,6 +242,9 @@ class Cluster {
   boost::json::object status_json(std::chrono::milliseconds timeout = 5000ms);
   boost::json::object status_user(const std::string& user, std::chrono::milliseconds timeout = 5000ms);
   RunResult run_status(const std::vector<std::string>& extra, std::chrono::milliseconds timeout = 5000ms);
+  // `wsg status --master <master i> ...`.
+  RunResult run_status_at(std::size_t i, const std::vector<std::string>& extra,
+                          std::chrono::milliseconds timeout = 5000ms);
 
   // Waits for the node's /healthz to answer 200. Throws on timeout or if the process exited.
   void wait_node_ready(std::size_t i, std::chrono::milliseconds timeout = kStartTimeout);
@@ -246,6 +256,7 @@ class Cluster {
   ClusterOptions options_;
   uint16_t master_port_ = 0;
   std::unique_ptr<Process> master_;
+  std::vector<std::pair<uint16_t, std::unique_ptr<Process>>> extra_masters_;  // masters 1..N-1
   std::vector<NodeHandle> nodes_;
   int status_runs_ = 0;
 };

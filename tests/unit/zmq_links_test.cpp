@@ -100,13 +100,15 @@ TEST_CASE("zmq links: DELIVERs reach the peer's handler on the io_context's thre
   std::vector<std::string> received;
   bool on_loop_thread = true;
   const auto loop_thread = std::this_thread::get_id();
-  ZmqLinks a(ioc, options(master, "a/1"), [](ZmqLinks::Source, std::vector<cluster::Message>) {});
-  ZmqLinks b(ioc, options(master, "b/1"), [&](ZmqLinks::Source source, std::vector<cluster::Message> batch) {
-    REQUIRE(batch.size() <= static_cast<std::size_t>(ZmqLinks::kBatch));
-    on_loop_thread = on_loop_thread && std::this_thread::get_id() == loop_thread && source == ZmqLinks::Source::peer;
-    for (auto& m : batch) received.push_back(std::get<cluster::Deliver>(m).items.at(0).msg_id);
-    if (received.size() == static_cast<std::size_t>(count)) ioc.stop();
-  });
+  ZmqLinks a(ioc, options(master, "a/1"), [](ZmqLinks::Source, std::size_t, std::vector<cluster::Message>) {});
+  ZmqLinks b(ioc, options(master, "b/1"),
+             [&](ZmqLinks::Source source, std::size_t, std::vector<cluster::Message> batch) {
+               REQUIRE(batch.size() <= static_cast<std::size_t>(ZmqLinks::kBatch));
+               on_loop_thread =
+                   on_loop_thread && std::this_thread::get_id() == loop_thread && source == ZmqLinks::Source::peer;
+               for (auto& m : batch) received.push_back(std::get<cluster::Deliver>(m).items.at(0).msg_id);
+               if (received.size() == static_cast<std::size_t>(count)) ioc.stop();
+             });
   a.start();
   const auto b_events = b.start();
   int refused = 0;
@@ -134,7 +136,7 @@ TEST_CASE("zmq links: the master's replies are all read while the same DEALER ke
   bool in_order = true;
   auto o = options(master, "a/1");
   o.sweep_ms = 0;
-  ZmqLinks a(ioc, o, [&](ZmqLinks::Source source, std::vector<cluster::Message> batch) {
+  ZmqLinks a(ioc, o, [&](ZmqLinks::Source source, std::size_t, std::vector<cluster::Message> batch) {
     for (auto& m : batch) {
       REQUIRE(source == ZmqLinks::Source::master);
       const auto epoch = std::get<cluster::HeartbeatReply>(m).epoch;
@@ -164,8 +166,8 @@ TEST_CASE("zmq links: a send from another thread is posted to the owning thread"
   FakeMaster master;
   asio::io_context ioc;
   std::vector<std::string> received;
-  ZmqLinks a(ioc, options(master, "a/1"), [](ZmqLinks::Source, std::vector<cluster::Message>) {});
-  ZmqLinks b(ioc, options(master, "b/1"), [&](ZmqLinks::Source, std::vector<cluster::Message> batch) {
+  ZmqLinks a(ioc, options(master, "a/1"), [](ZmqLinks::Source, std::size_t, std::vector<cluster::Message>) {});
+  ZmqLinks b(ioc, options(master, "b/1"), [&](ZmqLinks::Source, std::size_t, std::vector<cluster::Message> batch) {
     for (auto& m : batch) received.push_back(std::get<cluster::Deliver>(m).items.at(0).msg_id);
     if (received.size() == 100) ioc.stop();
   });
@@ -189,7 +191,7 @@ TEST_CASE("zmq links: past the high-water mark a send is refused and counted, ne
   asio::io_context ioc;
   auto o = options(master, "a/1");
   o.send_hwm = 10;
-  ZmqLinks a(ioc, o, [](ZmqLinks::Source, std::vector<cluster::Message>) {});
+  ZmqLinks a(ioc, o, [](ZmqLinks::Source, std::size_t, std::vector<cluster::Message>) {});
   a.start();
   int accepted = 0, refused = 0;
   asio::post(ioc, [&] {
@@ -207,7 +209,7 @@ TEST_CASE("zmq links: past the high-water mark a send is refused and counted, ne
 TEST_CASE("zmq links: after stop() sends are refused and counted") {
   FakeMaster master;
   asio::io_context ioc;
-  ZmqLinks a(ioc, options(master, "a/1"), [](ZmqLinks::Source, std::vector<cluster::Message>) {});
+  ZmqLinks a(ioc, options(master, "a/1"), [](ZmqLinks::Source, std::size_t, std::vector<cluster::Message>) {});
   a.start();
   a.stop();
   bool sent = true;
@@ -227,8 +229,8 @@ TEST_CASE("zmq links: peer PUSH sockets are bounded, the least recently used is 
   std::vector<std::string> received;
   auto o = options(master, "a/1");
   o.max_peers = 4;
-  ZmqLinks a(ioc, o, [](ZmqLinks::Source, std::vector<cluster::Message>) {});
-  ZmqLinks b(ioc, options(master, "b/1"), [&](ZmqLinks::Source, std::vector<cluster::Message> batch) {
+  ZmqLinks a(ioc, o, [](ZmqLinks::Source, std::size_t, std::vector<cluster::Message>) {});
+  ZmqLinks b(ioc, options(master, "b/1"), [&](ZmqLinks::Source, std::size_t, std::vector<cluster::Message> batch) {
     for (auto& m : batch) received.push_back(std::get<cluster::Deliver>(m).items.at(0).msg_id);
     if (received.size() == 3) ioc.stop();
   });

@@ -126,12 +126,13 @@ int run_node(const Config& config) {
     });
   };
   // The ZeroMQ sockets live on the router's thread (context 0); stop() runs after pool.run() returned.
-  ZmqLinks links(ioc, zopt, [&router_ptr](ZmqLinks::Source source, std::vector<cluster::Message> batch) {
-    Router* r = router_ptr.load(std::memory_order_acquire);
-    if (!r) return;
-    if (source == ZmqLinks::Source::master) r->on_master_messages(std::move(batch));
-    else r->on_peer_messages(std::move(batch));
-  });
+  ZmqLinks links(ioc, zopt,
+                 [&router_ptr](ZmqLinks::Source source, std::size_t master, std::vector<cluster::Message> batch) {
+                   Router* r = router_ptr.load(std::memory_order_acquire);
+                   if (!r) return;
+                   if (source == ZmqLinks::Source::master) r->on_master_messages(master, std::move(batch));
+                   else r->on_peer_messages(std::move(batch));
+                 });
 
   std::string events;
   try {
@@ -238,7 +239,9 @@ int run_node(const Config& config) {
       log->info("webhooks: message.undelivered to {}", config.webhooks.url);
     }
   }
-  auto router = std::make_shared<Router>(ioc, ropt, links, links, [&](const std::string& reason) {
+  std::vector<MasterLink*> master_links;
+  for (std::size_t i = 0; i < links.master_count(); ++i) master_links.push_back(&links.master_link(i));
+  auto router = std::make_shared<Router>(ioc, ropt, master_links, links, [&](const std::string& reason) {
     log->error("the master refused this node: {}", reason);
     exit_code = 1;
     pool.stop();
@@ -287,7 +290,8 @@ int run_node(const Config& config) {
       router->stop_timers();
       // After the UNREGISTERs the drain queued (same DEALER, so in order): the master forgets this
       // incarnation at once and the same id may start again without waiting for node_timeout_ms.
-      links.send_to_master(cluster::Leave{node_id, incarnation});
+      for (std::size_t i = 0; i < links.master_count(); ++i)
+        links.send_to_master(i, cluster::Leave{node_id, incarnation});
       pool.stop();
     });
   });
