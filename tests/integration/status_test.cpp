@@ -2,6 +2,8 @@
 // asking several masters (`--master A,B`).
 #include "test_util.h"
 
+#include <fstream>
+
 using namespace wsg::it;
 
 namespace {
@@ -330,6 +332,22 @@ TEST_CASE("status asks every master: a node registered at one of two", "[integra
   CHECK(u2.at("user_sessions") == json::value(json::array{}));
   CHECK(num(u2, "sessions") == 0);
   CHECK_FALSE(agree(us));
+
+  // the default list: cluster.master of --config, here as a TOML array
+  const auto config = test_dir() / "status.toml";
+  {
+    std::ofstream out(config);
+    out << "[cluster]\nmaster = [\"" << m1 << "\", \"" << m2.addr << "\"]\n";
+  }
+  auto from_config =
+      run_command(wsg_binary(), {"status", "--config", config.string(), "--json"}, margin_ms(8000) * 1ms);
+  INFO("stdout: " << from_config.out << " stderr: " << from_config.err);
+  REQUIRE(from_config.exit_code == std::optional<int>(0));
+  auto fc = parse_object(from_config.out);
+  REQUIRE(fc.at("masters").as_array().size() == 2);
+  CHECK(master_entry(fc, 0, m1).at("answered") == json::value(true));
+  CHECK(master_entry(fc, 1, m2.addr).at("answered") == json::value(true));
+  CHECK_FALSE(agree(fc));
 
   // the table: the first master's lines, then the MASTERS section
   auto table = status_of(m1 + "," + m2.addr, {});

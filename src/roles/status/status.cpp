@@ -196,7 +196,8 @@ void ask(Asked& a, zmq::context_t& ctx, const StatusOptions& options, const std:
 }
 
 // Reads what the master's sockets hold: handshake events, then replies.
-void read(Asked& a, bool dealer_ready, bool monitor_ready, uint64_t seq) {
+// `single`: the only master asked (its messages are worded as before several could be).
+void read(Asked& a, bool dealer_ready, bool monitor_ready, uint64_t seq, bool single) {
   if (monitor_ready) {
     for (const auto& event : a.monitor->read_pending()) {
       if (auto reason = a.refusal->on_event(event)) {
@@ -220,7 +221,8 @@ void read(Asked& a, bool dealer_ready, bool monitor_ready, uint64_t seq) {
     boost::system::error_code ec;
     auto doc = json::parse(reply->json, ec);
     if (ec || !doc.is_object()) {
-      a.failure = "the master at " + a.address + " sent an unreadable status";
+      a.failure =
+          single ? "the master sent an unreadable status" : "the master at " + a.address + " sent an unreadable status";
       return;
     }
     a.answer = std::move(doc.as_object());
@@ -326,7 +328,8 @@ int run_status(const StatusOptions& options) {
     if (left.count() <= 0) break;
     if (zmq_poll(items.data(), static_cast<int>(items.size()), static_cast<long>(left.count())) <= 0) continue;
     for (std::size_t i = 0; i < polled.size(); ++i) {
-      read(*polled[i], items[2 * i].revents & ZMQ_POLLIN, items[2 * i + 1].revents & ZMQ_POLLIN, seq);
+      read(*polled[i], items[2 * i].revents & ZMQ_POLLIN, items[2 * i + 1].revents & ZMQ_POLLIN, seq,
+           asked.size() == 1);
     }
   }
   for (auto& a : asked) {
