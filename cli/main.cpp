@@ -303,22 +303,26 @@ int main(int argc, char** argv) {
   // wsg status
   Common status_common;
   wsg::StatusOptions status_options;
-  CLI::App* status = app.add_subcommand("status", "Show the cluster's state, asked from the master");
+  std::string status_masters = "tcp://127.0.0.1:5555";
+  CLI::App* status = app.add_subcommand("status", "Show the cluster's state, asked from the master(s)");
   status->footer(keys_footer);
   add_common(status, status_common, overrides);
   add_curve_flag(status, overrides);
-  CLI::Option* status_master = status
-                                   ->add_option("--master", status_options.master,
-                                                "The master's ZeroMQ address (default "
-                                                "cluster.master of --config, else tcp://127.0.0.1:5555)")
-                                   ->type_name("ADDR");
+  CLI::Option* status_master =
+      status
+          ->add_option("--master", status_masters,
+                       "The master's ZeroMQ address, or up to 5 separated by commas, all asked at once (default "
+                       "cluster.master of --config, else tcp://127.0.0.1:5555)")
+          ->type_name("ADDR");
   status->add_flag("--json", status_options.json, "Print JSON instead of a table");
   auto* status_user_opt =
       status->add_option("--user", status_options.user, "Print the sessions of user ID")->type_name("ID");
   status->add_option("--room", status_options.room, "Print the nodes of room R and their member counts")
       ->type_name("R")
       ->excludes(status_user_opt);
-  status->add_option("--timeout-ms", status_options.timeout_ms, "Give up (exit 1) after N ms without an answer")
+  status
+      ->add_option("--timeout-ms", status_options.timeout_ms,
+                   "Wait at most N ms for the answers (exit 1 when no master answered)")
       ->type_name("N");
 
   // wsg token --secret S --user ID [--ttl SECONDS]
@@ -438,8 +442,22 @@ int main(int argc, char** argv) {
     return run_guarded([&] {
       const wsg::Config config = load(status_common, overrides);
       wsg::logging::setup(config.log);
-      if (status_master->count() == 0 && !status_common.config_file.empty())
-        status_options.master = config.cluster.master;
+      if (status_master->count() == 0 && !status_common.config_file.empty()) status_masters = config.cluster.master;
+      // The same rule as cluster.master's (config.cpp): 1 to kMaxMasters distinct addresses.
+      status_options.masters = wsg::master_list(status_masters);
+      const auto& masters = status_options.masters;
+      if (masters.empty() || masters.size() > wsg::kMaxMasters) {
+        std::cerr << "wsg: error: --master: expected 1 to " << wsg::kMaxMasters
+                  << " addresses separated by commas (got " << masters.size() << ")\n";
+        return kExitUsage;
+      }
+      for (std::size_t i = 0; i < masters.size(); ++i) {
+        if (std::find(masters.begin(), masters.begin() + static_cast<std::ptrdiff_t>(i), masters[i]) !=
+            masters.begin() + static_cast<std::ptrdiff_t>(i)) {
+          std::cerr << "wsg: error: --master: '" << masters[i] << "' is listed twice\n";
+          return kExitUsage;
+        }
+      }
       status_options.curve = wsg::curve::cluster_keys(config.cluster);
       return wsg::run_status(status_options);
     });
