@@ -960,6 +960,10 @@ void Router::sample(std::function<void(NodeSample)> done) {
     s.cache_invalidations = cache.invalidations;
     s.lookups = c.lookups;
     s.lookup_timeouts = c.lookup_timeouts;
+    s.masters = self->masters_.size();
+    s.masters_reachable = self->masters_.reachable_count(steady_ms());
+    s.master_reads_hedged = self->masters_.stats().hedged_reads;
+    s.master_reads_confirmed = self->masters_.stats().confirmed_reads;
     const auto rooms = self->rooms_.stats();
     s.rooms = rooms.rooms;
     s.room_members = rooms.memberships;

@@ -134,6 +134,10 @@ struct NodeMetrics::Instruments {
   pm::Counter* cache_invalidations;
   pm::Counter* lookups;
   pm::Counter* lookup_timeouts;
+  pm::Gauge* masters;
+  pm::Gauge* masters_reachable;
+  pm::Counter* reads_hedged;
+  pm::Counter* reads_confirmed;
   pm::Gauge* rooms;
   pm::Gauge* room_members;
   pm::Gauge* room_publishes_in_flight;
@@ -231,6 +235,15 @@ NodeMetrics::NodeMetrics() : registry_(std::make_shared<pm::Registry>()), m_(std
                                     "ROOM_LOOKUPs the master did not answer within delivery_timeout_ms.");
   m.lookup_timeouts =
       &counter(r, "wsg_master_lookup_timeouts_total", "LOOKUPs the master did not answer within delivery_timeout_ms.");
+  m.masters = &gauge(r, "wsg_masters", "Masters listed in cluster.master.");
+  m.masters_reachable =
+      &gauge(r, "wsg_masters_reachable", "Masters that accepted this node and were heard from lately.");
+  auto& again = counters(r, "wsg_master_reads_asked_again_total",
+                         "Reads (lookups, presence, room lookups) asked again of another master, by reason: "
+                         "hedge (no answer within min(delivery_timeout_ms / 4, 500 ms)), confirm (an answer that "
+                         "found nobody, confirmed by a second master).");
+  m.reads_hedged = &again.Add({{"reason", "hedge"}});
+  m.reads_confirmed = &again.Add({{"reason", "confirm"}});
   lookup_latency_ = &pm::BuildHistogram()
                          .Name("wsg_master_lookup_latency_seconds")
                          .Help("Time from sending a LOOKUP to the master to its answer, in seconds.")
@@ -288,6 +301,10 @@ std::string NodeMetrics::render(const NodeSample& s) {
   mirror(m.cache_invalidations, s.cache_invalidations);
   mirror(m.lookups, s.lookups);
   mirror(m.lookup_timeouts, s.lookup_timeouts);
+  set(m.masters, static_cast<double>(s.masters));
+  set(m.masters_reachable, static_cast<double>(s.masters_reachable));
+  mirror(m.reads_hedged, s.master_reads_hedged);
+  mirror(m.reads_confirmed, s.master_reads_confirmed);
   set(m.rooms, static_cast<double>(s.rooms));
   set(m.room_members, static_cast<double>(s.room_members));
   set(m.room_publishes_in_flight, static_cast<double>(s.room_publishes_in_flight));

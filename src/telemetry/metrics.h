@@ -84,6 +84,12 @@ struct NodeSample {
   uint64_t cache_invalidations = 0;
   uint64_t lookups = 0;  // LOOKUPs sent to the master
   uint64_t lookup_timeouts = 0;
+  // Several masters (MasterSet): how many are listed and reachable; reads asked again of another
+  // master because the first did not answer in time (hedge) or answered "nobody" (confirm).
+  uint64_t masters = 1;
+  uint64_t masters_reachable = 0;
+  uint64_t master_reads_hedged = 0;
+  uint64_t master_reads_confirmed = 0;
   // Rooms (RoomRouter::Stats)
   uint64_t rooms = 0;         // rooms with a member on this node
   uint64_t room_members = 0;  // (session, room) memberships on this node
