@@ -705,7 +705,7 @@ Cluster::Cluster(ClusterOptions options) : options_(std::move(options)) {
       return;
     } catch (const std::exception& e) {
       bool someone_exited = master_ && !master_->running();
-      for (auto& m : extra_masters_) someone_exited = someone_exited || !m.second->running();
+      for (auto& m : extra_masters_) someone_exited = someone_exited || (m.second && !m.second->running());
       for (auto& n : nodes_) someone_exited = someone_exited || !n.process->running();
       stop(false);
       if (attempt >= 2 || !someone_exited) throw;
@@ -746,6 +746,10 @@ void Cluster::start(int attempt) {
     const std::string addr = "tcp://127.0.0.1:" + std::to_string(port);
     std::vector<std::string> args{"master", "--bind", addr, "--log-level", options_.log_level};
     for (const auto& a : options_.master_args) args.push_back(a);
+    if (k >= options_.masters - options_.masters_idle) {
+      extra_masters_.emplace_back(port, nullptr);  // listed, not started
+      continue;
+    }
     const std::string name = "master" + std::to_string(k + 1);
     const fs::path log = dir / (name + suffix + ".log");
     register_log(log);
@@ -788,6 +792,7 @@ void Cluster::start(int attempt) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
         if (left <= 0ms) return false;
         for (std::size_t k = 0; k < master_count(); ++k) {
+          if (!master_started(k)) continue;
           if (!master(k).running())
             throw std::runtime_error("master " + std::to_string(k + 1) + " exited during start-up with code " +
                                      std::to_string(master(k).exit_code().value_or(-1)));
@@ -868,6 +873,7 @@ void Cluster::stop(bool check) {
     wait_one(*master_, "master", 3000ms);
   }
   for (std::size_t k = 0; k < extra_masters_.size(); ++k) {
+    if (!extra_masters_[k].second) continue;
     auto& p = *extra_masters_[k].second;
     if (!p.running()) continue;
     p.terminate();
@@ -877,7 +883,8 @@ void Cluster::stop(bool check) {
   if (!check) return;
   std::vector<fs::path> logs;
   if (master_) logs.push_back(master_->log());
-  for (auto& m : extra_masters_) logs.push_back(m.second->log());
+  for (auto& m : extra_masters_)
+    if (m.second) logs.push_back(m.second->log());
   for (auto& n : nodes_)
     if (n.process) logs.push_back(n.process->log());
   for (const auto& log : logs)

@@ -203,6 +203,7 @@ struct ClusterOptions {
   std::string log_level = "debug";       // WSG_IT_LOG_LEVEL overrides
   std::vector<std::string> status_args;  // added to every `wsg status` (e.g. the cluster key)
   int masters = 1;                       // masters (each a full replica); nodes get them all as --master
+  int masters_idle = 0;  // the last N of them are listed but not started (ops::restart_master starts one)
 };
 
 struct NodeHandle {
@@ -231,6 +232,7 @@ class Cluster {
   std::size_t master_count() const { return 1 + extra_masters_.size(); }
   std::string master_addr(std::size_t i) const;
   Process& master(std::size_t i) { return i == 0 ? *master_ : *extra_masters_.at(i - 1).second; }
+  bool master_started(std::size_t i) const { return i == 0 || extra_masters_.at(i - 1).second != nullptr; }
   std::string masters_addr() const;
   std::size_t size() const { return nodes_.size(); }
   NodeHandle& node(std::size_t i) { return nodes_.at(i); }

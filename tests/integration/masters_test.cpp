@@ -215,3 +215,44 @@ TEST_CASE("masters: a user connected while one master is down is found through t
   CHECK(problems.empty());
   CHECK(traffic.statuses["delivered"] == traffic.n);
 }
+
+TEST_CASE("masters: a master added to a running cluster catches up and can take over alone", "[integration][masters]") {
+  // The nodes list two masters; only the first runs. The second is added under traffic (started on
+  // its listed address: the nodes' HELLO and replay fill it), then the first is killed: the new
+  // one serves alone.
+  const Timings t{3000, 1000, 2000};
+  ClusterOptions o = two_masters(t);
+  o.masters_idle = 1;
+  Cluster c(o);
+  Traffic traffic(c, 5);
+  traffic.run(100, ms(1000));
+  auto added = restart_master(c, master_flags(t), ms(5000), 1);
+  traffic.run(100, ms(1500));
+  bool agree = false;
+  std::string last;
+  poll_until(
+      [&] {
+        auto r = run_command(wsg_binary(), {"status", "--master", c.masters_addr(), "--json"}, ms(5000));
+        last = r.out + r.err;
+        if (r.exit_code != 0) return false;
+        const auto doc = parse_object(r.out);
+        agree = doc.contains("masters_agree") && doc.at("masters_agree").is_bool() && doc.at("masters_agree").as_bool();
+        return agree;
+      },
+      ms(5000));
+  INFO("status over both masters after the addition: " << last);
+  REQUIRE(agree);
+  c.master(0).kill();
+  REQUIRE(c.master(0).wait_exit(ms(2000)).has_value());
+  traffic.run(100, ms(4000));
+  const auto problems = traffic.settle(ms(t.delivery_timeout_ms + 3000));
+  WARN("a master added, then the first killed: " << traffic.n << " sends; " << traffic.tally());
+  INFO(list(problems));
+  CHECK(problems.empty());
+  CHECK(traffic.statuses["delivered"] == traffic.n);
+  for (std::size_t k : {std::size_t{0}, std::size_t{1}}) c.node(k).process->terminate();
+  for (std::size_t k : {std::size_t{0}, std::size_t{1}}) CHECK(c.node(k).process->wait_exit(ms(6000)) == 0);
+  const auto stopped = stop_checked(*added, ms(3000));
+  INFO("added master: " << list(stopped));
+  CHECK(stopped.empty());
+}
