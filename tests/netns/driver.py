@@ -539,6 +539,44 @@ def log_lines(names, words, limit=12):
     return "\n".join(out)
 
 
+def log_times(name, text):
+    """The times (on this driver's clock, now()) of the lines of log `name` that contain `text`."""
+    import datetime
+    import os
+    offset = time.time() - time.monotonic()
+    out = []
+    try:
+        with open(os.path.join(state_dir() or "", f"{name}.log"), errors="replace") as f:
+            for ln in f:
+                if text in ln and ln.startswith("["):
+                    wall = datetime.datetime.strptime(ln[1:24], "%Y-%m-%d %H:%M:%S.%f").timestamp()
+                    out.append(wall - offset)
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def latencies(refs, marks):
+    """Ack latencies of refs per phase: 'cut<3s' / 'cut>=3s' split at 3 s into the cut (when a
+    silent master stops counting as reachable: 3 x heartbeat_ms), as 'n=.. median .. max .. >=450ms: ..'."""
+    groups = {}
+    for r in refs:
+        s = L.sends[r]
+        a = L.acks.get(r)
+        if not a:
+            continue
+        tag = s["tag"]
+        if tag.endswith("-cut"):
+            tag += "<3s" if s["t"] < marks["cut"] + 3.0 else ">=3s"
+        groups.setdefault(tag, []).append((a[0][2] - s["t"]) * 1000)
+    parts = []
+    for tag, v in sorted(groups.items()):
+        v.sort()
+        parts.append(f"{tag} n={len(v)} median {v[len(v) // 2]:.0f} ms max {v[-1]:.0f} ms "
+                     f"(>= 450 ms: {sum(1 for x in v if x >= 450)})")
+    return "; ".join(parts)
+
+
 def describe(refs, marks, limit=15):
     """One line per send (the first `limit`): what was sent when, and what came back."""
     rows = []
@@ -679,15 +717,19 @@ async def scenario_e():
     counts = account(refs, "(e)")
     pcounts = account(probes.refs, "(e) probes")
     cut, heal, hs = marks["cut"], marks["heal"], marks["heal_start"]
-    # Did m2 declare n3 dead (the scenario's premise)? Its node list, as wsg status saw it.
+    # Did m2 declare n3 dead (the scenario's premise)? wsg status still lists node-3 at m2 (alive
+    # false), but without its sessions: m2's count drops by the sessions on n3, m1's does not.
+    on3 = sum(1 for c in cs.values() if c.node == "n3")
     gone = [(ts, doc) for ts, doc in marks["status"]
-            if doc and len(doc.get("masters", [])) == 2 and doc["masters"][1].get("answered")
-            and "node-3" not in doc["masters"][1].get("node_ids", [])]
-    m1_kept = all(doc and "node-3" in doc["masters"][0].get("node_ids", []) for ts, doc in gone)
+            if doc and len(doc.get("masters", [])) == 2 and all(m.get("answered") for m in doc["masters"])
+            and doc["masters"][1].get("sessions") == doc["masters"][0].get("sessions") - on3]
     t_gone = gone[0][0] - cut if gone else None
-    check(gone, "(e): wsg status never showed m2 without node-3 during the cut (m2 did not declare n3 dead?): "
-                + " | ".join(f"cut+{ts - cut:.1f} s {masters_view(doc)}" for ts, doc in marks["status"]))
-    check(m1_kept, "(e): m1 dropped node-3 too while only m2 was cut from n3")
+    check(gone, f"(e): wsg status never showed m2 without n3's {on3} sessions during the cut (m2 did not declare "
+                "n3 dead?): " + " | ".join(f"cut+{ts - cut:.1f} s {masters_view(doc)}" for ts, doc in marks["status"]))
+    dead_m2 = [x - cut for x in log_times("master-m2", "node node-3 declared dead") if x >= cut]
+    dead_m1 = [x - cut for x in log_times("master-m1", "node node-3 declared dead") if x >= cut]
+    down_n = {n: [x - cut for x in log_times(n, "node node-3 is down") if x >= cut] for n in ("node-1", "node-2")}
+    check(not dead_m1, f"(e): m1 declared node-3 dead at cut+{dead_m1} s though only m2 was cut from it")
     offl = [r for r in allr if L.status(r) == "offline"]
     check(not offl, f"(e): {len(offl)} sends to connected users acked offline (m1 still lists every node):\n"
                     f"{describe(offl, marks)}\n"
@@ -708,11 +750,14 @@ async def scenario_e():
         check(cs[u].closed_at is None, f"(e): {u}'s connection closed ({cs[u].close_info})")
     for c in cs.values():
         await c.close()
-    print(f"  (e) m2 without node-3 in wsg status from cut+{None if t_gone is None else round(t_gone, 2)} s "
-          f"(polled every 0.5 s from cut+1 s; m1 kept it: {m1_kept}); n3 and n1 /healthz "
+    print(f"  (e) m2 declared node-3 dead at cut+{', '.join(f'{x:.2f}' for x in dead_m2) or '?'} s (its log), "
+          f"node-1/node-2 logged its NODE_DOWN at cut+{'/'.join(', '.join(f'{x:.2f}' for x in v) or '?' for v in down_n.values())} s; "
+          f"wsg status: m2 without n3's {on3} sessions from cut+{None if t_gone is None else round(t_gone, 2)} s "
+          f"(polled every 0.5 s from cut+1 s), m1 kept them; n3 and n1 /healthz "
           f"{'200 throughout' if not bad_h else 'NOT 200: ' + str(bad_h[:3])} ({len(marks['health'])} samples)",
           flush=True)
     print(f"  (e) by phase: {phase_table(allr)}", flush=True)
+    print(f"  (e) uncached sends, ack latency: {latencies(probes.refs, marks)}", flush=True)
     print(f"  (e) after the heal: masters_agree true {None if took is None else round(took, 2)} s after the "
           f"heal ({masters_view(doc)})", flush=True)
     print(f"SUMMARY (e) m2 cut from n3 for {args.cut2_seconds:.1f} s: {len(refs)} sends ({fmt(counts)}), "
@@ -740,13 +785,14 @@ async def scenario_f():
                    f"{describe(bad, marks)}\n"
                    + log_lines(["node-1", "node-2", "node-3", "master-m2"],
                                ["down", "dead", "unreachable", "lost", "warn", "error"]))
-    # Latency of the uncached sends: up to the hedge (500 ms) while m1 still counts as reachable.
-    lat = {}
-    for r in probes.refs:
-        a = L.acks.get(r)
-        if a:
-            lat.setdefault(L.sends[r]["tag"], []).append(a[0][2] - L.sends[r]["t"])
-    lat_s = ", ".join(f"{tag} max {max(v) * 1000:.0f} ms" for tag, v in sorted(lat.items()))
+    # m1 declares every node dead node_timeout_ms into the cut (nobody hears it), and each is back
+    # (re-HELLO, replay) at its first heartbeat after the heal.
+    dead_m1 = sorted(x - cut for x in log_times("master-m1", "declared dead") if x >= cut)
+    back_m1 = sorted(x - heal for x in log_times("master-m1", "is back") if x >= heal - 0.5)
+    down_n = sum(1 for n in ("node-1", "node-2", "node-3") for x in log_times(n, " is down") if x >= cut)
+    check(not log_times("master-m2", "declared dead") or
+          all(x < cut for x in log_times("master-m2", "declared dead")),
+          "(f): m2 declared a node dead while only m1 was cut")
     st = [(ts - cut, doc) for ts, doc in marks["status"]]
     m1_silent = [d for d, doc in st if doc and not doc["masters"][0].get("answered")
                  and doc["masters"][1].get("answered") and doc["masters"][1].get("nodes") == 3]
@@ -762,10 +808,14 @@ async def scenario_f():
         check(cs[u].closed_at is None, f"(f): {u}'s connection closed ({cs[u].close_info})")
     for c in cs.values():
         await c.close()
-    print(f"  (f) uncached sends (a read at a master each): {lat_s}; wsg status during the cut: "
+    print(f"  (f) m1's log: {len(dead_m1)} nodes declared dead at cut+"
+          f"{'/'.join(f'{x:.2f}' for x in dead_m1) or '-'} s, back at heal+{'/'.join(f'{x:.2f}' for x in back_m1) or '-'} s; "
+          f"NODE_DOWN logged by the nodes since the cut: {down_n}", flush=True)
+    print(f"  (f) wsg status during the cut: "
           f"{masters_view(st[0][1]) if st else 'not polled'}; /healthz of n1..n3 "
           f"{'200 throughout' if not bad_h else 'NOT 200'} ({len(marks['health'])} samples)", flush=True)
     print(f"  (f) by phase: {phase_table(allr)}", flush=True)
+    print(f"  (f) uncached sends, ack latency: {latencies(probes.refs, marks)}", flush=True)
     print(f"  (f) after the heal: masters_agree true {None if took is None else round(took, 2)} s after the heal "
           f"(removing the 10 blackhole routes took {heal - marks['heal_start']:.2f} s)", flush=True)
     print(f"SUMMARY (f) m1 cut from all for {args.cut2_seconds:.1f} s: {len(refs)} sends ({fmt(counts)}), "
