@@ -787,11 +787,11 @@ async def scenario_f():
                                ["down", "dead", "unreachable", "lost", "warn", "error"]))
     # m1 declares every node dead node_timeout_ms into the cut (nobody hears it), and each is back
     # (re-HELLO, replay) at its first heartbeat after the heal.
-    dead_m1 = sorted(x - cut for x in log_times("master-m1", "declared dead") if x >= cut)
+    dead_m1 = sorted(x - cut for x in log_times("master-m1", "declared dead (") if x >= cut)
     back_m1 = sorted(x - heal for x in log_times("master-m1", "is back") if x >= heal - 0.5)
     down_n = sum(1 for n in ("node-1", "node-2", "node-3") for x in log_times(n, " is down") if x >= cut)
-    check(not log_times("master-m2", "declared dead") or
-          all(x < cut for x in log_times("master-m2", "declared dead")),
+    check(not log_times("master-m2", "declared dead (") or
+          all(x < cut for x in log_times("master-m2", "declared dead (")),
           "(f): m2 declared a node dead while only m1 was cut")
     st = [(ts - cut, doc) for ts, doc in marks["status"]]
     m1_silent = [d for d, doc in st if doc and not doc["masters"][0].get("answered")
