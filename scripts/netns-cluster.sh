@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A wsg cluster on five "machines": Linux network namespaces joined by a bridge (root only).
+# A wsg cluster on six "machines" (m1, m2, n1..n3, c): network namespaces joined by a bridge (root only).
 #
 #   scripts/netns-cluster.sh up --wsg PATH [--masters 1|2] [--subnet 10.231.0] [--timeout SECONDS]
 #       builds the hosts and starts a master on m1 (with --masters 2 a second one on m2; every node
