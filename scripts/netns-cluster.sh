@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# A wsg cluster on five "machines": Linux network namespaces joined by a bridge (root only).
+# A wsg cluster on six "machines" (m1, m2, n1..n3, c): network namespaces joined by a bridge (root only).
 #
-#   scripts/netns-cluster.sh up --wsg PATH [--subnet 10.231.0] [--timeout SECONDS]
-#       builds the hosts and starts a master on m1 and a node on each of n1..n3; waits (with a
-#       deadline) until every node's /healthz answers 200, then prints the endpoints
+#   scripts/netns-cluster.sh up --wsg PATH [--masters 1|2] [--subnet 10.231.0] [--timeout SECONDS]
+#       builds the hosts and starts a master on m1 (with --masters 2 a second one on m2; every node
+#       then registers with both) and a node on each of n1..n3; waits (with a deadline) until every
+#       master's and node's /healthz answers 200, then prints the endpoints
 #   scripts/netns-cluster.sh down                 stops every process, deletes every namespace and
 #                                                 the state directory (safe to run twice)
 #   scripts/netns-cluster.sh partition A B [C..]  A can no longer reach B (C, ...) nor they A:
 #                                                 blackhole routes on both sides; B may be "all"
 #   scripts/netns-cluster.sh heal [A B [C..]]     removes those routes (without arguments: all of them)
 #   scripts/netns-cluster.sh status               hosts, processes, /healthz, blackholes, wsg status
+#   scripts/netns-cluster.sh wsg-status [ARGS..]  `wsg status` on the client host, asking every
+#                                                 master of the cluster (with its key), e.g. --json
 #   scripts/netns-cluster.sh exec HOST CMD...     runs CMD on HOST (ip netns exec)
 #
 # Hosts (namespace PREFIX+name; PREFIX is "wsg-", or $WSG_NETNS_PREFIX, at most 6 characters):
 #   m1  .1    master: ZeroMQ tcp://ADDR:5555, /healthz and /metrics on http://ADDR:9100
-#   m2  .2    idle: a second master's host. wsg has one master today (several are being designed,
-#             issue 18); m2 is on the bridge, ready for it, and runs nothing yet
+#   m2  .2    the second master with --masters 2 (same ports); idle otherwise
 #   n1  .11   node-1: ws://ADDR:8080/ws?user=ID, events tcp://ADDR:6000
 #   n2  .12   node-2 (same ports)
 #   n3  .13   node-3 (same ports)
@@ -113,10 +115,11 @@ wait_healthy() {  # url, deadline (epoch seconds)
 }
 
 up() {
-  local wsg="" sub="10.231.0" timeout=30
+  local wsg="" sub="10.231.0" timeout=30 masters=1
   while [ $# -gt 0 ]; do
     case "$1" in
       --wsg) wsg="$2"; shift 2 ;;
+      --masters) masters="$2"; shift 2 ;;
       --subnet) sub="$2"; shift 2 ;;
       --timeout) timeout="$2"; shift 2 ;;
       *) die "up: unknown argument '$1'" ;;
@@ -127,6 +130,7 @@ up() {
   [ -x "$wsg" ] || die "up: '$wsg' is not an executable"
   wsg="$(cd "$(dirname "$wsg")" && pwd)/$(basename "$wsg")"
   [[ "$sub" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--subnet takes three octets, e.g. 10.231.0"
+  [[ "$masters" =~ ^[12]$ ]] || die "--masters takes 1 or 2 (hosts m1, m2)"
   command -v curl >/dev/null || die "curl is missing"
 
   # Leftovers of an earlier run (or a crashed one) first.
@@ -137,6 +141,10 @@ up() {
   echo "$dir" >"$pointer"
   echo "$sub" >"$dir/subnet"
   echo "$wsg" >"$dir/wsg"
+  local mhosts=(m1) mlist="tcp://$sub.1:5555"
+  if [ "$masters" -eq 2 ]; then mhosts=(m1 m2); mlist="tcp://$sub.1:5555,tcp://$sub.2:5555"; fi
+  echo "${mhosts[*]}" >"$dir/masters"
+  echo "$mlist" >"$dir/master-list"
 
   local sw; sw="$(ns sw)"
   ip netns add "$sw"
@@ -156,18 +164,21 @@ up() {
   done
 
   "$wsg" keygen --secret-file "$dir/cluster.key" >/dev/null
-  local m1; m1="$sub.1"
-  cat >"$dir/master.toml" <<EOF
+  local m ma
+  for m in "${mhosts[@]}"; do
+    ma="$sub.$(host_octet "$m")"
+    cat >"$dir/master-$m.toml" <<EOF
 [master]
-bind = "tcp://$m1:5555"
+bind = "tcp://$ma:5555"
 node_timeout_ms = 3000
 [cluster]
 curve_secret_key_file = "$dir/cluster.key"
 [metrics]
-listen = "$m1:9100"
+listen = "$ma:9100"
 [log]
 level = "info"
 EOF
+  done
   local k
   for k in 1 2 3; do
     local a="$sub.1$k"
@@ -176,7 +187,7 @@ EOF
 id = "node-$k"
 listen = "$a:8080"
 [cluster]
-master = "tcp://$m1:5555"
+master = "$mlist"
 events_bind = "tcp://$a:6000"
 heartbeat_ms = 1000
 delivery_timeout_ms = 2000
@@ -193,20 +204,26 @@ EOF
     ip netns exec "$(ns "$host")" setsid "$wsg" "$@" >"$dir/$name.log" 2>&1 </dev/null &
     echo $! >"$dir/$name.pid"
   }
-  start m1 master master --config "$dir/master.toml"
+  for m in "${mhosts[@]}"; do start "$m" "master-$m" master --config "$dir/master-$m.toml"; done
   for k in 1 2 3; do start "n$k" "node-$k" node --config "$dir/node-$k.toml"; done
 
   local deadline=$(( $(date +%s) + timeout ))
-  wait_healthy "http://$m1:9100/healthz" "$deadline" ||
-    { tail -n 20 "$dir/master.log" >&2; die "the master did not become healthy within ${timeout} s (logs: $dir)"; }
+  for m in "${mhosts[@]}"; do
+    wait_healthy "http://$sub.$(host_octet "$m"):9100/healthz" "$deadline" ||
+      { tail -n 20 "$dir/master-$m.log" >&2; die "the master on $m did not become healthy within ${timeout} s (logs: $dir)"; }
+  done
   for k in 1 2 3; do
     wait_healthy "http://$sub.1$k:8080/healthz" "$deadline" ||
       { tail -n 20 "$dir/node-$k.log" >&2; die "node-$k did not become healthy within ${timeout} s (logs: $dir)"; }
   done
 
   echo "netns cluster up ($sub.0/24 on bridge br0 in namespace $sw; state and logs: $dir)"
-  echo "  m1  $(ns m1)  master  tcp://$m1:5555   http://$m1:9100/healthz"
-  echo "  m2  $(ns m2)  idle    $sub.2 (a second master's host; one master today)"
+  echo "  m1  $(ns m1)  master  tcp://$sub.1:5555   http://$sub.1:9100/healthz"
+  if [ "$masters" -eq 2 ]; then
+    echo "  m2  $(ns m2)  master  tcp://$sub.2:5555   http://$sub.2:9100/healthz   (nodes: cluster.master = \"$mlist\")"
+  else
+    echo "  m2  $(ns m2)  idle    $sub.2 (the second master's host with up --masters 2)"
+  fi
   for k in 1 2 3; do
     echo "  n$k  $(ns "n$k")  node-$k  ws://$sub.1$k:8080/ws?user=ID   events tcp://$sub.1$k:6000"
   done
@@ -302,7 +319,10 @@ status() {
     local n a health="" bh
     n="$(ns "$h")"; a="$(addr "$h")"
     case "$h" in
-      m1) health="$(ip netns exec "$(ns c)" curl -sS -m 2 -o /dev/null -w '%{http_code}' "http://$a:9100/healthz" 2>/dev/null || true)" ;;
+      m1|m2)
+        if grep -qw "$h" "$d/masters" 2>/dev/null; then
+          health="$(ip netns exec "$(ns c)" curl -sS -m 2 -o /dev/null -w '%{http_code}' "http://$a:9100/healthz" 2>/dev/null || true)"
+        fi ;;
       n*) health="$(ip netns exec "$(ns c)" curl -sS -m 2 -o /dev/null -w '%{http_code}' "http://$a:8080/healthz" 2>/dev/null || true)" ;;
     esac
     [ -z "$health" ] || health="healthz $health"
@@ -310,12 +330,18 @@ status() {
     printf '%-4s %-10s %-15s %-10s %s\n' "$h" "$n" "$a" "$(ip netns pids "$n" 2>/dev/null | tr '\n' ',' | sed 's/,$//')" \
       "$health${bh:+  blackholes: $bh}"
   done
-  local wsg; wsg="$(cat "$d/wsg" 2>/dev/null || true)"
-  if [ -n "$wsg" ]; then
-    echo
-    ip netns exec "$(ns c)" "$wsg" status --master "tcp://$(addr m1):5555" \
-      --curve-secret-key-file "$d/cluster.key" || true
-  fi
+  echo
+  wsg_status || true
+}
+
+wsg_status() {  # args for `wsg status`: run on the client host against every master, with the key
+  check_prefix
+  local d wsg list
+  d="$(state_dir)"
+  { [ -n "$d" ] && ns_exists "$(ns c)" && [ -f "$d/wsg" ]; } || die "no cluster (run up first)"
+  wsg="$(cat "$d/wsg")"
+  list="$(cat "$d/master-list" 2>/dev/null || echo "tcp://$(addr m1):5555")"
+  ip netns exec "$(ns c)" "$wsg" status --master "$list" --curve-secret-key-file "$d/cluster.key" "$@"
 }
 
 case "${1:-}" in
@@ -324,6 +350,7 @@ case "${1:-}" in
   partition) shift; partition "$@" ;;
   heal) shift; heal "$@" ;;
   status) status ;;
+  wsg-status) shift; wsg_status "$@" ;;
   exec)
     shift
     [ $# -ge 2 ] || die "usage: exec HOST CMD..."
@@ -331,5 +358,5 @@ case "${1:-}" in
     h="$1"; shift
     exec ip netns exec "$(ns "$h")" "$@" ;;
   -h|--help|help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;
-  *) echo "usage: scripts/netns-cluster.sh up --wsg PATH [--subnet A.B.C] [--timeout S] | down | partition A B.. | heal [A B..] | status | exec HOST CMD.. (--help)" >&2; exit 2 ;;
+  *) echo "usage: scripts/netns-cluster.sh up --wsg PATH [--masters 1|2] [--subnet A.B.C] [--timeout S] | down | partition A B.. | heal [A B..] | status | wsg-status [ARGS..] | exec HOST CMD.. (--help)" >&2; exit 2 ;;
 esac

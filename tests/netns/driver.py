@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """The test driver of tests/netns/run.sh: runs on the client host (namespace wsg-c) of the cluster
 scripts/netns-cluster.sh built, speaks the client protocol (docs/protocol.md) to the three nodes,
-and cuts and heals links by calling the script. Three scenarios, each ending with a summary line:
+and cuts and heals links by calling the script. Six scenarios, each ending with a summary line;
+(a)-(c) on the one-master cluster (`up`), (d)-(f) on the two-master one (`up --masters 2`):
 
   (a) delivery between users on all three nodes, every ordered pair of nodes;
   (b) n3 cut from the master (blackholes n3 <-> m1) while the nodes still reach each other;
-  (c) the master cut from every host, then healed.
+  (c) the master cut from every host, then healed;
+  (d) two masters: delivery between all nodes, and `wsg status --master m1,m2` reports agreement;
+  (e) two masters: m2 cut from n3 only (m2 declares n3 dead, m1 does not), then healed;
+  (f) two masters: m1 cut from every host (m2 keeps answering), then healed.
 
 Every send carries an id and its body {"ref": id}; the driver accounts for every one: exactly one
 ack, `delivered` only if the recipient got it, never received twice, `offline` never received.
@@ -459,8 +463,369 @@ async def scenario_c():
           f"uncached ({fmt(pcounts)}), in {now() - t_start:.1f} s", flush=True)
 
 
+# ---- two masters: (d) (e) (f) ----------------------------------------------------------------
+# The cluster of `netns-cluster.sh up --masters 2`: a master on m1 and one on m2, every node with
+# cluster.master = "tcp://m1:5555,tcp://m2:5555" (it registers with both; reads go to one, asked
+# again of the other after min(delivery_timeout_ms / 4, 500 ms) = 500 ms, and an empty answer is
+# confirmed by the other before a node acts on it).
+
+def wsg_status(timeout_ms=1000):
+    """`wsg status --json` asking both masters (from this host, which reaches both): (doc, stderr)."""
+    try:
+        r = subprocess.run(["bash", args.script, "wsg-status", "--json", "--timeout-ms", str(timeout_ms)],
+                           capture_output=True, text=True, timeout=timeout_ms / 1000 + 10)
+    except subprocess.TimeoutExpired:
+        return None, "wsg status did not return"
+    if r.returncode != 0:
+        return None, r.stderr.strip()
+    try:
+        return json.loads(r.stdout), r.stderr.strip()
+    except ValueError:
+        return None, f"unreadable output: {r.stdout[:200]!r}"
+
+
+def masters_view(doc):
+    """A short account of each master's answer: address -> (answered, sorted node ids, sessions)."""
+    if doc is None:
+        return "no answer"
+    parts = []
+    for m in doc.get("masters", []):
+        host = m.get("address", "?").split("//")[-1].split(":")[0]
+        if not m.get("answered"):
+            parts.append(f"{host}: no answer")
+        else:
+            parts.append(f"{host}: nodes {','.join(m.get('node_ids', []))} sessions {m.get('sessions')}")
+    return "; ".join(parts) + f"; masters_agree={doc.get('masters_agree')}"
+
+
+async def wait_agree(timeout, expect_nodes=3):
+    """Polls wsg status until both masters answer, agree and list expect_nodes nodes: the time it
+    took (None at the deadline) and the last answer."""
+    t = now()
+    doc = None
+    while True:
+        doc, _ = await asyncio.to_thread(wsg_status, 1000)
+        if doc is not None and doc.get("masters_agree") is True and len(doc.get("masters", [])) == 2 \
+                and all(m.get("answered") and m.get("nodes") == expect_nodes for m in doc["masters"]):
+            return now() - t, doc
+        if now() - t >= timeout:
+            return None, doc
+        await asyncio.sleep(0.2)
+
+
+def state_dir():
+    import os
+    try:
+        with open(os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                               os.environ.get("WSG_NETNS_PREFIX", "wsg-") + "netns-cluster.state")) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def log_lines(names, words, limit=12):
+    """The last `limit` lines of the cluster's logs `names` (e.g. node-3, master-m2) that contain
+    one of `words` (case-insensitive), prefixed with the log's name: for failure messages."""
+    import os
+    d = state_dir()
+    out = []
+    for n in names:
+        try:
+            with open(os.path.join(d or "", f"{n}.log"), errors="replace") as f:
+                hits = [ln.rstrip() for ln in f if any(w in ln.lower() for w in words)]
+        except OSError:
+            continue
+        out += [f"      {n}: {ln}" for ln in hits[-limit:]]
+    return "\n".join(out)
+
+
+def log_times(name, text):
+    """The times (on this driver's clock, now()) of the lines of log `name` that contain `text`."""
+    import datetime
+    import os
+    offset = time.time() - time.monotonic()
+    out = []
+    try:
+        with open(os.path.join(state_dir() or "", f"{name}.log"), errors="replace") as f:
+            for ln in f:
+                if text in ln and ln.startswith("["):
+                    wall = datetime.datetime.strptime(ln[1:24], "%Y-%m-%d %H:%M:%S.%f").timestamp()
+                    out.append(wall - offset)
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def latencies(refs, marks):
+    """Ack latencies of refs per phase: 'cut<3s' / 'cut>=3s' split at 3 s into the cut (when a
+    silent master stops counting as reachable: 3 x heartbeat_ms), as 'n=.. median .. max .. >=450ms: ..'."""
+    groups = {}
+    for r in refs:
+        s = L.sends[r]
+        a = L.acks.get(r)
+        if not a:
+            continue
+        tag = s["tag"]
+        if tag.endswith("-cut"):
+            tag += "<3s" if s["t"] < marks["cut"] + 3.0 else ">=3s"
+        groups.setdefault(tag, []).append((a[0][2] - s["t"]) * 1000)
+    parts = []
+    for tag, v in sorted(groups.items()):
+        v.sort()
+        parts.append(f"{tag} n={len(v)} median {v[len(v) // 2]:.0f} ms max {v[-1]:.0f} ms "
+                     f"(>= 450 ms: {sum(1 for x in v if x >= 450)})")
+    return "; ".join(parts)
+
+
+def describe(refs, marks, limit=15):
+    """One line per send (the first `limit`): what was sent when, and what came back."""
+    rows = []
+    base = marks.get("cut", T0)
+    for r in sorted(refs, key=lambda r: L.sends[r]["t"])[:limit]:
+        s = L.sends[r]
+        a = L.acks.get(r)
+        ack = f"{a[0][0]}/{a[0][1]} after {(a[0][2] - s['t']) * 1000:.0f} ms" if a else "no ack"
+        rcv = L.recv.get(r)
+        rows.append(f"      {r} {s['src']}->{s['dst']} {s['tag']} sent at cut{s['t'] - base:+.2f} s: {ack}, "
+                    f"{'received' if rcv else 'not received'}")
+    more = f"\n      ... and {len(refs) - limit} more" if len(refs) > limit else ""
+    return "\n".join(rows) + more
+
+
+class Probes:
+    """Sends to connected users the sending node has not looked up yet (so each is a read at a
+    master): a pool of K users per node; node k's sender takes the next pool user of another node."""
+
+    def __init__(self, cs, senders, pool):
+        self.cs, self.senders = cs, senders
+        self.fresh = {}
+        for k, sender in senders.items():
+            others = [[u for u in pool if pool[u] == n] for n in ("n1", "n2", "n3") if n != k]
+            self.fresh[k] = [u for pair in zip(*others) for u in pair]  # alternating between the two
+        self.refs = []
+
+    async def round(self, tag):
+        for k, sender in self.senders.items():
+            if self.fresh[k]:
+                self.refs.append(await self.cs[sender].send(self.cs[self.fresh[k].pop(0)], tag))
+
+
+async def connect_with_pool(prefix, k_pool):
+    spec = [(f"{prefix}{i}", f"n{i}") for i in (1, 2, 3)]
+    pool = {f"{prefix}p{i}-{j}": f"n{i}" for i in (1, 2, 3) for j in range(k_pool)}
+    cs = await connect_all(spec + list(pool.items()))
+    return cs, [u for u, _ in spec], pool
+
+
+async def scenario_d():
+    t = now()
+    cs = await connect_all([("d1", "n1"), ("d2", "n2"), ("d3", "n3")])
+    refs = []
+    for _ in range(args.burst):
+        for a, b in pairs(["d1", "d2", "d3"]):
+            refs.append(await cs[a].send(cs[b], "d"))
+    await settle(refs, 10)
+    counts = account(refs, "(d)")
+    bad = [r for r in refs if L.status(r) != "delivered"]
+    check(not bad, f"(d): not all delivered with both masters up: {fmt(counts)}\n{describe(bad, {})}")
+    took, doc = await wait_agree(args.agree_bound)
+    check(took is not None, f"(d): wsg status --master m1,m2 did not report masters_agree: true with 3 nodes each "
+                            f"within {args.agree_bound} s: {masters_view(doc)}")
+    sessions = [m.get("sessions") for m in (doc or {}).get("masters", [])]
+    for c in cs.values():
+        await c.close()
+    print(f"  (d) wsg status --master m1,m2 --json: {masters_view(doc)} "
+          f"(agreement seen {None if took is None else round(took, 2)} s after the burst settled)", flush=True)
+    print(f"SUMMARY (d) two masters, delivery between all nodes: {len(refs)} sends over 6 node pairs, {fmt(counts)}, "
+          f"received {sum(1 for r in refs if r in L.recv)}; masters agree (sessions {sessions}), in {now() - t:.1f} s",
+          flush=True)
+
+
+async def cut_run(name, users, cs, probes, cut_args, heal_args, cut_seconds, health_nodes, status_every):
+    """Steady traffic between `users` (one send per ordered pair every args.period s) and a probe
+    round every 0.25 s, while the control task cuts (partition cut_args), holds the cut for
+    cut_seconds (sampling the /healthz of health_nodes and, every status_every s, wsg status),
+    heals (heal heal_args) and keeps the traffic going for args.after_heal_seconds."""
+    phase = {"v": "before"}
+    marks = {"health": [], "status": []}
+    stop = {"v": False}
+
+    async def prober():
+        while not stop["v"]:
+            if phase["v"] != "before":
+                await probes.round("probe-" + phase["v"])
+            await asyncio.sleep(0.25)
+
+    async def sampler():
+        while not stop["v"]:
+            if phase["v"] == "cut":
+                hs = [(n, await asyncio.to_thread(healthz, n)) for n in health_nodes]
+                marks["health"].append((now(), hs))
+            await asyncio.sleep(0.25)
+
+    async def status_poller():
+        nxt = None
+        while not stop["v"]:
+            if phase["v"] == "cut":
+                nxt = nxt or now() + 1.0
+                if now() >= nxt:
+                    doc, _ = await asyncio.to_thread(wsg_status, 700)
+                    marks["status"].append((now(), doc))
+                    nxt = now() + status_every
+            await asyncio.sleep(0.1)
+
+    async def control():
+        await asyncio.sleep(0.7)
+        marks["cut_start"] = now()
+        marks["cut"] = await asyncio.to_thread(netns, "partition", *cut_args)
+        phase["v"] = "cut"
+        await asyncio.sleep(max(0.0, marks["cut"] + cut_seconds - now()))
+        marks["heal_start"] = now()
+        marks["heal"] = await asyncio.to_thread(netns, "heal", *heal_args)
+        phase["v"] = "healed"
+        took, doc = await wait_agree(args.agree_bound)
+        marks["agree"] = (took, doc, now())
+        await asyncio.sleep(max(0.0, marks["heal"] + args.after_heal_seconds - now()))
+        stop["v"] = True
+
+    tasks = [asyncio.create_task(f()) for f in (control, prober, sampler, status_poller)]
+    refs = await traffic(cs, pairs(users), lambda: phase["v"], lambda: stop["v"], args.period)
+    await asyncio.gather(*tasks)
+    await settle(refs + probes.refs, 4)
+    return refs, marks
+
+
+def phase_table(refs):
+    """status counts per phase tag ("cut" / "healed" / "probe-cut" ...)."""
+    out = {}
+    for r in refs:
+        out.setdefault(L.sends[r]["tag"], []).append(r)
+    return "; ".join(f"{tag}: {fmt(breakdown(rs))}" for tag, rs in sorted(out.items()))
+
+
+async def scenario_e():
+    t_start = now()
+    cs, users, pool = await connect_with_pool("e", args.pool)
+    warm = [await cs[a].send(cs[b], "warm") for a, b in pairs(users)]
+    await settle(warm, 5)
+    wc = account(warm, "(e) warm-up")
+    check(wc.get("delivered", 0) == len(warm), f"(e) warm-up not all delivered: {fmt(wc)}")
+    probes = Probes(cs, {"n1": "e1", "n2": "e2", "n3": "e3"}, pool)
+    refs, marks = await cut_run("e", users, cs, probes, ("n3", "m2"), ("n3", "m2"), args.cut2_seconds,
+                                ["n3", "n1"], 0.5)
+    allr = refs + probes.refs
+    counts = account(refs, "(e)")
+    pcounts = account(probes.refs, "(e) probes")
+    cut, heal, hs = marks["cut"], marks["heal"], marks["heal_start"]
+    # Did m2 declare n3 dead (the scenario's premise)? wsg status still lists node-3 at m2 (alive
+    # false), but without its sessions: m2's count drops by the sessions on n3, m1's does not.
+    on3 = sum(1 for c in cs.values() if c.node == "n3")
+    gone = [(ts, doc) for ts, doc in marks["status"]
+            if doc and len(doc.get("masters", [])) == 2 and all(m.get("answered") for m in doc["masters"])
+            and doc["masters"][1].get("sessions") == doc["masters"][0].get("sessions") - on3]
+    t_gone = gone[0][0] - cut if gone else None
+    check(gone, f"(e): wsg status never showed m2 without n3's {on3} sessions during the cut (m2 did not declare "
+                "n3 dead?): " + " | ".join(f"cut+{ts - cut:.1f} s {masters_view(doc)}" for ts, doc in marks["status"]))
+    dead_m2 = [x - cut for x in log_times("master-m2", "node node-3 declared dead") if x >= cut]
+    dead_m1 = [x - cut for x in log_times("master-m1", "node node-3 declared dead") if x >= cut]
+    down_n = {n: [x - cut for x in log_times(n, "node node-3 is down") if x >= cut] for n in ("node-1", "node-2")}
+    check(not dead_m1, f"(e): m1 declared node-3 dead at cut+{dead_m1} s though only m2 was cut from it")
+    offl = [r for r in allr if L.status(r) == "offline"]
+    check(not offl, f"(e): {len(offl)} sends to connected users acked offline (m1 still lists every node):\n"
+                    f"{describe(offl, marks)}\n"
+                    + log_lines(["node-1", "node-2", "node-3", "master-m1", "master-m2"],
+                                ["down", "dead", "offline", "warn", "error"]))
+    failed = [r for r in allr if L.status(r) == "failed"]
+    check(not failed, f"(e): {len(failed)} sends acked failed though every recipient was connected and m1 "
+                      f"reached every node ({breakdown(failed)}):\n{describe(failed, marks)}\n"
+                      + log_lines(["node-1", "node-2", "node-3", "master-m2"],
+                                  ["down", "dead", "unverified", "warn", "error"]))
+    bad_h = [(ts - cut, hs_) for ts, hs_ in marks["health"] if any(s != 200 for _, s in hs_)]
+    check(not bad_h, f"(e): /healthz not 200 during the cut: "
+                     + ", ".join(f"cut+{d:.2f} s {h}" for d, h in bad_h[:10]))
+    took, doc, _ = marks["agree"]
+    check(took is not None, f"(e): masters_agree not true again within {args.agree_bound} s of the heal: "
+                            f"{masters_view(doc)}")
+    for u in cs:
+        check(cs[u].closed_at is None, f"(e): {u}'s connection closed ({cs[u].close_info})")
+    for c in cs.values():
+        await c.close()
+    print(f"  (e) m2 declared node-3 dead at cut+{', '.join(f'{x:.2f}' for x in dead_m2) or '?'} s (its log), "
+          f"node-1/node-2 logged its NODE_DOWN at cut+{'/'.join(', '.join(f'{x:.2f}' for x in v) or '?' for v in down_n.values())} s; "
+          f"wsg status: m2 without n3's {on3} sessions from cut+{None if t_gone is None else round(t_gone, 2)} s "
+          f"(polled every 0.5 s from cut+1 s), m1 kept them; n3 and n1 /healthz "
+          f"{'200 throughout' if not bad_h else 'NOT 200: ' + str(bad_h[:3])} ({len(marks['health'])} samples)",
+          flush=True)
+    print(f"  (e) by phase: {phase_table(allr)}", flush=True)
+    print(f"  (e) uncached sends, ack latency: {latencies(probes.refs, marks)}", flush=True)
+    print(f"  (e) after the heal: masters_agree true {None if took is None else round(took, 2)} s after the "
+          f"heal ({masters_view(doc)})", flush=True)
+    print(f"SUMMARY (e) m2 cut from n3 for {args.cut2_seconds:.1f} s: {len(refs)} sends ({fmt(counts)}), "
+          f"{len(probes.refs)} uncached ({fmt(pcounts)}), received {sum(1 for r in allr if r in L.recv)}, "
+          f"none twice, in {now() - t_start:.1f} s", flush=True)
+
+
+async def scenario_f():
+    t_start = now()
+    cs, users, pool = await connect_with_pool("f", args.pool)
+    warm = [await cs[a].send(cs[b], "warm") for a, b in pairs(users)]
+    await settle(warm, 5)
+    wc = account(warm, "(f) warm-up")
+    check(wc.get("delivered", 0) == len(warm), f"(f) warm-up not all delivered: {fmt(wc)}")
+    probes = Probes(cs, {"n1": "f1", "n2": "f2", "n3": "f3"}, pool)
+    refs, marks = await cut_run("f", users, cs, probes, ("m1", "all"), ("m1", "all"), args.cut2_seconds,
+                                ["n1", "n2", "n3"], 2.0)
+    allr = refs + probes.refs
+    counts = account(refs, "(f)")
+    pcounts = account(probes.refs, "(f) probes")
+    cut, heal = marks["cut"], marks["heal"]
+    bad = [r for r in allr if L.status(r) in ("failed", "offline", None)]
+    check(not bad, f"(f): {len(bad)} sends to connected users not delivered while m2 answered "
+                   f"({breakdown(bad)}; reads are asked again of m2 after 500 ms, delivery_timeout_ms is 2000):\n"
+                   f"{describe(bad, marks)}\n"
+                   + log_lines(["node-1", "node-2", "node-3", "master-m2"],
+                               ["down", "dead", "unreachable", "lost", "warn", "error"]))
+    # m1 declares every node dead node_timeout_ms into the cut (nobody hears it), and each is back
+    # (re-HELLO, replay) at its first heartbeat after the heal.
+    dead_m1 = sorted(x - cut for x in log_times("master-m1", "declared dead (") if x >= cut)
+    back_m1 = sorted(x - heal for x in log_times("master-m1", "is back") if x >= heal - 0.5)
+    down_n = sum(1 for n in ("node-1", "node-2", "node-3") for x in log_times(n, " is down") if x >= cut)
+    check(not log_times("master-m2", "declared dead (") or
+          all(x < cut for x in log_times("master-m2", "declared dead (")),
+          "(f): m2 declared a node dead while only m1 was cut")
+    st = [(ts - cut, doc) for ts, doc in marks["status"]]
+    m1_silent = [d for d, doc in st if doc and not doc["masters"][0].get("answered")
+                 and doc["masters"][1].get("answered") and doc["masters"][1].get("nodes") == 3]
+    check(st and len(m1_silent) == len(st), "(f): wsg status during the cut did not show m1 silent and m2 with 3 "
+                                            "nodes: " + " | ".join(f"cut+{d:.1f} s {masters_view(doc)}" for d, doc in st))
+    bad_h = [(ts - cut, hs_) for ts, hs_ in marks["health"] if any(s != 200 for _, s in hs_)]
+    check(not bad_h, f"(f): a node's /healthz not 200 while m2 answered: "
+                     + ", ".join(f"cut+{d:.2f} s {h}" for d, h in bad_h[:10]))
+    took, doc, _ = marks["agree"]
+    check(took is not None, f"(f): masters_agree not true again within {args.agree_bound} s of the heal: "
+                            f"{masters_view(doc)}")
+    for u in cs:
+        check(cs[u].closed_at is None, f"(f): {u}'s connection closed ({cs[u].close_info})")
+    for c in cs.values():
+        await c.close()
+    print(f"  (f) m1's log: {len(dead_m1)} nodes declared dead at cut+"
+          f"{'/'.join(f'{x:.2f}' for x in dead_m1) or '-'} s, back at heal+{'/'.join(f'{x:.2f}' for x in back_m1) or '-'} s; "
+          f"NODE_DOWN logged by the nodes since the cut: {down_n}", flush=True)
+    print(f"  (f) wsg status during the cut: "
+          f"{masters_view(st[0][1]) if st else 'not polled'}; /healthz of n1..n3 "
+          f"{'200 throughout' if not bad_h else 'NOT 200'} ({len(marks['health'])} samples)", flush=True)
+    print(f"  (f) by phase: {phase_table(allr)}", flush=True)
+    print(f"  (f) uncached sends, ack latency: {latencies(probes.refs, marks)}", flush=True)
+    print(f"  (f) after the heal: masters_agree true {None if took is None else round(took, 2)} s after the heal "
+          f"(removing the 10 blackhole routes took {heal - marks['heal_start']:.2f} s)", flush=True)
+    print(f"SUMMARY (f) m1 cut from all for {args.cut2_seconds:.1f} s: {len(refs)} sends ({fmt(counts)}), "
+          f"{len(probes.refs)} uncached ({fmt(pcounts)}), received {sum(1 for r in allr if r in L.recv)}, "
+          f"none twice, in {now() - t_start:.1f} s", flush=True)
+
+
 async def main():
-    for name, fn in (("a", scenario_a), ("b", scenario_b), ("c", scenario_c)):
+    for name, fn in (("a", scenario_a), ("b", scenario_b), ("c", scenario_c),
+                     ("d", scenario_d), ("e", scenario_e), ("f", scenario_f)):
         if name in args.only:
             log(f"scenario ({name})")
             await asyncio.wait_for(fn(), 60)
@@ -476,6 +841,10 @@ if __name__ == "__main__":
     p.add_argument("--cut-seconds", type=float, default=6.0)
     p.add_argument("--after-heal-seconds", type=float, default=4.0)
     p.add_argument("--recover-bound", type=float, default=3.0)
+    p.add_argument("--cut2-seconds", type=float, default=5.0, help="(e), (f): how long the cut lasts")
+    p.add_argument("--pool", type=int, default=20, help="(e), (f): users per node for the uncached sends")
+    p.add_argument("--agree-bound", type=float, default=8.0,
+                   help="(d), (e), (f): masters_agree true within this many s (after the heal)")
     args = p.parse_args()
     try:
         asyncio.run(main())
