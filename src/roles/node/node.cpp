@@ -1,5 +1,6 @@
 #include "roles/node/node.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -9,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "config/config.h"
 #include "config/config_secrets.h"
 #include "config/curve.h"
 #include "config/secrets.h"
@@ -301,7 +303,9 @@ int run_node(const Config& config) {
   if (curve_keys) {
     log->info("cluster links use ZeroMQ CURVE (key from {}; cluster public key {})", curve_keys->source,
               curve_keys->public_key);
-  } else if (zmq_endpoint_loopback(config.cluster.events_bind) && zmq_endpoint_loopback(config.cluster.master)) {
+  } else if (const auto masters = master_list(config.cluster.master);
+             zmq_endpoint_loopback(config.cluster.events_bind) &&
+             std::all_of(masters.begin(), masters.end(), [](const std::string& m) { return zmq_endpoint_loopback(m); })) {
     log->warn(
         "cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see `wsg keygen`): "
         "keep {} and the master's port on a private network",
