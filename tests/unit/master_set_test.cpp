@@ -132,6 +132,10 @@ TEST_CASE("master set: with one master reads go to it and nothing is hedged or c
   Fixture f(1);
   f.set->start();
   CHECK(f.masters[0]->take<cluster::Hello>().size() == 1);
+  // Exactly the one MasterSession: a read goes to its link even before the master accepted us
+  // (the Router asks reachable() first), as it did before there were several masters.
+  const uint64_t early = f.lookup("bob");
+  CHECK(f.asked(early) == std::vector<std::size_t>{0});
   f.accept(0);
   f.clear();
   const uint64_t seq = f.lookup("alice");
@@ -563,4 +567,22 @@ TEST_CASE("master set: after a hedge an empty answer waits for the other master'
   f.set->begin(1 - first[0]);
   CHECK_FALSE(f.set->confirm_empty(seq));
   CHECK(f.sent_total() == 2);
+}
+
+TEST_CASE("master set: beyond kMaxTrackedReads a read goes to one master only", "[master_set]") {
+  Fixture f(2);
+  f.accept(0);
+  f.accept(1);
+  f.clear();
+  for (std::size_t i = 0; i < MasterSet::kMaxTrackedReads; ++i) {
+    REQUIRE(f.set->send(cluster::Lookup{f.set->next_seq(), "user-" + std::to_string(i % 100)}));
+  }
+  CHECK(f.set->stats().untracked_reads == 0);
+  const uint64_t seq = f.lookup("alice");
+  CHECK(f.set->stats().untracked_reads == 1);
+  REQUIRE(f.asked(seq).size() == 1);
+  CHECK_FALSE(f.set->confirm_empty(seq));
+  f.set->sweep(MasterSession::steady_ms() + f.set->hedge_ms() + 1);
+  CHECK(f.asked(seq).size() == 1);
+  CHECK(f.set->stats().hedged_reads == MasterSet::kMaxTrackedReads);
 }
