@@ -177,7 +177,7 @@ void MasterSet::track(uint64_t seq, cluster::Message message, std::string key, s
     ++stats_.untracked_reads;
     return;
   }
-  reads_[seq] = Read{std::move(message), std::move(key), 1u << asked};
+  reads_[seq] = Read{std::move(message), std::move(key), 1u << asked, 0, std::nullopt};
   hedges_.emplace_back(now + hedge_ms_, seq);
 }
 
@@ -203,10 +203,16 @@ bool MasterSet::ask_next(uint64_t seq, Read& read, int64_t now) {
   return false;
 }
 
-bool MasterSet::confirm_empty(uint64_t seq) {
+bool MasterSet::confirm_empty(uint64_t seq, std::optional<cluster::Message> reply) {
   auto it = reads_.find(seq);
   if (it == reads_.end()) return false;
-  if (ask_next(seq, it->second, MasterSession::steady_ms())) {
+  Read& read = it->second;
+  read.answered |= 1u << current_;
+  if (!read.empty && reply) read.empty.emplace(current_, std::move(*reply));
+  // A master asked before (a hedge) has not answered yet: its answer may name the user. Waited
+  // for until the next hedge time at most (sweep()).
+  if ((read.asked & ~read.answered) != 0) return true;
+  if (ask_next(seq, read, MasterSession::steady_ms())) {
     ++stats_.confirmed_reads;
     return true;
   }
@@ -241,17 +247,24 @@ bool MasterSet::send(const cluster::Message& message) {
 
 // ---------------------------------------------------------------- sweep
 
-void MasterSet::sweep(int64_t now) {
+std::vector<std::pair<std::size_t, cluster::Message>> MasterSet::sweep(int64_t now) {
   for (auto& m : sessions_) m->sweep_welcomes(now);
+  std::vector<std::pair<std::size_t, cluster::Message>> give_up;
   // Bounded by what was due: each entry is looked at once, and re-queued at most once per master.
   while (!hedges_.empty() && hedges_.front().first <= now) {
     const uint64_t seq = hedges_.front().second;
     hedges_.pop_front();
     auto it = reads_.find(seq);
     if (it == reads_.end()) continue;
-    if (ask_next(seq, it->second, now)) ++stats_.hedged_reads;
-    else reads_.erase(it);
+    if (ask_next(seq, it->second, now)) {
+      ++stats_.hedged_reads;
+      continue;
+    }
+    // Nobody left to ask: an empty answer kept while another master's was awaited is the answer.
+    if (it->second.empty) give_up.push_back(std::move(*it->second.empty));
+    reads_.erase(it);
   }
+  return give_up;
 }
 
 }  // namespace wsg

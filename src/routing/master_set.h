@@ -18,8 +18,10 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "proto/cluster_codec.h"
@@ -48,6 +50,9 @@ class MasterSet {
   // `links[i]` is the link to master i (cluster.master's order); at least one.
   MasterSet(Strand strand, MasterSession::Options options, std::vector<MasterLink*> links, Handlers handlers,
             KeepAlive keep_alive);
+  // The sessions' handlers hold `this`.
+  MasterSet(const MasterSet&) = delete;
+  MasterSet& operator=(const MasterSet&) = delete;
 
   std::size_t size() const { return sessions_.size(); }
   MasterSession& session(std::size_t i) { return *sessions_.at(i); }
@@ -78,14 +83,19 @@ class MasterSet {
   // Sends a message to the master(s) it is for (see the top of this file). False when it could
   // not be queued anywhere.
   bool send(const cluster::Message& message);
-  // The answer to read `seq` found nothing: true when it was asked again of another master (the
-  // caller then ignores this answer and waits for that one).
-  bool confirm_empty(uint64_t seq);
+  // The answer to read `seq` (from the current master, begin()) found nothing: true when another
+  // master's answer is to be waited for — one asked already that has not answered, or one asked
+  // now — and the caller then ignores this answer. `reply` is kept: should no other answer come
+  // (every other master asked is silent), sweep() hands it back to be acted on.
+  bool confirm_empty(uint64_t seq, std::optional<cluster::Message> reply = std::nullopt);
   // Read `seq` was answered (and acted on): no second master is asked.
   void answered(uint64_t seq) { reads_.erase(seq); }
 
-  // Welcomes and room waits past their deadline; reads past hedge_ms asked again.
-  void sweep(int64_t now);
+  // Welcomes and room waits past their deadline; reads past hedge_ms asked again. Returns the
+  // empty answers kept by confirm_empty() for which no other answer can come any more, with the
+  // index of the master that gave each: the caller acts on them now (begin(index), then as if
+  // just received).
+  std::vector<std::pair<std::size_t, cluster::Message>> sweep(int64_t now);
 
   // Accepted by at least one master, link alive, not draining.
   bool ready() const;
@@ -100,7 +110,9 @@ class MasterSet {
   struct Read {
     cluster::Message message;  // as sent to one master (a batch is remembered lookup by lookup)
     std::string key;
-    uint32_t asked = 0;  // bit i: master i was asked
+    uint32_t asked = 0;                                             // bit i: master i was asked
+    uint32_t answered = 0;                                          // bit i: master i answered "nobody"
+    std::optional<std::pair<std::size_t, cluster::Message>> empty;  // the first such answer
   };
 
   // The reachable masters for `key`, best first: settled before just (re)registered, then by

@@ -329,7 +329,7 @@ void RoomRouter::on_lookup_reply(const cluster::RoomLookupReply& reply) {
   // No member elsewhere by this master's answer: confirmed by another master first (MasterSet).
   const bool elsewhere = std::any_of(reply.nodes.begin(), reply.nodes.end(),
                                      [&](const cluster::NodeAddr& n) { return n.id != opt_.node_id; });
-  if (!elsewhere && links_.masters.confirm_empty(reply.seq)) return;
+  if (!elsewhere && links_.masters.confirm_empty(reply.seq, reply)) return;
   links_.masters.answered(reply.seq);
   lookup_seqs_.erase(reply.seq);
   auto it = lookups_.find(reply.room);

@@ -259,8 +259,12 @@ void Router::sweep() {
       ++it;
     }
   }
-  // Welcomes whose registration the master did not acknowledge in time: queued for replay.
-  masters_.sweep(now);
+  // Welcomes whose registration the master did not acknowledge in time: queued for replay. Empty
+  // answers that waited for another master's in vain: acted on now.
+  for (auto& [index, reply] : masters_.sweep(now)) {
+    masters_.begin(index);
+    handle_master(reply);
+  }
 }
 
 // ---------------------------------------------------------------- cluster input
@@ -314,7 +318,7 @@ void Router::handle_master(cluster::Message& message) {
     auto it = presence_.find(m->seq);
     if (it == presence_.end()) return;
     // Someone offline by this master's answer: confirmed by another first (as for lookups).
-    if (std::find(m->online.begin(), m->online.end(), false) != m->online.end() && masters_.confirm_empty(m->seq))
+    if (std::find(m->online.begin(), m->online.end(), false) != m->online.end() && masters_.confirm_empty(m->seq, *m))
       return;
     masters_.answered(m->seq);
     answer_presence(it->second, m->online.size() == it->second.users.size() ? &m->online : nullptr);
@@ -324,7 +328,7 @@ void Router::handle_master(cluster::Message& message) {
   if (auto* m = std::get_if<cluster::NodeQueryReply>(&message)) {
     // Only ever asked by the verifier: vouches for a DELIVER's origin like a LOOKUP reply listing it.
     masters_.heard(m->epoch);
-    if (m->nodes.empty() && masters_.confirm_empty(m->seq)) return;
+    if (m->nodes.empty() && masters_.confirm_empty(m->seq, *m)) return;
     masters_.answered(m->seq);
     cluster::LookupReply as_lookup{m->epoch, m->seq, std::string(), std::move(m->nodes)};
     verify_reply(as_lookup);
@@ -596,7 +600,7 @@ void Router::on_lookup_reply(cluster::LookupReply& reply) {
   // answered may have lost registrations (restarted, or cut off from a node) (MasterSet).
   const bool elsewhere = std::any_of(reply.nodes.begin(), reply.nodes.end(),
                                      [&](const cluster::NodeAddr& n) { return n.id != opt_.node_id; });
-  if (!elsewhere && masters_.confirm_empty(reply.seq)) return;
+  if (!elsewhere && masters_.confirm_empty(reply.seq, reply)) return;
   masters_.answered(reply.seq);
   if (auto pending = lookup_seqs_.find(reply.seq); pending != lookup_seqs_.end()) {
     lookup_latency_.Observe(

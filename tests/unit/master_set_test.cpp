@@ -384,6 +384,7 @@ TEST_CASE("master set: an empty answer is confirmed by a master not yet asked", 
   const uint64_t seq = f.lookup("alice");
   const auto first = f.asked(seq);
   REQUIRE(first.size() == 1);
+  f.set->begin(first[0]);  // the answer comes from the master asked
   CHECK(f.set->confirm_empty(seq));
   const auto both = f.asked(seq);
   REQUIRE(both.size() == 2);
@@ -391,6 +392,7 @@ TEST_CASE("master set: an empty answer is confirmed by a master not yet asked", 
   CHECK(f.set->stats().confirmed_reads == 1);
   CHECK(f.set->stats().hedged_reads == 0);
   // The second answer is empty too: every master was asked, the caller acts on it.
+  f.set->begin(1 - first[0]);
   CHECK_FALSE(f.set->confirm_empty(seq));
   CHECK(f.sent_total() == 2);
   CHECK(f.set->stats().confirmed_reads == 1);
@@ -458,6 +460,7 @@ TEST_CASE("master set: a LOOKUP_BATCH goes to one master; each of its lookups is
 
   // bob answered; carol's empty answer confirmed by the other master; alice hedged there.
   f.set->answered(batch.lookups[1].seq);
+  f.set->begin(got);  // the batch's answers come from the master that got it
   CHECK(f.set->confirm_empty(batch.lookups[2].seq));
   CHECK(f.masters[other]->sent_of<cluster::Lookup>() == std::vector<cluster::Lookup>{batch.lookups[2]});
   f.set->sweep(MasterSession::steady_ms() + f.set->hedge_ms() + 1);
@@ -585,4 +588,31 @@ TEST_CASE("master set: beyond kMaxTrackedReads a read goes to one master only", 
   f.set->sweep(MasterSession::steady_ms() + f.set->hedge_ms() + 1);
   CHECK(f.asked(seq).size() == 1);
   CHECK(f.set->stats().hedged_reads == MasterSet::kMaxTrackedReads);
+}
+
+// The other master never answers (dead, not yet known lost): the empty answer that waited for it
+// is handed back by the sweep once nobody is left to ask, to be acted on — not dropped, which would
+// turn an `offline` into a lookup timeout (`failed`).
+TEST_CASE("master set: an empty answer that waited for a silent master is handed back by the sweep", "[master_set]") {
+  Fixture f(2);
+  f.accept(0);
+  f.accept(1);
+  f.clear();
+  const uint64_t seq = f.lookup("alice");
+  const auto first = f.asked(seq);
+  REQUIRE(first.size() == 1);
+  const int64_t t0 = MasterSession::steady_ms();
+  CHECK(f.set->sweep(t0 + f.set->hedge_ms() + 1).empty());  // hedged to the other master
+  REQUIRE(f.asked(seq).size() == 2);
+  f.set->begin(first[0]);
+  const cluster::LookupReply nobody{epoch_of(first[0]), seq, "alice", {}};
+  CHECK(f.set->confirm_empty(seq, nobody));
+  // Nothing more is due before the next hedge time; then nobody is left to ask.
+  auto back = f.set->sweep(t0 + 2 * f.set->hedge_ms() + 2);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].first == first[0]);
+  CHECK(std::get<cluster::LookupReply>(back[0].second) == nobody);
+  // Handed back once: the read is forgotten, so acting on it asks nobody again.
+  CHECK_FALSE(f.set->confirm_empty(seq, nobody));
+  CHECK(f.set->sweep(t0 + 10 * f.set->hedge_ms()).empty());
 }

@@ -305,7 +305,8 @@ int run_node(const Config& config) {
               curve_keys->public_key);
   } else if (const auto masters = master_list(config.cluster.master);
              zmq_endpoint_loopback(config.cluster.events_bind) &&
-             std::all_of(masters.begin(), masters.end(), [](const std::string& m) { return zmq_endpoint_loopback(m); })) {
+             std::all_of(masters.begin(), masters.end(),
+                         [](const std::string& m) { return zmq_endpoint_loopback(m); })) {
     log->warn(
         "cluster links are not encrypted or authenticated (no cluster.curve_secret_key; see `wsg keygen`): "
         "keep {} and the master's port on a private network",
