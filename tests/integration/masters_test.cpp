@@ -1,8 +1,10 @@
 // Several masters (issue 18, docs/architecture.md "Several masters"): every node registers with
 // every master, reads go to one and move to another when it does not answer, an empty answer is
-// confirmed by a second master. These tests kill and restart masters under cross-node traffic and
-// count every send: each gets exactly one ack, `delivered` for every recipient (all stay connected
-// throughout), and every message acked `delivered` reaches its recipient exactly once.
+// confirmed by a second master. These tests kill and restart masters under cross-node traffic
+// (sends to users, room publishes, presence queries, with routes cached for 1 ms only) and count
+// everything: each send and publish gets exactly one ack, `delivered` (every recipient stays
+// connected throughout), every message reaches each recipient exactly once, and every presence
+// query is answered "online" for all.
 #include "cluster_ops.h"
 
 #include <map>
@@ -26,10 +28,19 @@ std::string list(const std::vector<std::string>& v, std::size_t max = 12) {
 // only, so (nearly) every send asks a master.
 struct Traffic {
   Traffic(Cluster& c, std::size_t receivers) : alice(join(c, 0, "alice")), la(alice) {
+    join_lobby(alice);
     for (std::size_t i = 0; i < receivers; ++i) {
       bobs.push_back(std::make_unique<Session>(join(c, 1, "bob" + std::to_string(i))));
+      join_lobby(*bobs.back());
       lbs.push_back(std::make_unique<Ledger>(*bobs.back()));
     }
+  }
+
+  // Every user joins the room "lobby" (alice without echo: her publishes reach the receivers).
+  static void join_lobby(Session& s) {
+    s->send_json({{"type", "join"}, {"room", "lobby"}, {"id", "j"}});
+    const auto ack = expect_frame(*s, "ack");
+    REQUIRE(str(ack, "status") == "joined");
   }
 
   // Sends round robin at `rate` msgs/s for `duration`, and a presence query for every receiver
@@ -48,12 +59,22 @@ struct Traffic {
       la.send(bobs[to]->user, tagged("m", n), ref);
       recipient[ref] = to;
       if (n % 100 == 0) ask_presence();
+      if (n % 10 == 0) publish();
       ++n;
       ++here;
       if (here % 20 == 0) {
         for (auto& l : lbs) l->pump();
       }
     }
+  }
+
+  // A publish to the lobby, tagged {"k":"r","n":K}, acked under ref "r-K".
+  void publish() {
+    alice->send_json({{"type", "publish"},
+                      {"room", "lobby"},
+                      {"body", tagged("r", published)},
+                      {"id", "r-" + std::to_string(published)}});
+    ++published;
   }
 
   void ask_presence() {
@@ -86,6 +107,36 @@ struct Traffic {
         if (seen[k] == 0) problems.push_back(bobs[i]->user + " never got m-" + std::to_string(k));
         if (seen[k] > 1)
           problems.push_back(bobs[i]->user + " got m-" + std::to_string(k) + " " + std::to_string(seen[k]) + " times");
+      }
+    }
+    // Room publishes: each acked delivered once, and received once by every receiver.
+    la.pump_until(
+        [&] {
+          for (int64_t k = 0; k < published; ++k) {
+            if (!la.acked("r-" + std::to_string(k))) return false;
+          }
+          return true;
+        },
+        timeout);
+    for (int64_t k = 0; k < published; ++k) {
+      const std::string ref = "r-" + std::to_string(k);
+      if (!la.acked(ref)) {
+        problems.push_back("publish " + ref + " not acked");
+        continue;
+      }
+      const auto& a = la.ack(ref);
+      ++statuses["publish " + a.status];
+      if (a.status != "delivered") problems.push_back("publish " + ref + ": " + a.status);
+    }
+    for (std::size_t i = 0; i < lbs.size(); ++i) {
+      lbs[i]->pump_until([&] { return static_cast<int64_t>(lbs[i]->messages_tagged("r").size()) >= published; },
+                         timeout);
+      std::map<int64_t, int> seen;
+      for (const auto& m : lbs[i]->messages_tagged("r")) ++seen[tag_n(m.frame, "r")];
+      for (int64_t k = 0; k < published; ++k) {
+        if (seen[k] != 1)
+          problems.push_back(bobs[i]->user + " got publish r-" + std::to_string(k) + " " + std::to_string(seen[k]) +
+                             " times");
       }
     }
     const auto answers = presence_answers();
@@ -124,6 +175,7 @@ struct Traffic {
   std::map<std::string, std::size_t> recipient;
   std::map<std::string, int> statuses;
   int64_t n = 0;
+  int64_t published = 0;
   int presence_asked = 0;
 };
 
