@@ -17,6 +17,13 @@ std::vector<std::string> master_flags(const Timings& t) {
   return {"--node-timeout-ms", std::to_string(t.node_timeout_ms)};
 }
 
+std::string list(const std::vector<std::string>& v, std::size_t max) {
+  std::ostringstream os;
+  for (std::size_t i = 0; i < v.size() && i < max; ++i) os << (i ? "; " : "") << v[i];
+  if (v.size() > max) os << " ... (" << v.size() << " in all)";
+  return os.str();
+}
+
 std::vector<std::string> node_flags(const Timings& t) {
   return {"--heartbeat-ms", std::to_string(t.heartbeat_ms), "--delivery-timeout-ms",
           std::to_string(t.delivery_timeout_ms)};

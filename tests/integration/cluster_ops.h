@@ -28,6 +28,9 @@ using ms = std::chrono::milliseconds;
 // Milliseconds elapsed since `t`.
 int64_t ms_since(Clock::time_point t);
 
+// The first `max` strings of `v` joined with "; ", and how many there were in all beyond that.
+std::string list(const std::vector<std::string>& v, std::size_t max = 12);
+
 // Short failure timings, as flags (docs/architecture.md, "Failures", with small numbers so a test
 // takes seconds).
 struct Timings {

@@ -14,13 +14,6 @@ namespace {
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
-std::string list(const std::vector<std::string>& v, std::size_t max = 15) {
-  std::ostringstream os;
-  for (std::size_t i = 0; i < v.size() && i < max; ++i) os << (i ? "; " : "") << v[i];
-  if (v.size() > max) os << " ... (" << v.size() << " in all)";
-  return os.str();
-}
-
 // Every ref sent through `l` has exactly one ack; none is acked that was not sent.
 void check_one_ack_each(const Ledger& l, const std::string& who) {
   std::vector<std::string> errors;

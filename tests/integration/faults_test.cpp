@@ -23,13 +23,6 @@ using namespace wsg::it::ops;
 
 namespace {
 
-std::string list(const std::vector<std::string>& v, std::size_t max = 12) {
-  std::ostringstream os;
-  for (std::size_t i = 0; i < v.size() && i < max; ++i) os << (i ? "; " : "") << v[i];
-  if (v.size() > max) os << " ... (" << v.size() << " in all)";
-  return os.str();
-}
-
 // Polls a node's /healthz from its own thread every 50 ms with a 1 s deadline per request and
 // remembers every request that got no answer in time.
 class HealthWatch {

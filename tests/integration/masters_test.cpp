@@ -17,13 +17,6 @@ using namespace wsg::it::ops;
 
 namespace {
 
-std::string list(const std::vector<std::string>& v, std::size_t max = 12) {
-  std::ostringstream os;
-  for (std::size_t i = 0; i < v.size() && i < max; ++i) os << (i ? "; " : "") << v[i];
-  if (v.size() > max) os << " ... (" << v.size() << " in all)";
-  return os.str();
-}
-
 // A sender on node-1 and `receivers` users on node-2; the sender's node caches a route for 1 ms
 // only, so (nearly) every send asks a master.
 struct Traffic {
@@ -190,6 +183,20 @@ double metric(const std::string& text, const std::string& name) {
   return -1;
 }
 
+// `wsg status --master <every master> --json` says `masters_agree: true` within 5 s; `last` gets
+// the last output.
+bool masters_agree(Cluster& c, std::string& last) {
+  return poll_until(
+      [&] {
+        auto r = run_command(wsg_binary(), {"status", "--master", c.masters_addr(), "--json"}, ms(5000));
+        last = r.out + r.err;
+        if (r.exit_code != 0) return false;
+        const auto doc = parse_object(r.out);
+        return doc.contains("masters_agree") && doc.at("masters_agree").is_bool() && doc.at("masters_agree").as_bool();
+      },
+      ms(5000));
+}
+
 ClusterOptions two_masters(const Timings& t) {
   const auto cfg = write_file("short-cache.toml", "[cache]\nttl_ms = 1\n").string();
   ClusterOptions o = fast_cluster(2, t, {{"--config", cfg}, {"--config", cfg}});
@@ -228,18 +235,8 @@ TEST_CASE("masters: kill -9 of each master in turn under cross-node traffic lose
   CHECK(metric(metrics, "wsg_masters_reachable") == 2);
 
   // Both masters rebuilt the same directory: `wsg status` over both says they agree.
-  bool agree = false;
   std::string last;
-  poll_until(
-      [&] {
-        auto r = run_command(wsg_binary(), {"status", "--master", c.masters_addr(), "--json"}, ms(5000));
-        last = r.out + r.err;
-        if (r.exit_code != 0) return false;
-        const auto doc = parse_object(r.out);
-        agree = doc.contains("masters_agree") && doc.at("masters_agree").is_bool() && doc.at("masters_agree").as_bool();
-        return agree;
-      },
-      ms(5000));
+  const bool agree = masters_agree(c, last);
   INFO("status over both masters: " << last);
   CHECK(agree);
   for (std::size_t k : {std::size_t{0}, std::size_t{1}}) c.node(k).process->terminate();
@@ -285,18 +282,8 @@ TEST_CASE("masters: a master added to a running cluster catches up and can take 
   traffic.run(100, ms(1000));
   auto added = restart_master(c, master_flags(t), ms(5000), 1);
   traffic.run(100, ms(1500));
-  bool agree = false;
   std::string last;
-  poll_until(
-      [&] {
-        auto r = run_command(wsg_binary(), {"status", "--master", c.masters_addr(), "--json"}, ms(5000));
-        last = r.out + r.err;
-        if (r.exit_code != 0) return false;
-        const auto doc = parse_object(r.out);
-        agree = doc.contains("masters_agree") && doc.at("masters_agree").is_bool() && doc.at("masters_agree").as_bool();
-        return agree;
-      },
-      ms(5000));
+  const bool agree = masters_agree(c, last);
   INFO("status over both masters after the addition: " << last);
   REQUIRE(agree);
   c.master(0).kill();
